@@ -1,0 +1,38 @@
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../security/clock.js';
+import type { AuditEvent, AuditStore, AuditType } from './audit-store.js';
+
+/** Who and where an event is about. For CLI actions the ip and request id are null. */
+export interface AuditContext {
+  user?: string | null;
+  ip?: string | null;
+  requestId?: string | null;
+}
+
+export type AuditDetail = AuditEvent['detail'];
+
+/** Writes security events (SPEC §6) to the store and to the log. */
+export class AuditLog {
+  readonly #store: AuditStore;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+
+  constructor(deps: { store: AuditStore; logger: Logger; clock: Clock }) {
+    this.#store = deps.store;
+    this.#logger = deps.logger;
+    this.#clock = deps.clock;
+  }
+
+  async record(type: AuditType, context: AuditContext, detail: AuditDetail = {}): Promise<void> {
+    const event: AuditEvent = {
+      time: this.#clock.now(),
+      type,
+      user: context.user ?? null,
+      ip: context.ip ?? null,
+      requestId: context.requestId ?? null,
+      detail,
+    };
+    this.#logger.info({ audit: { ...event, time: new Date(event.time).toISOString() } }, `audit ${type}`);
+    await this.#store.append(event);
+  }
+}

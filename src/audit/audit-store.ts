@@ -1,0 +1,35 @@
+/** The kinds of security events SPEC §6 requires. */
+export type AuditType =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'logout'
+  | 'session_revoked'
+  | 'password_changed'
+  | 'password_reset_required'
+  | 'user_created'
+  | 'user_removed'
+  | 'user_locked'
+  | 'user_unlocked'
+  | 'secret_set'
+  | 'secret_removed'
+  | 'csrf_rejected'
+  | 'rate_limit_triggered'
+  | 'ip_blocked'
+  | 'secret_leak_blocked';
+
+/** One security event. Never holds a password, cookie, token or secret value. */
+export interface AuditEvent {
+  time: number;
+  type: AuditType;
+  user: string | null;
+  ip: string | null;
+  requestId: string | null;
+  detail: Record<string, string | number | boolean | null>;
+}
+
+/** The audit store port: append-only. */
+export interface AuditStore {
+  append(event: AuditEvent): Promise<void>;
+  /** Newest first, at most `limit`. */
+  recent(limit: number): Promise<AuditEvent[]>;
+}

@@ -1,0 +1,80 @@
+import type { ConfigProblem } from './load.js';
+import type { GatewayConfig } from './schema.js';
+
+const safeMethods = new Set(['GET', 'HEAD']);
+
+/** Checks that cannot be expressed per key: references between sections and combinations of options. */
+export function crossCheck(config: GatewayConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const upstreamNames = new Set<string>();
+  config.upstreams.forEach((upstream, i) => {
+    if (upstreamNames.has(upstream.name)) problems.push({ path: `upstreams[${i}].name`, message: `duplicate upstream name "${upstream.name}"` });
+    upstreamNames.add(upstream.name);
+    if (upstream.tls && (upstream.tls.cert === undefined) !== (upstream.tls.key === undefined)) {
+      problems.push({ path: `upstreams[${i}].tls`, message: 'cert and key must be given together' });
+    }
+  });
+
+  config.routes.forEach((route, i) => {
+    if (!upstreamNames.has(route.upstream)) {
+      problems.push({ path: `routes[${i}].upstream`, message: `no upstream is named "${route.upstream}"` });
+    }
+    if (route.path === '/auth' || route.path.startsWith('/auth/') || route.path === '/healthz' || route.path === '/readyz' || route.path.startsWith('/.well-known/')) {
+      problems.push({ path: `routes[${i}].path`, message: 'this path is reserved for Gatehouse itself' });
+    }
+    if (route.stripPrefix !== undefined) {
+      const literal = route.path.replace(/\/?\*.*$/, '');
+      if (!(literal === route.stripPrefix || literal.startsWith(`${route.stripPrefix.replace(/\/$/, '')}/`))) {
+        problems.push({ path: `routes[${i}].stripPrefix`, message: `must be a prefix of the route path "${route.path}"` });
+      }
+    }
+    if (!route.csrf && route.methods.some((m) => !safeMethods.has(m))) {
+      problems.push({ path: `routes[${i}].csrf`, message: 'false is only allowed on routes whose methods are GET and HEAD' });
+    }
+  });
+
+  const limitNames = new Set<string>();
+  config.limits.forEach((limit, i) => {
+    if (limitNames.has(limit.name)) problems.push({ path: `limits[${i}].name`, message: `duplicate rule name "${limit.name}"` });
+    limitNames.add(limit.name);
+    if (limit.action === 'revoke' && limit.by === 'ip') {
+      problems.push({ path: `limits[${i}].action`, message: 'revoke needs by: session or by: user (an address has no session to revoke)' });
+    }
+    if (limit.action === 'block' && limit.for === undefined) {
+      problems.push({ path: `limits[${i}].for`, message: 'block needs a duration like "15m"' });
+    }
+    if (limit.action !== 'block' && limit.for !== undefined) {
+      problems.push({ path: `limits[${i}].for`, message: 'only allowed with action: block' });
+    }
+    if (limit.action === 'respond' && limit.respond === undefined) {
+      problems.push({ path: `limits[${i}].respond`, message: 'respond needs {status, body, headers}' });
+    }
+    if (limit.action !== 'respond' && limit.respond !== undefined) {
+      problems.push({ path: `limits[${i}].respond`, message: 'only allowed with action: respond' });
+    }
+  });
+
+  if (config.session.idleTimeout > config.session.absoluteTimeout) {
+    problems.push({ path: 'session.idleTimeout', message: 'must not be longer than session.absoluteTimeout' });
+  }
+  if (config.login.backoff > config.login.maxBackoff) {
+    problems.push({ path: 'login.backoff', message: 'must not be longer than login.maxBackoff' });
+  }
+  return problems;
+}
+
+/** Names of every secret the configuration refers to, with where it is referred to. */
+export function referencedSecrets(config: GatewayConfig): { name: string; path: string }[] {
+  const out: { name: string; path: string }[] = [];
+  config.upstreams.forEach((upstream, i) => {
+    const c = upstream.credential;
+    if (!c) return;
+    if (c.type === 'basic') {
+      out.push({ name: c.user, path: `upstreams[${i}].credential.user` });
+      out.push({ name: c.password, path: `upstreams[${i}].credential.password` });
+    } else {
+      out.push({ name: c.secret, path: `upstreams[${i}].credential.secret` });
+    }
+  });
+  return out;
+}

@@ -1,0 +1,169 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * The configuration file (SPEC §3) as ONE schema: the runtime check and the TypeScript type come
+ * from here. Every object is strict, so an unknown key is an error reported with its path.
+ */
+
+const duration = z.string({ error: 'expected a duration like "30m"' }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration like "30m"' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.string({ error: 'expected a size like "1mb"' }).transform((text, ctx) => {
+  const bytes = parseSize(text);
+  if (bytes === null || bytes <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size like "1mb"' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const cidr = z.string({ error: 'expected a CIDR like "10.0.0.0/8" or an address' }).refine((text) => {
+  const [address, prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}, 'expected a CIDR like "10.0.0.0/8" or an address');
+
+const origin = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}, 'expected an origin like "https://app.example.com" (scheme, host and optional port, no path)')
+  .transform((text) => new URL(text).origin);
+
+const httpUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}, 'expected an http(s) URL like "http://127.0.0.1:9000" without credentials, query or fragment');
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a name of letters, digits, ".", "_" or "-"');
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name');
+const httpMethod = z.string().transform((m) => m.toUpperCase()).pipe(
+  z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], { error: 'expected one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' }),
+);
+const routePath = z.string().regex(/^\/[^?#\s]*$/, 'expected a path glob starting with "/" like "/api/weather/**"')
+  .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'a path glob may not contain "." or ".." segments')
+  .refine((p) => !/\*\*./.test(p), '"**" may only end a path glob');
+
+/** A key source: `file:PATH` (relative to the config file) or `env:VARNAME`. */
+const keySource = z.string().regex(/^(file:.+|env:[A-Za-z_][A-Za-z0-9_]*)$/, 'expected "file:PATH" or "env:VARNAME"');
+
+const credential = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('bearer'), secret: name }),
+  z.strictObject({ type: z.literal('header'), name: headerName, secret: name }),
+  z.strictObject({ type: z.literal('basic'), user: name, password: name }),
+  z.strictObject({ type: z.literal('query'), name: z.string().regex(/^[A-Za-z0-9._~-]+$/, 'expected a query parameter name'), secret: name }),
+], { error: 'expected type bearer, header, basic or query' });
+
+const upstream = z.strictObject({
+  name,
+  url: httpUrl,
+  credential: credential.optional(),
+  timeout: duration.default(30_000),
+  assertion: z.boolean().default(false),
+  tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }).optional(),
+});
+
+const route = z.strictObject({
+  path: routePath,
+  methods: z.array(httpMethod).min(1, 'expected at least one method').default(['GET']),
+  upstream: name,
+  stripPrefix: z.string().regex(/^\/[^?#\s*]*$/, 'expected a literal path prefix like "/api/weather"').optional(),
+  roles: z.array(name).optional(),
+  public: z.boolean().default(false),
+  csrf: z.boolean().default(true),
+  mfa: z.boolean().default(false),
+});
+
+const statusMatch = z.union([
+  z.number().int().min(100).max(599),
+  z.string().regex(/^[1-5](xx|\d\d)$/, 'expected a status like 404 or "4xx"'),
+]);
+
+const limitMatch = z.union([
+  routePath,
+  z.strictObject({
+    path: routePath.default('/api/**'),
+    methods: z.array(httpMethod).optional(),
+    status: z.union([statusMatch, z.array(statusMatch).min(1)]).optional(),
+  }),
+]);
+
+const limit = z.strictObject({
+  name,
+  match: limitMatch.default('/api/**'),
+  by: z.enum(['ip', 'session', 'user'], { error: 'expected ip, session or user' }),
+  max: z.number().int().min(1, 'expected a whole number of at least 1'),
+  per: duration,
+  action: z.enum(['reject', 'block', 'revoke', 'respond'], { error: 'expected reject, block, revoke or respond' }),
+  for: duration.optional(),
+  respond: z.strictObject({
+    status: z.number().int().min(200).max(599),
+    body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).default(''),
+    headers: z.record(headerName, z.string()).default({}),
+  }).optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    publicOrigin: origin.default('http://localhost:8080'),
+    trustedProxies: z.array(cidr).default([]),
+    tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+    maxBodySize: size.default(1024 * 1024),
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number of at least 1' }).default(1),
+  }).prefault({}),
+  store: z.strictObject({
+    sqlite: z.string().min(1).default('./data/gatehouse.db'),
+  }).prefault({}),
+  masterKey: z.union([keySource, z.array(keySource).min(1)]).default('file:./data/master.key')
+    .transform((value) => (Array.isArray(value) ? value : [value])),
+  session: z.strictObject({
+    idleTimeout: duration.default(30 * 60_000),
+    absoluteTimeout: duration.default(12 * 3_600_000),
+    sameSite: z.enum(['strict', 'lax'], { error: 'expected strict or lax' }).default('strict'),
+  }).prefault({}),
+  upstreams: z.array(upstream).default([]),
+  routes: z.array(route).default([]),
+  static: z.string().min(1).optional(),
+  limits: z.array(limit).default([]),
+  mfa: z.strictObject({
+    required: z.boolean().default(false),
+    issuer: z.string().min(1).default('Gatehouse'),
+  }).prefault({}),
+  login: z.strictObject({
+    maxFailures: z.number().int().min(1).default(5),
+    backoff: duration.default(1000),
+    maxBackoff: duration.default(15 * 60_000),
+    perIp: z.strictObject({ max: z.number().int().min(1).default(20), per: duration.default(5 * 60_000) }).prefault({}),
+  }).prefault({}),
+  ipRules: z.strictObject({
+    allow: z.array(cidr).default([]),
+    deny: z.array(cidr).default([]),
+  }).prefault({}),
+});
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type UpstreamConfig = GatewayConfig['upstreams'][number];
+export type RouteConfig = GatewayConfig['routes'][number];
+export type LimitConfig = GatewayConfig['limits'][number];
+export type CredentialConfig = NonNullable<UpstreamConfig['credential']>;

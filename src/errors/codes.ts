@@ -1,0 +1,30 @@
+/**
+ * The registry of stable error codes (SPEC §4). A code, once published, keeps its meaning forever;
+ * a retired code is never reused. `expose: true` means the message is safe to show a browser.
+ */
+export const errorCodes = {
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  weak_password: { status: 400, message: 'The new password must be between 12 and 1024 characters long.' },
+  invalid_credentials: { status: 401, message: 'The user name or password is wrong.' },
+  unauthenticated: { status: 401, message: 'You need to log in.' },
+  csrf_rejected: { status: 403, message: 'The request was refused by the cross-site request forgery check.' },
+  forbidden: { status: 403, message: 'You are not allowed to do this.' },
+  password_reset_required: { status: 403, message: 'You must change your password first.' },
+  ip_blocked: { status: 403, message: 'Requests from your address are not allowed.' },
+  blocked: { status: 403, message: 'You are temporarily blocked.' },
+  not_found: { status: 404, message: 'Nothing is here.' },
+  method_not_allowed: { status: 405, message: 'This method is not allowed here.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  uri_too_long: { status: 414, message: 'The request target is too long.' },
+  unsupported_media_type: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },
+  too_many_attempts: { status: 429, message: 'Too many failed attempts; wait before trying again.' },
+  rate_limited: { status: 429, message: 'Too many requests; slow down.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  internal_error: { status: 500, message: 'Something went wrong inside the gateway.' },
+  secret_leak_blocked: { status: 502, message: 'The upstream response was withheld because it contained a secret.' },
+  upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
+  not_ready: { status: 503, message: 'The gateway is not ready.' },
+  upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,46 @@
+/** A session as the store keeps it: never the id itself, only its SHA-256 (`idHash`). */
+export interface SessionRecord {
+  /** SHA-256 hex of the cookie's opaque id: the primary key. */
+  idHash: string;
+  /** A short, random, non-secret handle shown in lists and used to revoke from the CLI. */
+  handle: string;
+  userName: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** createdAt + absoluteTimeout, fixed at login. */
+  expiresAt: number;
+  ip: string;
+  userAgent: string;
+  /** The session may only change its password (SPEC §4.1). */
+  passwordResetRequired: boolean;
+  /** Password accepted, second factor still due (issue 4). */
+  mfaPending: boolean;
+  /** A second factor was completed in this session (issue 4). */
+  mfaCompleted: boolean;
+}
+
+export type SessionPatch = Partial<Pick<SessionRecord, 'passwordResetRequired' | 'mfaPending' | 'mfaCompleted'>>;
+
+/** The session store port, in the handful of domain verbs sessions need. */
+export interface SessionStore {
+  create(session: SessionRecord): Promise<void>;
+  get(idHash: string): Promise<SessionRecord | null>;
+  /** Records activity. Only ever moves lastSeenAt forward. */
+  touch(idHash: string, lastSeenAt: number): Promise<void>;
+  /**
+   * Atomically replaces a session's id (login completion, password change, MFA): the old id stops
+   * working in the same step the new one starts. False when the old one no longer exists — then
+   * nothing was created, so two concurrent rotations cannot both succeed.
+   */
+  rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean>;
+  /** Deletes one session; returns what was deleted, or null. */
+  delete(idHash: string): Promise<SessionRecord | null>;
+  deleteByHandle(handle: string): Promise<SessionRecord | null>;
+  /** Deletes every session of a user, except `exceptIdHash` if given; returns how many. */
+  deleteByUser(userName: string, exceptIdHash?: string): Promise<number>;
+  deleteAll(): Promise<number>;
+  /** Newest first. */
+  list(filter?: { userName?: string }): Promise<SessionRecord[]>;
+  /** Removes sessions idle since before `idleBefore` or past their absolute expiry at `now`. */
+  purgeExpired(now: number, idleBefore: number): Promise<number>;
+}

@@ -1,0 +1,24 @@
+import type { UserStore } from '../accounts/user-store.js';
+import type { AuditStore } from '../audit/audit-store.js';
+import type { SecretStore } from '../secrets/secret-store.js';
+import type { SessionStore } from '../sessions/session-store.js';
+
+/** Small values the gateway keeps about itself (e.g. the master-key check value). */
+export interface MetaStore {
+  get(key: string): Promise<string | null>;
+  /** Sets only if absent; returns the value now stored (atomic: first writer wins). */
+  putIfAbsent(key: string, value: string): Promise<string>;
+  set(key: string, value: string): Promise<void>;
+}
+
+/** Everything a backend provides. One SQLite file today; Redis/PostgreSQL adapters later. */
+export interface Store {
+  users: UserStore;
+  sessions: SessionStore;
+  secrets: SecretStore;
+  audit: AuditStore;
+  meta: MetaStore;
+  /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
