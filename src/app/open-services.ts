@@ -1,0 +1,80 @@
+import { AccountService } from '../accounts/account-service.js';
+import { AuditLog } from '../audit/audit-log.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { systemClock, type Clock } from '../security/clock.js';
+import { cryptoRandom, type RandomBytes } from '../security/random.js';
+import { loadKeyring, type Keyring } from '../secrets/keyring.js';
+import { SecretService } from '../secrets/secret-service.js';
+import { SessionService } from '../sessions/session-service.js';
+import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
+import type { Store } from '../storage/store.js';
+
+/** Everything the gateway and the CLI work with, built from one configuration. */
+export interface Services {
+  config: GatewayConfig;
+  store: Store;
+  keyring: Keyring;
+  audit: AuditLog;
+  accounts: AccountService;
+  secrets: SecretService;
+  sessions: SessionService;
+  clock: Clock;
+  random: RandomBytes;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  clock?: Clock;
+  random?: RandomBytes;
+  logger?: Logger;
+  /** An already-open store (tests share one between a gateway and the CLI code). */
+  store?: Store;
+  env?: NodeJS.ProcessEnv;
+  /** Create the master key file if it is missing (first run). */
+  createMasterKey?: boolean;
+}
+
+/**
+ * Opens the store and builds the services on it. Refuses (MasterKeyError) when the master key
+ * cannot be read or does not match the store.
+ */
+export async function openServices(config: GatewayConfig, options: ServiceOptions = {}): Promise<Services> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandom;
+  const logger = options.logger ?? silentLogger();
+  const keyring = loadKeyring(config.masterKey, { create: options.createMasterKey ?? false, env: options.env ?? process.env, random });
+  const store = options.store ?? openSqliteStore(config.store.sqlite);
+  try {
+    const audit = new AuditLog({ store: store.audit, logger, clock });
+    const sessions = new SessionService({
+      store: store.sessions,
+      users: store.users,
+      clock,
+      random,
+      audit,
+      settings: { idleTimeout: config.session.idleTimeout, absoluteTimeout: config.session.absoluteTimeout },
+    });
+    const accounts = new AccountService({
+      users: store.users,
+      revokeUserSessions: (userName, actor, reason) => sessions.revokeUser(userName, actor, reason),
+      audit,
+      clock,
+      random,
+    });
+    const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit });
+    await secrets.verifyMasterKey();
+    await accounts.init();
+    return {
+      config, store, keyring, audit, accounts, secrets, sessions, clock, random, logger,
+      close: async () => {
+        if (!options.store) await store.close();
+      },
+    };
+  } catch (error) {
+    if (!options.store) await store.close();
+    throw error;
+  }
+}

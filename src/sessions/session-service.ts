@@ -1,0 +1,156 @@
+import type { UserRecord, UserStore } from '../accounts/user-store.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../security/clock.js';
+import { sha256Hex } from '../security/hash.js';
+import { newHandle, newToken, type RandomBytes } from '../security/random.js';
+import type { SessionPatch, SessionRecord, SessionStore } from './session-store.js';
+
+export interface SessionSettings {
+  idleTimeout: number;
+  absoluteTimeout: number;
+}
+
+export interface LiveSession {
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+export interface IssuedSession {
+  /** The opaque id that goes into the cookie and nowhere else. */
+  token: string;
+  session: SessionRecord;
+}
+
+/** 32 random bytes in base64url: anything else cannot be one of ours and is refused before a lookup. */
+const tokenShape = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Activity is written at most this often per session: every proxied request pays for a store
+ * write otherwise. It bounds how much later than configured an idle session can end.
+ */
+const touchGranularityMs = 1000;
+
+/** Sessions: create, validate, rotate, touch, revoke (lucia's auth_session shape; OWASP Session Management). */
+export class SessionService {
+  readonly #store: SessionStore;
+  readonly #users: UserStore;
+  readonly #clock: Clock;
+  readonly #random: RandomBytes;
+  readonly #audit: AuditLog;
+  readonly #settings: SessionSettings;
+
+  constructor(deps: { store: SessionStore; users: UserStore; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
+    this.#store = deps.store;
+    this.#users = deps.users;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#audit = deps.audit;
+    this.#settings = deps.settings;
+  }
+
+  /** Issues a brand-new session; the id is never derived from anything the client sent. */
+  async create(user: UserRecord, meta: { ip: string; userAgent: string }, flags: SessionPatch = {}): Promise<IssuedSession> {
+    const now = this.#clock.now();
+    const token = newToken(this.#random);
+    const session: SessionRecord = {
+      idHash: sha256Hex(token),
+      handle: newHandle(this.#random),
+      userName: user.name,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + this.#settings.absoluteTimeout,
+      ip: meta.ip,
+      userAgent: meta.userAgent.slice(0, 512),
+      passwordResetRequired: flags.passwordResetRequired ?? false,
+      mfaPending: flags.mfaPending ?? false,
+      mfaCompleted: flags.mfaCompleted ?? false,
+    };
+    await this.#store.create(session);
+    return { token, session };
+  }
+
+  /**
+   * The session behind a cookie value, or null when it is malformed, unknown, revoked, idle too long
+   * or past its absolute lifetime. An expired session is deleted on sight.
+   */
+  async validate(token: string): Promise<LiveSession | null> {
+    if (!tokenShape.test(token)) return null;
+    const session = await this.#store.get(sha256Hex(token));
+    if (!session) return null;
+    if (this.isExpired(session)) {
+      await this.#store.delete(session.idHash);
+      return null;
+    }
+    const user = await this.#users.get(session.userName);
+    if (!user || user.locked) {
+      await this.#store.delete(session.idHash);
+      return null;
+    }
+    return { session, user };
+  }
+
+  isExpired(session: SessionRecord): boolean {
+    const now = this.#clock.now();
+    return now >= session.expiresAt || now >= this.idleExpiresAt(session);
+  }
+
+  idleExpiresAt(session: SessionRecord): number {
+    return Math.min(session.lastSeenAt + this.#settings.idleTimeout, session.expiresAt);
+  }
+
+  /** Records activity (idle timeout restarts). Throttled to one write per second per session. */
+  async touch(session: SessionRecord): Promise<void> {
+    const now = this.#clock.now();
+    if (now - session.lastSeenAt < touchGranularityMs) return;
+    await this.#store.touch(session.idHash, now);
+    session.lastSeenAt = now;
+  }
+
+  /** Moves a session to a fresh id (privilege change); null when it was revoked meanwhile. */
+  async rotate(session: SessionRecord, patch: SessionPatch = {}): Promise<IssuedSession | null> {
+    const token = newToken(this.#random);
+    const idHash = sha256Hex(token);
+    if (!(await this.#store.rotate(session.idHash, idHash, patch))) return null;
+    return { token, session: { ...session, ...patch, idHash } };
+  }
+
+  async revoke(session: SessionRecord, context: AuditContext, reason: string): Promise<boolean> {
+    const deleted = await this.#store.delete(session.idHash);
+    if (deleted) await this.#audit.record('session_revoked', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle, reason, by: context.user ?? null });
+    return deleted !== null;
+  }
+
+  async revokeByHandle(handle: string, context: AuditContext, reason: string): Promise<SessionRecord | null> {
+    const deleted = await this.#store.deleteByHandle(handle);
+    if (deleted) await this.#audit.record('session_revoked', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle, reason, by: context.user ?? null });
+    return deleted;
+  }
+
+  /** Every session of a user (but `except`), e.g. on password change, lock or removal. */
+  async revokeUser(userName: string, context: AuditContext, reason: string, except?: SessionRecord): Promise<number> {
+    const count = await this.#store.deleteByUser(userName, except?.idHash);
+    if (count > 0) await this.#audit.record('session_revoked', { user: userName, ...withoutUser(context) }, { count, reason, by: context.user ?? null });
+    return count;
+  }
+
+  async revokeAll(context: AuditContext, reason: string): Promise<number> {
+    const count = await this.#store.deleteAll();
+    if (count > 0) await this.#audit.record('session_revoked', { user: null, ...withoutUser(context) }, { count, reason, by: context.user ?? null });
+    return count;
+  }
+
+  /** Live sessions, newest first. */
+  async list(filter: { userName?: string } = {}): Promise<SessionRecord[]> {
+    return (await this.#store.list(filter)).filter((s) => !this.isExpired(s));
+  }
+
+  /** Deletes expired sessions; run periodically so the table does not grow without bound. */
+  async purgeExpired(): Promise<number> {
+    const now = this.#clock.now();
+    return this.#store.purgeExpired(now, now - this.#settings.idleTimeout);
+  }
+}
+
+function withoutUser(context: AuditContext): AuditContext {
+  return { ip: context.ip ?? null, requestId: context.requestId ?? null };
+}
