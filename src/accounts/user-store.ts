@@ -19,6 +19,7 @@ export interface UserStore {
   /** Creates the user atomically; false (and nothing changed) when the name is taken. */
   create(user: UserRecord): Promise<boolean>;
   get(name: string): Promise<UserRecord | null>;
+  /** Name order. */
   list(): Promise<UserRecord[]>;
   /** Applies the patch; false when there is no such user. */
   update(name: string, patch: UserPatch): Promise<boolean>;

@@ -35,4 +35,14 @@ export class AuditLog {
     this.#logger.info({ audit: { ...event, time: new Date(event.time).toISOString() } }, `audit ${type}`);
     await this.#store.append(event);
   }
+
+  /**
+   * Records without making the request wait for the store. A failed write is logged, never
+   * swallowed: an audit trail with silent holes would be worse than none.
+   */
+  recordInBackground(type: AuditType, context: AuditContext, detail: AuditDetail = {}): void {
+    this.record(type, context, detail).catch((error: unknown) => {
+      this.#logger.error({ err: error instanceof Error ? { message: error.message } : {}, auditType: type }, 'audit event could not be stored');
+    });
+  }
 }

@@ -54,7 +54,9 @@ const httpUrl = z.string().refine((text) => {
   }
 }, 'expected an http(s) URL like "http://127.0.0.1:9000" without credentials, query or fragment');
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a name of letters, digits, ".", "_" or "-"');
+/** Names of upstreams, routes, rules, secrets and roles: shared with the services that create them. */
+export const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const name = z.string().regex(namePattern, 'expected a name of letters, digits, ".", "_" or "-"');
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name');
 const httpMethod = z.string().transform((m) => m.toUpperCase()).pipe(
   z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], { error: 'expected one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' }),

@@ -14,6 +14,7 @@ export const errorCodes = {
   blocked: { status: 403, message: 'You are temporarily blocked.' },
   not_found: { status: 404, message: 'Nothing is here.' },
   method_not_allowed: { status: 405, message: 'This method is not allowed here.' },
+  request_timeout: { status: 408, message: 'The request was not received in time.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   uri_too_long: { status: 414, message: 'The request target is too long.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },

@@ -114,6 +114,12 @@ export class SessionService {
     return { token, session: { ...session, ...patch, idHash } };
   }
 
+  /** Logout: the session is deleted server-side, so a copied cookie is worthless from now on. */
+  async end(session: SessionRecord, context: AuditContext): Promise<void> {
+    const deleted = await this.#store.delete(session.idHash);
+    if (deleted) await this.#audit.record('logout', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle });
+  }
+
   async revoke(session: SessionRecord, context: AuditContext, reason: string): Promise<boolean> {
     const deleted = await this.#store.delete(session.idHash);
     if (deleted) await this.#audit.record('session_revoked', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle, reason, by: context.user ?? null });

@@ -1,0 +1,181 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The demo upstream: a tiny weather-and-notes REST API that, like the APIs Gatehouse exists to
+ * protect, answers only callers presenting its secret bearer token. Gatehouse holds that token;
+ * the browser never sees it.
+ */
+
+export interface DemoUpstreamOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** The bearer token every request must carry. */
+  token: string;
+}
+
+export interface DemoUpstream {
+  /** e.g. http://127.0.0.1:9000 */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Headers `GET /v1/whoami` reports back: what Gatehouse forwarded about the original request. */
+const reportedHeaders = /^(x-forwarded-[a-z-]+|x-request-id)$/;
+const maxBodyBytes = 64 * 1024;
+
+/** Each condition with the range its chance of rain falls in (percent). */
+const conditions: readonly (readonly [string, number, number])[] = [
+  ['sunny', 0, 10], ['partly cloudy', 10, 20], ['cloudy', 20, 40], ['windy', 10, 30], ['light rain', 50, 70], ['showers', 60, 90],
+];
+
+export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<DemoUpstream> {
+  if (options.token.length === 0) throw new Error('the demo upstream needs a non-empty token');
+  // Compare SHA-256 digests: equal lengths for timingSafeEqual, and nothing about the token's
+  // length or prefix leaks through timing (OWASP Authentication Cheat Sheet).
+  const expected = digest(options.token);
+
+  const server = createServer((req, res) => {
+    handle(req, res, expected).catch(() => {
+      if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'Something went wrong.' } });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: () => new Promise<void>((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()));
+      server.closeIdleConnections();
+    }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer): Promise<void> {
+  if (!authorized(req.headers.authorization, expected)) {
+    res.setHeader('WWW-Authenticate', 'Bearer realm="demo-upstream"');
+    send(res, 401, { error: { code: 'unauthorized', message: 'A valid bearer token is required.' } });
+    return;
+  }
+
+  const path = new URL(req.url ?? '/', 'http://upstream.invalid').pathname;
+  const method = req.method ?? 'GET';
+  const route = routes[path];
+  if (!route) {
+    send(res, 404, { error: { code: 'not_found', message: 'No such endpoint.' } });
+    return;
+  }
+  const handler = route[method] ?? (method === 'HEAD' ? route.GET : undefined);
+  if (!handler) {
+    res.setHeader('Allow', Object.keys(route).join(', '));
+    send(res, 405, { error: { code: 'method_not_allowed', message: 'This method is not allowed here.' } });
+    return;
+  }
+  await handler(req, res);
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+const routes: Record<string, Record<string, Handler>> = {
+  '/v1/today': {
+    GET: (_req, res) => send(res, 200, { location: 'Harbourtown', ...day(new Date(), 0) }),
+  },
+  '/v1/forecast': {
+    GET: (_req, res) => {
+      const now = new Date();
+      send(res, 200, { location: 'Harbourtown', days: [1, 2, 3, 4, 5].map((offset) => day(now, offset)) });
+    },
+  },
+  '/v1/notes': {
+    POST: async (req, res) => {
+      const body = await readJson(req);
+      const text = isRecord(body) && typeof body.text === 'string' ? body.text.trim() : '';
+      if (text.length === 0 || text.length > 500) {
+        send(res, 400, { error: { code: 'bad_request', message: 'Send {"text": "…"} with 1 to 500 characters.' } });
+        return;
+      }
+      send(res, 201, { note: { id: randomUUID(), text, createdAt: new Date().toISOString() } });
+    },
+  },
+  '/v1/whoami': {
+    GET: (req, res) => {
+      const received: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (reportedHeaders.test(name) && typeof value === 'string') received[name] = value;
+      }
+      // Only proof that the token matched, never the token or the Authorization header itself.
+      send(res, 200, { authenticated: true, headers: received });
+    },
+  },
+};
+
+function authorized(header: string | undefined, expected: Buffer): boolean {
+  const match = /^Bearer ([^\s]+)$/i.exec(header ?? '');
+  const presented = digest(match?.[1] ?? '');
+  // Always compare, even without a token, so both paths take the same time.
+  return timingSafeEqual(presented, expected) && match !== null;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Deterministic weather for a date, so every reload of the same day shows the same numbers. */
+function day(base: Date, offset: number): { date: string; condition: string; temperatureC: { low: number; high: number }; windKph: number; precipitationChance: number } {
+  const date = new Date(Date.UTC(base.getUTCFullYear(), base.getUTCMonth(), base.getUTCDate() + offset));
+  const iso = date.toISOString().slice(0, 10);
+  const noise = (n: number): number => digest(`${iso}:${n}`).readUInt32BE(0) / 2 ** 32;
+  const seasonal = 12 - 9 * Math.cos(((date.getUTCMonth() + 0.5) / 12) * 2 * Math.PI);
+  const high = Math.round(seasonal + 4 + noise(1) * 6);
+  const [condition, rainLow, rainHigh] = conditions[Math.floor(noise(2) * conditions.length)] ?? ['sunny', 0, 10];
+  return {
+    date: iso,
+    condition,
+    temperatureC: { low: high - 5 - Math.round(noise(3) * 4), high },
+    windKph: Math.round((condition === 'windy' ? 35 : 5) + noise(4) * 20),
+    precipitationChance: Math.round((rainLow + noise(5) * (rainHigh - rainLow)) / 10) * 10,
+  };
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Drain the whole body even when it is too large, so the response can still be written.
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= maxBodyBytes) chunks.push(chunk);
+  }
+  if (size > maxBodyBytes) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
+import { referencedSecrets } from '../config/cross-check.js';
+import { authEndpoints } from '../http/auth-endpoints.js';
+import type { Endpoint } from '../http/endpoint.js';
+import { healthEndpoints } from '../http/health-endpoints.js';
+import { createResponder } from '../http/respond.js';
+import type { Runtime } from '../http/runtime.js';
+import { listen, type ListeningServer } from '../http/server.js';
+import { StaticSite } from '../http/static-site.js';
+import { Forwarder } from '../proxy/forwarder.js';
+import { proxyEndpoint } from '../proxy/proxy-endpoint.js';
+import { UpstreamCredentials } from '../proxy/upstream-credentials.js';
+import { RouteTable } from '../routing/route-table.js';
+import { CidrSet } from '../rules/address.js';
+import { IpRules } from '../rules/ip-rules.js';
+import { sessionCookiePolicy } from '../security/cookies.js';
+import { openServices, type ServiceOptions, type Services } from './open-services.js';
+
+export interface GatewayOptions extends ServiceOptions {
+  config: GatewayConfig;
+}
+
+export interface Gateway {
+  readonly services: Services;
+  readonly runtime: Runtime;
+  /** e.g. http://127.0.0.1:41234 — set once started. */
+  readonly url: string;
+  readonly port: number;
+  start(): Promise<void>;
+  /** Drains in-flight requests, then closes the listener, upstream pools and (if it opened it) the store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: config + dependencies → stores → services → pipeline → server. Nothing is
+ * created at import time, so two gateways in one process never see each other.
+ */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const services = await openServices(config, options);
+  const logger = services.logger;
+  const https = config.server.publicOrigin.startsWith('https:');
+  const respond = createResponder(https);
+
+  const credentials = new UpstreamCredentials(config, services.secrets, logger);
+  const missing = await credentials.load();
+  if (missing.length > 0) {
+    await services.close();
+    const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
+    throw new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
+  }
+
+  const forwarders = new Map(config.upstreams.map((u) => [u.name, new Forwarder(u, { tls: upstreamTls(u) })]));
+  const routes = new RouteTable(config.routes);
+  const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
+    forwarder: forwarders.get(route.config.upstream)!,
+    credentials,
+    audit: services.audit,
+    logger,
+    maxBodySize: config.server.maxBodySize,
+    publicOrigin: config.server.publicOrigin,
+  }));
+  const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
+  const ownEndpoints = new Map<string, Endpoint>([
+    ...healthEndpoints(services.store, respond),
+    ...authEndpoints({ accounts: services.accounts, sessions: services.sessions, audit: services.audit, cookie, respond, maxBodySize: config.server.maxBodySize }),
+  ]);
+
+  const runtime: Runtime = {
+    config,
+    services,
+    logger,
+    respond,
+    cookie,
+    ipRules: new IpRules(config.ipRules),
+    trustedProxies: new CidrSet(config.server.trustedProxies),
+    ownEndpoints,
+    routes,
+    routeEndpoints,
+    staticSite: config.static ? new StaticSite(config.static, respond) : null,
+  };
+
+  let listening: ListeningServer | null = null;
+  let purge: NodeJS.Timeout | null = null;
+  const gateway: Gateway = {
+    services,
+    runtime,
+    get url() {
+      const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+      return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;
+    },
+    get port() {
+      return listening?.port ?? config.server.port;
+    },
+    async start() {
+      listening = await listen(runtime);
+      credentials.startRefreshing();
+      purge = setInterval(() => {
+        services.sessions.purgeExpired().catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'could not purge expired sessions'));
+      }, 60_000);
+      purge.unref();
+      logger.info({ url: gateway.url, publicOrigin: config.server.publicOrigin, routes: config.routes.length }, 'gatehouse listening');
+    },
+    async stop() {
+      if (purge) clearInterval(purge);
+      credentials.stop();
+      if (listening) await listening.close();
+      await Promise.all([...forwarders.values()].map((f) => f.close()));
+      await services.close();
+    },
+  };
+  return gateway;
+}
+
+/** The upstream's CA and client certificate files, read once at start (SPEC §7: verify it, mTLS). */
+function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  const tls = upstream.tls;
+  if (!tls) return undefined;
+  return {
+    ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+    ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+  };
+}

@@ -1,0 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LiveSession } from '../sessions/session-service.js';
+import type { Endpoint } from './endpoint.js';
+
+/** What the pipeline knows about one request as it moves through the stages. */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly startedAt: number;
+  /** The client address (SPEC §5: socket, or right-most untrusted X-Forwarded-For behind a trusted proxy). */
+  ip: string;
+  method: string;
+  /** Normalised path (routing/normalise-path.ts); empty until the normalise stage ran. */
+  path: string;
+  /** Raw query string without "?", forwarded verbatim. */
+  query: string;
+  endpoint: Endpoint | null;
+  /** The validated session, when the endpoint looked one up. */
+  live: LiveSession | null;
+  /** Whether a session cookie was presented that turned out to be unusable (it gets cleared). */
+  staleCookie: boolean;
+}

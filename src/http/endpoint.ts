@@ -1,0 +1,33 @@
+import type { RequestContext } from './context.js';
+
+/**
+ * How much of a session an endpoint needs. Every endpoint declares one; a test walks the endpoint
+ * table and fails on any that does not (STYLE.md principle 1).
+ * - `public`: no session is looked up (login, health, static files, `public: true` routes);
+ * - `optional`: a session is used when present and valid, its absence is not an error (logout);
+ * - `session`: a valid session is required, else 401 `unauthenticated`.
+ */
+export type Access = 'public' | 'optional' | 'session';
+
+/** Session states in which a session may reach only the endpoints that allow them (SPEC §4.1, §4.5). */
+export interface RestrictedStates {
+  passwordReset: boolean;
+  mfaPending: boolean;
+}
+
+export interface Endpoint {
+  /** Stable name for logs and tests: `auth.login`, `route[2]`, `static`, `healthz`. */
+  readonly id: string;
+  readonly methods: ReadonlySet<string>;
+  readonly access: Access;
+  readonly allows: RestrictedStates;
+  /** X-CSRF / Origin / Sec-Fetch-Site checks (SPEC §4.3). */
+  readonly csrf: boolean;
+  /** Whether a request counts as session activity (GET /auth/session does not). */
+  readonly touches: boolean;
+  /** A logged-in user needs one of these roles; null for no role check. */
+  readonly roles: readonly string[] | null;
+  handle(ctx: RequestContext): Promise<void>;
+}
+
+export const unrestricted: RestrictedStates = { passwordReset: false, mfaPending: false };

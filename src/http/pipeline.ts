@@ -1,0 +1,155 @@
+import { GatewayError } from '../errors/gateway-error.js';
+import { normalisePath } from '../routing/normalise-path.js';
+import { clientAddress } from '../rules/address.js';
+import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
+import { checkCsrf, isPreflight } from '../security/csrf.js';
+import type { RequestContext } from './context.js';
+import type { Runtime } from './runtime.js';
+
+/** A stage either lets the request through (undefined) or ends it with an error outcome. */
+export type StageResult = GatewayError | undefined;
+
+export interface Stage {
+  readonly name: string;
+  run(ctx: RequestContext, rt: Runtime): StageResult | Promise<StageResult>;
+}
+
+/** SPEC §4.4: a request target longer than this is refused with 414. */
+const maxTargetLength = 8 * 1024;
+
+/**
+ * The request lifecycle, written down as data. Every security decision is one of these stages, in
+ * the order SPEC §4.4 fixes: checks for every request first, then — for the endpoint found — route,
+ * method, session, CSRF, roles. Handlers run only after all of them passed.
+ */
+export const stages: readonly Stage[] = [
+  {
+    name: 'client-address',
+    run(ctx, rt) {
+      ctx.ip = clientAddress(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for'], rt.trustedProxies);
+      return undefined;
+    },
+  },
+  {
+    name: 'ip-rules',
+    run(ctx, rt) {
+      if (rt.ipRules.admits(ctx.ip)) return undefined;
+      rt.services.audit.recordInBackground('ip_blocked', { ip: ctx.ip, requestId: ctx.requestId });
+      return new GatewayError('ip_blocked');
+    },
+  },
+  {
+    name: 'request-line',
+    run(ctx) {
+      // TRACE reflects the request, cookies included (Cross-Site Tracing); CONNECT opens tunnels.
+      if (ctx.method === 'TRACE' || ctx.method === 'CONNECT') return new GatewayError('method_not_allowed');
+      if ((ctx.req.url ?? '').length > maxTargetLength) return new GatewayError('uri_too_long');
+      return undefined;
+    },
+  },
+  {
+    name: 'cors-preflight',
+    run(ctx) {
+      // Gatehouse grants no cross-origin access, so a preflight is refused and never forwarded.
+      return isPreflight(ctx.method, ctx.req.headers) ? new GatewayError('csrf_rejected', { message: 'Cross-origin requests are not allowed.' }) : undefined;
+    },
+  },
+  {
+    name: 'normalise-path',
+    run(ctx) {
+      const target = normalisePath(ctx.req.url ?? '');
+      if (!target.ok) return new GatewayError('bad_request', { message: 'The request path is not allowed.' });
+      ctx.path = target.path;
+      ctx.query = target.query;
+      return undefined;
+    },
+  },
+  {
+    name: 'find-endpoint',
+    async run(ctx, rt) {
+      const own = rt.ownEndpoints.get(ctx.path);
+      if (own) {
+        ctx.endpoint = own;
+        return undefined;
+      }
+      if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) return new GatewayError('not_found');
+      const match = rt.routes.match(ctx.path);
+      if (match) {
+        ctx.endpoint = rt.routeEndpoints[match.index]!;
+        return undefined;
+      }
+      const file = rt.staticSite ? await rt.staticSite.resolve(ctx.path) : null;
+      if (file) {
+        ctx.endpoint = rt.staticSite!.endpoint(file);
+        return undefined;
+      }
+      return new GatewayError('not_found');
+    },
+  },
+  {
+    name: 'method',
+    run(ctx) {
+      const allowed = ctx.endpoint!.methods;
+      if (allowed.has(ctx.method)) return undefined;
+      return new GatewayError('method_not_allowed', { headers: { allow: [...allowed].join(', ') } });
+    },
+  },
+  {
+    name: 'session',
+    async run(ctx, rt) {
+      const endpoint = ctx.endpoint!;
+      if (endpoint.access === 'public') return undefined;
+      const found = readSessionCookie(ctx.req.headers.cookie, rt.cookie.name);
+      if (found.kind === 'one') {
+        ctx.live = await rt.services.sessions.validate(found.value);
+        if (!ctx.live) ctx.staleCookie = true;
+      } else if (found.kind === 'ambiguous') {
+        ctx.staleCookie = true;
+      }
+      if (ctx.live || endpoint.access === 'optional') return undefined;
+      return new GatewayError('unauthenticated');
+    },
+  },
+  {
+    name: 'session-restrictions',
+    run(ctx) {
+      const live = ctx.live;
+      if (!live) return undefined;
+      if (live.session.passwordResetRequired && !ctx.endpoint!.allows.passwordReset) return new GatewayError('password_reset_required');
+      return undefined;
+    },
+  },
+  {
+    name: 'csrf',
+    run(ctx, rt) {
+      const endpoint = ctx.endpoint!;
+      if (!endpoint.csrf) return undefined;
+      const h = ctx.req.headers;
+      const verdict = checkCsrf({ xCsrf: h['x-csrf'], origin: h.origin, secFetchSite: h['sec-fetch-site'] }, rt.config.server.publicOrigin);
+      if (verdict.ok) return undefined;
+      rt.services.audit.recordInBackground('csrf_rejected', { user: ctx.live?.user.name ?? null, ip: ctx.ip, requestId: ctx.requestId }, { reason: verdict.reason, endpoint: endpoint.id });
+      return new GatewayError('csrf_rejected');
+    },
+  },
+  {
+    name: 'roles',
+    run(ctx) {
+      const roles = ctx.endpoint!.roles;
+      const user = ctx.live?.user;
+      if (!roles || !user) return undefined;
+      return roles.some((role) => user.roles.includes(role)) ? undefined : new GatewayError('forbidden');
+    },
+  },
+  {
+    name: 'activity',
+    async run(ctx, rt) {
+      if (ctx.live && ctx.endpoint!.touches) await rt.services.sessions.touch(ctx.live.session);
+      return undefined;
+    },
+  },
+];
+
+/** Headers for a response that ends the request with an error: a stale cookie is cleared (SPEC §4.2). */
+export function errorHeaders(ctx: RequestContext, rt: Runtime): Record<string, string> | undefined {
+  return ctx.staleCookie && !ctx.res.hasHeader('set-cookie') ? { 'set-cookie': buildClearingCookie(rt.cookie) } : undefined;
+}

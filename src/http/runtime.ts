@@ -1,0 +1,27 @@
+import type { Services } from '../app/open-services.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { CidrSet } from '../rules/address.js';
+import type { IpRules } from '../rules/ip-rules.js';
+import type { SessionCookiePolicy } from '../security/cookies.js';
+import type { Endpoint } from './endpoint.js';
+import type { Responder } from './respond.js';
+import type { StaticSite } from './static-site.js';
+
+/** Everything the pipeline stages consult, built once per gateway by the composition root. */
+export interface Runtime {
+  config: GatewayConfig;
+  services: Services;
+  logger: Logger;
+  respond: Responder;
+  cookie: SessionCookiePolicy;
+  ipRules: IpRules;
+  trustedProxies: CidrSet;
+  /** Gatehouse's own endpoints by exact path: /auth/*, /healthz, /readyz. */
+  ownEndpoints: ReadonlyMap<string, Endpoint>;
+  routes: RouteTable;
+  /** One endpoint per configured route, by route index. */
+  routeEndpoints: readonly Endpoint[];
+  staticSite: StaticSite | null;
+}

@@ -1,0 +1,142 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { GatewayError } from '../errors/gateway-error.js';
+import { newRequestId } from '../security/random.js';
+import { answerClientError, writeRawError } from './client-error.js';
+import type { RequestContext } from './context.js';
+import { errorHeaders, stages } from './pipeline.js';
+import type { Runtime } from './runtime.js';
+
+/** SPEC §4.4: request line and headers together over 16 KB → 431 (enforced by Node's parser). */
+const maxHeaderSize = 16 * 1024;
+
+/** Runs one request through the pipeline and its endpoint; never lets an exception escape. */
+export async function handleRequest(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> {
+  const requestId = newRequestId(rt.services.random);
+  res.setHeader('x-request-id', requestId);
+  const ctx: RequestContext = {
+    req, res, requestId,
+    startedAt: performance.now(),
+    ip: '',
+    method: req.method ?? 'GET',
+    path: '',
+    query: '',
+    endpoint: null,
+    live: null,
+    staleCookie: false,
+  };
+  res.once('close', () => logAccess(ctx, rt));
+  try {
+    for (const stage of stages) {
+      let outcome = stage.run(ctx, rt);
+      if (outcome instanceof Promise) outcome = await outcome;
+      if (outcome) {
+        rt.respond.error(res, outcome, errorHeaders(ctx, rt));
+        return;
+      }
+    }
+    await ctx.endpoint!.handle(ctx);
+  } catch (error) {
+    if (error instanceof GatewayError) {
+      rt.respond.error(res, error, errorHeaders(ctx, rt));
+      return;
+    }
+    if (isClientGone(error, res)) return;
+    rt.logger.error({ requestId, err: describe(error) }, 'request failed');
+    rt.respond.error(res, new GatewayError('internal_error'));
+  }
+}
+
+function isClientGone(error: unknown, res: ServerResponse): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return res.destroyed && (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR');
+}
+
+/** Error details safe for a log line: a class, a code and a message, never request data. */
+export function describe(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  return { type: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message, stack: error.stack };
+}
+
+/**
+ * One line per request. The path is logged without its query string: a query can carry a token
+ * (SPEC: never a secret in a URL that reaches a log).
+ */
+function logAccess(ctx: RequestContext, rt: Runtime): void {
+  rt.logger.info({
+    requestId: ctx.requestId,
+    method: ctx.method,
+    path: ctx.path || undefined,
+    status: ctx.res.statusCode,
+    ms: Math.round((performance.now() - ctx.startedAt) * 10) / 10,
+    ip: ctx.ip,
+    user: ctx.live?.user.name,
+    endpoint: ctx.endpoint?.id,
+    aborted: !ctx.res.writableFinished || undefined,
+  }, 'request');
+}
+
+export interface ListeningServer {
+  server: Server;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Creates the HTTP(S) listener for a runtime and starts listening. */
+export async function listen(rt: Runtime): Promise<ListeningServer> {
+  const options: ServerOptions = {
+    maxHeaderSize,
+    // Never relax llhttp: the lenient parser is what request smuggling exploits (CVE-2022-32215).
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    headersTimeout: 20_000,
+    requestTimeout: 120_000,
+    keepAliveTimeout: 5_000,
+  };
+  const tls = rt.config.server.tls;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void handleRequest(req, res, rt);
+  };
+  const server: Server = tls
+    ? createHttpsServer({ ...options, cert: readFileSync(tls.cert), key: readFileSync(tls.key), minVersion: 'TLSv1.2' }, handler) as unknown as Server
+    : createHttpServer(options, handler);
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    answerClientError(error, socket, newRequestId(rt.services.random), rt.respond.base);
+  });
+  // CONNECT never reaches the request handler in Node; answer it here (SPEC §4.4: 405).
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    writeRawError(socket, 'method_not_allowed', newRequestId(rt.services.random), rt.respond.base);
+  });
+  // Gatehouse proxies no WebSockets or other upgrades.
+  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+    writeRawError(socket, 'not_found', newRequestId(rt.services.random), rt.respond.base);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(rt.config.server.port, rt.config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : rt.config.server.port;
+
+  return {
+    server,
+    port,
+    close: (graceMs = 10_000) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }),
+  };
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { compileCredential, withQueryCredential } from './credential.js';
+
+function secrets(values: Record<string, string>): { get(name: string): string | undefined } {
+  return { get: (name) => values[name] };
+}
+
+function strings(buffers: readonly Buffer[]): string[] {
+  return buffers.map((b) => b.toString('utf8')).sort();
+}
+
+describe('compileCredential', () => {
+  it('attaches nothing without a credential', () => {
+    expect(compileCredential(undefined, secrets({}))).toEqual({ leakPatterns: [] });
+  });
+
+  it('bearer: Authorization: Bearer <secret>', () => {
+    const c = compileCredential({ type: 'bearer', secret: 'tok' }, secrets({ tok: 'abcdefgh12345678' }));
+    expect(c.headerName).toBe('authorization');
+    expect(c.headerValue).toBe('Bearer abcdefgh12345678');
+    expect(c.queryParam).toBeUndefined();
+    expect(strings(c.leakPatterns)).toEqual(['abcdefgh12345678']);
+  });
+
+  it('header: the configured name in lower case', () => {
+    const c = compileCredential({ type: 'header', name: 'X-Api-Key', secret: 'k' }, secrets({ k: 'key-value-123' }));
+    expect(c.headerName).toBe('x-api-key');
+    expect(c.headerValue).toBe('key-value-123');
+  });
+
+  it('basic: base64 of user:password, with the password, the pair and the token as patterns', () => {
+    const c = compileCredential({ type: 'basic', user: 'u', password: 'p' }, secrets({ u: 'svc-user', p: 'pa ss/wörd"' }));
+    const token = Buffer.from('svc-user:pa ss/wörd"', 'utf8').toString('base64');
+    expect(c.headerValue).toBe(`Basic ${token}`);
+    expect(strings(c.leakPatterns)).toEqual([
+      'pa ss/wörd"',
+      'pa ss/wörd\\"',
+      'pa+ss%2Fw%C3%B6rd%22',
+      'pa%20ss%2Fw%C3%B6rd%22',
+      'svc-user:pa ss/wörd"',
+      'svc-user:pa ss/wörd\\"',
+      'svc-user%3Apa+ss%2Fw%C3%B6rd%22',
+      'svc-user%3Apa%20ss%2Fw%C3%B6rd%22',
+      token,
+    ].sort());
+    expect(strings(c.leakPatterns)).not.toContain('svc-user');
+  });
+
+  it('query: name and raw value, with the URL-encoded forms as patterns', () => {
+    const c = compileCredential({ type: 'query', name: 'api_key', secret: 's' }, secrets({ s: 'a+b/c=d&e' }));
+    expect(c.headerName).toBeUndefined();
+    expect(c.queryParam).toEqual({ name: 'api_key', value: 'a+b/c=d&e' });
+    expect(strings(c.leakPatterns)).toEqual(['a+b/c=d&e', 'a%2Bb%2Fc%3Dd%26e'].sort());
+  });
+
+  it('never produces an empty pattern and refuses empty or missing secrets without echoing values', () => {
+    expect(() => compileCredential({ type: 'bearer', secret: 'missing' }, secrets({}))).toThrow(/no secret named "missing"/);
+    expect(() => compileCredential({ type: 'bearer', secret: 'empty' }, secrets({ empty: '' }))).toThrow(/"empty" is empty/);
+  });
+
+  it('refuses values that cannot be header values, without the value in the message', () => {
+    const attempt = () => compileCredential({ type: 'bearer', secret: 't' }, secrets({ t: 'abc\r\nX-Injected: 1' }));
+    expect(attempt).toThrow(/secret "t" contains characters/);
+    try {
+      attempt();
+    } catch (error) {
+      expect(String(error)).not.toContain('Injected');
+    }
+  });
+
+  it('refuses a basic-auth user with a colon, and header names that would break the request', () => {
+    expect(() => compileCredential({ type: 'basic', user: 'u', password: 'p' }, secrets({ u: 'a:b', p: 'password1' }))).toThrow(/":"/);
+    expect(() => compileCredential({ type: 'header', name: 'Transfer-Encoding', secret: 'k' }, secrets({ k: 'v12345678' }))).toThrow(/cannot carry/);
+    expect(() => compileCredential({ type: 'header', name: 'Host', secret: 'k' }, secrets({ k: 'v12345678' }))).toThrow(/cannot carry/);
+  });
+});
+
+describe('withQueryCredential', () => {
+  const param = { name: 'api_key', value: 's3cr3t/+&' };
+  const own = 'api_key=s3cr3t%2F%2B%26';
+
+  it.each([
+    ['', own],
+    ['city=Oslo', `city=Oslo&${own}`],
+    ['api_key=client&city=Oslo', `city=Oslo&${own}`],
+    ['API_KEY=client&city=Oslo', `city=Oslo&${own}`],
+    ['api%5Fkey=client&city=Oslo', `city=Oslo&${own}`],
+    ['api_key&city=Oslo', `city=Oslo&${own}`],
+    ['api_key=1&api_key=2', own],
+    ['q=%zz&api_keyx=1', `q=%zz&api_keyx=1&${own}`],
+    ['a=1&&b=%2e%2e%2f', `a=1&&b=%2e%2e%2f&${own}`],
+  ])('%s → %s', (query, expected) => {
+    expect(withQueryCredential(query, param)).toBe(expected);
+  });
+});

@@ -1,0 +1,144 @@
+import type { Readable } from 'node:stream';
+import type { AuditLog } from '../audit/audit-log.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { RequestContext } from '../http/context.js';
+import { unrestricted, type Endpoint } from '../http/endpoint.js';
+import type { Logger } from '../log/logger.js';
+import type { CompiledRoute } from '../routing/route-table.js';
+import { BodyLimit } from './body-limit.js';
+import { withQueryCredential } from './credential.js';
+import type { Forwarder } from './forwarder.js';
+import { LeakGuard, headersLeak } from './leak-guard.js';
+import { upstreamRequestHeaders } from './request-headers.js';
+import { clientResponseHeaders } from './response-headers.js';
+import type { UpstreamCredentials } from './upstream-credentials.js';
+
+export interface ProxyDeps {
+  forwarder: Forwarder;
+  credentials: UpstreamCredentials;
+  audit: AuditLog;
+  logger: Logger;
+  maxBodySize: number;
+  /** `server.publicOrigin`, for X-Forwarded-Proto/Host. */
+  publicOrigin: string;
+}
+
+/** The endpoint for one configured route: declares its access level from the route's config. */
+export function proxyEndpoint(index: number, route: CompiledRoute, deps: ProxyDeps): Endpoint {
+  const config = route.config;
+  return {
+    id: `route[${index}]`,
+    methods: route.methods,
+    access: config.public ? 'public' : 'session',
+    allows: unrestricted,
+    csrf: config.csrf,
+    touches: true,
+    roles: config.roles && config.roles.length > 0 ? config.roles : null,
+    handle: (ctx) => forward(ctx, route, deps),
+  };
+}
+
+async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDeps): Promise<void> {
+  const { req, res } = ctx;
+  const credential = deps.credentials.get(route.config.upstream);
+  if (!credential) {
+    deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream }, 'the upstream credential secret is not stored');
+    throw new GatewayError('upstream_unavailable');
+  }
+
+  let body: Readable | null = null;
+  let limit: BodyLimit | null = null;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
+  if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) {
+    limit = new BodyLimit(deps.maxBodySize);
+    body = req.pipe(limit);
+  }
+
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+
+  let upstream;
+  try {
+    upstream = await deps.forwarder.forward({
+      method: ctx.method,
+      path: route.upstreamPath(ctx.path),
+      query: credential.queryParam ? withQueryCredential(ctx.query, credential.queryParam) : ctx.query,
+      headers: upstreamRequestHeaders(req.headers, {
+        clientIp: ctx.ip,
+        publicOrigin: deps.publicOrigin,
+        requestId: ctx.requestId,
+        credential,
+      }),
+      body,
+      requestId: ctx.requestId,
+      signal: abort.signal,
+    });
+  } catch (error) {
+    if (limit?.exceeded) throw new GatewayError('payload_too_large');
+    throw error;
+  }
+
+  if (headersLeak(upstream.headers, credential.leakPatterns)) {
+    discard(upstream.body);
+    leakBlocked(ctx, deps, route, 'headers');
+    throw new GatewayError('secret_leak_blocked');
+  }
+  const headers = clientResponseHeaders(upstream.headers);
+  headers['x-request-id'] = ctx.requestId;
+
+  // Headers are held back until the first chunk has been scanned, so a response whose first chunk
+  // leaks becomes a clean 502 rather than a cut stream.
+  const guard = new LeakGuard(credential.leakPatterns);
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    res.writeHead(upstream.statusCode, headers);
+    started = true;
+  };
+  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    const { safe, leaked } = guard.push(chunk);
+    if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
+    start();
+    if (safe.length > 0 && !res.write(safe)) await drained(res);
+  }
+  const { safe, leaked } = guard.end();
+  if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
+  start();
+  res.end(safe);
+}
+
+function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Readable, started: boolean): void {
+  discard(body);
+  leakBlocked(ctx, deps, route, 'body');
+  if (started) {
+    ctx.res.destroy();
+    return;
+  }
+  throw new GatewayError('secret_leak_blocked');
+}
+
+function leakBlocked(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, where: 'headers' | 'body'): void {
+  deps.logger.warn({ requestId: ctx.requestId, upstream: route.config.upstream, where }, 'upstream response contained a secret; withheld');
+  deps.audit.recordInBackground('secret_leak_blocked', { user: ctx.live?.user.name ?? null, ip: ctx.ip, requestId: ctx.requestId }, { upstream: route.config.upstream, where });
+}
+
+/** Aborts the upstream response; the abort error it then emits is expected, not a failure. */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+function drained(res: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

@@ -1,0 +1,212 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { SessionStore } from '../../sessions/session-store.js';
+import { race, type ContractFactory, type ContractSubject } from './contract-subject.js';
+import { idHash, sessionRecord } from './fixtures.js';
+
+/** The behaviour every SessionStore adapter must have (sessions/session-store.ts). */
+export function describeSessionStoreContract(name: string, factory: ContractFactory<SessionStore>): void {
+  describe(`${name}: SessionStore contract`, () => {
+    let subject: ContractSubject<SessionStore>;
+    let store: SessionStore;
+    let peer: SessionStore;
+
+    beforeEach(async () => {
+      subject = await factory();
+      ({ store, peer } = subject);
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    test('create stores every field, and get returns it from either connection', async () => {
+      const session = sessionRecord({
+        idHash: idHash(1),
+        handle: 'handle-1',
+        createdAt: 10,
+        lastSeenAt: 20,
+        expiresAt: 30,
+        ip: '2001:db8::1',
+        userAgent: 'agent "with" quotes',
+        passwordResetRequired: true,
+        mfaPending: true,
+        mfaCompleted: true,
+      });
+      await store.create(session);
+      expect(await store.get(idHash(1))).toEqual(session);
+      expect(await peer.get(idHash(1))).toEqual(session);
+    });
+
+    test('get of a missing id is null', async () => {
+      expect(await store.get(idHash(404))).toBeNull();
+    });
+
+    test('create refuses an id hash that exists and keeps the original', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'first', userName: 'alice' }));
+      await expect(peer.create(sessionRecord({ idHash: idHash(1), handle: 'second', userName: 'mallory' }))).rejects.toThrow();
+      expect(await store.get(idHash(1))).toMatchObject({ handle: 'first', userName: 'alice' });
+    });
+
+    test('create refuses a handle that exists', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'same' }));
+      await expect(peer.create(sessionRecord({ idHash: idHash(2), handle: 'same' }))).rejects.toThrow();
+      expect(await store.get(idHash(2))).toBeNull();
+    });
+
+    test('touch moves lastSeenAt forward, never back', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), lastSeenAt: 100 }));
+      await peer.touch(idHash(1), 200);
+      expect((await store.get(idHash(1)))?.lastSeenAt).toBe(200);
+      await store.touch(idHash(1), 150);
+      expect((await peer.get(idHash(1)))?.lastSeenAt).toBe(200);
+      await store.touch(idHash(1), 200);
+      expect((await store.get(idHash(1)))?.lastSeenAt).toBe(200);
+    });
+
+    test('touch changes nothing else', async () => {
+      const session = sessionRecord({ idHash: idHash(1), lastSeenAt: 100 });
+      await store.create(session);
+      await store.touch(idHash(1), 500);
+      expect(await store.get(idHash(1))).toEqual({ ...session, lastSeenAt: 500 });
+    });
+
+    test('touch of a missing id does nothing and creates nothing', async () => {
+      await store.touch(idHash(404), 500);
+      expect(await store.get(idHash(404))).toBeNull();
+      expect(await store.list()).toEqual([]);
+    });
+
+    test('rotate moves the session to the new id, keeps every other field, applies the patch', async () => {
+      const old = sessionRecord({ idHash: idHash(1), handle: 'kept', passwordResetRequired: true, mfaPending: true, lastSeenAt: 1_500 });
+      await store.create(old);
+      expect(await peer.rotate(idHash(1), idHash(2), { passwordResetRequired: false })).toBe(true);
+      expect(await store.get(idHash(1))).toBeNull();
+      expect(await store.get(idHash(2))).toEqual({ ...old, idHash: idHash(2), passwordResetRequired: false });
+      expect(await peer.list()).toHaveLength(1);
+    });
+
+    test('rotate with an empty patch, or undefined values in it, changes only the id', async () => {
+      const old = sessionRecord({ idHash: idHash(1), mfaPending: true, mfaCompleted: false });
+      await store.create(old);
+      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(true);
+      expect(await store.rotate(idHash(2), idHash(3), { mfaPending: undefined })).toBe(true);
+      expect(await store.get(idHash(3))).toEqual({ ...old, idHash: idHash(3) });
+    });
+
+    test('rotate applies every patchable field', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1) }));
+      await store.rotate(idHash(1), idHash(2), { passwordResetRequired: true, mfaPending: true, mfaCompleted: true });
+      expect(await store.get(idHash(2))).toMatchObject({ passwordResetRequired: true, mfaPending: true, mfaCompleted: true });
+    });
+
+    test('rotate of a missing session is false and creates nothing', async () => {
+      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(false);
+      expect(await store.get(idHash(2))).toBeNull();
+      expect(await store.list()).toEqual([]);
+    });
+
+    test('an old id cannot be rotated twice', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1) }));
+      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(true);
+      expect(await peer.rotate(idHash(1), idHash(3), {})).toBe(false);
+      expect(await store.get(idHash(3))).toBeNull();
+    });
+
+    test('concurrent rotations of one session across both connections: exactly one wins, one session remains', async () => {
+      const old = sessionRecord({ idHash: idHash(1) });
+      await store.create(old);
+      const results = await race(subject, (s, i) => s.rotate(idHash(1), idHash(100 + i), {}));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      const remaining = await peer.list();
+      expect(remaining).toEqual([{ ...old, idHash: idHash(100 + winner) }]);
+      expect(await store.get(idHash(1))).toBeNull();
+    });
+
+    test('concurrent touches leave the latest time', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), lastSeenAt: 0 }));
+      const times = [7, 3, 19, 1, 12, 19, 5, 18, 2, 11, 4, 9, 15, 8, 6, 14, 13, 10, 16, 17];
+      await race(subject, (s, i) => s.touch(idHash(1), times[i] ?? 0));
+      expect((await store.get(idHash(1)))?.lastSeenAt).toBe(19);
+    });
+
+    test('delete returns what it deleted, then null', async () => {
+      const session = sessionRecord({ idHash: idHash(1) });
+      await store.create(session);
+      expect(await peer.delete(idHash(1))).toEqual(session);
+      expect(await store.get(idHash(1))).toBeNull();
+      expect(await store.delete(idHash(1))).toBeNull();
+    });
+
+    test('concurrent deletes of one session: exactly one gets the record', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1) }));
+      const results = await race(subject, (s) => s.delete(idHash(1)));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    test('deleteByHandle deletes that session only, then is null', async () => {
+      const one = sessionRecord({ idHash: idHash(1), handle: 'one' });
+      await store.create(one);
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'two' }));
+      expect(await peer.deleteByHandle('one')).toEqual(one);
+      expect(await store.get(idHash(1))).toBeNull();
+      expect(await store.get(idHash(2))).not.toBeNull();
+      expect(await store.deleteByHandle('one')).toBeNull();
+      expect(await store.deleteByHandle('missing')).toBeNull();
+    });
+
+    test('deleteByUser deletes every session of that user only', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'a2', userName: 'alice' }));
+      await store.create(sessionRecord({ idHash: idHash(3), handle: 'b1', userName: 'bob' }));
+      expect(await peer.deleteByUser('alice')).toBe(2);
+      expect((await store.list()).map((s) => s.handle)).toEqual(['b1']);
+      expect(await store.deleteByUser('alice')).toBe(0);
+      expect(await store.deleteByUser('nobody')).toBe(0);
+    });
+
+    test('deleteByUser can spare one session', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'a2', userName: 'alice' }));
+      await store.create(sessionRecord({ idHash: idHash(3), handle: 'a3', userName: 'alice' }));
+      expect(await store.deleteByUser('alice', idHash(2))).toBe(2);
+      expect((await peer.list()).map((s) => s.handle)).toEqual(['a2']);
+    });
+
+    test('deleteByUser sparing an id of another user spares nothing of this one', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'b1', userName: 'bob' }));
+      expect(await store.deleteByUser('alice', idHash(2))).toBe(1);
+      expect((await store.list()).map((s) => s.handle)).toEqual(['b1']);
+    });
+
+    test('deleteAll deletes everything and counts it', async () => {
+      expect(await store.deleteAll()).toBe(0);
+      for (const n of [1, 2, 3]) await store.create(sessionRecord({ idHash: idHash(n), handle: `h${n}` }));
+      expect(await peer.deleteAll()).toBe(3);
+      expect(await store.list()).toEqual([]);
+    });
+
+    test('list is newest first, and filters by user', async () => {
+      expect(await store.list()).toEqual([]);
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'old', userName: 'alice', createdAt: 100 }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'new', userName: 'alice', createdAt: 300 }));
+      await store.create(sessionRecord({ idHash: idHash(3), handle: 'mid', userName: 'bob', createdAt: 200 }));
+      expect((await peer.list()).map((s) => s.handle)).toEqual(['new', 'mid', 'old']);
+      expect((await peer.list({})).map((s) => s.handle)).toEqual(['new', 'mid', 'old']);
+      expect((await store.list({ userName: 'alice' })).map((s) => s.handle)).toEqual(['new', 'old']);
+      expect(await store.list({ userName: 'nobody' })).toEqual([]);
+    });
+
+    test('purgeExpired removes idle and past-absolute sessions, keeps the rest, counts them', async () => {
+      const now = 10_000;
+      const idleBefore = 8_000;
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'idle', lastSeenAt: 7_999, expiresAt: 20_000 }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'at-idle-edge', lastSeenAt: 8_000, expiresAt: 20_000 }));
+      await store.create(sessionRecord({ idHash: idHash(3), handle: 'expired', lastSeenAt: 9_999, expiresAt: 10_000 }));
+      await store.create(sessionRecord({ idHash: idHash(4), handle: 'live', lastSeenAt: 9_999, expiresAt: 10_001 }));
+      expect(await peer.purgeExpired(now, idleBefore)).toBe(2);
+      expect((await store.list()).map((s) => s.handle).sort()).toEqual(['at-idle-edge', 'live']);
+      expect(await store.purgeExpired(now, idleBefore)).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,110 @@
+import type { Database } from 'better-sqlite3';
+
+/** One step of the schema. `version` counts from 1 with no gaps; `sql` may hold several statements. */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/**
+ * The schema, oldest first. Append only: a published migration is never edited, because databases
+ * already at its version would never see the change. Tables are STRICT so a wrong type is an error,
+ * not a silently coerced value; booleans are 0/1 with a CHECK.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'users, sessions, secrets, audit events, meta',
+    sql: `
+      CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        roles TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        locked INTEGER NOT NULL CHECK (locked IN (0, 1)),
+        password_reset_required INTEGER NOT NULL CHECK (password_reset_required IN (0, 1)),
+        mfa_enabled INTEGER NOT NULL CHECK (mfa_enabled IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        last_login_at INTEGER
+      ) STRICT;
+
+      CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        handle TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ip TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        password_reset_required INTEGER NOT NULL CHECK (password_reset_required IN (0, 1)),
+        mfa_pending INTEGER NOT NULL CHECK (mfa_pending IN (0, 1)),
+        mfa_completed INTEGER NOT NULL CHECK (mfa_completed IN (0, 1))
+      ) STRICT;
+      CREATE UNIQUE INDEX sessions_handle ON sessions (handle);
+      CREATE INDEX sessions_user_name ON sessions (user_name);
+
+      CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        sealed TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        user_name TEXT,
+        ip TEXT,
+        request_id TEXT,
+        detail TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_events_time ON audit_events (time, id);
+
+      CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+/** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */
+export function schemaVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the database up to the last migration and returns the version it is at.
+ *
+ * All pending migrations run in ONE transaction, so a failure leaves the schema as it was. The
+ * transaction is BEGIN IMMEDIATE: it takes the write lock before reading the version, so when two
+ * processes open a fresh file at once the second waits (busy_timeout), then sees the new version and
+ * applies nothing. A deferred transaction would read first and could not upgrade its lock in WAL mode
+ * (SQLITE_BUSY_SNAPSHOT, https://www.sqlite.org/wal.html#sometimes_queries_return_sqlite_busy_in_wal_mode).
+ */
+export function migrate(db: Database, list: readonly Migration[] = migrations): number {
+  list.forEach((migration, index) => {
+    if (migration.version !== index + 1) throw new Error(`migration ${index} has version ${migration.version}; versions must count from 1 without gaps`);
+  });
+  const latest = list.length;
+  // Fast path, no lock: versions only ever grow, so a database already at `latest` needs nothing.
+  if (checkedVersion(db, latest) === latest) return latest;
+
+  const apply = db.transaction(() => {
+    const current = checkedVersion(db, latest);
+    for (const migration of list.slice(current)) db.exec(migration.sql);
+    // PRAGMA takes no bound parameters; `latest` is a number we computed, never input.
+    db.pragma(`user_version = ${latest}`);
+  });
+  apply.immediate();
+  return latest;
+}
+
+function checkedVersion(db: Database, latest: number): number {
+  const current = schemaVersion(db);
+  if (current > latest) {
+    throw new Error(`the database is at schema version ${current}, newer than this Gatehouse knows (${latest}); upgrade Gatehouse`);
+  }
+  return current;
+}

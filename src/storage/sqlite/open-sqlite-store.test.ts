@@ -1,0 +1,167 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { sessionRecord } from '../contract/fixtures.js';
+import { migrations } from './migrations.js';
+import { openSqliteStore } from './open-sqlite-store.js';
+
+describe('openSqliteStore', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-store-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('migrates a fresh file to the latest schema version', async () => {
+    const path = join(dir, 'g.db');
+    const store = openSqliteStore(path);
+    await store.close();
+    const raw = new Database(path, { readonly: true });
+    try {
+      expect(raw.pragma('user_version', { simple: true })).toBe(migrations.length);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test('keeps data across close and reopen', async () => {
+    const path = join(dir, 'g.db');
+    const first = openSqliteStore(path);
+    await first.meta.set('k', 'v');
+    await first.close();
+    const second = openSqliteStore(path);
+    expect(await second.meta.get('k')).toBe('v');
+    await second.close();
+  });
+
+  test('ping resolves while open and rejects after close', async () => {
+    const store = openSqliteStore(join(dir, 'g.db'));
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
+    await expect(store.ping()).rejects.toThrow();
+  });
+
+  test(':memory: gives a working private store', async () => {
+    const a = openSqliteStore(':memory:');
+    const b = openSqliteStore(':memory:');
+    await a.meta.set('k', 'v');
+    expect(await b.meta.get('k')).toBeNull();
+    await a.close();
+    await b.close();
+  });
+
+  test('refuses a file whose schema is newer than this code, naming both versions', () => {
+    const path = join(dir, 'g.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${migrations.length + 1}`);
+    raw.close();
+    expect(() => openSqliteStore(path)).toThrow(`schema version ${migrations.length + 1}, newer than this Gatehouse knows (${migrations.length})`);
+  });
+
+  describe('several processes on one file', () => {
+    const children: Child[] = [];
+    afterEach(() => {
+      for (const child of children.splice(0)) child.process.kill();
+    });
+
+    test('open a fresh file at once, then race on create and rotate: each atomic across processes', async () => {
+      const path = join(dir, 'shared', 'g.db');
+      for (let i = 0; i < 6; i += 1) children.push(startChild(path, i));
+      await Promise.all(children.map((c) => c.next()));
+
+      // Every process migrates the same fresh file at the same moment.
+      expect(await step(children, 'open')).toEqual(children.map(() => ({ ok: true })));
+
+      const created = await step(children, 'create');
+      expect(created.filter((r) => r.ok === true)).toHaveLength(1);
+      expect(created.filter((r) => r.ok === false)).toHaveLength(children.length - 1);
+
+      const store = openSqliteStore(path);
+      try {
+        await store.sessions.create(sessionRecord({ idHash: 'old' }));
+        const rotated = await step(children, 'rotate');
+        expect(rotated.filter((r) => r.ok === true)).toHaveLength(1);
+        expect(rotated.filter((r) => r.ok === false)).toHaveLength(children.length - 1);
+        const remaining = await store.sessions.list();
+        expect(remaining).toHaveLength(1);
+        expect(remaining[0]?.idHash).toBe(`new-${rotated.findIndex((r) => r.ok === true)}`);
+        expect(await store.users.list()).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
+      await step(children, 'exit');
+    });
+  });
+});
+
+interface Reply {
+  ok?: unknown;
+  error?: string;
+}
+
+interface Child {
+  process: ChildProcessWithoutNullStreams;
+  next(): Promise<Reply>;
+}
+
+/**
+ * A separate Node process driving openSqliteStore through Vite's module runner (so it runs this
+ * TypeScript source, not a build). It answers each command on stdin with one JSON line, so the test
+ * can release every process at once and make them really contend for the file's lock.
+ */
+const childScript = `
+import { createInterface } from 'node:readline';
+import { runnerImport } from 'vite';
+const [modulePath, file, index] = process.argv.slice(1);
+const { module } = await runnerImport(modulePath, { configFile: false, logLevel: 'silent' });
+const say = (reply) => process.stdout.write(JSON.stringify(reply) + '\\n');
+const lines = createInterface({ input: process.stdin });
+let store;
+say({ ready: true });
+for await (const command of lines) {
+  try {
+    if (command === 'open') { store = module.openSqliteStore(file); say({ ok: true }); }
+    if (command === 'create') say({ ok: await store.users.create({ name: 'racer', roles: [], passwordHash: 'h' + index, locked: false, passwordResetRequired: false, mfaEnabled: false, createdAt: 1, lastLoginAt: null }) });
+    if (command === 'rotate') say({ ok: await store.sessions.rotate('old', 'new-' + index, {}) });
+    if (command === 'exit') { await store.close(); say({ ok: true }); break; }
+  } catch (error) {
+    say({ error: error.message });
+  }
+}
+process.exit(0);
+`;
+
+function startChild(file: string, index: number): Child {
+  const modulePath = fileURLToPath(new URL('./open-sqlite-store.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--input-type=module', '-e', childScript, modulePath, file, String(index)], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return {
+    process: child,
+    async next() {
+      const { value, done } = await replies.next();
+      if (done) throw new Error(`child ${index} ended early: ${stderr}`);
+      return JSON.parse(value as string) as Reply;
+    },
+  };
+}
+
+/** Sends one command to every child before awaiting any answer. */
+async function step(children: Child[], command: string): Promise<Reply[]> {
+  for (const child of children) child.process.stdin.write(`${command}\n`);
+  return Promise.all(children.map((c) => c.next()));
+}

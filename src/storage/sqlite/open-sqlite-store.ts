@@ -1,0 +1,42 @@
+import type { Database } from 'better-sqlite3';
+import type { Store } from '../store.js';
+import { migrate } from './migrations.js';
+import { openDatabase } from './open-database.js';
+import { SqliteAuditStore } from './sqlite-audit-store.js';
+import { SqliteMetaStore } from './sqlite-meta-store.js';
+import { SqliteSecretStore } from './sqlite-secret-store.js';
+import { SqliteSessionStore } from './sqlite-session-store.js';
+import { SqliteUserStore } from './sqlite-user-store.js';
+
+/**
+ * Opens (creating if needed) the SQLite file at `path` and brings its schema up to date. `:memory:`
+ * gives a private in-memory database. Several processes (workers) may open the same file at once:
+ * each gets its own connection, and migrations serialise on the file's write lock.
+ */
+export function openSqliteStore(path: string): Store {
+  const db = openDatabase(path);
+  try {
+    migrate(db);
+    return storeOn(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function storeOn(db: Database): Store {
+  const ping = db.prepare('SELECT 1');
+  return {
+    users: new SqliteUserStore(db),
+    sessions: new SqliteSessionStore(db),
+    secrets: new SqliteSecretStore(db),
+    audit: new SqliteAuditStore(db),
+    meta: new SqliteMetaStore(db),
+    async ping() {
+      ping.get();
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

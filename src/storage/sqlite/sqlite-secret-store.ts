@@ -1,0 +1,45 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { SecretRecord, SecretStore } from '../../secrets/secret-store.js';
+
+interface SecretRow {
+  name: string;
+  sealed: string;
+  updated_at: number;
+}
+
+/** SecretStore on SQLite. It only ever sees sealed values (secrets/envelope.ts). */
+export class SqliteSecretStore implements SecretStore {
+  readonly #put: Statement<[SecretRow]>;
+  readonly #get: Statement<[string], SecretRow>;
+  readonly #list: Statement<[], SecretRow>;
+  readonly #remove: Statement<[string]>;
+
+  constructor(db: Database) {
+    this.#put = db.prepare(`INSERT INTO secrets (name, sealed, updated_at) VALUES (@name, @sealed, @updated_at)
+      ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`);
+    this.#get = db.prepare('SELECT name, sealed, updated_at FROM secrets WHERE name = ?');
+    this.#list = db.prepare('SELECT name, sealed, updated_at FROM secrets ORDER BY name');
+    this.#remove = db.prepare('DELETE FROM secrets WHERE name = ?');
+  }
+
+  async put(record: SecretRecord): Promise<void> {
+    this.#put.run({ name: record.name, sealed: record.sealed, updated_at: record.updatedAt });
+  }
+
+  async get(name: string): Promise<SecretRecord | null> {
+    const row = this.#get.get(name);
+    return row ? toRecord(row) : null;
+  }
+
+  async list(): Promise<SecretRecord[]> {
+    return this.#list.all().map(toRecord);
+  }
+
+  async remove(name: string): Promise<boolean> {
+    return this.#remove.run(name).changes === 1;
+  }
+}
+
+function toRecord(row: SecretRow): SecretRecord {
+  return { name: row.name, sealed: row.sealed, updatedAt: row.updated_at };
+}

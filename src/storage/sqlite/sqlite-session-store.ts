@@ -1,0 +1,163 @@
+import type { Database, Statement, Transaction } from 'better-sqlite3';
+import type { SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+
+interface SessionRow {
+  id_hash: string;
+  handle: string;
+  user_name: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  ip: string;
+  user_agent: string;
+  password_reset_required: number;
+  mfa_pending: number;
+  mfa_completed: number;
+}
+
+interface SessionParams {
+  idHash: string;
+  handle: string;
+  userName: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  ip: string;
+  userAgent: string;
+  passwordResetRequired: 0 | 1;
+  mfaPending: 0 | 1;
+  mfaCompleted: 0 | 1;
+}
+
+const columns = 'id_hash, handle, user_name, created_at, last_seen_at, expires_at, ip, user_agent, password_reset_required, mfa_pending, mfa_completed';
+
+/**
+ * SessionStore on SQLite. `get` and `touch` run on every proxied request, so each is a single
+ * prepared statement on the primary key; `rotate` is one IMMEDIATE transaction.
+ */
+export class SqliteSessionStore implements SessionStore {
+  readonly #insert: Statement<[SessionParams]>;
+  readonly #get: Statement<[string], SessionRow>;
+  readonly #touch: Statement<[number, string, number]>;
+  readonly #delete: Statement<[string], SessionRow>;
+  readonly #deleteByHandle: Statement<[string], SessionRow>;
+  readonly #deleteByUser: Statement<[string, string | null]>;
+  readonly #deleteAll: Statement<[]>;
+  readonly #list: Statement<[], SessionRow>;
+  readonly #listByUser: Statement<[string], SessionRow>;
+  readonly #purge: Statement<[number, number]>;
+  readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => boolean>;
+
+  constructor(db: Database) {
+    this.#insert = db.prepare(`INSERT INTO sessions (${columns}) VALUES
+      (@idHash, @handle, @userName, @createdAt, @lastSeenAt, @expiresAt, @ip, @userAgent, @passwordResetRequired, @mfaPending, @mfaCompleted)`);
+    this.#get = db.prepare(`SELECT ${columns} FROM sessions WHERE id_hash = ?`);
+    // The WHERE clause keeps lastSeenAt monotonic under concurrent requests and makes a touch
+    // that would not move it forward a read, not a write.
+    this.#touch = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?');
+    this.#delete = db.prepare(`DELETE FROM sessions WHERE id_hash = ? RETURNING ${columns}`);
+    this.#deleteByHandle = db.prepare(`DELETE FROM sessions WHERE handle = ? RETURNING ${columns}`);
+    // `IS NOT NULL` is true for every row, so one statement serves both "all" and "all but one".
+    this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_name = ? AND id_hash IS NOT ?');
+    this.#deleteAll = db.prepare('DELETE FROM sessions');
+    this.#list = db.prepare(`SELECT ${columns} FROM sessions ORDER BY created_at DESC, rowid DESC`);
+    this.#listByUser = db.prepare(`SELECT ${columns} FROM sessions WHERE user_name = ? ORDER BY created_at DESC, rowid DESC`);
+    this.#purge = db.prepare('DELETE FROM sessions WHERE last_seen_at < ? OR expires_at <= ?');
+
+    const rotate = (oldIdHash: string, newIdHash: string, patch: SessionPatch): boolean => {
+      const old = this.#delete.get(oldIdHash);
+      if (!old) return false;
+      const next = toRecord(old);
+      this.#insert.run(toParams({ ...next, ...definedOnly(patch), idHash: newIdHash }));
+      return true;
+    };
+    this.#rotate = db.transaction(rotate);
+  }
+
+  async create(session: SessionRecord): Promise<void> {
+    this.#insert.run(toParams(session));
+  }
+
+  async get(idHash: string): Promise<SessionRecord | null> {
+    const row = this.#get.get(idHash);
+    return row ? toRecord(row) : null;
+  }
+
+  async touch(idHash: string, lastSeenAt: number): Promise<void> {
+    this.#touch.run(lastSeenAt, idHash, lastSeenAt);
+  }
+
+  async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean> {
+    // IMMEDIATE: take the write lock before reading, so two processes rotating the same session
+    // serialise instead of both reading it (the second then finds nothing and returns false).
+    return this.#rotate.immediate(oldIdHash, newIdHash, patch);
+  }
+
+  async delete(idHash: string): Promise<SessionRecord | null> {
+    const row = this.#delete.get(idHash);
+    return row ? toRecord(row) : null;
+  }
+
+  async deleteByHandle(handle: string): Promise<SessionRecord | null> {
+    const row = this.#deleteByHandle.get(handle);
+    return row ? toRecord(row) : null;
+  }
+
+  async deleteByUser(userName: string, exceptIdHash?: string): Promise<number> {
+    return this.#deleteByUser.run(userName, exceptIdHash ?? null).changes;
+  }
+
+  async deleteAll(): Promise<number> {
+    return this.#deleteAll.run().changes;
+  }
+
+  async list(filter: { userName?: string } = {}): Promise<SessionRecord[]> {
+    const rows = filter.userName === undefined ? this.#list.all() : this.#listByUser.all(filter.userName);
+    return rows.map(toRecord);
+  }
+
+  async purgeExpired(now: number, idleBefore: number): Promise<number> {
+    return this.#purge.run(idleBefore, now).changes;
+  }
+}
+
+/** A patch with `undefined` values dropped, so spreading it cannot blank a field. */
+function definedOnly(patch: SessionPatch): SessionPatch {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as SessionPatch;
+}
+
+function bit(value: boolean): 0 | 1 {
+  return value ? 1 : 0;
+}
+
+function toParams(session: SessionRecord): SessionParams {
+  return {
+    idHash: session.idHash,
+    handle: session.handle,
+    userName: session.userName,
+    createdAt: session.createdAt,
+    lastSeenAt: session.lastSeenAt,
+    expiresAt: session.expiresAt,
+    ip: session.ip,
+    userAgent: session.userAgent,
+    passwordResetRequired: bit(session.passwordResetRequired),
+    mfaPending: bit(session.mfaPending),
+    mfaCompleted: bit(session.mfaCompleted),
+  };
+}
+
+function toRecord(row: SessionRow): SessionRecord {
+  return {
+    idHash: row.id_hash,
+    handle: row.handle,
+    userName: row.user_name,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    passwordResetRequired: row.password_reset_required === 1,
+    mfaPending: row.mfa_pending === 1,
+    mfaCompleted: row.mfa_completed === 1,
+  };
+}

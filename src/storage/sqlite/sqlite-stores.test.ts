@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeAuditStoreContract } from '../contract/audit-store.contract.js';
+import type { ContractFactory } from '../contract/contract-subject.js';
+import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
+import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
+import { describeSessionStoreContract } from '../contract/session-store.contract.js';
+import { describeUserStoreContract } from '../contract/user-store.contract.js';
+import type { Store } from '../store.js';
+import { openSqliteStore } from './open-sqlite-store.js';
+
+/** Two connections to one fresh temp file per test: `peer` is a second openSqliteStore on it. */
+function sqlite<T>(pick: (store: Store) => T): ContractFactory<T> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+    const file = join(dir, 'gatehouse.db');
+    const first = openSqliteStore(file);
+    const second = openSqliteStore(file);
+    return {
+      store: pick(first),
+      peer: pick(second),
+      async cleanup() {
+        await first.close();
+        await second.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+describeUserStoreContract('sqlite', sqlite((s) => s.users));
+describeSessionStoreContract('sqlite', sqlite((s) => s.sessions));
+describeSecretStoreContract('sqlite', sqlite((s) => s.secrets));
+describeAuditStoreContract('sqlite', sqlite((s) => s.audit));
+describeMetaStoreContract('sqlite', sqlite((s) => s.meta));
