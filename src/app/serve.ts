@@ -31,7 +31,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
   }
   const { config } = loaded;
   const workers = config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
-  const logger = createLogger();
+  // JSON lines go to the given stdout; process.stdout gets pino's faster asynchronous writer.
+  const logger = createLogger(options.stdout === process.stdout ? {} : { destination: options.stdout });
 
   if (workers > 1 && cluster.isPrimary) {
     // Create the master key and run migrations once, before the workers race for them.

@@ -14,8 +14,10 @@ export interface CliContext {
 }
 
 /**
- * Who the audit log names for a change made on the command line. SessionService records it as
- * `by: "cli"`; the ip and request id are null because no request is involved.
+ * Who made a change from the command line. SessionService and AccountService record it as
+ * `detail.by: "cli"` (the event's `user` is the account concerned); SecretService, whose events
+ * concern no account, records it as the event's `user`. No request is involved: ip and request id
+ * are null.
  */
 export const cliActor: Readonly<AuditContext> = Object.freeze({ user: 'cli', ip: null, requestId: null });
 

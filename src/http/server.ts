@@ -131,9 +131,13 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
     port,
     close: (graceMs = 10_000) => new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      // A keep-alive connection becomes idle when its in-flight response ends; close it then rather
+      // than waiting for the client to hang up.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       timer.unref();
       server.close(() => {
         clearTimeout(timer);
+        clearInterval(sweep);
         resolve();
       });
       server.closeIdleConnections();

@@ -130,7 +130,7 @@ describe('SecretService', () => {
     test('set audits secret_set with the name only; the value appears in no audit event and no log line', async () => {
       await service().set('weather-token', value, { user: 'cli', ip: null, requestId: 'r-1' });
       expect(await store.audit.recent(10)).toEqual([
-        { time: clock.now(), type: 'secret_set', user: 'cli', ip: null, requestId: 'r-1', detail: { name: 'weather-token' } },
+        { time: clock.now(), type: 'secret_set', user: null, ip: null, requestId: 'r-1', detail: { name: 'weather-token', by: 'cli' } },
       ]);
       expect(logLines.length).toBeGreaterThan(0);
       expect(logLines.join('\n')).not.toContain(value);
@@ -187,6 +187,6 @@ describe('SecretService', () => {
     expect(await secrets.remove('t', actor)).toBe(false);
     const events = await store.audit.recent(10);
     expect(events.map((e) => e.type)).toEqual(['secret_removed', 'secret_set']);
-    expect(events[0]?.detail).toEqual({ name: 't' });
+    expect(events[0]?.detail).toEqual({ name: 't', by: actor.user });
   });
 });

@@ -75,7 +75,7 @@ export class SecretService {
     if (value.length === 0) throw new SecretError('empty_value', 'a secret value may not be empty');
     const sealed = seal(this.#keyring, secretAad(name), value, this.#random);
     await this.#store.put({ name, sealed, updatedAt: this.#clock.now() });
-    await this.#audit.record('secret_set', actor, { name });
+    await this.#audit.record('secret_set', { user: null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, { name, by: actor.user ?? null });
   }
 
   /** The secret's value, or null when there is none. Throws SealError if it was tampered with. */
@@ -93,7 +93,7 @@ export class SecretService {
   /** Deletes a secret; false when there was none. */
   async remove(name: string, actor: AuditContext): Promise<boolean> {
     const removed = await this.#store.remove(name);
-    if (removed) await this.#audit.record('secret_removed', actor, { name });
+    if (removed) await this.#audit.record('secret_removed', { user: null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, { name, by: actor.user ?? null });
     return removed;
   }
 }

@@ -60,9 +60,12 @@ export function rawExchange(
   });
 }
 
-/** Status codes of the HTTP/1.x status lines in a raw response stream. */
+/**
+ * Status codes of the HTTP/1.x status lines in a raw response stream (a status line may follow the
+ * previous body directly, so it is not anchored to a line start).
+ */
 export function statusCodes(text: string): number[] {
-  return [...text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
+  return [...text.matchAll(/HTTP\/1\.[01] (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
 }
 
 /** The JSON error code of the first response in a raw response stream. */

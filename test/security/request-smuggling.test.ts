@@ -32,7 +32,7 @@ afterEach(() => {
   upstream.seen.length = 0;
 });
 
-const smuggled = 'GET /api/admin/SMUGGLED HTTP/1.1\r\nHost: localhost:8080\r\n\r\n';
+const smuggled = 'GET /api/admin/SMUGGLED HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\n\r\n';
 
 /** The head of an otherwise valid, authenticated POST; `framing` holds the attack's header lines. */
 function post(framing: string, version = 'HTTP/1.1', eol = '\r\n'): string {
@@ -56,7 +56,8 @@ async function expectRefusedAndClosed(data: string, label: string): Promise<void
   expect(upstream.seen, `${label}: nothing reached the upstream`).toHaveLength(0);
 }
 
-const ambiguous: Record<string, string> = {
+/** Built after login: every attack carries a valid session, so only the framing can refuse it. */
+const ambiguous = (): Record<string, string> => ({
   'CL.TE: Content-Length then Transfer-Encoding: chunked': post('Content-Length: 6\r\nTransfer-Encoding: chunked') + `0\r\n\r\n${smuggled}`,
   'TE.CL: Transfer-Encoding: chunked then Content-Length': post('Transfer-Encoding: chunked\r\nContent-Length: 4') + `${(smuggled.length + 2).toString(16)}\r\nX=${smuggled}\r\n0\r\n\r\n`,
   'two differing Content-Length headers': post('Content-Length: 5\r\nContent-Length: 66') + `hello${smuggled}`,
@@ -83,7 +84,7 @@ const ambiguous: Record<string, string> = {
   'chunk size that overflows 64 bits': post('Transfer-Encoding: chunked') + `fffffffffffffffff5\r\nhello\r\n0\r\n\r\n${smuggled}`,
   'chunk size with trailing garbage': post('Transfer-Encoding: chunked') + `5x\r\nhello\r\n0\r\n\r\n${smuggled}`,
   'chunk data longer than its size': post('Transfer-Encoding: chunked') + `3\r\nhello\r\n0\r\n\r\n${smuggled}`,
-};
+});
 
 describe('request smuggling', () => {
   it('the same POST with honest framing is forwarded (so the refusals below are about framing)', async () => {
@@ -93,10 +94,21 @@ describe('request smuggling', () => {
   });
 
   it('ambiguous or malformed framing: 400, connection closed, nothing forwarded, nothing smuggled', async () => {
-    for (const [label, data] of Object.entries(ambiguous)) {
+    for (const [label, data] of Object.entries(ambiguous())) {
       await expectRefusedAndClosed(data, label);
       expectNothingSmuggled();
     }
+  });
+
+  it('a malformed chunk arriving after forwarding began: the upstream request is abandoned, never completed, nothing smuggled', async () => {
+    const reply = await rawExchange(gw.gateway.port, [
+      post('Transfer-Encoding: chunked') + '5\r\nhello\r\n',
+      `3\r\nhello\r\n0\r\n\r\n${smuggled}`,
+    ], { gapMs: 150 });
+    expect(reply.statuses).toEqual([400]);
+    expect(reply.closed).toBe(true);
+    expect(upstream.seen).toHaveLength(0);
+    expectNothingSmuggled();
   });
 
   it('the malformed framing is refused even when the request line has no session (before any routing)', async () => {

@@ -1,0 +1,38 @@
+/**
+ * The upstream every contender forwards to: node:http answering a fixed ~200 B JSON document,
+ * and 401 without the bearer token (so a contender that fails to attach it shows up as non-2xx
+ * responses in wrk's report instead of as a fast wrong answer).
+ */
+import { createServer } from 'node:http';
+import { benchSecret, serveAsChild } from './child.mjs';
+
+const expected = `Bearer ${benchSecret}`;
+const body = Buffer.from(JSON.stringify({
+  items: [
+    { id: 1, name: 'alpha', price: 12.5, tags: ['a', 'b'] },
+    { id: 2, name: 'bravo', price: 7.25, tags: ['c'] },
+    { id: 3, name: 'charlie', price: 3.0, tags: [] },
+  ],
+  page: 1,
+  total: 3,
+  generatedBy: 'gatehouse-bench-upstream',
+}));
+
+const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  req.resume();
+  if (req.headers.authorization !== expected) {
+    res.writeHead(401, { 'content-type': 'application/json', 'content-length': 2 });
+    res.end('{}');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+  res.end(body);
+});
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  serveAsChild({ url: `http://127.0.0.1:${port}`, bodyBytes: body.length }, () => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+});
