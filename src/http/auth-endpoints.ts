@@ -3,7 +3,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import type { UserRecord } from '../accounts/user-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { buildClearingCookie, buildSessionCookie, type SessionCookiePolicy } from '../security/cookies.js';
+import { buildClearingCookie, buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../security/cookies.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { RequestContext } from './context.js';
 import type { Endpoint } from './endpoint.js';
@@ -75,6 +75,15 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     roles: null,
     async handle(ctx) {
       if (ctx.live) await sessions.end(ctx.live.session, context(ctx));
+      // With two session cookies neither grants access, but logging out must still end a valid
+      // one: otherwise a planted second cookie keeps a stolen session alive through logout.
+      const found = readSessionCookie(ctx.req.headers.cookie, cookie.name);
+      if (found.kind === 'ambiguous') {
+        for (const value of found.values) {
+          const live = await sessions.validate(value);
+          if (live) await sessions.end(live.session, context(ctx, live.user.name));
+        }
+      }
       respond.empty(ctx.res, 204, { 'set-cookie': buildClearingCookie(cookie) });
     },
   };

@@ -39,6 +39,18 @@ export const stages: readonly Stage[] = [
     },
   },
   {
+    name: 'framing',
+    run(ctx) {
+      // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing — a 1.0 hop in
+      // front of us would delimit the body differently (request smuggling). llhttp accepts it.
+      if (ctx.req.httpVersionMinor === 0 && ctx.req.headers['transfer-encoding'] !== undefined) {
+        ctx.res.shouldKeepAlive = false;
+        return new GatewayError('bad_request', { message: 'The request is not valid HTTP.', headers: { connection: 'close' } });
+      }
+      return undefined;
+    },
+  },
+  {
     name: 'request-line',
     run(ctx) {
       // TRACE reflects the request, cookies included (Cross-Site Tracing); CONNECT opens tunnels.

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import { decodableAcceptEncoding, decodeContent, responseHasContent } from './content-decoding.js';
 import { isDroppedConnection, upstreamError } from './upstream-error.js';
 
@@ -117,6 +118,12 @@ export class Forwarder {
     // purpose (a leak, a client gone) must not crash the process for want of a listener. Errors
     // still reach whoever reads it (for await, pipeline).
     let body: Readable = response.body.on('error', noop);
+    if (hasTransferCoding(response.headers['transfer-encoding'])) {
+      // undici removes only the chunked framing; a gzip transfer-coding would reach the client
+      // still compressed, hiding the secret from the leak guard. Nobody sends one in practice.
+      body.destroy();
+      throw new GatewayError('upstream_unavailable', { message: 'The upstream answered with a transfer-coding Gatehouse does not relay.' });
+    }
     if (!responseHasContent(input.method, response.statusCode)) {
       // Nothing to relay by definition. undici also fails a 304 that carries the (allowed, RFC 9110
       // §8.6) Content-Length of the representation; its empty stream is drained and ignored.
@@ -149,3 +156,10 @@ function observeResponseStart(handler: Dispatcher.DispatchHandler, attempt: Atte
 }
 
 function noop(): void {}
+
+/** A transfer-coding other than chunked (RFC 9112 §7): gzip, deflate, compress. */
+function hasTransferCoding(value: string | string[] | undefined): boolean {
+  if (value === undefined) return false;
+  const codings = (Array.isArray(value) ? value.join(',') : value).split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+  return codings.some((c) => c !== 'chunked');
+}

@@ -101,8 +101,9 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
     const { safe, leaked } = guard.push(chunk);
     if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
+    if (safe.length === 0) continue;
     start();
-    if (safe.length > 0 && !res.write(safe)) await drained(res);
+    if (!res.write(safe)) await drained(res);
   }
   const { safe, leaked } = guard.end();
   if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);

@@ -29,8 +29,8 @@ describe('readSessionCookie', () => {
     expect(readSessionCookie('gatehousex=1; xgatehouse=2', 'gatehouse')).toEqual({ kind: 'absent' });
   });
   it('refuses two cookies of the same name, in any spacing', () => {
-    expect(readSessionCookie('gatehouse=a; gatehouse=b', 'gatehouse')).toEqual({ kind: 'ambiguous' });
-    expect(readSessionCookie('gatehouse=a;gatehouse=a', 'gatehouse')).toEqual({ kind: 'ambiguous' });
-    expect(readSessionCookie('x=1;  gatehouse =a; gatehouse=b', 'gatehouse')).toEqual({ kind: 'ambiguous' });
+    expect(readSessionCookie('gatehouse=a; gatehouse=b', 'gatehouse')).toEqual({ kind: 'ambiguous', values: ['a', 'b'] });
+    expect(readSessionCookie('gatehouse=a;gatehouse=a', 'gatehouse')).toEqual({ kind: 'ambiguous', values: ['a', 'a'] });
+    expect(readSessionCookie('x=1;  gatehouse =a; gatehouse=b', 'gatehouse')).toEqual({ kind: 'ambiguous', values: ['a', 'b'] });
   });
 });

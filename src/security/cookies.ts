@@ -27,19 +27,22 @@ export function buildClearingCookie(policy: SessionCookiePolicy): string {
 export type CookieLookup =
   | { kind: 'absent' }
   | { kind: 'one'; value: string }
-  /** Two cookies of our name: one may have been planted from a sibling origin, so neither is trusted. */
-  | { kind: 'ambiguous' };
+  /**
+   * Two cookies of our name: one may have been planted from a sibling origin, so neither is trusted
+   * for access. `values` lets logout end every one of them.
+   */
+  | { kind: 'ambiguous'; values: string[] };
 
 /** Finds the session cookie in a Cookie header without trusting a duplicate. */
 export function readSessionCookie(header: string | undefined, name: string): CookieLookup {
   if (!header) return { kind: 'absent' };
   const value = parse(header)[name];
   if (value === undefined) return { kind: 'absent' };
-  // `parse` keeps only the first of several same-named pairs; count the names to detect a second one.
-  let count = 0;
+  // `parse` keeps only the first of several same-named pairs; parse pair by pair to see the others.
+  const values: string[] = [];
   for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq !== -1 && pair.slice(0, eq).trim() === name) count += 1;
+    const found = parse(pair)[name];
+    if (found !== undefined) values.push(found);
   }
-  return count > 1 ? { kind: 'ambiguous' } : { kind: 'one', value };
+  return values.length > 1 ? { kind: 'ambiguous', values } : { kind: 'one', value };
 }

@@ -85,4 +85,12 @@ describe('duplicate session cookies', () => {
     const stillOld = await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD } });
     expect(stillOld.status).toBe(200);
   });
+
+  it('logout with a planted second cookie still ends the real session', async () => {
+    const victim = await login(gw.url, 'bob');
+    const reply = await call(gw.url, '/auth/logout', { method: 'POST', headers: { cookie: `gatehouse=${invalid}; gatehouse=${victim}` } });
+    expect(reply.status).toBe(204);
+    expect(reply.cookie).toBeNull();
+    expect((await call(gw.url, '/auth/session', { session: victim })).status).toBe(401);
+  });
 });

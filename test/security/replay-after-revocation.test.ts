@@ -89,6 +89,23 @@ describe('replay after revocation', () => {
     await expectRefusedNow(cookie);
   });
 
+  it('a lock revokes the sessions: a cookie not used while the user was locked is still dead after unlocking', async () => {
+    const cookie = await warmSession('bob');
+    await gw.gateway.services.accounts.lock('bob', admin);
+    await gw.gateway.services.accounts.unlock('bob', admin);
+    await expectRefusedNow(cookie);
+  });
+
+  it('a locked user is refused even before their sessions are revoked (lock set directly in the store, as by another process)', async () => {
+    const cookie = await warmSession('bob');
+    await gw.gateway.services.store.users.update('bob', { locked: true });
+    try {
+      await expectRefusedNow(cookie);
+    } finally {
+      await gw.gateway.services.accounts.unlock('bob', admin);
+    }
+  });
+
   it('accounts.setPassword (gatehouse user passwd) ends the sessions opened with the old password', async () => {
     const cookie = await warmSession('alice');
     expect(await gw.gateway.services.accounts.setPassword('alice', 'an administrator chose this', admin)).toBe(true);

@@ -123,7 +123,8 @@ describe('X-Forwarded-* spoofing', () => {
       config: { ipRules: { allow: ['10.0.0.0/8'], deny: [] } },
     });
     try {
-      for (const headers of [{ 'x-forwarded-for': '10.0.0.1' }, { 'x-real-ip': '10.0.0.1' }, { forwarded: 'for=10.0.0.1' }, { 'x-forwarded-for': '127.0.0.1, 10.0.0.1' }]) {
+      const claims: Record<string, string>[] = [{ 'x-forwarded-for': '10.0.0.1' }, { 'x-real-ip': '10.0.0.1' }, { forwarded: 'for=10.0.0.1' }, { 'x-forwarded-for': '127.0.0.1, 10.0.0.1' }];
+      for (const headers of claims) {
         const reply = await call(guarded.url, '/api/public/x', { headers });
         expect(reply.status, JSON.stringify(headers)).toBe(403);
         expect(reply.json().error.code).toBe('ip_blocked');
