@@ -55,7 +55,12 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
 /** Validates an already-parsed document; relative file paths resolve against `baseDir`. */
 export function parseConfig(document: unknown, baseDir: string): GatewayConfig {
   const result = configSchema.safeParse(document ?? {});
-  if (!result.success) throw new ConfigError(zodProblems(result.error));
+  if (!result.success) {
+    // Report references between sections too, so one run of `check` shows every problem.
+    const problems = zodProblems(result.error);
+    const seen = new Set(problems.map((p) => p.path));
+    throw new ConfigError([...problems, ...referenceProblems(document).filter((p) => !seen.has(p.path))]);
+  }
   const problems = crossCheck(result.data);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(resolvePaths(result.data, baseDir)) as GatewayConfig;
@@ -79,6 +84,17 @@ export function loadConfig(file: string): LoadedConfig {
     })));
   }
   return { config: parseConfig(document.toJS(), dirname(absolute)), file: absolute };
+}
+
+/** Route → upstream references, read from a document that failed validation elsewhere. */
+function referenceProblems(document: unknown): ConfigProblem[] {
+  const doc = document as { upstreams?: unknown; routes?: unknown } | null;
+  if (!doc || !Array.isArray(doc.upstreams) || !Array.isArray(doc.routes)) return [];
+  const names = new Set(doc.upstreams.map((u: { name?: unknown } | null) => u?.name).filter((n) => typeof n === 'string'));
+  return doc.routes.flatMap((route: { upstream?: unknown } | null, i) =>
+    typeof route?.upstream === 'string' && !names.has(route.upstream)
+      ? [{ path: `routes[${i}].upstream`, message: `no upstream is named "${route.upstream}"` }]
+      : []);
 }
 
 function resolvePaths(config: GatewayConfig, baseDir: string): GatewayConfig {

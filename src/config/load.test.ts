@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from './load.js';
+
+function problemsOf(document: unknown): string[] {
+  try {
+    parseConfig(document, '/etc/gatehouse');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => `${p.path}: ${p.message}`);
+    throw error;
+  }
+  return [];
+}
+
+const upstream = { name: 'api', url: 'http://127.0.0.1:9000', credential: { type: 'bearer', secret: 'tok' } };
+
+describe('parseConfig', () => {
+  it('fills in the SPEC defaults and resolves relative paths against the config folder', () => {
+    const config = parseConfig({}, '/etc/gatehouse');
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, publicOrigin: 'http://localhost:8080', maxBodySize: 1024 * 1024, workers: 1 });
+    expect(config.store.sqlite).toBe('/etc/gatehouse/data/gatehouse.db');
+    expect(config.masterKey).toEqual(['file:/etc/gatehouse/data/master.key']);
+    expect(config.session).toEqual({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000, sameSite: 'strict' });
+    expect(config.login).toEqual({ maxFailures: 5, backoff: 1000, maxBackoff: 15 * 60_000, perIp: { max: 20, per: 5 * 60_000 } });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses durations and sizes', () => {
+    const config = parseConfig({ session: { idleTimeout: '500ms', absoluteTimeout: '7d' }, server: { maxBodySize: '64kb' } }, '/x');
+    expect(config.session.idleTimeout).toBe(500);
+    expect(config.session.absoluteTimeout).toBe(7 * 86_400_000);
+    expect(config.server.maxBodySize).toBe(65536);
+  });
+
+  it('names the key path of every problem, all at once', () => {
+    expect(problemsOf({
+      session: { idleTimeout: 'soon', colour: 'blue' },
+      server: { maxBodySize: 'huge', publicOrigin: 'http://x.example/path' },
+      upstreams: [upstream],
+      routes: [{ path: '/api/**', upstream: 'apj' }, { path: '/b/**', upstream: 'api', extra: 1 }],
+    })).toEqual([
+      'server.publicOrigin: expected an origin like "https://app.example.com" (scheme, host and optional port, no path)',
+      'server.maxBodySize: expected a size like "1mb"',
+      'session.idleTimeout: expected a duration like "30m"',
+      'session.colour: unknown key',
+      'routes[1].extra: unknown key',
+      'routes[0].upstream: no upstream is named "apj"',
+    ]);
+  });
+
+  it('checks combinations that one key cannot show', () => {
+    expect(problemsOf({
+      upstreams: [upstream, upstream],
+      routes: [
+        { path: '/api/**', methods: ['POST'], upstream: 'api', csrf: false },
+        { path: '/api/**', upstream: 'api', stripPrefix: '/other' },
+        { path: '/auth/**', upstream: 'api' },
+      ],
+      session: { idleTimeout: '13h' },
+    })).toEqual([
+      'upstreams[1].name: duplicate upstream name "api"',
+      'routes[0].csrf: false is only allowed on routes whose methods are GET and HEAD',
+      'routes[1].stripPrefix: must be a prefix of the route path "/api/**"',
+      'routes[2].path: this path is reserved for Gatehouse itself',
+      'session.idleTimeout: must not be longer than session.absoluteTimeout',
+    ]);
+  });
+
+  it('refuses nonsense rate rules with the key path', () => {
+    const problems = problemsOf({ limits: [{ name: 'r', by: 'ip', max: 0, per: '1m', action: 'explode' }] });
+    expect(problems).toContain('limits[0].max: expected a whole number of at least 1');
+    expect(problems).toContain('limits[0].action: expected reject, block, revoke or respond');
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reports a missing file, bad YAML and duplicate keys as one sentence each', () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+    expect(() => loadConfig(join(dir, 'absent.yaml'))).toThrow(/configuration file .*absent\.yaml does not exist/);
+    writeFileSync(join(dir, 'bad.yaml'), 'server: [unclosed\n');
+    expect(() => loadConfig(join(dir, 'bad.yaml'))).toThrow(/invalid YAML at line/);
+    writeFileSync(join(dir, 'dup.yaml'), 'server:\n  port: 1\nserver:\n  port: 2\n');
+    expect(() => loadConfig(join(dir, 'dup.yaml'))).toThrow(ConfigError);
+  });
+});
