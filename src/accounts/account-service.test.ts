@@ -287,6 +287,17 @@ describe('AccountService', () => {
       expect(hashed.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
     });
 
+    test('passwordVerifications counts exactly the argon2 verifications, changePassword included', async () => {
+      await addAlice();
+      const before = accounts.passwordVerifications;
+      await accounts.authenticate('alice', goodPassword);
+      await accounts.authenticate('nobody', goodPassword);
+      await accounts.authenticate('no such user!', 'x'.repeat(2000));
+      await accounts.changePassword('alice', 'not the password', otherPassword);
+      expect(accounts.passwordVerifications - before).toBe(4);
+      expect(password.verifyPassword).toHaveBeenCalledTimes(4);
+    });
+
     test('refuses to run before init()', async () => {
       const fresh = new AccountService({
         users: store.users, revokeUserSessions: async () => 0, audit: new AuditLog({ store: store.audit, logger: createLogger({ destination: { write: () => {} } }), clock }), clock, random: cryptoRandom,

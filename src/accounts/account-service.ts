@@ -40,6 +40,7 @@ export class AccountService {
   readonly #clock: Clock;
   readonly #random: RandomBytes;
   #dummyHash: string | null = null;
+  #passwordVerifications = 0;
 
   constructor(deps: AccountServiceDeps) {
     this.#users = deps.users;
@@ -47,6 +48,14 @@ export class AccountService {
     this.#audit = deps.audit;
     this.#clock = deps.clock;
     this.#random = deps.random;
+  }
+
+  /**
+   * How many argon2 verifications this service has run: a cost metric, and how the brute-force
+   * tests prove that throttled attempts never reach the hasher (counted here, not by mocking it).
+   */
+  get passwordVerifications(): number {
+    return this.#passwordVerifications;
   }
 
   /** Prepares the dummy hash `authenticate` verifies against for unknown users. Call once, before use. */
@@ -145,6 +154,7 @@ export class AccountService {
     // An over-long password is never hashed (argon2 work grows with input), but still costs a verify.
     const tooLong = passwordTooLong(password);
     const user = userNamePattern.test(name) ? await this.#users.get(name) : null;
+    this.#passwordVerifications += 1;
     const matches = await verifyPassword(
       user && !tooLong ? user.passwordHash : dummyHash,
       tooLong ? '' : password,

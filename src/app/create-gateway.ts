@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
+import { LoginThrottle } from '../accounts/login-throttle.js';
 import { referencedSecrets } from '../config/cross-check.js';
 import { authEndpoints } from '../http/auth-endpoints.js';
 import type { Endpoint } from '../http/endpoint.js';
@@ -14,7 +15,11 @@ import { proxyEndpoint } from '../proxy/proxy-endpoint.js';
 import { UpstreamCredentials } from '../proxy/upstream-credentials.js';
 import { RouteTable } from '../routing/route-table.js';
 import { CidrSet } from '../rules/address.js';
+import type { CounterStore } from '../rules/counter-store.js';
 import { IpRules } from '../rules/ip-rules.js';
+import { MemoryCounterStore } from '../rules/memory-counter-store.js';
+import { RateRules } from '../rules/rate-rules.js';
+import type { Store } from '../storage/store.js';
 import { sessionCookiePolicy } from '../security/cookies.js';
 import { openServices, type ServiceOptions, type Services } from './open-services.js';
 
@@ -63,10 +68,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     publicOrigin: config.server.publicOrigin,
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
+  // Counters of its own on a single node: rate-rule keys sprayed by many clients cannot evict login
+  // state, and login's 24-hour window does not keep rate-rule keys alive. With workers, the shared store.
+  const throttle = new LoginThrottle({ counters: countersFor(config, services.store), clock: services.clock, settings: config.login });
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
-    ...authEndpoints({ accounts: services.accounts, sessions: services.sessions, audit: services.audit, cookie, respond, maxBodySize: config.server.maxBodySize }),
+    ...authEndpoints({ accounts: services.accounts, throttle, sessions: services.sessions, audit: services.audit, cookie, respond, maxBodySize: config.server.maxBodySize }),
   ]);
+
+  const counters = countersFor(config, services.store);
+  const rateRules = new RateRules(config.limits, {
+    counters,
+    clock: services.clock,
+    audit: services.audit,
+    revoke: async (live, reason, at) => {
+      await services.sessions.revoke(live.session, { user: 'gatehouse', ip: at.ip, requestId: at.requestId }, reason);
+    },
+  });
 
   const runtime: Runtime = {
     config,
@@ -80,6 +98,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     routes,
     routeEndpoints,
     staticSite: config.static ? new StaticSite(config.static, respond) : null,
+    rateRules,
+    counters,
   };
 
   let listening: ListeningServer | null = null;
@@ -123,4 +143,13 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
     ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
     ...(tls.key ? { key: readFileSync(tls.key) } : {}),
   };
+}
+
+/**
+ * Counters live in process memory on a single node (no store round trip on the hot path); with
+ * several workers they must be shared, so they live in the SQLite store, whose `take` is atomic
+ * across processes. Redis takes this place when Gatehouse scales beyond one machine.
+ */
+function countersFor(config: GatewayConfig, store: Store): CounterStore {
+  return config.server.workers === 1 ? new MemoryCounterStore() : store.counters;
 }

@@ -14,6 +14,8 @@ export type AuditType =
   | 'secret_removed'
   | 'csrf_rejected'
   | 'rate_limit_triggered'
+  /** Login protection (SPEC §5) started for an account or a client address: once per start, not per refusal. */
+  | 'login_throttled'
   | 'ip_blocked'
   | 'secret_leak_blocked';
 

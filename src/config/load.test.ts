@@ -72,6 +72,35 @@ describe('parseConfig', () => {
     const problems = problemsOf({ limits: [{ name: 'r', by: 'ip', max: 0, per: '1m', action: 'explode' }] });
     expect(problems).toContain('limits[0].max: expected a whole number of at least 1');
     expect(problems).toContain('limits[0].action: expected reject, block, revoke or respond');
+    expect(problemsOf({
+      limits: [
+        { name: 'a', by: 'ip', max: 5, per: '1m', action: 'revoke' },
+        { name: 'b', by: 'user', max: 5, per: '1m', action: 'block' },
+        { name: 'c', by: 'session', max: 5, per: '1m', action: 'respond' },
+        { name: 'd', by: 'session', max: 5, per: '1m', action: 'reject', for: '5m' },
+        { name: 'a', by: 'ip', max: 5, per: 'forever', action: 'reject' },
+        { name: 'e', by: 'host', max: 5, per: '1m', action: 'reject', match: { path: '/api/**', status: '6xx' } },
+      ],
+    })).toEqual([
+      'limits[4].per: expected a duration like "30m"',
+      'limits[5].match.status: expected a status like 404 or "4xx"',
+      'limits[5].by: expected ip, session or user',
+    ]);
+    expect(problemsOf({
+      limits: [
+        { name: 'a', by: 'ip', max: 5, per: '1m', action: 'revoke' },
+        { name: 'b', by: 'user', max: 5, per: '1m', action: 'block' },
+        { name: 'c', by: 'session', max: 5, per: '1m', action: 'respond' },
+        { name: 'd', by: 'session', max: 5, per: '1m', action: 'reject', for: '5m' },
+        { name: 'a', by: 'ip', max: 5, per: '1m', action: 'reject' },
+      ],
+    })).toEqual([
+      'limits[0].action: revoke needs by: session or by: user (an address has no session to revoke)',
+      'limits[1].for: block needs a duration like "15m"',
+      'limits[2].respond: respond needs {status, body, headers}',
+      'limits[3].for: only allowed with action: block',
+      'limits[4].name: duplicate rule name "a"',
+    ]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AccountService } from '../accounts/account-service.js';
+import type { LoginThrottle, ThrottleStart } from '../accounts/login-throttle.js';
 import type { UserRecord } from '../accounts/user-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -12,6 +13,8 @@ import type { Responder } from './respond.js';
 
 export interface AuthDeps {
   accounts: AccountService;
+  /** Login protection (SPEC §5): guards every check of a password for an account. */
+  throttle: LoginThrottle;
   sessions: SessionService;
   audit: AuditLog;
   cookie: SessionCookiePolicy;
@@ -28,8 +31,19 @@ const publicUser = (user: UserRecord): { name: string; roles: string[] } => ({ n
 
 /** The /auth endpoints of SPEC §4.1, each declaring its access level. Path → endpoint. */
 export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
-  const { accounts, sessions, audit, cookie, respond } = deps;
+  const { accounts, throttle, sessions, audit, cookie, respond } = deps;
   const context = (ctx: RequestContext, user: string | null = ctx.live?.user.name ?? null) => ({ user, ip: ctx.ip, requestId: ctx.requestId });
+  /** One audit event per throttle a failure switched on; refusals themselves are not audited. */
+  const recordStarts = async (ctx: RequestContext, account: string, started: readonly ThrottleStart[]): Promise<void> => {
+    for (const start of started) {
+      await audit.record('login_throttled', context(ctx, start.scope === 'account' ? account.slice(0, 64) : null), {
+        scope: start.scope,
+        failures: start.failures,
+        retryAfterSeconds: start.retryAfterSeconds,
+        endpoint: ctx.endpoint?.id ?? null,
+      });
+    }
+  };
 
   const login: Endpoint = {
     id: 'auth.login',
@@ -42,11 +56,15 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     roles: null,
     async handle(ctx) {
       const body = await readJson(ctx.req, loginBody, deps.maxBodySize);
-      const user = await accounts.authenticate(body.username, body.password);
-      if (!user) {
+      // The throttle decides before any password is checked (SPEC §5: "no password is checked").
+      const attempt = await throttle.guard(body.username, ctx.ip, () => accounts.authenticate(body.username, body.password));
+      if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
+      if (attempt.outcome === 'failed') {
         await audit.record('login_failed', context(ctx, body.username.slice(0, 64)), {});
+        await recordStarts(ctx, body.username, attempt.started);
         throw new GatewayError('invalid_credentials');
       }
+      const user = attempt.value;
       // A session presented before login is never promoted (SPEC §4.2, session fixation): end it
       // and issue a fresh id.
       if (ctx.live) await sessions.revoke(ctx.live.session, context(ctx, user.name), 'new_login');
@@ -120,9 +138,19 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     async handle(ctx) {
       const live = ctx.live!;
       const body = await readJson(ctx.req, passwordBody, deps.maxBodySize);
-      const outcome = await accounts.changePassword(live.user.name, body.currentPassword, body.newPassword);
-      if (outcome === 'invalid_credentials') throw new GatewayError('invalid_credentials');
-      if (outcome === 'weak_password') throw new GatewayError('weak_password');
+      // A wrong current password is a password guess like a failed login: with a stolen session an
+      // attacker could otherwise try passwords here unthrottled. It counts for the account and the
+      // address; a right one (even with a weak new password) resets the account like a login.
+      const attempt = await throttle.guard(live.user.name, ctx.ip, async () => {
+        const changed = await accounts.changePassword(live.user.name, body.currentPassword, body.newPassword);
+        return changed === 'invalid_credentials' ? null : changed;
+      });
+      if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
+      if (attempt.outcome === 'failed') {
+        await recordStarts(ctx, live.user.name, attempt.started);
+        throw new GatewayError('invalid_credentials');
+      }
+      if (attempt.value === 'weak_password') throw new GatewayError('weak_password');
       await sessions.revokeUser(live.user.name, context(ctx), 'password_changed', live.session);
       const rotated = await sessions.rotate(live.session, { passwordResetRequired: false });
       if (!rotated) throw new GatewayError('unauthenticated');
@@ -136,6 +164,11 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     ['/auth/session', session],
     ['/auth/password', password],
   ]);
+}
+
+/** 429 with Retry-After in whole seconds (SPEC §5); the same for every account name, existing or not. */
+function tooManyAttempts(retryAfterSeconds: number): GatewayError {
+  return new GatewayError('too_many_attempts', { headers: { 'retry-after': String(retryAfterSeconds) } });
 }
 
 function headerText(value: string | string[] | undefined): string {

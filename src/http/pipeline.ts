@@ -1,13 +1,17 @@
 import { GatewayError } from '../errors/gateway-error.js';
 import { normalisePath } from '../routing/normalise-path.js';
 import { clientAddress } from '../rules/address.js';
+import type { RuleSubject } from '../rules/rate-rules.js';
 import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
 
-/** A stage either lets the request through (undefined) or ends it with an error outcome. */
-export type StageResult = GatewayError | undefined;
+/**
+ * A stage lets the request through (undefined), ends it with an error outcome, or — rarely —
+ * has answered it itself ('answered': a rate rule's configured response).
+ */
+export type StageResult = GatewayError | 'answered' | undefined;
 
 export interface Stage {
   readonly name: string;
@@ -33,9 +37,7 @@ export const stages: readonly Stage[] = [
   {
     name: 'ip-rules',
     run(ctx, rt) {
-      if (rt.ipRules.admits(ctx.ip)) return undefined;
-      rt.services.audit.recordInBackground('ip_blocked', { ip: ctx.ip, requestId: ctx.requestId });
-      return new GatewayError('ip_blocked');
+      return rt.ipRules.admits(ctx.ip) ? undefined : refuseAddress(ctx, rt);
     },
   },
   {
@@ -74,6 +76,23 @@ export const stages: readonly Stage[] = [
       ctx.path = target.path;
       ctx.query = target.query;
       return undefined;
+    },
+  },
+  {
+    name: 'rule-blocks',
+    run(ctx, rt) {
+      const rules = rt.rateRules;
+      if (rules.size === 0) return undefined;
+      if (rules.observesStatus) {
+        ctx.res.once('finish', () => {
+          rules.observe(ruleSubject(ctx), ctx.res.statusCode).catch((error: unknown) => {
+            rt.logger.error({ requestId: ctx.requestId, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not count a response for the rate rules');
+          });
+        });
+      }
+      // SPEC §5: a blocked key is refused on every request but the health probes.
+      if (!rules.blocksByIp || ctx.path === '/healthz' || ctx.path === '/readyz') return undefined;
+      return rules.addressBlocked(ctx.ip);
     },
   },
   {
@@ -153,6 +172,27 @@ export const stages: readonly Stage[] = [
     },
   },
   {
+    name: 'rate-rules',
+    async run(ctx, rt) {
+      if (rt.rateRules.size === 0) return undefined;
+      const verdict = await rt.rateRules.check(ruleSubject(ctx));
+      switch (verdict.kind) {
+        case 'pass':
+          return undefined;
+        case 'error':
+          return verdict.error;
+        case 'revoked':
+          ctx.live = null;
+          ctx.staleCookie = true;
+          return new GatewayError('unauthenticated');
+        case 'respond':
+          ctx.res.writeHead(verdict.status, { ...rt.respond.base, ...verdict.headers, 'content-length': Buffer.byteLength(verdict.body) });
+          ctx.res.end(verdict.body);
+          return 'answered';
+      }
+    },
+  },
+  {
     name: 'activity',
     async run(ctx, rt) {
       if (ctx.live && ctx.endpoint!.touches) await rt.services.sessions.touch(ctx.live.session);
@@ -164,4 +204,18 @@ export const stages: readonly Stage[] = [
 /** Headers for a response that ends the request with an error: a stale cookie is cleared (SPEC §4.2). */
 export function errorHeaders(ctx: RequestContext, rt: Runtime): Record<string, string> | undefined {
   return ctx.staleCookie && !ctx.res.hasHeader('set-cookie') ? { 'set-cookie': buildClearingCookie(rt.cookie) } : undefined;
+}
+
+function ruleSubject(ctx: RequestContext): RuleSubject {
+  return { method: ctx.method, path: ctx.path, ip: ctx.ip, live: ctx.live, requestId: ctx.requestId };
+}
+
+/**
+ * One audit event per address per minute: a denied client hammering the gateway must not turn
+ * into a store write per request.
+ */
+async function refuseAddress(ctx: RequestContext, rt: Runtime): Promise<GatewayError> {
+  const first = await rt.counters.take(`audit:ip_blocked:${ctx.ip}`, rt.services.clock.now(), 60_000, 1);
+  if (first.allowed) rt.services.audit.recordInBackground('ip_blocked', { ip: ctx.ip, requestId: ctx.requestId });
+  return new GatewayError('ip_blocked');
 }

@@ -4,6 +4,8 @@ import type { Logger } from '../log/logger.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { CidrSet } from '../rules/address.js';
 import type { IpRules } from '../rules/ip-rules.js';
+import type { CounterStore } from '../rules/counter-store.js';
+import type { RateRules } from '../rules/rate-rules.js';
 import type { SessionCookiePolicy } from '../security/cookies.js';
 import type { Endpoint } from './endpoint.js';
 import type { Responder } from './respond.js';
@@ -24,4 +26,7 @@ export interface Runtime {
   /** One endpoint per configured route, by route index. */
   routeEndpoints: readonly Endpoint[];
   staticSite: StaticSite | null;
+  rateRules: RateRules;
+  /** Sliding-window counters (process memory on one node, the store with several workers). */
+  counters: CounterStore;
 }

@@ -32,6 +32,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
     for (const stage of stages) {
       let outcome = stage.run(ctx, rt);
       if (outcome instanceof Promise) outcome = await outcome;
+      if (outcome === 'answered') return;
       if (outcome) {
         rt.respond.error(res, outcome, errorHeaders(ctx, rt));
         return;

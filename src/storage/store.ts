@@ -1,5 +1,6 @@
 import type { UserStore } from '../accounts/user-store.js';
 import type { AuditStore } from '../audit/audit-store.js';
+import type { CounterStore } from '../rules/counter-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import type { SessionStore } from '../sessions/session-store.js';
 
@@ -18,6 +19,7 @@ export interface Store {
   secrets: SecretStore;
   audit: AuditStore;
   meta: MetaStore;
+  counters: CounterStore;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

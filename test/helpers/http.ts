@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { request as undiciRequest } from 'undici';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 
 export interface Reply {
   status: number;
@@ -19,6 +19,13 @@ export interface Call {
   session?: string;
   /** Send `X-CSRF: 1` (default true). */
   csrf?: boolean;
+  /** e.g. `fromAddress('127.0.0.2')`, to be another client. */
+  dispatcher?: Dispatcher;
+}
+
+/** A client whose sockets come from another loopback address (127.0.0.0/8 is all ours). */
+export function fromAddress(localAddress: string): Agent {
+  return new Agent({ localAddress });
 }
 
 /** One HTTP request with undici (the client is not under test; it never follows redirects). */
@@ -31,7 +38,7 @@ export async function call(base: string, path: string, options: Call = {}): Prom
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await undiciRequest(`${base}${path}`, { method: (options.method ?? 'GET') as 'GET', headers, body });
+  const res = await undiciRequest(`${base}${path}`, { method: (options.method ?? 'GET') as 'GET', headers, body, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}) });
   const text = await res.body.text();
   const raw = res.headers['set-cookie'];
   const setCookie = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
@@ -44,8 +51,8 @@ export async function call(base: string, path: string, options: Call = {}): Prom
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text), cookie, setCookie };
 }
 
-export async function login(base: string, username = 'alice', password = 'correct horse battery staple'): Promise<string> {
-  const reply = await call(base, '/auth/login', { method: 'POST', body: { username, password } });
+export async function login(base: string, username = 'alice', password = 'correct horse battery staple', dispatcher?: Dispatcher): Promise<string> {
+  const reply = await call(base, '/auth/login', { method: 'POST', body: { username, password }, ...(dispatcher ? { dispatcher } : {}) });
   if (reply.status !== 200 || !reply.cookie) throw new Error(`login failed with ${reply.status}: ${reply.text}`);
   return reply.cookie;
 }

@@ -16,7 +16,7 @@ export type ContractFactory<T> = () => Promise<ContractSubject<T>>;
 /** How many callers race in each concurrency case. */
 export const racers = 20;
 
-/** Runs `racers` calls, alternating between the two connections, all started before any is awaited. */
-export function race<T, R>(subject: ContractSubject<T>, call: (store: T, index: number) => Promise<R>): Promise<R[]> {
-  return Promise.all(Array.from({ length: racers }, (_, i) => call(i % 2 === 0 ? subject.store : subject.peer, i)));
+/** Runs `count` calls (default `racers`), alternating between the two connections, all started before any is awaited. */
+export function race<T, R>(subject: ContractSubject<T>, call: (store: T, index: number) => Promise<R>, count = racers): Promise<R[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => call(i % 2 === 0 ? subject.store : subject.peer, i)));
 }

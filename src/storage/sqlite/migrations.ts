@@ -67,6 +67,25 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'rate counters: hits and blocks',
+    // One row per counted hit, so a window is exact (rules/counter-store.ts). The index serves
+    // every per-key window query on its own (count, min and max of `at`); no primary key, since
+    // two hits of one key in the same millisecond are two rows.
+    sql: `
+      CREATE TABLE counter_hits (
+        key TEXT NOT NULL,
+        at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX counter_hits_key_at ON counter_hits (key, at);
+
+      CREATE TABLE counter_blocks (
+        key TEXT PRIMARY KEY,
+        until INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

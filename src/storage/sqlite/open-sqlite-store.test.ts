@@ -99,6 +99,23 @@ describe('openSqliteStore', () => {
       }
       await step(children, 'exit');
     });
+
+    test('race on counters.take for one key: exactly max allowed in total, with the counts 1..max', async () => {
+      const path = join(dir, 'g.db');
+      for (let i = 0; i < 4; i += 1) children.push(startChild(path, i));
+      await Promise.all(children.map((c) => c.next()));
+      await step(children, 'open');
+
+      // Each process tries 1,000 takes back to back: 4,000 attempts for 300 slots.
+      const max = 300;
+      const replies = await step(children, `take 1000 ${max} ${Date.now() + 300}`);
+      const won = replies.map((r) => {
+        if (!Array.isArray(r.ok)) throw new Error(`a child failed: ${r.error}`);
+        return r.ok as number[];
+      });
+      expect(won.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: max }, (_, i) => i + 1));
+      await step(children, 'exit');
+    });
   });
 });
 
@@ -131,6 +148,19 @@ for await (const command of lines) {
     if (command === 'open') { store = module.openSqliteStore(file); say({ ok: true }); }
     if (command === 'create') say({ ok: await store.users.create({ name: 'racer', roles: [], passwordHash: 'h' + index, locked: false, passwordResetRequired: false, mfaEnabled: false, createdAt: 1, lastLoginAt: null }) });
     if (command === 'rotate') say({ ok: await store.sessions.rotate('old', 'new-' + index, {}) });
+    if (command.startsWith('take ')) {
+      // The counts of the takes this process was allowed. Every process starts at the same
+      // instant (a busy wait: a timer is too coarse) and passes the same time, so only the file's
+      // write lock decides who gets a slot.
+      const [, attempts, max, startAt] = command.split(' ').map(Number);
+      while (Date.now() < startAt) {}
+      const allowed = [];
+      for (let i = 0; i < attempts; i += 1) {
+        const result = await store.counters.take('k', 1000, 60000, max);
+        if (result.allowed) allowed.push(result.count);
+      }
+      say({ ok: allowed });
+    }
     if (command === 'exit') { await store.close(); say({ ok: true }); break; }
   } catch (error) {
     say({ error: error.message });

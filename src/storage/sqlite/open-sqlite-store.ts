@@ -3,6 +3,7 @@ import type { Store } from '../store.js';
 import { migrate } from './migrations.js';
 import { openDatabase } from './open-database.js';
 import { SqliteAuditStore } from './sqlite-audit-store.js';
+import { SqliteCounterStore } from './sqlite-counter-store.js';
 import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
@@ -32,6 +33,7 @@ function storeOn(db: Database): Store {
     secrets: new SqliteSecretStore(db),
     audit: new SqliteAuditStore(db),
     meta: new SqliteMetaStore(db),
+    counters: new SqliteCounterStore(db),
     async ping() {
       ping.get();
     },

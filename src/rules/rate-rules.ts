@@ -1,0 +1,222 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import type { LimitConfig } from '../config/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { compileGlob } from '../routing/path-glob.js';
+import type { Clock } from '../security/clock.js';
+import type { LiveSession } from '../sessions/session-service.js';
+import type { CounterStore } from './counter-store.js';
+
+/** Who a rule counts: the parts of a request a key can come from. */
+export interface RuleSubject {
+  method: string;
+  path: string;
+  ip: string;
+  live: LiveSession | null;
+  requestId: string;
+}
+
+/** What a rule decided about one request. */
+export type RuleVerdict =
+  | { kind: 'pass' }
+  | { kind: 'error'; error: GatewayError }
+  /** The session was revoked: the request gets 401 and its cookie is cleared. */
+  | { kind: 'revoked' }
+  | { kind: 'respond'; status: number; body: string; headers: Record<string, string> };
+
+const pass: RuleVerdict = { kind: 'pass' };
+
+/** A `limits` rule compiled once: its matcher, key function and canned response. */
+interface CompiledRule {
+  readonly config: LimitConfig;
+  readonly matchesPath: (path: string) => boolean;
+  readonly methods: ReadonlySet<string> | null;
+  /** For status rules: which response statuses count. */
+  readonly countsStatus: ((status: number) => boolean) | null;
+  readonly respond: { status: number; body: string; headers: Record<string, string> } | null;
+}
+
+export interface RateRulesDeps {
+  counters: CounterStore;
+  clock: Clock;
+  audit: AuditLog;
+  revoke(live: LiveSession, reason: string, context: { ip: string; requestId: string }): Promise<void>;
+}
+
+/**
+ * The rate rules of SPEC §5. Plain rules count requests they let through (an exact sliding window,
+ * counter-store.ts) and answer the request that would be number max + 1 with their action. Status
+ * rules (`match.status`) count responses with a matching status; the response that crosses `max`
+ * is delivered and the action applies from the key's next request. Each trigger writes one audit
+ * event, not one per refused request.
+ */
+export class RateRules {
+  readonly #rules: readonly CompiledRule[];
+  readonly #deps: RateRulesDeps;
+  /** Whether any rule blocks by address: only then is the early address check worth a lookup. */
+  readonly blocksByIp: boolean;
+
+  constructor(limits: readonly LimitConfig[], deps: RateRulesDeps) {
+    this.#rules = limits.map(compileRule);
+    this.#deps = deps;
+    this.blocksByIp = limits.some((l) => l.action === 'block' && l.by === 'ip');
+  }
+
+  get size(): number {
+    return this.#rules.length;
+  }
+
+  /** An address under a `block` (SPEC §5: refused on every request but /healthz and /readyz). */
+  async addressBlocked(ip: string): Promise<GatewayError | undefined> {
+    if (!this.blocksByIp) return undefined;
+    const until = await this.#deps.counters.blockedUntil(`block:ip:${ip}`, this.#deps.clock.now());
+    return until === null ? undefined : blockedError(until, this.#deps.clock.now());
+  }
+
+  /** Applies every rule that matches the request; the first that refuses decides. */
+  async check(subject: RuleSubject): Promise<RuleVerdict> {
+    const now = this.#deps.clock.now();
+    if (subject.live) {
+      for (const by of ['session', 'user'] as const) {
+        const until = await this.#deps.counters.blockedUntil(`block:${by}:${keyOf(by, subject)}`, now);
+        if (until !== null) return { kind: 'error', error: blockedError(until, now) };
+      }
+    }
+    for (const rule of this.#rules) {
+      if (!applies(rule, subject)) continue;
+      const key = keyOf(rule.config.by, subject);
+      if (key === null) continue;
+      const verdict = rule.countsStatus ? await this.#checkStatusRule(rule, key, subject, now) : await this.#checkRequestRule(rule, key, subject, now);
+      if (verdict.kind !== 'pass') return verdict;
+    }
+    return pass;
+  }
+
+  /** Whether any rule counts response statuses (then every response is observed). */
+  get observesStatus(): boolean {
+    return this.#rules.some((r) => r.countsStatus !== null);
+  }
+
+  /** Counts a finished response for the status rules that match it (called when it was sent). */
+  async observe(subject: RuleSubject, status: number): Promise<void> {
+    for (const rule of this.#rules) {
+      if (!rule.countsStatus?.(status) || !applies(rule, subject)) continue;
+      const key = keyOf(rule.config.by, subject);
+      if (key === null) continue;
+      const now = this.#deps.clock.now();
+      const count = await this.#deps.counters.add(counterKey(rule, key), now, rule.config.per);
+      if (count !== rule.config.max + 1) continue;
+      // Crossing the limit: blocks and revocations take effect now, so the key's next request
+      // meets them; reject and respond are answered by check() while the count stays above max.
+      this.#trigger(rule, key, subject);
+      if (rule.config.action === 'block') await this.#deps.counters.block(`block:${rule.config.by}:${key}`, now + rule.config.for!);
+      if (rule.config.action === 'revoke' && subject.live) await this.#deps.revoke(subject.live, `rate_rule:${rule.config.name}`, subject);
+    }
+  }
+
+  async #checkRequestRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
+    const taken = await this.#deps.counters.take(counterKey(rule, key), now, rule.config.per, rule.config.max);
+    if (taken.allowed) return pass;
+    await this.#triggerOnce(rule, key, subject, now);
+    return this.#act(rule, key, subject, now, taken.retryAt ?? now + rule.config.per);
+  }
+
+  async #checkStatusRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
+    if (rule.config.action === 'block' || rule.config.action === 'revoke') return pass;
+    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per);
+    if (counted.count <= rule.config.max) return pass;
+    // Until enough counted responses leave the window for the count to fall back to max.
+    return this.#act(rule, key, subject, now, (counted.oldest ?? now) + rule.config.per);
+  }
+
+  async #act(rule: CompiledRule, key: string, subject: RuleSubject, now: number, retryAt: number): Promise<RuleVerdict> {
+    switch (rule.config.action) {
+      case 'reject':
+        return { kind: 'error', error: new GatewayError('rate_limited', { headers: { 'retry-after': String(seconds(retryAt - now)) } }) };
+      case 'block': {
+        const until = now + rule.config.for!;
+        await this.#deps.counters.block(`block:${rule.config.by}:${key}`, until);
+        return { kind: 'error', error: blockedError(until, now) };
+      }
+      case 'revoke':
+        if (subject.live) await this.#deps.revoke(subject.live, `rate_rule:${rule.config.name}`, subject);
+        return { kind: 'revoked' };
+      case 'respond':
+        return { kind: 'respond', ...rule.respond! };
+    }
+  }
+
+  /** One audit event per trigger: the first refusal while the key's window is full. */
+  async #triggerOnce(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<void> {
+    const marker = await this.#deps.counters.take(`trigger:${rule.config.name}:${key}`, now, rule.config.per, 1);
+    if (marker.allowed) this.#trigger(rule, key, subject);
+  }
+
+  #trigger(rule: CompiledRule, key: string, subject: RuleSubject): void {
+    this.#deps.audit.recordInBackground('rate_limit_triggered', { user: subject.live?.user.name ?? null, ip: subject.ip, requestId: subject.requestId }, {
+      rule: rule.config.name,
+      by: rule.config.by,
+      action: rule.config.action,
+      key: rule.config.by === 'session' ? subject.live?.session.handle ?? null : key,
+    });
+  }
+}
+
+function compileRule(config: LimitConfig): CompiledRule {
+  const match = typeof config.match === 'string' ? { path: config.match, methods: undefined, status: undefined } : config.match;
+  const statuses = match.status === undefined ? null : Array.isArray(match.status) ? match.status : [match.status];
+  let respond: CompiledRule['respond'] = null;
+  if (config.respond) {
+    const body = config.respond.body;
+    const json = typeof body !== 'string';
+    respond = {
+      status: config.respond.status,
+      body: json ? JSON.stringify(body) : body,
+      headers: { 'content-type': json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8', ...lowerCased(config.respond.headers) },
+    };
+  }
+  return {
+    config,
+    matchesPath: compileGlob(match.path),
+    methods: match.methods ? new Set(match.methods) : null,
+    countsStatus: statuses ? statusMatcher(statuses) : null,
+    respond,
+  };
+}
+
+function statusMatcher(statuses: readonly (number | string)[]): (status: number) => boolean {
+  const exact = new Set<number>();
+  const classes = new Set<number>();
+  for (const s of statuses) {
+    if (typeof s === 'number') exact.add(s);
+    else if (s.endsWith('xx')) classes.add(Number(s[0]));
+    else exact.add(Number(s));
+  }
+  return (status) => exact.has(status) || classes.has(Math.floor(status / 100));
+}
+
+function applies(rule: CompiledRule, subject: RuleSubject): boolean {
+  return (rule.methods === null || rule.methods.has(subject.method)) && rule.matchesPath(subject.path);
+}
+
+function keyOf(by: LimitConfig['by'], subject: RuleSubject): string | null {
+  if (by === 'ip') return subject.ip;
+  if (!subject.live) return null;
+  return by === 'session' ? subject.live.session.idHash : subject.live.user.name;
+}
+
+function counterKey(rule: CompiledRule, key: string): string {
+  return `rule:${rule.config.name}:${key}`;
+}
+
+function blockedError(until: number, now: number): GatewayError {
+  return new GatewayError('blocked', { headers: { 'retry-after': String(seconds(until - now)) } });
+}
+
+/** Retry-After in whole seconds, rounded up (SPEC §5), never 0. */
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+}

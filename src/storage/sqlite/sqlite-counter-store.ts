@@ -1,0 +1,97 @@
+import type { Database, Statement, Transaction } from 'better-sqlite3';
+import type { CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
+
+interface WindowRow {
+  count: number;
+  oldest: number | null;
+  newest: number | null;
+}
+
+/**
+ * CounterStore on SQLite, for several processes (workers) on one machine sharing the file. A hit is
+ * a row (key, at); the (key, at) index answers every window query without touching the table.
+ *
+ * `take` and `add` read and write in one BEGIN IMMEDIATE transaction: the file's write lock is taken
+ * before the count, so two processes at `max - 1` serialise and the second sees the first's hit.
+ * (A deferred transaction would count under a shared snapshot and both would insert.)
+ *
+ * Expired rows stay until `purge`, which the composition root must call periodically with the
+ * largest configured window; without it the table grows with every counted request.
+ */
+export class SqliteCounterStore implements CounterStore {
+  readonly #window: Statement<[string, number], WindowRow>;
+  readonly #insert: Statement<[string, number]>;
+  readonly #reset: Statement<[string]>;
+  readonly #block: Statement<[string, number]>;
+  readonly #blockedUntil: Statement<[string, number], { until: number }>;
+  readonly #take: Transaction<(key: string, now: number, windowMs: number, max: number) => TakeResult>;
+  readonly #add: Transaction<(key: string, now: number, windowMs: number) => number>;
+  readonly #purge: Transaction<(now: number, maxWindowMs: number) => void>;
+
+  constructor(db: Database) {
+    // No upper bound on `at`: a hit a little later than `now` (another worker read the clock after
+    // this one but committed first) still counts, so clock order can never let an extra request in.
+    this.#window = db.prepare('SELECT count(*) AS count, min(at) AS oldest, max(at) AS newest FROM counter_hits WHERE key = ? AND at > ?');
+    this.#insert = db.prepare('INSERT INTO counter_hits (key, at) VALUES (?, ?)');
+    this.#reset = db.prepare('DELETE FROM counter_hits WHERE key = ?');
+    // One statement, so "the later end wins" holds across processes without a transaction.
+    this.#block = db.prepare(`INSERT INTO counter_blocks (key, until) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET until = max(counter_blocks.until, excluded.until)`);
+    this.#blockedUntil = db.prepare('SELECT until FROM counter_blocks WHERE key = ? AND until > ?');
+    const purgeHits = db.prepare<[number]>('DELETE FROM counter_hits WHERE at < ?');
+    const purgeBlocks = db.prepare<[number]>('DELETE FROM counter_blocks WHERE until <= ?');
+
+    this.#take = db.transaction((key: string, now: number, windowMs: number, max: number): TakeResult => {
+      const { count, oldest } = this.#window.get(key, now - windowMs)!;
+      if (count >= max) return { allowed: false, count, retryAt: oldest! + windowMs };
+      this.#insert.run(key, now);
+      return { allowed: true, count: count + 1, retryAt: null };
+    });
+    this.#add = db.transaction((key: string, now: number, windowMs: number): number => {
+      this.#insert.run(key, now);
+      return this.#window.get(key, now - windowMs)!.count;
+    });
+    this.#purge = db.transaction((now: number, maxWindowMs: number): void => {
+      purgeHits.run(now - maxWindowMs);
+      purgeBlocks.run(now);
+    });
+  }
+
+  async take(key: string, now: number, windowMs: number, max: number): Promise<TakeResult> {
+    checkWindow(windowMs);
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`take: max must be a whole number of at least 1, not ${max}`);
+    return this.#take.immediate(key, now, windowMs, max);
+  }
+
+  async add(key: string, now: number, windowMs: number): Promise<number> {
+    checkWindow(windowMs);
+    return this.#add.immediate(key, now, windowMs);
+  }
+
+  async count(key: string, now: number, windowMs: number): Promise<WindowCount> {
+    checkWindow(windowMs);
+    const row = this.#window.get(key, now - windowMs)!;
+    return { count: row.count, oldest: row.oldest, newest: row.newest };
+  }
+
+  async reset(key: string): Promise<void> {
+    this.#reset.run(key);
+  }
+
+  async block(key: string, until: number): Promise<void> {
+    this.#block.run(key, until);
+  }
+
+  async blockedUntil(key: string, now: number): Promise<number | null> {
+    return this.#blockedUntil.get(key, now)?.until ?? null;
+  }
+
+  async purge(now: number, maxWindowMs: number): Promise<void> {
+    // The hits scan is a full one (the index leads with key); it runs as housekeeping, not per request.
+    this.#purge.immediate(now, maxWindowMs);
+  }
+}
+
+function checkWindow(windowMs: number): void {
+  if (!(windowMs > 0)) throw new RangeError(`the window must be a positive number of milliseconds, not ${windowMs}`);
+}
