@@ -1,6 +1,7 @@
 /**
  * Self time per function in a V8 .cpuprofile (what `node --cpu-prof` writes), heaviest first.
- * Usage: node bench/http-layer/profile-top.mjs FILE.cpuprofile [N]
+ * Usage: node bench/http-layer/profile-top.mjs FILE.cpuprofile [N] [URL-PART]
+ * With URL-PART (e.g. /dist/src/), also the inclusive time of the functions from those scripts.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,44 @@ export function topSelfTime(profile, limit = 15) {
     .map((e) => ({ name: e.name, where: e.where, ms: Math.round(e.us / 100) / 10, share: e.us / busyUs }));
 }
 
+/**
+ * Inclusive ("total") time per function whose script URL contains `urlPart`: every sample whose
+ * stack passes through the function counts once. Only synchronous stretches are seen: time an
+ * async function spends awaiting is not in any stack.
+ * @returns {{ name: string, where: string, ms: number, share: number }[]} share is of non-idle time
+ */
+export function topTotalTime(profile, urlPart, limit = 15) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const selfUs = new Map();
+  for (let i = 0; i < profile.samples.length; i++) {
+    selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const totals = new Map();
+  let busyUs = 0;
+  for (const [id, us] of selfUs) {
+    if (byId.get(id).callFrame.functionName === '(idle)') continue;
+    busyUs += us;
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at).callFrame;
+      if (!frame.url.includes(urlPart)) continue;
+      const where = `${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+      const key = `${frame.functionName || '(anonymous)'} ${where}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const entry = totals.get(key) ?? { name: frame.functionName || '(anonymous)', where, us: 0 };
+      entry.us += us;
+      totals.set(key, entry);
+    }
+  }
+  return [...totals.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, limit)
+    .map((e) => ({ name: e.name, where: e.where, ms: Math.round(e.us / 100) / 10, share: e.us / busyUs }));
+}
+
 function shortUrl(url) {
   const path = url.startsWith('file://') ? fileURLToPath(url) : url;
   const inModules = path.lastIndexOf('node_modules/');
@@ -40,17 +79,19 @@ function shortUrl(url) {
   return path.startsWith('/') ? relative(process.cwd(), path) : path;
 }
 
-export function formatTop(rows) {
-  const lines = ['| # | self | share of busy | function | where |', '|---:|---:|---:|---|---|'];
+export function formatTop(rows, column = 'self') {
+  const lines = [`| # | ${column} | share of busy | function | where |`, '|---:|---:|---:|---|---|'];
   rows.forEach((row, i) => lines.push(`| ${i + 1} | ${row.ms} ms | ${(row.share * 100).toFixed(1)} % | ${row.name} | ${row.where} |`));
   return lines.join('\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [file, n] = process.argv.slice(2);
+  const [file, n, urlPart] = process.argv.slice(2);
   if (!file) {
     console.error('usage: node bench/http-layer/profile-top.mjs FILE.cpuprofile [N]');
     process.exit(2);
   }
-  console.log(formatTop(topSelfTime(JSON.parse(readFileSync(file, 'utf8')), Number(n ?? 15))));
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  console.log(formatTop(topSelfTime(profile, Number(n ?? 15))));
+  if (urlPart) console.log(`\n${formatTop(topTotalTime(profile, urlPart, Number(n ?? 15)), 'total')}`);
 }

@@ -8,7 +8,14 @@
  * Reports medians and ratios against A measured in the same run; it asserts nothing.
  *
  *   npm run bench:http-layer -- [--rounds 5] [--duration 5] [--connections 50] [--warmup 3] [--json FILE]
- *   npm run bench:http-layer -- --profile [--duration 10]    CPU profile of C, top self-time entries
+ *   npm run bench:http-layer -- --compare-dist ../other-checkout/dist    adds D: Gatehouse built elsewhere
+ *                                       (a checkout with its own node_modules), to measure a change
+ *   npm run bench:http-layer -- --profile [A|B|C] [--duration 10] [--top 15] [--keep]
+ *                                       CPU profile of one contender (C by default): top self-time entries
+ *
+ * Environment: GATEHOUSE_DIST (compiled tree for C, default dist), BENCH_ACCESS_LOG (C's access log
+ * file, default /dev/null), BENCH_LOG_MIN_LENGTH (pino destination buffering, default 0 as in
+ * production), BENCH_LOG_LEVEL (silent: C without its access log, to measure what it costs).
  *
  * Every load run is bounded by wrk's -d (and a kill timer); the whole run by a watchdog.
  */
@@ -25,7 +32,8 @@ const root = resolve(here, '../..');
 const dist = resolve(root, process.env.GATEHOUSE_DIST ?? 'dist');
 
 const args = parseArgs(process.argv.slice(2));
-const profile = args.profile === true;
+/** `--profile` profiles C; `--profile A` (or B) profiles that contender instead, for comparison. */
+const profile = args.profile === undefined ? null : args.profile === true ? 'C' : String(args.profile).toUpperCase();
 const rounds = Math.max(3, Number(args.rounds ?? 5));
 const duration = Math.max(1, Number(args.duration ?? (profile ? 10 : 5)));
 const connections = Math.max(1, Number(args.connections ?? 50));
@@ -36,6 +44,10 @@ const contenders = [
   { key: 'B', label: 'fastify 5 + @fastify/reply-from', file: 'server-fastify.mjs' },
   { key: 'C', label: 'Gatehouse (node:http + pipeline)', file: 'server-gatehouse.mjs' },
 ];
+if (typeof args['compare-dist'] === 'string') {
+  const other = resolve(args['compare-dist']);
+  contenders.push({ key: 'D', label: `Gatehouse from ${other}`, file: 'server-gatehouse.mjs', env: { GATEHOUSE_DIST: other } });
+}
 
 /** Every child this run started, so each can be stopped by its own handle and nothing else. */
 const children = new Set();
@@ -61,7 +73,7 @@ async function runComparison() {
   const upstream = await start('upstream', 'upstream.mjs', {});
   console.log(`upstream ${upstream.ready.url} answering ${upstream.ready.bodyBytes} B of JSON`);
   for (const c of contenders) {
-    c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url });
+    c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env });
     await sanityCheck(c);
     console.log(`${c.key} ${c.label}: ${c.child.ready.url} (checked: 200 with the cookie, 401 without)`);
   }
@@ -96,12 +108,13 @@ async function runProfile() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cpuprof-'));
   try {
     const upstream = await start('upstream', 'upstream.mjs', {});
-    const c = contenders.find((x) => x.key === 'C');
-    c.child = await start('C', c.file, { BENCH_UPSTREAM: upstream.ready.url }, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    const c = contenders.find((x) => x.key === profile);
+    if (!c) throw new Error(`--profile takes ${contenders.map((x) => x.key).join(', ')}`);
+    c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env }, ['--cpu-prof', '--cpu-prof-dir', dir]);
     await sanityCheck(c);
     await load(c, warmup);
     const result = await load(c, duration);
-    console.log(`C under profiler: ${fmt(result.rps, 0)} req/s, p99 ${ms(result.p99Us)} (slower than unprofiled; for shares, not speed)${problems(result)}`);
+    console.log(`${c.key} under profiler: ${fmt(result.rps, 0)} req/s, p99 ${ms(result.p99Us)} (slower than unprofiled; for shares, not speed)${problems(result)}`);
     await stop(c.child);
     const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
     if (!file) throw new Error('the profiler wrote no .cpuprofile');

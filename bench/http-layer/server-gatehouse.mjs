@@ -3,7 +3,7 @@
  * built in code and goes through the real `parseConfig`; SQLite and the master key live in a temp
  * dir; the upstream secret is stored through the secret service; the session comes from the real
  * /auth/login endpoint. The access log is on, written by pino to BENCH_ACCESS_LOG (/dev/null by
- * default, so the disk is not what is measured).
+ * default, so the disk is not what is measured; BENCH_LOG_MIN_LENGTH batches its writes, BENCH_LOG_LEVEL=silent turns it off to measure its cost).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,9 @@ try {
   await setup.accounts.add({ name: 'bench', roles: ['user'], password, requireReset: false }, { user: 'bench' });
   await setup.close();
 
-  const logger = createLogger({ destination: pino.destination({ dest: process.env.BENCH_ACCESS_LOG ?? '/dev/null', sync: false }) });
+  // sync: false and no minLength, as createLogger's own stdout destination.
+  const destination = pino.destination({ dest: process.env.BENCH_ACCESS_LOG ?? '/dev/null', sync: false, minLength: Number(process.env.BENCH_LOG_MIN_LENGTH ?? 0) });
+  const logger = createLogger({ destination, level: process.env.BENCH_LOG_LEVEL ?? 'info' });
   const gateway = await createGateway({ config, logger });
   await gateway.start();
 
