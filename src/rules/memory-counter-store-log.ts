@@ -5,13 +5,19 @@
  * that read the clock in one order and reach the store in the other), so the first hit inside a
  * window can be found by binary search.
  */
+/**
+ * What a log starts with, so a key that is only ever blocked, or is about to grow, costs no
+ * ArrayBuffer of its own. Shared safely: a zero-length array has nothing to write to.
+ */
+const noTimes = new Float64Array(0);
+
 export class HitLog {
   #times: Float64Array;
   #head = 0;
   #size = 0;
 
   constructor(capacity = 0) {
-    this.#times = new Float64Array(capacity);
+    this.#times = capacity === 0 ? noTimes : new Float64Array(capacity);
   }
 
   get size(): number {

@@ -1,8 +1,8 @@
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditEvents } from '../helpers/attack.js';
 import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { call, type Reply } from '../helpers/http.js';
+import { call, fromAddress, type Reply } from '../helpers/http.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /**
@@ -40,14 +40,11 @@ afterEach(async () => {
   await gw.close();
 });
 
-/**
- * A client on another loopback address. (undici 7 takes `localAddress` as an Agent option; inside
- * `connect: {…}` it is overridden by the Agent's own, null, and every socket comes from 127.0.0.1.)
- */
+/** One client per loopback address, closed after each test. */
 function client(address: string): Agent {
   let agent = agents.get(address);
   if (!agent) {
-    agent = new Agent({ localAddress: address });
+    agent = fromAddress(address);
     agents.set(address, agent);
   }
   return agent;

@@ -13,7 +13,8 @@ interface WindowRow {
  *
  * `take` and `add` read and write in one BEGIN IMMEDIATE transaction: the file's write lock is taken
  * before the count, so two processes at `max - 1` serialise and the second sees the first's hit.
- * (A deferred transaction would count under a shared snapshot and both would insert.)
+ * (A deferred transaction reading first could not upgrade to a write in WAL mode once a peer has
+ * committed: SQLITE_BUSY.) A take that will be refused is answered without the lock.
  *
  * Expired rows stay until `purge`, which the composition root must call periodically with the
  * largest configured window; without it the table grows with every counted request.
@@ -60,6 +61,11 @@ export class SqliteCounterStore implements CounterStore {
   async take(key: string, now: number, windowMs: number, max: number): Promise<TakeResult> {
     checkWindow(windowMs);
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`take: max must be a whole number of at least 1, not ${max}`);
+    // Fast path for refusals (most takes under a flood): a plain read, no write lock. Sound,
+    // because hits leave a window only as time passes or by reset/purge: a count at `max` in the
+    // snapshot this read saw was true at a moment within this call, so refusing is linearisable.
+    const seen = this.#window.get(key, now - windowMs)!;
+    if (seen.count >= max) return { allowed: false, count: seen.count, retryAt: seen.oldest! + windowMs };
     return this.#take.immediate(key, now, windowMs, max);
   }
 
