@@ -70,7 +70,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // Counters of its own on a single node: rate-rule keys sprayed by many clients cannot evict login
   // state, and login's 24-hour window does not keep rate-rule keys alive. With workers, the shared store.
-  const throttle = new LoginThrottle({ counters: countersFor(config, services.store), clock: services.clock, settings: config.login });
+  const throttleCounters = countersFor(config, services.store);
+  const throttle = new LoginThrottle({ counters: throttleCounters, clock: services.clock, settings: config.login });
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
     ...authEndpoints({ accounts: services.accounts, throttle, sessions: services.sessions, audit: services.audit, cookie, respond, maxBodySize: config.server.maxBodySize }),
@@ -117,8 +118,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async start() {
       listening = await listen(runtime);
       credentials.startRefreshing();
+      const counterWindows = longestWindows([
+        [throttleCounters, throttle.longestWindowMs],
+        // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
+        [counters, Math.max(60_000, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
+      ]);
       purge = setInterval(() => {
-        services.sessions.purgeExpired().catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'could not purge expired sessions'));
+        const now = services.clock.now();
+        const jobs = [services.sessions.purgeExpired(), ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs))];
+        Promise.all(jobs).catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
       }, 60_000);
       purge.unref();
       logger.info({ url: gateway.url, publicOrigin: config.server.publicOrigin, routes: config.routes.length }, 'gatehouse listening');
@@ -152,4 +160,11 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
   return config.server.workers === 1 ? new MemoryCounterStore() : store.counters;
+}
+
+/** Each distinct counter store once, with the longest window any of its users needs kept. */
+function longestWindows(users: [CounterStore, number][]): Map<CounterStore, number> {
+  const windows = new Map<CounterStore, number>();
+  for (const [store, windowMs] of users) windows.set(store, Math.max(windows.get(store) ?? 0, windowMs));
+  return windows;
 }
