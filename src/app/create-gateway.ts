@@ -159,7 +159,9 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  * across processes. Redis takes this place when Gatehouse scales beyond one machine.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
-  return config.server.workers === 1 ? new MemoryCounterStore() : store.counters;
+  // A status rule's count must be able to exceed its max, or it could never fire.
+  const maxAddHits = Math.max(10_000, ...config.limits.map((l) => l.max + 1));
+  return config.server.workers === 1 ? new MemoryCounterStore({ maxAddHits }) : store.counters;
 }
 
 /** Each distinct counter store once, with the longest window any of its users needs kept. */

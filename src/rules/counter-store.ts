@@ -9,7 +9,8 @@
  */
 export interface CounterStore {
   /**
-   * Counts the hits of `key` in the window (now - windowMs, now]. When there are fewer than
+   * Counts the hits of `key` after `now - windowMs` (hits stamped later than `now` count too: a
+   * worker whose clock read came first may commit second). When there are fewer than
    * `max`, records a hit at `now` and allows it. When refused, nothing is recorded, so a client
    * that slows down regains access as the window slides.
    */
