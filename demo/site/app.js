@@ -19,7 +19,8 @@ const state = {
   /** {createdAt, expiresAt, idleExpiresAt} as milliseconds since the epoch. */
   session: null,
   countdownTimer: 0,
-  retryTimer: 0,
+  /** Running "try again in N s" countdowns, by the id of the alert that shows them. */
+  waits: new Map(),
   sessionCheck: null,
   lastSessionCheck: 0,
 };
@@ -78,10 +79,19 @@ function show(name) {
   if (focus) $(focus).focus();
 }
 
+/** Shows `message` in an alert (null hides it), replacing any countdown running there. */
 function setAlert(id, message) {
+  stopWait(id);
+  writeAlert(id, message);
+}
+
+/** `resolved`: the error alert turns calm, because what it reported is over. */
+function writeAlert(id, message, resolved = false) {
   const element = $(id);
   element.textContent = message ?? '';
   element.hidden = !message;
+  element.classList.toggle('alert-resolved', resolved);
+  element.removeAttribute('aria-live');
 }
 
 function clear(element) {
@@ -112,46 +122,83 @@ function showLogin(notice) {
   forget();
   setAlert('login-notice', notice);
   setAlert('login-error', null);
+  setAlert('password-error', null);
   show('login');
 }
 
 // ---------------------------------------------------------------------------------------------
-// Login
+// Throttled and blocked (SPEC §5): refusals that end by themselves
 
-function loginErrorMessage(result) {
-  switch (result.code) {
-    case 'invalid_credentials':
-      return 'The user name or password is wrong.';
-    case 'too_many_attempts':
-      return 'Too many failed attempts.';
-    case 'blocked':
-      return 'You are temporarily blocked. Try again later.';
-    case 'ip_blocked':
-      return 'Sign-ins from your network address are not allowed.';
-    default:
-      return result.message;
-  }
+const SESSION_ENDED = 'Your session has ended. Please sign in again.';
+
+/** What a refusal stops while it lasts on the dashboard. */
+const DASHBOARD_CONTROLS = ['refresh', 'note-submit'];
+
+const refusals = {
+  too_many_attempts: 'Too many failed sign-in attempts.',
+  rate_limited: 'Too many requests in a short time.',
+  blocked: 'Access is temporarily blocked.',
+  ip_blocked: 'Access from your network address is not allowed.',
+};
+
+/** Gatehouse throttled or blocked the request: nothing is wrong with what was sent. */
+function isRefusal(result) {
+  return !result.ok && Object.hasOwn(refusals, result.code ?? '');
 }
 
-/** Disables the sign-in button and counts Retry-After down: "Try again in N s". */
-function startRetryCountdown(base, seconds) {
-  clearInterval(state.retryTimer);
-  const submit = $('login-submit');
-  const until = Date.now() + seconds * 1000;
+/**
+ * Shows a refusal in the alert `alertId`. With a Retry-After it counts down ("Try again in 42 s")
+ * with `controls` disabled, and says so when the wait is over: asking earlier would only be
+ * refused again (and, for a sign-in, reveal nothing new).
+ */
+function showRefusal(alertId, result, controls) {
+  const message = refusals[result.code];
+  stopWait(alertId);
+  if (result.retryAfter === null) {
+    writeAlert(alertId, message);
+    return;
+  }
+  const element = $(alertId);
+  const until = Date.now() + result.retryAfter * 1000;
+  let shown = '';
   const tick = () => {
     const left = Math.ceil((until - Date.now()) / 1000);
     if (left <= 0) {
-      clearInterval(state.retryTimer);
-      submit.disabled = false;
-      setAlert('login-error', `${base} You can try again now.`);
+      stopWait(alertId);
+      writeAlert(alertId, 'You can try again now.', true);
       return;
     }
-    submit.disabled = true;
-    setAlert('login-error', `${base} Try again in ${left} s.`);
+    for (const id of controls) $(id).disabled = true;
+    const wait = formatWait(left);
+    if (wait === shown) return;
+    // Screen readers announce the message once, not every second of the countdown.
+    if (shown) element.setAttribute('aria-live', 'off');
+    shown = wait;
+    clear(element);
+    element.append(el('strong', 'alert-title', message), ' ', el('span', 'alert-detail', `Try again in ${wait}.`));
+    element.classList.remove('alert-resolved');
+    element.hidden = false;
   };
+  state.waits.set(alertId, { timer: setInterval(tick, 250), controls });
   tick();
-  state.retryTimer = setInterval(tick, 250);
 }
+
+/** Ends the countdown in `alertId`, enabling its controls unless another countdown holds them. */
+function stopWait(alertId) {
+  const wait = state.waits.get(alertId);
+  if (!wait) return;
+  clearInterval(wait.timer);
+  state.waits.delete(alertId);
+  for (const id of wait.controls) release(id);
+}
+
+/** Enables a control again, unless a running countdown holds it. */
+function release(id) {
+  $(id).disabled = [...state.waits.values()].some((w) => w.controls.includes(id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login
 
 async function onLogin(event) {
   event.preventDefault();
@@ -166,13 +213,12 @@ async function onLogin(event) {
   $('login-submit').disabled = true;
   setAlert('login-error', null);
   const result = await api('POST', '/auth/login', { username, password });
-  $('login-submit').disabled = false;
+  release('login-submit');
   $('login-password').value = '';
 
   if (!result.ok) {
-    const message = loginErrorMessage(result);
-    if (result.retryAfter !== null && (result.status === 429 || result.code === 'blocked')) startRetryCountdown(message, result.retryAfter);
-    else setAlert('login-error', message);
+    if (isRefusal(result)) showRefusal('login-error', result, ['login-submit']);
+    else setAlert('login-error', result.code === 'invalid_credentials' ? 'The user name or password is wrong.' : result.message);
     $('login-password').focus();
     return;
   }
@@ -225,7 +271,7 @@ async function onPasswordChange(event) {
   $('password-submit').disabled = true;
   setAlert('password-error', null);
   const result = await api('POST', '/auth/password', { currentPassword, newPassword });
-  $('password-submit').disabled = false;
+  release('password-submit');
 
   if (result.ok) {
     $('password-form').reset();
@@ -233,11 +279,9 @@ async function onPasswordChange(event) {
     return;
   }
   $('password-current').value = '';
-  if (result.code === 'unauthenticated') return showLogin('Your session has ended. Please sign in again.');
+  if (result.code === 'unauthenticated') return showLogin(SESSION_ENDED);
   if (result.code === 'invalid_credentials') return setAlert('password-error', 'The current password is wrong.');
-  if (result.code === 'too_many_attempts' && result.retryAfter !== null) {
-    return setAlert('password-error', `Too many failed attempts. Try again in ${result.retryAfter} s.`);
-  }
+  if (isRefusal(result)) return showRefusal('password-error', result, ['password-submit']);
   setAlert('password-error', result.message);
 }
 
@@ -247,7 +291,8 @@ async function onPasswordChange(event) {
 /** Handles what any signed-in request can answer; true when the caller should stop. */
 function handleSessionFailure(result) {
   if (result.status === 401) {
-    showLogin('Your session has ended. Please sign in again.');
+    // Logged out elsewhere, expired, or ended by Gatehouse (a `revoke` rate rule): sign in again.
+    showLogin(SESSION_ENDED);
     return true;
   }
   if (result.code === 'password_reset_required') {
@@ -273,10 +318,14 @@ async function loadSession(wasSignedIn = state.user !== null) {
   const result = await api('GET', '/auth/session');
   if (!result.ok) {
     if (result.status === 401) {
-      showLogin(wasSignedIn ? 'Your session has ended. Please sign in again.' : null);
+      showLogin(wasSignedIn ? SESSION_ENDED : null);
+    } else if (isRefusal(result) && !$('view-dashboard').hidden) {
+      // Throttled or blocked while signed in: the session may well be fine, so stay and say so.
+      showRefusal('dashboard-error', result, DASHBOARD_CONTROLS);
     } else {
       showLogin(null);
-      setAlert('login-error', result.message);
+      if (isRefusal(result)) showRefusal('login-error', result, ['login-submit']);
+      else setAlert('login-error', result.message);
     }
     return null;
   }
@@ -299,12 +348,21 @@ async function loadWeather() {
     api('GET', `${WEATHER}/forecast`),
     api('GET', `${WEATHER}/whoami`),
   ]);
-  for (const result of [today, forecast, whoami]) if (handleSessionFailure(result)) return;
-  const failed = [today, forecast, whoami].find((r) => !r.ok);
-  if (failed) setAlert('dashboard-error', `The weather service could not be loaded: ${failed.message}`);
+  const results = [today, forecast, whoami];
+  for (const result of results) if (handleSessionFailure(result)) return;
+  // What did load is shown; what was refused keeps its last data under the message.
   if (today.ok) renderToday(today.data);
   if (forecast.ok) renderForecast(forecast.data);
   if (whoami.ok) renderTrail(whoami.data);
+  const refused = results.find(isRefusal);
+  const failed = results.find((r) => !r.ok);
+  if (refused) {
+    showRefusal('dashboard-error', refused, DASHBOARD_CONTROLS);
+    // A block refuses every request, /auth/session too: asking now would only be refused again.
+    if (refused.code !== 'rate_limited') return;
+  } else if (failed) {
+    setAlert('dashboard-error', `The weather service could not be loaded: ${failed.message}`);
+  }
   // API requests count as activity: the idle deadline moved.
   await loadSession();
 }
@@ -352,8 +410,9 @@ async function onNote(event) {
   if (!text) return setAlert('note-error', 'Write something first.');
   $('note-submit').disabled = true;
   const result = await api('POST', `${WEATHER}/notes`, { text });
-  $('note-submit').disabled = false;
+  release('note-submit');
   if (handleSessionFailure(result)) return;
+  if (isRefusal(result)) return showRefusal('note-error', result, DASHBOARD_CONTROLS);
   if (!result.ok) return setAlert('note-error', result.message);
   setAlert('note-error', null);
   input.value = '';
@@ -419,6 +478,13 @@ const formatDateTime = (ms) => dateTimeFormat.format(ms);
 const formatDate = (isoDay) => dateFormat.format(Date.parse(`${isoDay}T00:00:00Z`));
 const formatWeekday = (isoDay) => weekdayFormat.format(Date.parse(`${isoDay}T00:00:00Z`));
 const capitalise = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** A wait in whole seconds as a person reads it: "45 s", "3 min", "2 h" (rounded up). */
+function formatWait(seconds) {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.ceil(seconds / 60)} min`;
+  return `${Math.ceil(seconds / 3600)} h`;
+}
 
 /** "1:05:09" or "29:41"; "expired" at or below zero. */
 function formatLeft(ms) {

@@ -24,6 +24,11 @@ export interface AccountServiceDeps {
   users: UserStore;
   /** Ends every session of the user; returns how many. Supplied by the session service. */
   revokeUserSessions: (userName: string, actor: AuditContext, reason: string) => Promise<number>;
+  /**
+   * Deletes what other features keep about a removed user (second factors): a new user given the
+   * same name later must not inherit them.
+   */
+  forgetUser?: (userName: string) => Promise<void>;
   audit: AuditLog;
   clock: Clock;
   random: RandomBytes;
@@ -36,6 +41,7 @@ export interface AccountServiceDeps {
 export class AccountService {
   readonly #users: UserStore;
   readonly #revokeUserSessions: AccountServiceDeps['revokeUserSessions'];
+  readonly #forgetUser: NonNullable<AccountServiceDeps['forgetUser']>;
   readonly #audit: AuditLog;
   readonly #clock: Clock;
   readonly #random: RandomBytes;
@@ -45,6 +51,7 @@ export class AccountService {
   constructor(deps: AccountServiceDeps) {
     this.#users = deps.users;
     this.#revokeUserSessions = deps.revokeUserSessions;
+    this.#forgetUser = deps.forgetUser ?? (async () => undefined);
     this.#audit = deps.audit;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -132,6 +139,7 @@ export class AccountService {
   async remove(name: string, actor: AuditContext): Promise<boolean> {
     const removed = await this.#users.remove(name);
     await this.#revokeUserSessions(name, actor, 'user_removed');
+    await this.#forgetUser(name);
     if (removed) await this.#record('user_removed', name, actor);
     return removed;
   }

@@ -4,6 +4,10 @@ import { ConfigError } from '../config/load.js';
 import { LoginThrottle } from '../accounts/login-throttle.js';
 import { referencedSecrets } from '../config/cross-check.js';
 import { authEndpoints } from '../http/auth-endpoints.js';
+import type { AuthDeps } from '../http/auth-support.js';
+import { mfaEndpoints } from '../http/mfa-endpoints.js';
+import { passkeyEndpoints } from '../http/passkey-endpoints.js';
+import { sessionEndpoints } from '../http/session-endpoints.js';
 import type { Endpoint } from '../http/endpoint.js';
 import { healthEndpoints } from '../http/health-endpoints.js';
 import { createResponder } from '../http/respond.js';
@@ -72,12 +76,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // state, and login's 24-hour window does not keep rate-rule keys alive. With workers, the shared store.
   const throttleCounters = countersFor(config, services.store);
   const throttle = new LoginThrottle({ counters: throttleCounters, clock: services.clock, settings: config.login });
+  const counters = countersFor(config, services.store);
+  const authDeps: AuthDeps = {
+    accounts: services.accounts,
+    throttle,
+    sessions: services.sessions,
+    totp: services.totp,
+    passkeys: services.passkeys,
+    counters,
+    clock: services.clock,
+    audit: services.audit,
+    cookie,
+    respond,
+    maxBodySize: config.server.maxBodySize,
+    mfaRequired: config.mfa.required,
+  };
+  const passkeys = passkeyEndpoints(authDeps);
+  const ownSessions = sessionEndpoints(authDeps);
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
-    ...authEndpoints({ accounts: services.accounts, throttle, sessions: services.sessions, audit: services.audit, cookie, respond, maxBodySize: config.server.maxBodySize }),
+    ...authEndpoints(authDeps),
+    ...mfaEndpoints(authDeps),
+    ...passkeys.exact,
+    ...ownSessions.exact,
   ]);
-
-  const counters = countersFor(config, services.store);
+  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId]]);
+  if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   const rateRules = new RateRules(config.limits, {
     counters,
     clock: services.clock,
@@ -96,6 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ipRules: new IpRules(config.ipRules),
     trustedProxies: new CidrSet(config.server.trustedProxies),
     ownEndpoints,
+    ownItemEndpoints,
     routes,
     routeEndpoints,
     staticSite: config.static ? new StaticSite(config.static, respond) : null,

@@ -8,6 +8,8 @@ import { cryptoRandom, type RandomBytes } from '../security/random.js';
 import { loadKeyring, type Keyring } from '../secrets/keyring.js';
 import { SecretService } from '../secrets/secret-service.js';
 import { SessionService } from '../sessions/session-service.js';
+import { PasskeyService } from '../mfa/passkey-service.js';
+import { TotpService } from '../mfa/totp-service.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
 
@@ -20,6 +22,8 @@ export interface Services {
   accounts: AccountService;
   secrets: SecretService;
   sessions: SessionService;
+  totp: TotpService;
+  passkeys: PasskeyService;
   clock: Clock;
   random: RandomBytes;
   logger: Logger;
@@ -60,15 +64,18 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const accounts = new AccountService({
       users: store.users,
       revokeUserSessions: (userName, actor, reason) => sessions.revokeUser(userName, actor, reason),
+      forgetUser: (userName) => store.mfa.removeAll(userName),
       audit,
       clock,
       random,
     });
     const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit });
+    const totp = new TotpService({ store: store.mfa, users: store.users, keyring, clock, random, issuer: config.mfa.issuer, audit });
+    const passkeys = new PasskeyService({ store: store.mfa, users: store.users, clock, random, publicOrigin: config.server.publicOrigin, rpName: config.mfa.issuer, audit });
     await secrets.verifyMasterKey();
     await accounts.init();
     return {
-      config, store, keyring, audit, accounts, secrets, sessions, clock, random, logger,
+      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, clock, random, logger,
       close: async () => {
         if (!options.store) await store.close();
       },

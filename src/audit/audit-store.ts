@@ -17,7 +17,18 @@ export type AuditType =
   /** Login protection (SPEC §5) started for an account or a client address: once per start, not per refusal. */
   | 'login_throttled'
   | 'ip_blocked'
-  | 'secret_leak_blocked';
+  | 'secret_leak_blocked'
+  /** A second factor (TOTP, detail.method) was confirmed and enabled. */
+  | 'mfa_enrolled'
+  /** A second factor was removed: detail.method is 'totp' or 'all' (mfa-reset). */
+  | 'mfa_removed'
+  /** A second factor was proven: detail.method is 'totp', 'recovery_code' or 'passkey'. */
+  | 'mfa_verified'
+  /** A second-factor attempt failed: detail.method and a non-secret detail.reason. */
+  | 'mfa_failed'
+  | 'recovery_code_used'
+  | 'passkey_registered'
+  | 'passkey_removed';
 
 /** One security event. Never holds a password, cookie, token or secret value. */
 export interface AuditEvent {

@@ -13,6 +13,7 @@ import { addSessionRevokeCommand } from './session-revoke.js';
 import { addUserAddCommand } from './user-add.js';
 import { addUserListCommand } from './user-list.js';
 import { addUserLockCommands } from './user-lock.js';
+import { addUserMfaResetCommand } from './user-mfa-reset.js';
 import { addUserPasswdCommand } from './user-passwd.js';
 import { addUserRemoveCommand } from './user-remove.js';
 import { addUserRequireResetCommand } from './user-require-reset.js';
@@ -42,6 +43,7 @@ function buildProgram(io: CliIo, ctx: CliContext): Command {
   addUserPasswdCommand(user, ctx);
   addUserRequireResetCommand(user, ctx);
   addUserLockCommands(user, ctx);
+  addUserMfaResetCommand(user, ctx);
   addUserRemoveCommand(user, ctx);
   addUserListCommand(user, ctx);
 

@@ -68,15 +68,11 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
 /**
  * Security options this version accepts in the schema but does not enforce yet. Silently ignoring
  * a protection someone configured would be worse than refusing to start, so each one is an error
- * until the feature lands (SPEC §4.5 MFA, §7 assertions).
+ * until the feature lands (SPEC §7 assertions).
  */
 function unavailable(config: GatewayConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const notYet = 'is not available in this version of Gatehouse yet';
-  if (config.mfa.required) problems.push({ path: 'mfa.required', message: `multi-factor authentication ${notYet}` });
-  config.routes.forEach((route, i) => {
-    if (route.mfa) problems.push({ path: `routes[${i}].mfa`, message: `multi-factor authentication ${notYet}` });
-  });
   config.upstreams.forEach((upstream, i) => {
     if (upstream.assertion) problems.push({ path: `upstreams[${i}].assertion`, message: `signed assertions ${notYet}` });
   });

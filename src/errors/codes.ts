@@ -4,17 +4,22 @@
  */
 export const errorCodes = {
   bad_request: { status: 400, message: 'The request is malformed.' },
+  invalid_code: { status: 400, message: 'The code is not valid.' },
+  invalid_passkey: { status: 400, message: 'The passkey could not be verified.' },
   weak_password: { status: 400, message: 'The new password must be between 12 and 1024 characters long.' },
   invalid_credentials: { status: 401, message: 'The user name or password is wrong.' },
   unauthenticated: { status: 401, message: 'You need to log in.' },
   csrf_rejected: { status: 403, message: 'The request was refused by the cross-site request forgery check.' },
   forbidden: { status: 403, message: 'You are not allowed to do this.' },
+  /** 401 for a session whose second factor is still due; 403 (step-up) on a route with `mfa: true`. */
+  mfa_required: { status: 401, message: 'A second factor is required.' },
   password_reset_required: { status: 403, message: 'You must change your password first.' },
   ip_blocked: { status: 403, message: 'Requests from your address are not allowed.' },
   blocked: { status: 403, message: 'You are temporarily blocked.' },
   not_found: { status: 404, message: 'Nothing is here.' },
   method_not_allowed: { status: 405, message: 'This method is not allowed here.' },
   request_timeout: { status: 408, message: 'The request was not received in time.' },
+  mfa_already_enabled: { status: 409, message: 'An authenticator app is already enrolled.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   uri_too_long: { status: 414, message: 'The request target is too long.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },

@@ -9,11 +9,15 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: ErrorCode, options: { message?: string; headers?: Record<string, string>; cause?: unknown } = {}) {
+  /**
+   * `status` overrides the registry's only where SPEC gives one code two statuses (mfa_required:
+   * 401 while the second factor is due, 403 for step-up on a route).
+   */
+  constructor(code: ErrorCode, options: { message?: string; headers?: Record<string, string>; cause?: unknown; status?: 403 } = {}) {
     super(options.message ?? errorCodes[code].message, { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
-    this.status = errorCodes[code].status;
+    this.status = options.status ?? errorCodes[code].status;
     this.headers = options.headers ?? {};
   }
 

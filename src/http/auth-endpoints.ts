@@ -1,119 +1,76 @@
 import { z } from 'zod';
-import type { AccountService } from '../accounts/account-service.js';
-import type { LoginThrottle, ThrottleStart } from '../accounts/login-throttle.js';
-import type { UserRecord } from '../accounts/user-store.js';
-import type { AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { buildClearingCookie, buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../security/cookies.js';
-import type { SessionService } from '../sessions/session-service.js';
-import type { RequestContext } from './context.js';
-import type { Endpoint } from './endpoint.js';
+import { buildClearingCookie, buildSessionCookie, readSessionCookie } from '../security/cookies.js';
+import { anyState, unrestricted, type Endpoint } from './endpoint.js';
+import { auditContext, authEndpoint, iso, publicUser, recordThrottleStarts, startSession, tooManyAttempts, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
-import type { Responder } from './respond.js';
-
-export interface AuthDeps {
-  accounts: AccountService;
-  /** Login protection (SPEC §5): guards every check of a password for an account. */
-  throttle: LoginThrottle;
-  sessions: SessionService;
-  audit: AuditLog;
-  cookie: SessionCookiePolicy;
-  respond: Responder;
-  maxBodySize: number;
-}
 
 /** Bounded so a multi-megabyte "password" cannot make the hasher work harder (argon2 hashes its input). */
 const loginBody = z.object({ username: z.string().min(1).max(256), password: z.string().max(4096) });
 const passwordBody = z.object({ currentPassword: z.string().max(4096), newPassword: z.string().max(4096) });
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const publicUser = (user: UserRecord): { name: string; roles: string[] } => ({ name: user.name, roles: user.roles });
-
 /** The /auth endpoints of SPEC §4.1, each declaring its access level. Path → endpoint. */
 export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
   const { accounts, throttle, sessions, audit, cookie, respond } = deps;
-  const context = (ctx: RequestContext, user: string | null = ctx.live?.user.name ?? null) => ({ user, ip: ctx.ip, requestId: ctx.requestId });
-  /** One audit event per throttle a failure switched on; refusals themselves are not audited. */
-  const recordStarts = async (ctx: RequestContext, account: string, started: readonly ThrottleStart[]): Promise<void> => {
-    for (const start of started) {
-      await audit.record('login_throttled', context(ctx, start.scope === 'account' ? account.slice(0, 64) : null), {
-        scope: start.scope,
-        failures: start.failures,
-        retryAfterSeconds: start.retryAfterSeconds,
-        endpoint: ctx.endpoint?.id ?? null,
-      });
-    }
-  };
 
-  const login: Endpoint = {
+  const login = authEndpoint({
     id: 'auth.login',
     methods: new Set(['POST']),
     // `optional`: a session presented at login is looked up only so that it can be ended.
     access: 'optional',
-    allows: { passwordReset: true, mfaPending: true },
-    csrf: true,
+    allows: anyState,
     touches: false,
-    roles: null,
     async handle(ctx) {
       const body = await readJson(ctx.req, loginBody, deps.maxBodySize);
       // The throttle decides before any password is checked (SPEC §5: "no password is checked").
       const attempt = await throttle.guard(body.username, ctx.ip, () => accounts.authenticate(body.username, body.password));
       if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
       if (attempt.outcome === 'failed') {
-        await audit.record('login_failed', context(ctx, body.username.slice(0, 64)), {});
-        await recordStarts(ctx, body.username, attempt.started);
+        await audit.record('login_failed', auditContext(ctx, body.username.slice(0, 64)), {});
+        await recordThrottleStarts(deps, ctx, body.username, attempt.started);
         throw new GatewayError('invalid_credentials');
       }
       const user = attempt.value;
-      // A session presented before login is never promoted (SPEC §4.2, session fixation): end it
-      // and issue a fresh id.
-      if (ctx.live) await sessions.revoke(ctx.live.session, context(ctx, user.name), 'new_login');
-      const issued = await sessions.create(
-        user,
-        { ip: ctx.ip, userAgent: headerText(ctx.req.headers['user-agent']) },
-        { passwordResetRequired: user.passwordResetRequired },
-      );
-      await accounts.recordLogin(user.name);
-      await audit.record('login_succeeded', context(ctx, user.name), { session: issued.session.handle });
+      // SPEC §4.5: with TOTP enrolled the second factor is due now; with `mfa.required` and no
+      // factor at all, one must be enrolled before anything else.
+      const mfaRequired = (await deps.totp.isEnrolled(user.name)) || (deps.mfaRequired && !user.mfaEnabled);
+      const setCookie = await startSession(deps, ctx, user, { passwordResetRequired: user.passwordResetRequired, mfaPending: mfaRequired });
       respond.json(ctx.res, 200, {
         user: publicUser(user),
-        mfaRequired: false,
+        mfaRequired,
         passwordResetRequired: user.passwordResetRequired,
-      }, { 'set-cookie': buildSessionCookie(cookie, issued.token) });
+      }, { 'set-cookie': setCookie });
     },
-  };
+  });
 
-  const logout: Endpoint = {
+  const logout = authEndpoint({
     id: 'auth.logout',
     methods: new Set(['POST']),
     access: 'optional',
-    allows: { passwordReset: true, mfaPending: true },
-    csrf: true,
+    allows: anyState,
     touches: false,
-    roles: null,
     async handle(ctx) {
-      if (ctx.live) await sessions.end(ctx.live.session, context(ctx));
+      if (ctx.live) await sessions.end(ctx.live.session, auditContext(ctx));
       // With two session cookies neither grants access, but logging out must still end a valid
       // one: otherwise a planted second cookie keeps a stolen session alive through logout.
       const found = readSessionCookie(ctx.req.headers.cookie, cookie.name);
       if (found.kind === 'ambiguous') {
         for (const value of found.values) {
           const live = await sessions.validate(value);
-          if (live) await sessions.end(live.session, context(ctx, live.user.name));
+          if (live) await sessions.end(live.session, auditContext(ctx, live.user.name));
         }
       }
       respond.empty(ctx.res, 204, { 'set-cookie': buildClearingCookie(cookie) });
     },
-  };
+  });
 
-  const session: Endpoint = {
+  const session = authEndpoint({
     id: 'auth.session',
     methods: new Set(['GET', 'HEAD']),
     access: 'session',
-    allows: { passwordReset: true, mfaPending: true },
-    csrf: false,
+    allows: anyState,
+    // SPEC §4.1: reading the session does not count as activity.
     touches: false,
-    roles: null,
     async handle(ctx) {
       const live = ctx.live!;
       respond.json(ctx.res, 200, {
@@ -125,16 +82,13 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
         },
       });
     },
-  };
+  });
 
-  const password: Endpoint = {
+  const password = authEndpoint({
     id: 'auth.password',
     methods: new Set(['POST']),
     access: 'session',
-    allows: { passwordReset: true, mfaPending: false },
-    csrf: true,
-    touches: true,
-    roles: null,
+    allows: { ...unrestricted, passwordReset: true },
     async handle(ctx) {
       const live = ctx.live!;
       const body = await readJson(ctx.req, passwordBody, deps.maxBodySize);
@@ -147,16 +101,16 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
       });
       if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
       if (attempt.outcome === 'failed') {
-        await recordStarts(ctx, live.user.name, attempt.started);
+        await recordThrottleStarts(deps, ctx, live.user.name, attempt.started);
         throw new GatewayError('invalid_credentials');
       }
       if (attempt.value === 'weak_password') throw new GatewayError('weak_password');
-      await sessions.revokeUser(live.user.name, context(ctx), 'password_changed', live.session);
+      await sessions.revokeUser(live.user.name, auditContext(ctx), 'password_changed', live.session);
       const rotated = await sessions.rotate(live.session, { passwordResetRequired: false });
       if (!rotated) throw new GatewayError('unauthenticated');
       respond.empty(ctx.res, 204, { 'set-cookie': buildSessionCookie(cookie, rotated.token) });
     },
-  };
+  });
 
   return new Map([
     ['/auth/login', login],
@@ -164,13 +118,4 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     ['/auth/session', session],
     ['/auth/password', password],
   ]);
-}
-
-/** 429 with Retry-After in whole seconds (SPEC §5); the same for every account name, existing or not. */
-function tooManyAttempts(retryAfterSeconds: number): GatewayError {
-  return new GatewayError('too_many_attempts', { headers: { 'retry-after': String(retryAfterSeconds) } });
-}
-
-function headerText(value: string | string[] | undefined): string {
-  return (Array.isArray(value) ? value[0] : value) ?? '';
 }

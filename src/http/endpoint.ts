@@ -11,8 +11,12 @@ export type Access = 'public' | 'optional' | 'session';
 
 /** Session states in which a session may reach only the endpoints that allow them (SPEC §4.1, §4.5). */
 export interface RestrictedStates {
+  /** The password must be changed first. */
   passwordReset: boolean;
+  /** Password accepted; the enrolled second factor is still due. */
   mfaPending: boolean;
+  /** Password accepted; `mfa.required` and nothing enrolled yet, so a factor must be enrolled first. */
+  mfaEnrolment: boolean;
 }
 
 export interface Endpoint {
@@ -27,7 +31,10 @@ export interface Endpoint {
   readonly touches: boolean;
   /** A logged-in user needs one of these roles; null for no role check. */
   readonly roles: readonly string[] | null;
+  /** Step-up (route `mfa: true`): the session must have completed a second factor. */
+  readonly mfa: boolean;
   handle(ctx: RequestContext): Promise<void>;
 }
 
-export const unrestricted: RestrictedStates = { passwordReset: false, mfaPending: false };
+export const unrestricted: RestrictedStates = { passwordReset: false, mfaPending: false, mfaEnrolment: false };
+export const anyState: RestrictedStates = { passwordReset: true, mfaPending: true, mfaEnrolment: true };

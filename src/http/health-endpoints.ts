@@ -2,7 +2,7 @@ import type { Store } from '../storage/store.js';
 import { unrestricted, type Endpoint } from './endpoint.js';
 import type { Responder } from './respond.js';
 
-const probe = { methods: new Set(['GET', 'HEAD']), access: 'public', allows: unrestricted, csrf: false, touches: false, roles: null } as const;
+const probe = { methods: new Set(['GET', 'HEAD']), access: 'public', allows: unrestricted, csrf: false, touches: false, roles: null, mfa: false } as const;
 
 /** SPEC §4.6: liveness and readiness. Readiness means the store answers. */
 export function healthEndpoints(store: Store, respond: Responder): Map<string, Endpoint> {

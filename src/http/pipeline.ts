@@ -103,7 +103,13 @@ export const stages: readonly Stage[] = [
         ctx.endpoint = own;
         return undefined;
       }
-      if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) return new GatewayError('not_found');
+      if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) {
+        const slash = ctx.path.lastIndexOf('/');
+        const item = slash > 0 && slash < ctx.path.length - 1 ? rt.ownItemEndpoints.get(ctx.path.slice(0, slash)) : undefined;
+        if (!item) return new GatewayError('not_found');
+        ctx.endpoint = item;
+        return undefined;
+      }
       const match = rt.routes.match(ctx.path);
       if (match) {
         ctx.endpoint = rt.routeEndpoints[match.index]!;
@@ -146,7 +152,13 @@ export const stages: readonly Stage[] = [
     run(ctx) {
       const live = ctx.live;
       if (!live) return undefined;
-      if (live.session.passwordResetRequired && !ctx.endpoint!.allows.passwordReset) return new GatewayError('password_reset_required');
+      const allows = ctx.endpoint!.allows;
+      // SPEC §4.5: a session whose second factor is due reaches only what lets it finish logging in.
+      if (live.session.mfaPending) {
+        const enrolling = !live.user.mfaEnabled;
+        if (enrolling ? !allows.mfaEnrolment : !allows.mfaPending) return new GatewayError('mfa_required');
+      }
+      if (live.session.passwordResetRequired && !allows.passwordReset) return new GatewayError('password_reset_required');
       return undefined;
     },
   },
@@ -169,6 +181,14 @@ export const stages: readonly Stage[] = [
       const user = ctx.live?.user;
       if (!roles || !user) return undefined;
       return roles.some((role) => user.roles.includes(role)) ? undefined : new GatewayError('forbidden');
+    },
+  },
+  {
+    name: 'step-up',
+    run(ctx) {
+      // A route with `mfa: true` needs a session that completed a second factor (SPEC §4.5).
+      if (!ctx.endpoint!.mfa || !ctx.live || ctx.live.session.mfaCompleted) return undefined;
+      return new GatewayError('mfa_required', { status: 403, message: 'This needs a session that completed a second factor.' });
     },
   },
   {

@@ -22,6 +22,8 @@ export interface Runtime {
   trustedProxies: CidrSet;
   /** Gatehouse's own endpoints by exact path: /auth/*, /healthz, /readyz. */
   ownEndpoints: ReadonlyMap<string, Endpoint>;
+  /** Gatehouse's own `{collection}/{id}` endpoints by collection path: /auth/passkeys, /auth/sessions. */
+  ownItemEndpoints: ReadonlyMap<string, Endpoint>;
   routes: RouteTable;
   /** One endpoint per configured route, by route index. */
   routeEndpoints: readonly Endpoint[];

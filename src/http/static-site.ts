@@ -79,6 +79,7 @@ export class StaticSite {
       csrf: false,
       touches: false,
       roles: null,
+      mfa: false,
       handle: (ctx) => this.#serve(ctx, file),
     };
   }

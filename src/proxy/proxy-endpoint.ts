@@ -34,6 +34,7 @@ export function proxyEndpoint(index: number, route: CompiledRoute, deps: ProxyDe
     csrf: config.csrf,
     touches: true,
     roles: config.roles && config.roles.length > 0 ? config.roles : null,
+    mfa: config.mfa,
     handle: (ctx) => forward(ctx, route, deps),
   };
 }

@@ -3,6 +3,7 @@ import type { AuditStore } from '../audit/audit-store.js';
 import type { CounterStore } from '../rules/counter-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import type { SessionStore } from '../sessions/session-store.js';
+import type { MfaStore } from '../mfa/mfa-store.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 export interface MetaStore {
@@ -20,6 +21,7 @@ export interface Store {
   audit: AuditStore;
   meta: MetaStore;
   counters: CounterStore;
+  mfa: MfaStore;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream/server.js';
 import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
 import { openServices } from '../../src/app/open-services.js';
 import { loadConfig } from '../../src/config/load.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { call } from '../helpers/http.js';
 
 /**
  * The whole product, as a person uses it: real Chromium, the demo website served by a real
@@ -161,6 +163,37 @@ async function sessionStatus(cookieValue: string): Promise<number> {
   const response = await fetch(`${origin}/auth/session`, { headers: { cookie: `gatehouse=${cookieValue}` } });
   await response.arrayBuffer();
   return response.status;
+}
+
+/** Where screenshots go: GATEHOUSE_E2E_SCREENSHOT_DIR to keep them, else the test's temp dir. */
+function screenshotPath(name: string): string {
+  return join(process.env.GATEHOUSE_E2E_SCREENSHOT_DIR ?? dir, name);
+}
+
+interface AlertState {
+  text: string;
+  disabled: boolean;
+}
+
+/**
+ * Records, inside the page, every state an alert and a button go through (text, and whether the
+ * button is disabled) as the page's own timers change them; returns a reader of the record.
+ */
+async function recordAlert(page: Page, alertId: string, buttonId: string): Promise<() => Promise<AlertState[]>> {
+  await page.evaluate(([alert, button]) => {
+    const shown = document.getElementById(alert)!;
+    const control = document.getElementById(button) as HTMLButtonElement;
+    const states: { text: string; disabled: boolean }[] = [];
+    const record = (): void => {
+      const text = shown.hidden ? '' : shown.textContent ?? '';
+      const last = states[states.length - 1];
+      if (!last || last.text !== text || last.disabled !== control.disabled) states.push({ text, disabled: control.disabled });
+    };
+    new MutationObserver(record).observe(shown, { subtree: true, childList: true, characterData: true, attributes: true });
+    new MutationObserver(record).observe(control, { attributes: true });
+    (window as unknown as { recordedAlert: typeof states }).recordedAlert = states;
+  }, [alertId, buttonId] as const);
+  return () => page.evaluate(() => (window as unknown as { recordedAlert: AlertState[] }).recordedAlert);
 }
 
 describe('the demo website in Chromium', { timeout: 90_000 }, () => {
@@ -320,46 +353,244 @@ describe('the demo website in Chromium', { timeout: 90_000 }, () => {
       await context.close();
     }
   });
+});
 
-  // Gatehouse's login throttling (SPEC §5 `login`) is not built yet, so the gateway cannot be made
-  // to answer 429 or 403 blocked here. These answers are therefore played by the browser's
-  // request interception, which tests only what the website shows for them. When throttling
-  // lands, the 429 case belongs against the real gateway (a `login.maxFailures` of 3 and a 30s back-off).
-  it('shows the wait a 429 asks for ("try again in N s"), and the blocked messages', async () => {
+/**
+ * What the website shows when Gatehouse throttles, blocks or ends a session (SPEC §5), against
+ * real gateways: nothing is faked between the page and Gatehouse. Each test starts its own gateway
+ * with the rules it needs, driven by a ManualClock the test moves: a block by address refuses
+ * every request from 127.0.0.1, and waits of a minute must not take a minute. Where the page must
+ * count a long wait down, the browser's clock is Playwright's and moves with the gateway's.
+ */
+describe('the demo website when Gatehouse throttles, blocks or ends a session', { timeout: 90_000 }, () => {
+  let site: TestGateway | undefined;
+
+  afterEach(async () => {
+    await site?.close();
+    site = undefined;
+  });
+
+  /** A gateway serving the demo website and API, with `config` (limits, login) on top. */
+  async function startSite(config: Record<string, unknown>): Promise<TestGateway> {
+    const port = await freePort();
+    site = await startGateway({
+      upstreamUrl: upstream.url,
+      secret: token,
+      users: [{ name: alice.name, roles: ['user'], password: alice.password }],
+      config: {
+        server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}` },
+        upstreams: [{ name: 'weather', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' } }],
+        routes: [
+          { path: '/api/weather/v1/notes', methods: ['POST'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
+          { path: '/api/weather/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
+        ],
+        static: siteDir,
+        ...config,
+      },
+    });
+    expect(site.url).toBe(`http://127.0.0.1:${port}`);
+    return site;
+  }
+
+  /** Submits the login form and returns Gatehouse's answer to it. */
+  async function submitLogin(page: Page, name: string, password: string): Promise<Response> {
+    const answer = page.waitForResponse((r) => r.url().endsWith('/auth/login') && r.request().method() === 'POST');
+    await logIn(page, name, password);
+    return answer;
+  }
+
+  async function signInToDashboard(page: Page, url: string): Promise<void> {
+    await page.goto(`${url}/`);
+    await until(() => page.locator('#view-login').isVisible()).toBe(true);
+    expect((await submitLogin(page, alice.name, alice.password)).status()).toBe(200);
+    await until(() => page.locator('#today-location').textContent()).toBe('Harbourtown');
+    await until(() => page.locator('#forecast-days li').count()).toBe(5);
+    await until(() => page.locator('#trail-headers dt').allTextContents()).toContain('x-request-id');
+  }
+
+  /** The wait the page shows in an alert ("… Try again in N s."), or null while it shows none. */
+  async function shownWait(page: Page, id: string, prefix: string): Promise<number | null> {
+    const text = await page.locator(`#${id}`).textContent() ?? '';
+    const match = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} Try again in (\\d+) s\\.$`).exec(text);
+    return match ? Number(match[1]) : null;
+  }
+
+  it('throttles wrong passwords in the login form: "try again in N s" with the button disabled, then the right password signs in', async () => {
+    const gw = await startSite({ login: { maxFailures: 3, backoff: '2s' } });
     const { context, page, problems } = await newPage();
     try {
-      const answers: { status: number; headers: Record<string, string>; code: string }[] = [
-        { status: 429, headers: { 'retry-after': '3' }, code: 'too_many_attempts' },
-        { status: 403, headers: {}, code: 'blocked' },
-        { status: 403, headers: {}, code: 'ip_blocked' },
-      ];
-      await page.route('**/auth/login', async (route) => {
-        const answer = answers.shift();
-        if (!answer) return route.continue();
-        await route.fulfill({
-          status: answer.status,
-          headers: { ...answer.headers, 'content-type': 'application/json' },
-          body: JSON.stringify({ error: { code: answer.code, message: 'from the gateway' } }),
-        });
-      });
-      await page.goto(`${origin}/`);
+      await page.goto(`${gw.url}/`);
       await until(() => page.locator('#view-login').isVisible()).toBe(true);
 
-      await logIn(page, alice.name, alice.password);
-      await until(() => page.locator('#login-error').textContent()).toMatch(/^Too many failed attempts\. Try again in [1-3] s\.$/);
-      expect(await page.locator('#login-submit').isDisabled()).toBe(true);
-      // The countdown runs, then the form is usable again.
-      await until(() => page.locator('#login-error').textContent()).toBe('Too many failed attempts. You can try again now.');
+      // Three failures are answered as failures; the third starts a 2 s back-off.
+      for (const guess of ['guess one', 'guess two', 'guess three']) {
+        expect((await submitLogin(page, alice.name, guess)).status()).toBe(401);
+        await until(() => page.locator('#login-error').textContent()).toBe('The user name or password is wrong.');
+      }
+
+      // The page's own real-time countdown, recorded as it happens: polling could miss a 2 s one.
+      const recorded = await recordAlert(page, 'login-error', 'login-submit');
+      const throttled = await submitLogin(page, alice.name, 'guess four');
+      expect(throttled.status()).toBe(429);
+      expect(await throttled.json()).toMatchObject({ error: { code: 'too_many_attempts' } });
+      const retryAfter = Number(await throttled.headerValue('retry-after'));
+      expect(retryAfter).toBe(2);
+      const first = `Too many failed sign-in attempts. Try again in ${retryAfter} s.`;
+      await until(async () => (await recorded()).find((s) => s.text !== '')).toEqual({ text: first, disabled: true });
+      expect(await page.locator('#login-error').getAttribute('role')).toBe('alert');
+      await page.screenshot({ path: screenshotPath('throttled-login.png'), fullPage: true });
+
+      // Gatehouse agrees: until the wait is over even the right password is refused, unchecked.
+      const early = await call(gw.url, '/auth/login', { method: 'POST', body: { username: alice.name, password: alice.password } });
+      expect(early.status).toBe(429);
+      expect(early.json()).toMatchObject({ error: { code: 'too_many_attempts' } });
+
+      // The wait passes on the gateway's clock; the page's countdown runs out on its own.
+      gw.clock.advance(retryAfter * 1000);
+      await until(() => page.locator('#login-error').textContent()).toBe('You can try again now.');
       expect(await page.locator('#login-submit').isEnabled()).toBe(true);
 
-      await logIn(page, alice.name, alice.password);
-      await until(() => page.locator('#login-error').textContent()).toBe('You are temporarily blocked. Try again later.');
-      await logIn(page, alice.name, alice.password);
-      await until(() => page.locator('#login-error').textContent()).toBe('Sign-ins from your network address are not allowed.');
+      // Everything the alert showed: N s, counting down, the button disabled all along, then free.
+      const states = (await recorded()).filter((s) => s.text !== '');
+      expect(states.at(-1)).toEqual({ text: 'You can try again now.', disabled: false });
+      const counted = states.slice(0, -1).map((s) => {
+        const match = /^Too many failed sign-in attempts\. Try again in (\d+) s\.$/.exec(s.text);
+        expect(match, s.text).not.toBeNull();
+        expect(s.disabled, s.text).toBe(true);
+        return Number(match![1]);
+      });
+      expect(counted[0]).toBe(retryAfter);
+      expect(counted).toEqual([...new Set(counted)].sort((a, b) => b - a));
 
-      // The next attempt reaches the real gateway again.
-      await logIn(page, alice.name, alice.password);
+      expect((await submitLogin(page, alice.name, alice.password)).status()).toBe(200);
       await until(() => page.locator('#view-dashboard').isVisible()).toBe(true);
+      await until(() => page.locator('#today-location').textContent()).toBe('Harbourtown');
+      expect(await page.locator('#login-error').isVisible()).toBe(false);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows "too many requests, try again in N s" when a rate rule rejects API calls, and recovers when the window frees', async () => {
+    const gw = await startSite({ limits: [{ name: 'api-per-session', match: '/api/**', by: 'session', max: 3, per: '1m', action: 'reject' }] });
+    const { context, page, problems } = await newPage();
+    try {
+      await page.clock.install({ time: gw.clock.now() });
+      // The dashboard's three API calls use up the session's three a minute.
+      await signInToDashboard(page, gw.url);
+
+      const refused = page.waitForResponse((r) => r.url().endsWith('/api/weather/v1/today'));
+      await page.locator('#refresh').click();
+      const answer = await refused;
+      expect(answer.status()).toBe(429);
+      expect(await answer.json()).toMatchObject({ error: { code: 'rate_limited' } });
+      const retryAfter = Number(await answer.headerValue('retry-after'));
+      expect(retryAfter).toBe(60);
+
+      const prefix = 'Too many requests in a short time.';
+      await until(() => shownWait(page, 'dashboard-error', prefix)).not.toBeNull();
+      // The page's clock runs meanwhile, so the countdown may have ticked once or twice.
+      const shown = (await shownWait(page, 'dashboard-error', prefix))!;
+      expect(shown).toBeLessThanOrEqual(retryAfter);
+      expect(shown).toBeGreaterThan(retryAfter - 10);
+      expect(await page.locator('#dashboard-error').getAttribute('role')).toBe('alert');
+      expect(await page.locator('#refresh').isDisabled()).toBe(true);
+      expect(await page.locator('#note-submit').isDisabled()).toBe(true);
+      // What loaded before stays on the page, and the user is still signed in.
+      expect(await page.locator('#today-location').textContent()).toBe('Harbourtown');
+      expect(await page.locator('#view-dashboard').isVisible()).toBe(true);
+      expect(await page.locator('#account').isVisible()).toBe(true);
+      await page.screenshot({ path: screenshotPath('rate-limited-dashboard.png'), fullPage: true });
+
+      // The minute passes for Gatehouse and for the page.
+      gw.clock.advance(retryAfter * 1000);
+      await page.clock.fastForward(retryAfter * 1000);
+      await until(() => page.locator('#dashboard-error').textContent()).toBe('You can try again now.');
+      expect(await page.locator('#refresh').isEnabled()).toBe(true);
+      expect(await page.locator('#note-submit').isEnabled()).toBe(true);
+
+      const again = page.waitForResponse((r) => r.url().endsWith('/api/weather/v1/today'));
+      await page.locator('#refresh').click();
+      expect((await again).status()).toBe(200);
+      await until(() => page.locator('#dashboard-error').isVisible()).toBe(false);
+      expect(await page.locator('#today-location').textContent()).toBe('Harbourtown');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows the blocked message when a block rule refuses the address, and recovers when the block ends', async () => {
+    const gw = await startSite({ limits: [{ name: 'api-flood', match: '/api/**', by: 'ip', max: 4, per: '1m', action: 'block', for: '1m' }] });
+    const { context, page, problems } = await newPage();
+    try {
+      await page.clock.install({ time: gw.clock.now() });
+      await signInToDashboard(page, gw.url);
+
+      // Three more calls: the fourth of the minute passes, the fifth starts the block.
+      const blocked = page.waitForResponse((r) => r.url().includes('/api/weather/') && r.status() === 403);
+      await page.locator('#refresh').click();
+      const answer = await blocked;
+      expect(await answer.json()).toMatchObject({ error: { code: 'blocked' } });
+      const retryAfter = Number(await answer.headerValue('retry-after'));
+      expect(retryAfter).toBe(60);
+
+      const prefix = 'Access is temporarily blocked.';
+      await until(() => shownWait(page, 'dashboard-error', prefix)).not.toBeNull();
+      const shown = (await shownWait(page, 'dashboard-error', prefix))!;
+      expect(shown).toBeLessThanOrEqual(retryAfter);
+      expect(shown).toBeGreaterThan(retryAfter - 10);
+      expect(await page.locator('#refresh').isDisabled()).toBe(true);
+      expect(await page.locator('#note-submit').isDisabled()).toBe(true);
+      expect(await page.locator('#view-dashboard').isVisible()).toBe(true);
+      await page.screenshot({ path: screenshotPath('blocked-dashboard.png'), fullPage: true });
+
+      // The block covers every request from the address, the website itself included.
+      const website = await fetch(`${gw.url}/`);
+      expect(website.status).toBe(403);
+      expect(await website.json()).toMatchObject({ error: { code: 'blocked' } });
+
+      gw.clock.advance(retryAfter * 1000);
+      await page.clock.fastForward(retryAfter * 1000);
+      await until(() => page.locator('#dashboard-error').textContent()).toBe('You can try again now.');
+      const again = page.waitForResponse((r) => r.url().endsWith('/api/weather/v1/today'));
+      await page.locator('#refresh').click();
+      expect((await again).status()).toBe(200);
+      await until(() => page.locator('#dashboard-error').isVisible()).toBe(false);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('returns the user to the login view with "your session has ended" when a revoke rule ends the session', async () => {
+    // The demo configuration's probing rule, stricter: more than two upstream 404s a minute.
+    const gw = await startSite({ limits: [{ name: 'probing', match: { path: '/api/**', status: 404 }, by: 'session', max: 2, per: '1m', action: 'revoke' }] });
+    const { context, page, problems } = await newPage();
+    try {
+      await signInToDashboard(page, gw.url);
+      const session = (await context.cookies(gw.url)).find((c) => c.name === 'gatehouse');
+      expect(session).toBeDefined();
+
+      // Someone with this session guesses URLs; the third 404 is delivered, and ends the session.
+      for (const guess of ['admin', 'users', 'secrets']) {
+        expect((await call(gw.url, `/api/weather/v1/${guess}`, { session: session!.value })).status).toBe(404);
+      }
+      await until(async () => (await call(gw.url, '/auth/session', { session: session!.value })).status).toBe(401);
+
+      // The page learns it from its next request.
+      await page.locator('#refresh').click();
+      await until(() => page.locator('#view-login').isVisible()).toBe(true);
+      expect(await page.locator('#login-notice').textContent()).toBe('Your session has ended. Please sign in again.');
+      expect(await page.locator('#login-error').isVisible()).toBe(false);
+      expect(await page.locator('#account').isVisible()).toBe(false);
+      expect(await page.locator('#today-location').textContent()).toBe('—');
+      expect((await context.cookies(gw.url)).find((c) => c.name === 'gatehouse')).toBeUndefined();
+
+      // Signing in again starts a new session.
+      expect((await submitLogin(page, alice.name, alice.password)).status()).toBe(200);
+      await until(() => page.locator('#today-location').textContent()).toBe('Harbourtown');
       expect(problems).toEqual([]);
     } finally {
       await context.close();

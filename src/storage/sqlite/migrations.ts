@@ -86,6 +86,50 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    description: 'second factors: TOTP, recovery codes, passkeys, WebAuthn challenges',
+    // mfa/mfa-store.ts. No foreign key to users: sessions have none either, and removing a user
+    // clears these through MfaStore.removeAll. `last_step` is the time step of the last accepted
+    // code (RFC 6238 §5.2), null until one is. The challenge index on expires_at keeps the purge
+    // of abandoned ceremonies an index range scan.
+    sql: `
+      CREATE TABLE totp_enrolments (
+        user_name TEXT PRIMARY KEY,
+        sealed_secret TEXT NOT NULL,
+        confirmed_at INTEGER,
+        last_step INTEGER,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE recovery_codes (
+        user_name TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        used_at INTEGER,
+        UNIQUE (user_name, code_hash)
+      ) STRICT;
+
+      CREATE TABLE passkeys (
+        id TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        public_key BLOB NOT NULL,
+        counter INTEGER NOT NULL CHECK (counter >= 0),
+        transports TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER
+      ) STRICT;
+      CREATE INDEX passkeys_user_name ON passkeys (user_name);
+
+      CREATE TABLE webauthn_challenges (
+        challenge TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL CHECK (purpose IN ('register', 'login')),
+        user_name TEXT,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX webauthn_challenges_expires_at ON webauthn_challenges (expires_at);
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

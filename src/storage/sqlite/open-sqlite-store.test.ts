@@ -116,6 +116,39 @@ describe('openSqliteStore', () => {
       expect(won.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: max }, (_, i) => i + 1));
       await step(children, 'exit');
     });
+
+    test('race on the MFA consume-once verbs: no TOTP step, recovery code or challenge is used twice', async () => {
+      const path = join(dir, 'g.db');
+      const count = 300;
+      const store = openSqliteStore(path);
+      try {
+        await store.mfa.putPendingTotp({ userName: 'racer', sealedSecret: 's', confirmedAt: null, createdAt: 1 });
+        await store.mfa.confirmTotp('racer', 2);
+        await store.mfa.replaceRecoveryCodes('racer', Array.from({ length: count }, (_, i) => `code-${i}`));
+        for (let i = 0; i < count; i += 1) await store.mfa.putChallenge({ challenge: `challenge-${i}`, purpose: 'login', userName: null, expiresAt: 1_000_000 });
+
+        for (let i = 0; i < 4; i += 1) children.push(startChild(path, i));
+        await Promise.all(children.map((c) => c.next()));
+        await step(children, 'open');
+        // Every process walks the same steps, codes and challenges in the same order, in lockstep.
+        const replies = await step(children, `mfa ${count} ${Date.now() + 300}`);
+        const won = replies.map((r) => {
+          if (r.ok === undefined) throw new Error(`a child failed: ${r.error}`);
+          return r.ok as { steps: number[]; codes: number[]; challenges: number[] };
+        });
+        const all = (pick: (w: (typeof won)[number]) => number[]): number[] => won.flatMap(pick).sort((a, b) => a - b);
+        const everyIndex = Array.from({ length: count }, (_, i) => i);
+        // Steps only move forward, so a process that falls behind may see a step refused that no
+        // one accepted; what must never happen is one accepted twice.
+        expect(new Set(all((w) => w.steps)).size).toBe(all((w) => w.steps).length);
+        expect(all((w) => w.codes)).toEqual(everyIndex);
+        expect(all((w) => w.challenges)).toEqual(everyIndex);
+        expect(await store.mfa.countRecoveryCodes('racer')).toBe(0);
+      } finally {
+        await store.close();
+      }
+      await step(children, 'exit');
+    });
   });
 });
 
@@ -160,6 +193,19 @@ for await (const command of lines) {
         if (result.allowed) allowed.push(result.count);
       }
       say({ ok: allowed });
+    }
+    if (command.startsWith('mfa ')) {
+      // The indexes of the steps, codes and challenges this process won, all processes starting
+      // at one instant (see take) and trying each one in the same order.
+      const [, count, startAt] = command.split(' ').map(Number);
+      while (Date.now() < startAt) {}
+      const won = { steps: [], codes: [], challenges: [] };
+      for (let i = 0; i < count; i += 1) {
+        if (await store.mfa.useTotpStep('racer', i)) won.steps.push(i);
+        if (await store.mfa.consumeRecoveryCode('racer', 'code-' + i, 3)) won.codes.push(i);
+        if (await store.mfa.takeChallenge('challenge-' + i, 1000)) won.challenges.push(i);
+      }
+      say({ ok: won });
     }
     if (command === 'exit') { await store.close(); say({ ok: true }); break; }
   } catch (error) {

@@ -5,6 +5,7 @@ import { openDatabase } from './open-database.js';
 import { SqliteAuditStore } from './sqlite-audit-store.js';
 import { SqliteCounterStore } from './sqlite-counter-store.js';
 import { SqliteMetaStore } from './sqlite-meta-store.js';
+import { SqliteMfaStore } from './sqlite-mfa-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
@@ -34,6 +35,7 @@ function storeOn(db: Database): Store {
     audit: new SqliteAuditStore(db),
     meta: new SqliteMetaStore(db),
     counters: new SqliteCounterStore(db),
+    mfa: new SqliteMfaStore(db),
     async ping() {
       ping.get();
     },

@@ -5,6 +5,7 @@ import { describeAuditStoreContract } from '../contract/audit-store.contract.js'
 import type { ContractFactory } from '../contract/contract-subject.js';
 import { describeCounterStoreContract } from '../contract/counter-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
+import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract } from '../contract/session-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
@@ -36,3 +37,4 @@ describeSecretStoreContract('sqlite', sqlite((s) => s.secrets));
 describeAuditStoreContract('sqlite', sqlite((s) => s.audit));
 describeMetaStoreContract('sqlite', sqlite((s) => s.meta));
 describeCounterStoreContract('sqlite', sqlite((s) => s.counters));
+describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));

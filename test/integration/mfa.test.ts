@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { call, login } from '../helpers/http.js';
+import { totpCode } from '../helpers/totp.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+let upstream: TestUpstream;
+let gw: TestGateway;
+
+const routes = [
+  { path: '/api/secure/**', methods: ['GET'], upstream: 'api', mfa: true },
+  { path: '/api/**', methods: ['GET', 'POST'], upstream: 'api', stripPrefix: '/api' },
+];
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan'].map((name) => ({ name })), config: { routes } });
+});
+afterAll(async () => {
+  await gw.close();
+  await upstream.close();
+});
+
+/** Enrols TOTP for a user through the API; returns the secret, recovery codes and the session after. */
+async function enrol(name: string): Promise<{ secret: string; recoveryCodes: string[]; cookie: string }> {
+  const cookie = await login(gw.url, name);
+  const setup = await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
+  expect(setup.status).toBe(200);
+  const { secret } = setup.json();
+  // The code of the step before: the current step's code is left for the login that follows.
+  const confirm = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, gw.clock.now(), -1) } });
+  expect(confirm.status).toBe(200);
+  return { secret, recoveryCodes: confirm.json().recoveryCodes, cookie: confirm.cookie! };
+}
+
+async function passwordStep(name: string): Promise<string> {
+  const reply = await call(gw.url, '/auth/login', { method: 'POST', body: { username: name, password: PASSWORD } });
+  expect(reply.status).toBe(200);
+  expect(reply.json().mfaRequired).toBe(true);
+  return reply.cookie!;
+}
+
+describe('TOTP enrolment', () => {
+  it('returns the secret, the otpauth URL and a QR code; confirm returns ten recovery codes once', async () => {
+    const cookie = await login(gw.url, 'alice');
+    const setup = await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
+    expect(setup.status).toBe(200);
+    const body = setup.json();
+    expect(body.secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(body.otpauthUrl).toMatch(/^otpauth:\/\/totp\/.*alice.*secret=/);
+    expect(body.otpauthUrl).toContain('issuer=Gatehouse');
+    expect(body.qrSvg).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    expect(body.qrSvg).not.toMatch(/<script/i);
+
+    const wrong = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: '000000' } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json().error.code).toBe('invalid_code');
+
+    const confirm = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(body.secret, gw.clock.now()) } });
+    expect(confirm.status).toBe(200);
+    const codes = confirm.json().recoveryCodes as string[];
+    expect(codes).toHaveLength(10);
+    expect(new Set(codes).size).toBe(10);
+    expect(confirm.cookie).toBeTruthy();
+    expect(confirm.cookie).not.toBe(cookie);
+    expect((await call(gw.url, '/auth/session', { session: cookie })).status).toBe(401);
+
+    const again = await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: confirm.cookie!, body: {} });
+    expect(again.status).toBe(409);
+    expect(again.json().error.code).toBe('mfa_already_enabled');
+    expect((await gw.gateway.services.accounts.get('alice'))?.mfaEnabled).toBe(true);
+  });
+});
+
+describe('logging in with a second factor', () => {
+  it('a pending session reaches only verify, session and logout; verify issues a new id', async () => {
+    const { secret } = await enrol('bob');
+    gw.clock.advance(60_000);
+    const pending = await passwordStep('bob');
+    for (const [method, path] of [['GET', '/api/x'], ['GET', '/auth/sessions'], ['POST', '/auth/password'], ['POST', '/auth/mfa/totp/setup'], ['GET', '/auth/passkeys'], ['POST', '/auth/sessions/revoke-others'], ['POST', '/auth/passkeys/register/options']] as const) {
+      const reply = await call(gw.url, path, { method, session: pending, body: method === 'POST' ? {} : undefined });
+      expect(reply.status, path).toBe(401);
+      expect(reply.json().error.code, path).toBe('mfa_required');
+    }
+    expect((await call(gw.url, '/auth/session', { session: pending })).status).toBe(200);
+    expect(upstream.seen.filter((s) => s.url === '/x')).toHaveLength(0);
+
+    const verified = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code: totpCode(secret, gw.clock.now()) } });
+    expect(verified.status).toBe(200);
+    expect(verified.json()).toEqual({ user: { name: 'bob', roles: ['user'] } });
+    expect(verified.cookie).not.toBe(pending);
+    expect((await call(gw.url, '/api/x', { session: verified.cookie! })).status).toBe(200);
+    expect((await call(gw.url, '/auth/session', { session: pending })).status).toBe(401);
+  });
+
+  it('accepts a code once: a replay in another session is refused', async () => {
+    const { secret } = await enrol('carol');
+    gw.clock.advance(90_000);
+    const code = totpCode(secret, gw.clock.now());
+    const first = await passwordStep('carol');
+    expect((await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: first, body: { code } })).status).toBe(200);
+    const second = await passwordStep('carol');
+    const replay = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: second, body: { code } });
+    expect(replay.status).toBe(400);
+    expect(replay.json().error.code).toBe('invalid_code');
+  });
+
+  it('accepts one step of clock drift either way, no more', async () => {
+    const { secret } = await enrol('erin');
+    gw.clock.advance(300_000);
+    const now = gw.clock.now();
+    for (const steps of [-2, 2]) {
+      const pending = await passwordStep('erin');
+      expect((await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code: totpCode(secret, now, steps) } })).status, `${steps}`).toBe(400);
+    }
+    const early = await passwordStep('erin');
+    expect((await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: early, body: { code: totpCode(secret, now, -1) } })).status).toBe(200);
+    const late = await passwordStep('erin');
+    expect((await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: late, body: { code: totpCode(secret, now, 1) } })).status).toBe(200);
+  });
+
+  it('the fifth wrong code ends the pending session', async () => {
+    const pending = await passwordStep('bob');
+    for (let i = 0; i < 4; i += 1) {
+      const reply = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code: `00000${i}` } });
+      expect(reply.status).toBe(400);
+    }
+    const fifth = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code: '000009' } });
+    expect(fifth.status).toBe(401);
+    expect(fifth.json().error.code).toBe('unauthenticated');
+    expect(fifth.cookie).toBeNull();
+    expect((await call(gw.url, '/auth/session', { session: pending })).status).toBe(401);
+    gw.clock.advance(16 * 60_000);
+  });
+
+  it('a recovery code works once', async () => {
+    const { recoveryCodes } = await enrol('alice2');
+    const [code] = recoveryCodes;
+    const first = await passwordStep('alice2');
+    const ok = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: first, body: { recoveryCode: code } });
+    expect(ok.status).toBe(200);
+    const second = await passwordStep('alice2');
+    const reused = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: second, body: { recoveryCode: code } });
+    expect(reused.status).toBe(400);
+    expect(reused.json().error.code).toBe('invalid_code');
+  });
+});
+
+describe('step-up and removal', () => {
+  it('a route with mfa: true answers 403 mfa_required to a session without a second factor', async () => {
+    const plain = await login(gw.url, 'frank');
+    const refused = await call(gw.url, '/api/secure/x', { session: plain });
+    expect(refused.status).toBe(403);
+    expect(refused.json().error.code).toBe('mfa_required');
+    expect((await call(gw.url, '/api/other', { session: plain })).status).toBe(200);
+    const { cookie } = await enrol('frank');
+    expect((await call(gw.url, '/api/secure/x', { session: cookie })).status).toBe(200);
+  });
+
+  it('DELETE /auth/mfa/totp needs the password; afterwards a login needs no code', async () => {
+    const { cookie } = await enrol('grace');
+    const wrong = await call(gw.url, '/auth/mfa/totp', { method: 'DELETE', session: cookie, body: { password: 'not the password' } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.json().error.code).toBe('invalid_credentials');
+    expect((await call(gw.url, '/auth/mfa/totp', { method: 'DELETE', session: cookie, body: { password: PASSWORD } })).status).toBe(204);
+    const reply = await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'grace', password: PASSWORD } });
+    expect(reply.json().mfaRequired).toBe(false);
+  });
+
+  it('mfa-reset removes the factors and revokes the sessions', async () => {
+    const { cookie } = await enrol('heidi');
+    await gw.gateway.services.totp.resetAll('heidi', { user: 'cli' });
+    await gw.gateway.services.sessions.revokeUser('heidi', { user: 'cli' }, 'mfa_reset');
+    expect((await call(gw.url, '/auth/session', { session: cookie })).status).toBe(401);
+    const reply = await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'heidi', password: PASSWORD } });
+    expect(reply.json().mfaRequired).toBe(false);
+    expect((await gw.gateway.services.accounts.get('heidi'))?.mfaEnabled).toBe(false);
+  });
+});
+
+describe("a user's own sessions", () => {
+  it('lists them with the current one marked, ends one, ends all others', async () => {
+    const a = await login(gw.url, 'ivan');
+    const b = await login(gw.url, 'ivan');
+    const c = await login(gw.url, 'ivan');
+    const listed = await call(gw.url, '/auth/sessions', { session: a });
+    expect(listed.status).toBe(200);
+    const sessions = listed.json().sessions as { id: string; current: boolean; ip: string; createdAt: string; lastSeenAt: string; userAgent: string }[];
+    expect(sessions).toHaveLength(3);
+    expect(sessions.filter((s) => s.current)).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ ip: '127.0.0.1' });
+    expect(JSON.stringify(sessions)).not.toContain(a);
+
+    const other = sessions.find((s) => !s.current)!;
+    expect((await call(gw.url, `/auth/sessions/${other.id}`, { method: 'DELETE', session: a })).status).toBe(204);
+    expect((await call(gw.url, `/auth/sessions/${other.id}`, { method: 'DELETE', session: a })).status).toBe(404);
+    expect((await call(gw.url, '/auth/sessions/not-a-session', { method: 'DELETE', session: a })).status).toBe(404);
+
+    const bobs = await login(gw.url, 'bob2');
+    const bobSessions = (await call(gw.url, '/auth/sessions', { session: bobs })).json().sessions as { id: string }[];
+    expect((await call(gw.url, `/auth/sessions/${bobSessions[0]!.id}`, { method: 'DELETE', session: a })).status).toBe(404);
+    expect((await call(gw.url, '/auth/session', { session: bobs })).status).toBe(200);
+
+    expect((await call(gw.url, '/auth/sessions/revoke-others', { method: 'POST', session: a, body: {} })).status).toBe(204);
+    const alive = [a, b, c].map(async (cookie) => (await call(gw.url, '/auth/session', { session: cookie })).status);
+    expect(await Promise.all(alive)).toEqual([200, 401, 401]);
+  });
+});
+
+describe('mfa.required', () => {
+  it('makes a password login without a factor enrol one before anything else', async () => {
+    const strict = await startGateway({ upstreamUrl: upstream.url, users: [{ name: 'judy' }], config: { mfa: { required: true } } });
+    try {
+      const reply = await call(strict.url, '/auth/login', { method: 'POST', body: { username: 'judy', password: PASSWORD } });
+      expect(reply.json()).toMatchObject({ mfaRequired: true });
+      const pending = reply.cookie!;
+      const api = await call(strict.url, '/api/x', { session: pending });
+      expect(api.status).toBe(401);
+      expect(api.json().error.code).toBe('mfa_required');
+      expect((await call(strict.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code: '123456' } })).json().error.code).toBe('mfa_required');
+      const setup = await call(strict.url, '/auth/mfa/totp/setup', { method: 'POST', session: pending, body: {} });
+      expect(setup.status).toBe(200);
+      const confirm = await call(strict.url, '/auth/mfa/totp/confirm', { method: 'POST', session: pending, body: { code: totpCode(setup.json().secret, strict.clock.now()) } });
+      expect(confirm.status).toBe(200);
+      expect((await call(strict.url, '/api/x', { session: confirm.cookie! })).status).toBe(200);
+      expect((await call(strict.url, '/api/x', { session: pending })).status).toBe(401);
+    } finally {
+      await strict.close();
+    }
+  });
+});
