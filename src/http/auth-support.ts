@@ -88,3 +88,14 @@ export async function completeSecondFactor(deps: AuthDeps, ctx: RequestContext):
   if (!rotated) throw new GatewayError('unauthenticated');
   return buildSessionCookie(deps.cookie, rotated.token);
 }
+
+/**
+ * Adding a factor to an account that has one needs a session that completed one: otherwise a
+ * stolen password-only session could plant its own passkey and keep access for good.
+ */
+export function requireFactorToAddFactor(ctx: RequestContext): void {
+  const live = ctx.live!;
+  if (live.user.mfaEnabled && !live.session.mfaCompleted) {
+    throw new GatewayError('mfa_required', { status: 403, message: 'Adding a factor needs a session that completed a second factor.' });
+  }
+}

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { PasskeyRecord } from '../mfa/mfa-store.js';
 import type { RequestContext } from './context.js';
 import { unrestricted, type Endpoint } from './endpoint.js';
-import { auditContext, authEndpoint, completeSecondFactor, iso, publicUser, startSession, type AuthDeps } from './auth-support.js';
+import { auditContext, authEndpoint, completeSecondFactor, iso, publicUser, requireFactorToAddFactor, startSession, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
 
 /**
@@ -32,6 +32,7 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     allows: { ...unrestricted, mfaEnrolment: true },
     async handle(ctx) {
       available();
+      requireFactorToAddFactor(ctx);
       respond.json(ctx.res, 200, await passkeys.registrationOptions(ctx.live!.user));
     },
   });
@@ -43,6 +44,7 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     allows: { ...unrestricted, mfaEnrolment: true },
     async handle(ctx) {
       available();
+      requireFactorToAddFactor(ctx);
       const body = await readJson(ctx.req, registerBody, deps.maxBodySize).catch(asInvalidPasskey);
       const passkey = await passkeys.verifyRegistration(ctx.live!.user, body.response as never, body.name);
       if (!passkey) throw new GatewayError('invalid_passkey');

@@ -24,7 +24,7 @@ export const challengeTtlMs = 5 * 60_000;
 const challengeBytes = 32;
 /** Unpadded base64url of 32 bytes: the shape of every challenge this service issues. */
 const challengePattern = /^[A-Za-z0-9_-]{43}$/;
-/** WebAuthn §7.1 step 23: a credential id is at most 1023 bytes (1364 base64url characters). */
+/** WebAuthn §7.1: a credential id is at most 1023 bytes (1364 base64url characters). */
 const maxCredentialIdLength = 1364;
 const maxNameLength = 64;
 /** AuthenticatorTransport values (WebAuthn §5.8.4): anything else a client sends is dropped. */
@@ -54,7 +54,7 @@ export interface PasskeyServiceDeps {
  * Bad client input gives null, never an exception; an exception means the store failed.
  */
 export class PasskeyService {
-  /** False when `server.publicOrigin` is an IP address: WebAuthn RP ids are domains (§5.1.4.1 via RFC 1034). */
+  /** False when `server.publicOrigin` is an IP address: an RP ID must be a valid domain string (WebAuthn §4, "RP ID"). */
   readonly enabled: boolean;
   readonly rpId: string;
   readonly origin: string;
@@ -137,7 +137,7 @@ export class PasskeyService {
       return null;
     }
     if (credential.id.length === 0 || credential.id.length > maxCredentialIdLength) return null;
-    // §7.1 step 26: a credential id registered to anyone already is refused.
+    // WebAuthn §7.1: a credential id already registered, to anyone, is refused.
     if (await this.#store.getPasskey(credential.id)) return null;
 
     const existing = await this.#store.listPasskeys(user.name);
@@ -192,7 +192,7 @@ export class PasskeyService {
       await this.#audit.record('mfa_failed', about(passkey.userName, context), { method: 'passkey', passkey: passkey.id, reason });
       return null;
     };
-    // §7.2 step 6: a user named before the ceremony must own the credential, and the user handle the
+    // WebAuthn §7.2: a user named before the ceremony must own the credential, and the user handle the
     // authenticator returns must be the owner's.
     if (issued.userName !== null && issued.userName !== passkey.userName) return fail('other_user');
     const userHandle = response.response.userHandle;

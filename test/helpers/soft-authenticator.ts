@@ -1,7 +1,7 @@
 /**
  * TEST ONLY: a software WebAuthn authenticator and client in one, so the passkey ceremonies can be
  * run end to end without a browser. It produces what `credential.toJSON()` returns in a browser
- * (WebAuthn Level 3 §5.1.8, RegistrationResponseJSON / AuthenticationResponseJSON), with an ES256
+ * (WebAuthn Level 3 RegistrationResponseJSON / AuthenticationResponseJSON), with an ES256
  * key (COSE alg -7), "none" attestation, and knobs to make each part wrong on purpose.
  *
  * Layouts follow WebAuthn §6.1 (authenticator data), §6.5.1 (attested credential data), §8.7
@@ -123,7 +123,7 @@ export class SoftAuthenticator {
     credential.counter = counter;
     const authenticatorData = authenticatorDataOf(rpId, flagsOf(knobs), counter);
     const clientDataJSON = this.#clientData('webauthn.get', knobs.challenge ?? options.challenge, knobs.origin);
-    // §6.3.3: the signature covers authenticatorData || SHA-256(clientDataJSON); ECDSA in DER (§6.5.6).
+    // §6.3.3: the signature covers authenticatorData || SHA-256(clientDataJSON); ES256 signatures are DER.
     const signature = sign('sha256', Buffer.concat([authenticatorData, sha256(Buffer.from(clientDataJSON, 'base64url'))]), credential.privateKey);
     return {
       id: credential.id,

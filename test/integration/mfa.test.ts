@@ -14,7 +14,7 @@ const routes = [
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan'].map((name) => ({ name })), config: { routes } });
+  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'kim'].map((name) => ({ name })), config: { routes } });
 });
 afterAll(async () => {
   await gw.close();
@@ -155,6 +155,20 @@ describe('step-up and removal', () => {
     expect((await call(gw.url, '/api/other', { session: plain })).status).toBe(200);
     const { cookie } = await enrol('frank');
     expect((await call(gw.url, '/api/secure/x', { session: cookie })).status).toBe(200);
+  });
+
+  it('a session without a completed factor cannot add a factor to an account that has one', async () => {
+    const services = gw.gateway.services;
+    await services.store.mfa.addPasskey({ id: 'planted-check', userName: 'kim', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: gw.clock.now(), lastUsedAt: null });
+    await services.store.users.update('kim', { mfaEnabled: true });
+    const passwordOnly = await login(gw.url, 'kim');
+    for (const path of ['/auth/passkeys/register/options', '/auth/mfa/totp/setup']) {
+      const reply = await call(gw.url, path, { method: 'POST', session: passwordOnly, body: {} });
+      expect(reply.status, path).toBe(403);
+      expect(reply.json().error.code).toBe('mfa_required');
+    }
+    await services.store.mfa.removeAll('kim');
+    await services.store.users.update('kim', { mfaEnabled: false });
   });
 
   it('DELETE /auth/mfa/totp needs the password; afterwards a login needs no code', async () => {
