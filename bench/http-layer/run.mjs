@@ -19,17 +19,15 @@
  *
  * Every load run is bounded by wrk's -d (and a kill timer); the whole run by a watchdog.
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { benchPath } from './child.mjs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { benchPath } from '../lib/child.mjs';
+import {
+  failures, fmt, load as loadServer, machine, median, ms, pairedRatio, parseArgs, preflight, problems,
+  sanityCheck as checkServer, start, startWatchdog, stop, stopAll,
+} from '../lib/harness.mjs';
 import { formatTop, topSelfTime } from './profile-top.mjs';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
-const dist = resolve(root, process.env.GATEHOUSE_DIST ?? 'dist');
 
 const args = parseArgs(process.argv.slice(2));
 /** `--profile` profiles C; `--profile A` (or B) profiles that contender instead, for comparison. */
@@ -40,25 +38,18 @@ const connections = Math.max(1, Number(args.connections ?? 50));
 const warmup = Math.max(1, Number(args.warmup ?? 3));
 
 const contenders = [
-  { key: 'A', label: 'bare node:http + undici Pool', file: 'server-bare.mjs' },
-  { key: 'B', label: 'fastify 5 + @fastify/reply-from', file: 'server-fastify.mjs' },
-  { key: 'C', label: 'Gatehouse (node:http + pipeline)', file: 'server-gatehouse.mjs' },
+  { key: 'A', label: 'bare node:http + undici Pool', file: 'http-layer/server-bare.mjs' },
+  { key: 'B', label: 'fastify 5 + @fastify/reply-from', file: 'http-layer/server-fastify.mjs' },
+  { key: 'C', label: 'Gatehouse (node:http + pipeline)', file: 'http-layer/server-gatehouse.mjs' },
 ];
 if (typeof args['compare-dist'] === 'string') {
   const other = resolve(args['compare-dist']);
-  contenders.push({ key: 'D', label: `Gatehouse from ${other}`, file: 'server-gatehouse.mjs', env: { GATEHOUSE_DIST: other } });
+  contenders.push({ key: 'D', label: `Gatehouse from ${other}`, file: 'http-layer/server-gatehouse.mjs', env: { GATEHOUSE_DIST: other } });
 }
-
-/** Every child this run started, so each can be stopped by its own handle and nothing else. */
-const children = new Set();
 
 // Upper bound for the whole run: warm-ups, rounds, start-up and shutdown, with room to spare.
 const budgetS = profile ? duration + warmup + 90 : contenders.length * (warmup + rounds * (duration + 3)) + 120;
-const watchdog = setTimeout(() => {
-  console.error(`bench: exceeded its ${budgetS} s budget; stopping`);
-  killAll();
-  process.exit(1);
-}, budgetS * 1000);
+const clearWatchdog = startWatchdog(budgetS);
 
 try {
   preflight();
@@ -66,11 +57,11 @@ try {
   else await runComparison();
 } finally {
   await stopAll();
-  clearTimeout(watchdog);
+  clearWatchdog();
 }
 
 async function runComparison() {
-  const upstream = await start('upstream', 'upstream.mjs', {});
+  const upstream = await start('upstream', 'http-layer/upstream.mjs', {});
   console.log(`upstream ${upstream.ready.url} answering ${upstream.ready.bodyBytes} B of JSON`);
   for (const c of contenders) {
     c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env });
@@ -91,9 +82,7 @@ async function runComparison() {
 
   const table = summarise(results);
   const meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    ...machine(),
     wrk: `wrk -t1 -c${connections} -d${duration}s --latency, ${rounds} interleaved rounds, ${warmup} s warm-up each`,
     path: benchPath,
   };
@@ -107,7 +96,7 @@ async function runComparison() {
 async function runProfile() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cpuprof-'));
   try {
-    const upstream = await start('upstream', 'upstream.mjs', {});
+    const upstream = await start('upstream', 'http-layer/upstream.mjs', {});
     const c = contenders.find((x) => x.key === profile);
     if (!c) throw new Error(`--profile takes ${contenders.map((x) => x.key).join(', ')}`);
     c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env }, ['--cpu-prof', '--cpu-prof-dir', dir]);
@@ -126,118 +115,19 @@ async function runProfile() {
   }
 }
 
-function preflight() {
-  if (spawnSync('wrk', ['--version']).error) {
-    console.error('bench: wrk is not installed (as root: apt-get install -y wrk)');
-    process.exit(1);
-  }
-  const entry = join(dist, 'src/app/create-gateway.js');
-  if (!existsSync(entry)) {
-    console.error(`bench: ${entry} is missing; run \`npm run build\` first`);
-    process.exit(1);
-  }
-  const newest = newestMtime(join(root, 'src'));
-  if (newest > statSync(entry).mtimeMs) console.warn('bench: warning: src/ has changed since the last build; `npm run build` to measure the current code');
+function sanityCheck(c) {
+  return checkServer(c.key, c.child, benchPath);
 }
 
-function newestMtime(dir) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Forks one server process and waits (bounded) for its `ready` message. */
-function start(name, file, env, execArgv = []) {
-  const child = fork(join(here, file), [], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    execArgv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const handle = { name, child, ready: null, exited: false };
-  children.add(handle);
-  child.once('exit', () => {
-    handle.exited = true;
-    children.delete(handle);
-  });
-  return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
-    child.on('message', (message) => {
-      if (message?.type !== 'ready') return;
-      clearTimeout(timer);
-      handle.ready = message;
-      resolveReady(handle);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with code ${code} before it was ready`));
-    });
-  });
-}
-
-/** The contender answers the bench request correctly with its cookie, and refuses it without. */
-async function sanityCheck(c) {
-  const url = `${c.child.ready.url}${benchPath}`;
-  const ok = await fetch(url, { headers: { cookie: c.child.ready.cookie, 'x-csrf': '1' } });
-  const body = await ok.text();
-  if (ok.status !== 200 || !body.includes('gatehouse-bench-upstream')) throw new Error(`${c.key}: expected the upstream's 200, got ${ok.status} ${body.slice(0, 200)}`);
-  const refused = await fetch(url, { headers: { 'x-csrf': '1' } });
-  await refused.arrayBuffer();
-  if (refused.status !== 401) throw new Error(`${c.key}: expected 401 without a session, got ${refused.status}`);
-}
-
-function cpuOf(handle) {
-  return new Promise((resolveCpu, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${handle.name} did not report its CPU time`)), 5_000);
-    const onMessage = (message) => {
-      if (message?.type !== 'cpu') return;
-      clearTimeout(timer);
-      handle.child.off('message', onMessage);
-      resolveCpu(message.usage.user + message.usage.system);
-    };
-    handle.child.on('message', onMessage);
-    handle.child.send({ type: 'cpu' });
-  });
-}
-
-/** One wrk run against a contender, with the server's CPU time over the run. */
-async function load(c, seconds) {
-  const before = await cpuOf(c.child);
-  const output = await wrk(c.child.ready.url + benchPath, c.child.ready.cookie, seconds);
-  const after = await cpuOf(c.child);
-  const line = output.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  if (!line) throw new Error(`${c.key}: no report from wrk:\n${output}`);
-  const report = JSON.parse(line.slice('BENCH_JSON '.length));
-  const rps = report.requests / (report.durationUs / 1e6);
-  return { ...report, rps, cpuUsPerReq: (after - before) / Math.max(1, report.requests) };
-}
-
-function wrk(url, cookie, seconds) {
-  return new Promise((resolveRun, reject) => {
-    const run = spawn('wrk', [
-      '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency',
-      '-s', join(here, 'wrk-report.lua'),
-      '-H', `Cookie: ${cookie}`, '-H', 'X-CSRF: 1',
-      url,
-    ], { stdio: ['ignore', 'pipe', 'inherit'], timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' });
-    let out = '';
-    run.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    run.once('error', reject);
-    run.once('close', (code, signal) => (code === 0 ? resolveRun(out) : reject(new Error(`wrk ended with ${signal ?? code}:\n${out}`))));
-  });
+function load(c, seconds) {
+  return loadServer(c.child, { path: benchPath, seconds, connections });
 }
 
 function summarise(results) {
   const base = results.A;
   return contenders.map((c) => {
     const runs = results[c.key];
-    const paired = runs.map((run, i) => run.rps / base[i].rps);
+    const paired = pairedRatio(runs, base);
     return {
       key: c.key,
       label: c.label,
@@ -247,11 +137,11 @@ function summarise(results) {
       p50Us: median(runs.map((r) => r.p50Us)),
       p99Us: median(runs.map((r) => r.p99Us)),
       cpuUsPerReq: median(runs.map((r) => r.cpuUsPerReq)),
-      ratio: median(paired),
-      ratioMin: Math.min(...paired),
-      ratioMax: Math.max(...paired),
+      ratio: paired.median,
+      ratioMin: paired.min,
+      ratioMax: paired.max,
       cpuRatio: median(runs.map((r, i) => base[i].cpuUsPerReq / r.cpuUsPerReq)),
-      failures: runs.reduce((n, r) => n + r.non2xx + r.connectErrors + r.readErrors + r.writeErrors + r.timeouts, 0),
+      failures: runs.reduce((n, r) => n + failures(r), 0),
     };
   });
 }
@@ -265,60 +155,4 @@ function formatTable(table) {
     lines.push(`| ${row.key} | ${row.label} | ${fmt(row.rps, 0)} (${fmt(row.rpsMin, 0)}–${fmt(row.rpsMax, 0)}) | ${ms(row.p50Us)} | ${ms(row.p99Us)} | ${fmt(row.cpuUsPerReq, 1)} | ${row.ratio.toFixed(2)}× (${row.ratioMin.toFixed(2)}–${row.ratioMax.toFixed(2)}) | ${row.cpuRatio.toFixed(2)}× | ${row.failures} |`);
   }
   return lines.join('\n');
-}
-
-function problems(result) {
-  const failed = result.non2xx + result.connectErrors + result.readErrors + result.writeErrors + result.timeouts;
-  return failed > 0 ? `  !! ${failed} failed (non-2xx ${result.non2xx}, timeouts ${result.timeouts})` : '';
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function fmt(value, digits) {
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function ms(us) {
-  return `${(us / 1000).toFixed(2)} ms`;
-}
-
-async function stop(handle) {
-  if (handle.exited) return;
-  const exited = new Promise((resolveExit) => handle.child.once('exit', resolveExit));
-  try {
-    handle.child.send({ type: 'stop' });
-  } catch {
-    handle.child.kill('SIGKILL');
-  }
-  const timer = setTimeout(() => handle.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function stopAll() {
-  await Promise.all([...children].map((handle) => stop(handle)));
-}
-
-function killAll() {
-  for (const handle of children) handle.child.kill('SIGKILL');
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) continue;
-    const key = arg.slice(2);
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) out[key] = true;
-    else {
-      out[key] = next;
-      i++;
-    }
-  }
-  return out;
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import replyFrom from '@fastify/reply-from';
 import { Pool } from 'undici';
-import { benchSecret, cookieName, readCookie, serveAsChild } from './child.mjs';
+import { benchSecret, cookieName, readCookie, serveAsChild } from '../lib/child.mjs';
 
 const upstream = process.env.BENCH_UPSTREAM;
 const token = randomBytes(32).toString('base64url');

@@ -1,10 +1,12 @@
 /**
  * The upstream every contender forwards to: node:http answering a fixed ~200 B JSON document,
  * and 401 without the bearer token (so a contender that fails to attach it shows up as non-2xx
- * responses in wrk's report instead of as a fast wrong answer).
+ * responses in wrk's report instead of as a fast wrong answer). `/unavailable` answers 503, so a
+ * bench can prove that a rate rule counting 5xx responses is live (bench/run.mjs); no benchmarked
+ * request goes there.
  */
 import { createServer } from 'node:http';
-import { benchSecret, serveAsChild } from './child.mjs';
+import { benchSecret, serveAsChild } from '../lib/child.mjs';
 
 const expected = `Bearer ${benchSecret}`;
 const body = Buffer.from(JSON.stringify({
@@ -22,6 +24,11 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   req.resume();
   if (req.headers.authorization !== expected) {
     res.writeHead(401, { 'content-type': 'application/json', 'content-length': 2 });
+    res.end('{}');
+    return;
+  }
+  if (req.url === '/unavailable') {
+    res.writeHead(503, { 'content-type': 'application/json', 'content-length': 2 });
     res.end('{}');
     return;
   }

@@ -12,7 +12,7 @@ const $ = (id) => {
   return element;
 };
 
-const views = ['loading', 'login', 'password', 'dashboard'];
+const views = ['loading', 'login', 'mfa', 'password', 'dashboard', 'security'];
 
 const state = {
   user: null,
@@ -23,6 +23,18 @@ const state = {
   waits: new Map(),
   sessionCheck: null,
   lastSessionCheck: 0,
+  /** The login answered passwordResetRequired: a new password is due once the second factor is done. */
+  pendingReset: false,
+  /** Whether the user has TOTP: true, false, or null while unknown (after a reload or a passkey login). */
+  totpEnabled: null,
+  /** `mfa.required` and no factor yet: the session may only enrol one (SPEC §4.5). */
+  enrolling: false,
+  /** The second step of a login asks for an app code ('code') or a recovery code ('recovery'). */
+  mfaMode: 'code',
+  /** Wrong codes answered in this second step: the fifth ends the pending session. */
+  wrongCodes: 0,
+  /** The running decision between the code step and an enrolment, if any. */
+  secondFactor: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -71,12 +83,26 @@ async function api(method, path, body) {
 
 function show(name) {
   for (const view of views) $(`view-${view}`).hidden = view !== name;
-  const signedIn = name === 'dashboard' || name === 'password';
+  const signedIn = name === 'dashboard' || name === 'password' || name === 'security';
+  const browsing = (name === 'dashboard' || name === 'security') && !state.enrolling;
   $('account').hidden = !signedIn || !state.user;
-  $('open-password').hidden = name !== 'dashboard';
+  $('open-password').hidden = !browsing;
+  $('nav').hidden = !browsing || !state.user;
+  for (const [link, view] of [['nav-dashboard', 'dashboard'], ['nav-security', 'security']]) {
+    if (view === name) $(link).setAttribute('aria-current', 'page');
+    else $(link).removeAttribute('aria-current');
+  }
   if (name !== 'dashboard') stopCountdown();
-  const focus = { login: 'login-username', password: 'password-current' }[name];
+  // A TOTP secret and recovery codes stay on screen only while the Security view is.
+  if (name !== 'security') forgetSecrets();
+  const focus = { login: 'login-username', mfa: state.mfaMode === 'code' ? 'mfa-code' : 'mfa-recovery', password: 'password-current' }[name];
   if (focus) $(focus).focus();
+}
+
+/** Keeps the address's #fragment in step with the view, without a history entry or a hashchange. */
+function setHash(hash) {
+  if (location.hash === hash) return;
+  history.replaceState(null, '', `${location.pathname}${location.search}${hash}`);
 }
 
 /** Shows `message` in an alert (null hides it), replacing any countdown running there. */
@@ -116,13 +142,21 @@ function forget() {
   for (const id of ['today-date', 'today-condition', 'today-low']) $(id).textContent = '';
   $('notes-empty').hidden = false;
   for (const id of ['dashboard-notice', 'dashboard-error', 'note-error']) setAlert(id, null);
+  forgetSecrets();
+  for (const id of ['passkey-list', 'session-list']) clear($(id));
+  for (const id of SECURITY_ALERTS) setAlert(id, null);
 }
 
 function showLogin(notice) {
+  // Whoever signs in next starts on the dashboard.
+  setHash('');
   forget();
+  state.pendingReset = false;
+  state.totpEnabled = null;
+  state.enrolling = false;
+  state.wrongCodes = 0;
   setAlert('login-notice', notice);
-  setAlert('login-error', null);
-  setAlert('password-error', null);
+  for (const id of ['login-error', 'passkey-login-error', 'password-error', 'mfa-error']) setAlert(id, null);
   show('login');
 }
 
@@ -225,19 +259,24 @@ async function onLogin(event) {
 
   form.reset();
   state.user = result.data.user;
+  state.pendingReset = result.data.passwordResetRequired === true;
+  // A password login without a second step means no TOTP is enrolled (SPEC §4.5).
+  state.totpEnabled = result.data.mfaRequired ? null : false;
   $('account-name').textContent = state.user.name;
   if (result.data.mfaRequired) {
-    // Second factors (SPEC §4.5) are not in this demo website yet: end the pending session.
-    await api('POST', '/auth/logout');
-    showLogin(null);
-    setAlert('login-error', 'This account uses a second factor, which this demo website does not support yet.');
+    await beginSecondFactor();
     return;
   }
-  if (result.data.passwordResetRequired) {
+  await afterFullLogin();
+}
+
+/** Both factors are done (or none is due): a forced password change first, else the website. */
+async function afterFullLogin(notice) {
+  if (state.pendingReset) {
     showPasswordForm({ required: true });
     return;
   }
-  await enterDashboard();
+  await route(notice);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,7 +314,8 @@ async function onPasswordChange(event) {
 
   if (result.ok) {
     $('password-form').reset();
-    await enterDashboard('Your password was changed.');
+    state.pendingReset = false;
+    await route('Your password was changed.');
     return;
   }
   $('password-current').value = '';
@@ -290,6 +330,11 @@ async function onPasswordChange(event) {
 
 /** Handles what any signed-in request can answer; true when the caller should stop. */
 function handleSessionFailure(result) {
+  if (result.status === 401 && result.code === 'mfa_required') {
+    // The password step is done but the second factor is not (after a reload, say): finish it.
+    void beginSecondFactor();
+    return true;
+  }
   if (result.status === 401) {
     // Logged out elsewhere, expired, or ended by Gatehouse (a `revoke` rate rule): sign in again.
     showLogin(SESSION_ENDED);
@@ -304,6 +349,7 @@ function handleSessionFailure(result) {
 
 async function enterDashboard(notice) {
   const wasSignedIn = state.user !== null;
+  setHash('');
   forget();
   const session = await loadSession(wasSignedIn);
   if (!session) return;
@@ -424,6 +470,583 @@ async function onNote(event) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The second step of a login (SPEC §4.5)
+
+/**
+ * The password was right and a second factor is due. A pending session may call only
+ * /auth/mfa/verify, /auth/session and /auth/logout, while one that must first enrol a factor
+ * (`mfa.required`, nothing enrolled) may also start an enrolment. So asking to start one tells the
+ * two apart: 401 mfa_required means a factor is enrolled and its code is due.
+ */
+function beginSecondFactor() {
+  // Several requests of one page can learn at once that the factor is due: one decision, one
+  // enrolment secret (two would race, and the page could show the one Gatehouse replaced).
+  state.secondFactor ??= decideSecondFactor().finally(() => {
+    state.secondFactor = null;
+  });
+  return state.secondFactor;
+}
+
+async function decideSecondFactor() {
+  const setup = await api('POST', '/auth/mfa/totp/setup');
+  if (setup.ok) return showEnrolment(setup.data);
+  if (setup.code === 'mfa_required') return showMfaStep();
+  if (setup.code === 'password_reset_required') return refuseResetAndMfa();
+  if (setup.status === 401) return showLogin(SESSION_ENDED);
+  showLogin(null);
+  if (isRefusal(setup)) showRefusal('login-error', setup, ['login-submit']);
+  else setAlert('login-error', setup.message);
+}
+
+function showMfaStep() {
+  state.wrongCodes = 0;
+  $('mfa-form').reset();
+  setAlert('mfa-error', null);
+  setMfaMode('code');
+  show('mfa');
+}
+
+function setMfaMode(mode) {
+  state.mfaMode = mode;
+  const recovery = mode === 'recovery';
+  $('mfa-code-field').hidden = recovery;
+  $('mfa-recovery-field').hidden = !recovery;
+  $('mfa-intro').textContent = recovery
+    ? 'Enter one of the recovery codes you saved when you set up your authenticator app.'
+    : 'Enter the six-digit code your authenticator app shows for this account.';
+  $('mfa-toggle').textContent = recovery ? 'Use a code from my app instead' : 'Use a recovery code instead';
+  setAlert('mfa-error', null);
+  if (!$('view-mfa').hidden) $(recovery ? 'mfa-recovery' : 'mfa-code').focus();
+}
+
+async function onMfaVerify(event) {
+  event.preventDefault();
+  const recovery = state.mfaMode === 'recovery';
+  const input = $(recovery ? 'mfa-recovery' : 'mfa-code');
+  const value = recovery ? input.value.trim() : input.value.replace(/\s+/g, '');
+  if (!value) return setAlert('mfa-error', recovery ? 'Enter one of your recovery codes.' : 'Enter the six-digit code from your app.');
+  if (!recovery && !/^\d{6}$/.test(value)) return setAlert('mfa-error', 'The code from your app has six digits.');
+
+  $('mfa-submit').disabled = true;
+  setAlert('mfa-error', null);
+  const result = await api('POST', '/auth/mfa/verify', recovery ? { recoveryCode: value } : { code: value });
+  release('mfa-submit');
+
+  if (result.ok) {
+    $('mfa-form').reset();
+    state.totpEnabled = true;
+    await afterFullLogin(recovery ? 'You signed in with a recovery code. That code will not work again.' : undefined);
+    return;
+  }
+  input.value = '';
+  input.focus();
+  if (result.code === 'invalid_code') {
+    state.wrongCodes += 1;
+    return setAlert('mfa-error', recovery
+      ? 'That recovery code is not valid, or it was used already.'
+      : 'That code is not right. Enter the code the app shows now.');
+  }
+  if (result.code === 'mfa_required') {
+    // `mfa.required` and nothing enrolled yet: there is no code to enter, a factor must be set up.
+    return beginSecondFactor();
+  }
+  if (result.code === 'password_reset_required') return refuseResetAndMfa();
+  if (result.status === 401) {
+    // The fifth wrong code ends the pending session (SPEC §4.5); so does its expiry.
+    const tooMany = state.wrongCodes >= 4;
+    showLogin(tooMany ? null : SESSION_ENDED);
+    if (tooMany) setAlert('login-error', 'Too many wrong codes. Please sign in again.');
+    return;
+  }
+  if (isRefusal(result)) return showRefusal('mfa-error', result, ['mfa-submit']);
+  setAlert('mfa-error', result.message);
+}
+
+async function onMfaCancel() {
+  $('mfa-cancel').disabled = true;
+  await api('POST', '/auth/logout');
+  $('mfa-cancel').disabled = false;
+  showLogin(null);
+}
+
+/**
+ * The account must change its password AND complete a second factor, and Gatehouse allows
+ * neither before the other: the pending session is ended rather than left stuck.
+ */
+async function refuseResetAndMfa() {
+  await api('POST', '/auth/logout');
+  showLogin(null);
+  setAlert('login-error', 'This account must choose a new password and also complete a second factor, which cannot be done in one sign-in. Ask an administrator for help.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security: TOTP, passkeys and sessions (SPEC §4.5)
+
+const SECURITY_ALERTS = ['security-notice', 'security-error', 'totp-error', 'totp-disable-error', 'passkey-error', 'sessions-error'];
+
+/** The Security view for a full session. */
+async function openSecurity(notice) {
+  const wasSignedIn = state.user !== null;
+  setHash('#security');
+  const session = await loadSession(wasSignedIn);
+  if (!session) return;
+  state.enrolling = false;
+  for (const id of SECURITY_ALERTS) setAlert(id, null);
+  layoutSecurity();
+  showTotpPanel(state.totpEnabled === true ? 'on' : 'idle');
+  show('security');
+  setAlert('security-notice', notice ?? null);
+  await Promise.all([loadPasskeys(), loadSessions()]);
+}
+
+/**
+ * `mfa.required` and no factor yet: the Security view narrowed to enrolling one. The session may
+ * call nothing else until it has (no passkey list, no sessions).
+ */
+function showEnrolment(setup) {
+  state.enrolling = true;
+  state.totpEnabled = false;
+  setHash('');
+  for (const id of SECURITY_ALERTS) setAlert(id, null);
+  layoutSecurity();
+  show('security');
+  showTotpSetup(setup);
+}
+
+function layoutSecurity() {
+  const enrolling = state.enrolling;
+  $('security-title').textContent = enrolling ? 'Set up a second factor' : 'Security';
+  $('security-intro').textContent = enrolling
+    ? 'Your account needs a second factor before you can continue. Set up an authenticator app, or add a passkey.'
+    : 'Second factors keep your account safe if your password leaks. Below you also see every place you are signed in.';
+  $('sessions').hidden = enrolling;
+  $('totp-cancel').hidden = enrolling;
+  $('passkey-list').hidden = enrolling;
+  $('passkey-empty').hidden = true;
+  $('passkeys-count').hidden = true;
+  const supported = passkeysSupported();
+  $('passkey-add').disabled = !supported;
+  $('passkey-name').disabled = !supported;
+  setAlert('passkey-error', supported ? null : 'This browser cannot use passkeys here. Passkeys need a browser that supports them, on https or http://localhost.');
+}
+
+// TOTP ------------------------------------------------------------------------------------------
+
+const TOTP_PANELS = { idle: 'totp-idle', enrol: 'totp-enrol', recovery: 'totp-recovery', on: 'totp-on' };
+
+function showTotpPanel(name) {
+  for (const [panel, id] of Object.entries(TOTP_PANELS)) $(id).hidden = panel !== name;
+  const status = $('totp-status');
+  const known = state.totpEnabled !== null && !state.enrolling;
+  status.hidden = !known;
+  status.textContent = state.totpEnabled ? 'On' : 'Off';
+  status.className = `badge ${state.totpEnabled ? 'badge-on' : 'badge-off'}`;
+  if (name === 'on') showTotpDisable(false);
+}
+
+/** Removes the TOTP secret, its QR code and any recovery codes from the page. */
+function forgetSecrets() {
+  const qr = $('totp-qr');
+  qr.removeAttribute('src');
+  $('totp-secret').textContent = '';
+  $('totp-code').value = '';
+  clear($('recovery-codes'));
+  if (!$('totp-enrol').hidden || !$('totp-recovery').hidden) showTotpPanel(state.totpEnabled === true ? 'on' : 'idle');
+}
+
+async function onTotpStart() {
+  $('totp-start').disabled = true;
+  setAlert('security-notice', null);
+  const result = await api('POST', '/auth/mfa/totp/setup');
+  $('totp-start').disabled = false;
+  if (handleSessionFailure(result)) return;
+  if (result.ok) {
+    state.totpEnabled = false;
+    return showTotpSetup(result.data);
+  }
+  if (result.code === 'mfa_already_enabled') {
+    state.totpEnabled = true;
+    showTotpPanel('on');
+    return setAlert('security-notice', 'An authenticator app is already set up for your account.');
+  }
+  setAlert('security-error', result.message);
+}
+
+/** Step 1 and 2 of an enrolment: the QR code (and the key to type), then a code from the app. */
+function showTotpSetup(setup) {
+  // The QR code is an SVG document from Gatehouse. As an <img> it is only ever a picture: no
+  // script in it could run, and it never touches this page's DOM (the CSP allows data: images).
+  $('totp-qr').src = `data:image/svg+xml;base64,${base64(setup.qrSvg)}`;
+  $('totp-secret').textContent = setup.secret.replace(/(.{4})(?=.)/g, '$1 ');
+  $('totp-confirm-form').reset();
+  setAlert('totp-error', null);
+  showTotpPanel('enrol');
+  $('totp-code').focus();
+}
+
+async function onTotpConfirm(event) {
+  event.preventDefault();
+  const code = $('totp-code').value.replace(/\s+/g, '');
+  if (!/^\d{6}$/.test(code)) return setAlert('totp-error', 'Enter the six-digit code the app shows.');
+  $('totp-confirm').disabled = true;
+  setAlert('totp-error', null);
+  const result = await api('POST', '/auth/mfa/totp/confirm', { code });
+  $('totp-confirm').disabled = false;
+  if (handleSessionFailure(result)) return;
+  if (!result.ok) {
+    $('totp-code').value = '';
+    $('totp-code').focus();
+    if (result.code === 'invalid_code') return setAlert('totp-error', 'That code is not right. Codes change every 30 seconds: enter the one the app shows now.');
+    return setAlert('totp-error', result.message);
+  }
+  state.totpEnabled = true;
+  const list = $('recovery-codes');
+  clear(list);
+  for (const code of result.data.recoveryCodes) {
+    const item = el('li');
+    item.append(el('code', null, code));
+    list.append(item);
+  }
+  // The secret is in the app now: off the page with it.
+  $('totp-qr').removeAttribute('src');
+  $('totp-secret').textContent = '';
+  $('recovery-copy').textContent = 'Copy codes';
+  showTotpPanel('recovery');
+  $('recovery-done').focus();
+}
+
+function onTotpCancel() {
+  $('totp-qr').removeAttribute('src');
+  $('totp-secret').textContent = '';
+  showTotpPanel('idle');
+}
+
+async function onRecoveryCopy() {
+  const codes = [...$('recovery-codes').querySelectorAll('code')].map((code) => code.textContent).join('\n');
+  try {
+    await navigator.clipboard.writeText(`${codes}\n`);
+    $('recovery-copy').textContent = 'Copied';
+  } catch {
+    $('recovery-copy').textContent = 'Select and copy them by hand';
+  }
+}
+
+async function onRecoveryDone() {
+  clear($('recovery-codes'));
+  if (state.enrolling) {
+    state.enrolling = false;
+    await afterFullLogin('Your authenticator app is set up. Signing in now asks for a code from it.');
+    return;
+  }
+  showTotpPanel('on');
+  setAlert('security-notice', 'Your authenticator app is set up. Signing in now asks for a code from it.');
+}
+
+function showTotpDisable(open) {
+  $('totp-disable-form').hidden = !open;
+  $('totp-off-actions').hidden = open;
+  $('totp-disable-password').value = '';
+  setAlert('totp-disable-error', null);
+  if (open) $('totp-disable-password').focus();
+}
+
+async function onTotpDisable(event) {
+  event.preventDefault();
+  const password = $('totp-disable-password').value;
+  if (!password) return setAlert('totp-disable-error', 'Enter your password.');
+  $('totp-disable-submit').disabled = true;
+  setAlert('totp-disable-error', null);
+  const result = await api('DELETE', '/auth/mfa/totp', { password });
+  release('totp-disable-submit');
+  $('totp-disable-password').value = '';
+  if (result.ok) {
+    state.totpEnabled = false;
+    showTotpPanel('idle');
+    return setAlert('security-notice', 'Your authenticator app is turned off. Signing in no longer asks for a code.');
+  }
+  // A wrong password here is a failed login (SPEC §5): it must not end the session.
+  if (result.code === 'invalid_credentials') return setAlert('totp-disable-error', 'The password is wrong.');
+  if (isRefusal(result)) return showRefusal('totp-disable-error', result, ['totp-disable-submit']);
+  if (handleSessionFailure(result)) return;
+  setAlert('totp-disable-error', result.message);
+}
+
+// Passkeys (WebAuthn) ---------------------------------------------------------------------------
+
+function passkeysSupported() {
+  return window.isSecureContext
+    && typeof window.PublicKeyCredential === 'function'
+    && typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function'
+    && typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function';
+}
+
+/** What the browser's refusal of a WebAuthn ceremony means to the person using it. */
+function ceremonyError(error, creating) {
+  const name = error && typeof error === 'object' ? error.name : '';
+  if (name === 'NotAllowedError' || name === 'AbortError') {
+    return creating ? 'No passkey was created: the request was cancelled or timed out.' : 'No passkey was used: the request was cancelled or timed out, or this device holds no passkey for this website.';
+  }
+  if (name === 'InvalidStateError') return 'This device already holds a passkey for your account.';
+  if (name === 'SecurityError') return 'The browser refused: this page\u2019s address does not match the address Gatehouse is configured with.';
+  return `The browser could not ${creating ? 'create' : 'use'} a passkey${error && error.message ? `: ${error.message}` : '.'}`;
+}
+
+const PASSKEYS_OFF = 'Passkeys are not available on this gateway: its public address must be a host name, not an IP address.';
+
+async function loadPasskeys() {
+  const result = await api('GET', '/auth/passkeys');
+  if (handleSessionFailure(result)) return;
+  if (!result.ok) return setAlert('passkey-error', result.message);
+  renderPasskeys(result.data.passkeys);
+}
+
+function renderPasskeys(passkeys) {
+  const list = $('passkey-list');
+  clear(list);
+  for (const passkey of passkeys) {
+    const item = el('li', 'item');
+    item.dataset.id = passkey.id;
+    const main = el('div', 'item-main');
+    const title = el('span', 'item-title');
+    title.append(keyIcon(), el('span', null, passkey.name || 'Passkey'));
+    main.append(title, el('span', 'item-meta', `Added ${formatDateTime(Date.parse(passkey.createdAt))} \u00b7 ${passkey.lastUsedAt ? `last used ${formatDateTime(Date.parse(passkey.lastUsedAt))}` : 'never used to sign in'}`));
+    const actions = el('div', 'item-actions');
+    const remove = el('button', 'button button-small button-danger-ghost', 'Remove');
+    remove.type = 'button';
+    remove.setAttribute('aria-label', `Remove passkey ${passkey.name || ''}`.trim());
+    remove.addEventListener('click', () => confirmInline(actions, remove, 'Remove', () => removePasskey(passkey)));
+    actions.append(remove);
+    item.append(main, actions);
+    list.append(item);
+  }
+  $('passkey-empty').hidden = passkeys.length > 0;
+  $('passkeys-count').hidden = passkeys.length === 0;
+  $('passkeys-count').textContent = String(passkeys.length);
+  $('passkeys-count').className = 'badge badge-count';
+}
+
+/** A small key, drawn with DOM calls (no innerHTML anywhere in this file). */
+function keyIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  for (const [name, value] of Object.entries({ viewBox: '0 0 24 24', width: '16', height: '16', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round', 'aria-hidden': 'true', class: 'icon' })) svg.setAttribute(name, value);
+  const circle = document.createElementNS(ns, 'circle');
+  for (const [name, value] of Object.entries({ cx: '7.5', cy: '15.5', r: '4.5' })) circle.setAttribute(name, value);
+  svg.append(circle);
+  for (const d of ['M10.7 12.3 20 3', 'm16 7 3 3', 'm14 9 2 2']) {
+    const path = document.createElementNS(ns, 'path');
+    path.setAttribute('d', d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+/** Turns `button` into "Remove? [Remove] [Keep]": one click never deletes anything. */
+function confirmInline(container, button, label, action) {
+  button.hidden = true;
+  const question = el('span', 'confirm-question', 'Are you sure?');
+  const yes = el('button', 'button button-small button-danger', label);
+  const no = el('button', 'button button-small button-ghost-dark', 'Keep');
+  yes.type = 'button';
+  no.type = 'button';
+  const restore = () => {
+    question.remove();
+    yes.remove();
+    no.remove();
+    button.hidden = false;
+    button.focus();
+  };
+  no.addEventListener('click', restore);
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    no.disabled = true;
+    await action();
+  });
+  container.append(question, yes, no);
+  no.focus();
+}
+
+async function removePasskey(passkey) {
+  const result = await api('DELETE', `/auth/passkeys/${encodeURIComponent(passkey.id)}`);
+  if (handleSessionFailure(result)) return;
+  if (result.ok || result.code === 'not_found') {
+    setAlert('passkey-error', null);
+    setAlert('security-notice', `The passkey \u201c${passkey.name || 'Passkey'}\u201d was removed.`);
+  } else {
+    setAlert('passkey-error', result.message);
+  }
+  await loadPasskeys();
+}
+
+async function onPasskeyAdd(event) {
+  event.preventDefault();
+  if (!passkeysSupported()) return;
+  const name = $('passkey-name').value.trim();
+  $('passkey-add').disabled = true;
+  setAlert('passkey-error', null);
+  setAlert('security-notice', null);
+  try {
+    const options = await api('POST', '/auth/passkeys/register/options');
+    if (handleSessionFailure(options)) return;
+    if (!options.ok) return setAlert('passkey-error', options.code === 'not_found' ? PASSKEYS_OFF : options.message);
+
+    let credential;
+    try {
+      credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.data) });
+    } catch (error) {
+      return setAlert('passkey-error', ceremonyError(error, true));
+    }
+    if (!credential) return setAlert('passkey-error', 'No passkey was created.');
+
+    const body = { response: credential.toJSON() };
+    if (name) body.name = name;
+    const result = await api('POST', '/auth/passkeys/register/verify', body);
+    if (handleSessionFailure(result)) return;
+    if (!result.ok) {
+      return setAlert('passkey-error', result.code === 'invalid_passkey' ? 'Gatehouse could not verify the new passkey. Please try again.' : result.message);
+    }
+    $('passkey-name').value = '';
+    const added = `Your passkey \u201c${result.data.passkey.name || 'Passkey'}\u201d is added. You can sign in with it, without a password.`;
+    if (state.enrolling) {
+      state.enrolling = false;
+      await afterFullLogin(added);
+      return;
+    }
+    setAlert('security-notice', added);
+    await loadPasskeys();
+  } finally {
+    $('passkey-add').disabled = !passkeysSupported();
+  }
+}
+
+async function onPasskeyLogin() {
+  const button = $('passkey-login-button');
+  setAlert('login-notice', null);
+  setAlert('login-error', null);
+  setAlert('passkey-login-error', null);
+  button.disabled = true;
+  try {
+    const options = await api('POST', '/auth/passkeys/login/options', {});
+    if (!options.ok) {
+      if (isRefusal(options)) return showRefusal('passkey-login-error', options, ['passkey-login-button']);
+      return setAlert('passkey-login-error', options.code === 'not_found' ? PASSKEYS_OFF : options.message);
+    }
+    let credential;
+    try {
+      credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.data) });
+    } catch (error) {
+      return setAlert('passkey-login-error', ceremonyError(error, false));
+    }
+    if (!credential) return setAlert('passkey-login-error', 'No passkey was used.');
+
+    const result = await api('POST', '/auth/passkeys/login/verify', { response: credential.toJSON() });
+    if (!result.ok) {
+      if (isRefusal(result)) return showRefusal('passkey-login-error', result, ['passkey-login-button']);
+      return setAlert('passkey-login-error', result.code === 'invalid_credentials'
+        ? 'Gatehouse did not accept this passkey. It may have been removed from your account.'
+        : result.message);
+    }
+    $('login-form').reset();
+    state.user = result.data.user;
+    state.pendingReset = result.data.passwordResetRequired === true;
+    state.totpEnabled = null;
+    $('account-name').textContent = state.user.name;
+    await afterFullLogin();
+  } finally {
+    release('passkey-login-button');
+  }
+}
+
+// Sessions --------------------------------------------------------------------------------------
+
+async function loadSessions() {
+  const result = await api('GET', '/auth/sessions');
+  if (handleSessionFailure(result)) return;
+  if (!result.ok) return setAlert('sessions-error', result.message);
+  renderSessions(result.data.sessions);
+}
+
+function renderSessions(sessions) {
+  const list = $('session-list');
+  clear(list);
+  // This device first, then the most recently active.
+  const sorted = [...sessions].sort((a, b) => Number(b.current) - Number(a.current) || Date.parse(b.lastSeenAt) - Date.parse(a.lastSeenAt));
+  for (const session of sorted) {
+    const item = el('li', `item${session.current ? ' item-current' : ''}`);
+    item.dataset.id = session.id;
+    const main = el('div', 'item-main');
+    const title = el('span', 'item-title', describeAgent(session.userAgent));
+    title.title = session.userAgent || '';
+    if (session.current) title.append(el('span', 'badge badge-on', 'This device'));
+    const seen = session.current ? 'active now' : `last active ${formatDateTime(Date.parse(session.lastSeenAt))}`;
+    main.append(title, el('span', 'item-meta', `${session.ip || 'unknown address'} \u00b7 signed in ${formatDateTime(Date.parse(session.createdAt))} \u00b7 ${seen}`));
+    const actions = el('div', 'item-actions');
+    if (!session.current) {
+      const end = el('button', 'button button-small button-danger-ghost', 'End');
+      end.type = 'button';
+      end.setAttribute('aria-label', `End the session of ${describeAgent(session.userAgent)} from ${session.ip || 'an unknown address'}`);
+      end.addEventListener('click', () => endSession(session, end));
+      actions.append(end);
+    }
+    item.append(main, actions);
+    list.append(item);
+  }
+  $('sessions-revoke-others').disabled = sessions.filter((s) => !s.current).length === 0;
+}
+
+async function endSession(session, button) {
+  button.disabled = true;
+  const result = await api('DELETE', `/auth/sessions/${encodeURIComponent(session.id)}`);
+  if (handleSessionFailure(result)) return;
+  if (result.ok || result.code === 'not_found') {
+    setAlert('sessions-error', null);
+    setAlert('security-notice', `The session of ${describeAgent(session.userAgent)} from ${session.ip || 'an unknown address'} was ended.`);
+  } else {
+    button.disabled = false;
+    setAlert('sessions-error', result.message);
+  }
+  await loadSessions();
+}
+
+async function onRevokeOthers() {
+  $('sessions-revoke-others').disabled = true;
+  const result = await api('POST', '/auth/sessions/revoke-others');
+  if (handleSessionFailure(result)) return;
+  if (result.ok) setAlert('security-notice', 'You are signed out everywhere else. This session continues.');
+  else setAlert('sessions-error', result.message);
+  await loadSessions();
+}
+
+/** "Chrome on Linux" from a User-Agent header: enough to recognise a device, not a fingerprint. */
+function describeAgent(userAgent) {
+  const ua = userAgent || '';
+  if (!ua) return 'Unknown device';
+  const browser = /Edg\//.test(ua) ? 'Edge'
+    : /OPR\//.test(ua) ? 'Opera'
+      : /Firefox\//.test(ua) ? 'Firefox'
+        : /Chrom(e|ium)\//.test(ua) ? 'Chrome'
+          : /Safari\//.test(ua) ? 'Safari'
+            : /^curl\//.test(ua) ? 'curl'
+              : null;
+  const os = /Windows/.test(ua) ? 'Windows'
+    : /Android/.test(ua) ? 'Android'
+      : /iPhone|iPad/.test(ua) ? 'iOS'
+        : /Mac OS X/.test(ua) ? 'macOS'
+          : /CrOS/.test(ua) ? 'ChromeOS'
+            : /Linux/.test(ua) ? 'Linux'
+              : null;
+  if (!browser) return os ? `A browser on ${os}` : 'Unknown device';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+/** Base64 of a string's UTF-8 bytes (btoa alone takes only Latin-1). */
+function base64(text) {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Session countdown
 
 function startCountdown() {
@@ -507,15 +1130,40 @@ async function onLogout() {
   showLogin('You are signed out.');
 }
 
+/** The view the address names: #security, or the dashboard. */
+function route(notice) {
+  return location.hash === '#security' ? openSecurity(notice) : enterDashboard(notice);
+}
+
 function boot() {
   $('login-form').addEventListener('submit', onLogin);
+  $('passkey-login-button').addEventListener('click', onPasskeyLogin);
+  $('mfa-form').addEventListener('submit', onMfaVerify);
+  $('mfa-toggle').addEventListener('click', () => setMfaMode(state.mfaMode === 'code' ? 'recovery' : 'code'));
+  $('mfa-cancel').addEventListener('click', onMfaCancel);
   $('password-form').addEventListener('submit', onPasswordChange);
-  $('password-cancel').addEventListener('click', () => enterDashboard());
+  $('password-cancel').addEventListener('click', () => route());
   $('open-password').addEventListener('click', () => showPasswordForm({ required: false }));
   $('note-form').addEventListener('submit', onNote);
   $('refresh').addEventListener('click', () => loadWeather());
   $('logout').addEventListener('click', onLogout);
-  enterDashboard();
+  $('totp-start').addEventListener('click', onTotpStart);
+  $('totp-confirm-form').addEventListener('submit', onTotpConfirm);
+  $('totp-cancel').addEventListener('click', onTotpCancel);
+  $('recovery-copy').addEventListener('click', onRecoveryCopy);
+  $('recovery-done').addEventListener('click', onRecoveryDone);
+  $('totp-off-start').addEventListener('click', () => showTotpDisable(true));
+  $('totp-disable-cancel').addEventListener('click', () => showTotpDisable(false));
+  $('totp-disable-form').addEventListener('submit', onTotpDisable);
+  $('passkey-form').addEventListener('submit', onPasskeyAdd);
+  $('sessions-revoke-others').addEventListener('click', onRevokeOthers);
+  // The top bar's links change the #fragment; the view follows (and the back button works).
+  window.addEventListener('hashchange', () => {
+    const browsing = !$('view-dashboard').hidden || !$('view-security').hidden;
+    if (browsing && !state.enrolling) void route();
+  });
+  $('passkey-login').hidden = !passkeysSupported();
+  void route();
 }
 
 boot();

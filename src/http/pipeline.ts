@@ -154,9 +154,11 @@ export const stages: readonly Stage[] = [
       if (!live) return undefined;
       const allows = ctx.endpoint!.allows;
       // SPEC §4.5: a session whose second factor is due reaches only what lets it finish logging in.
+      // Until then a password change that is also due waits (it is asked for next), so the second
+      // factor's own endpoints stay reachable for a session that owes both.
       if (live.session.mfaPending) {
         const enrolling = !live.user.mfaEnabled;
-        if (enrolling ? !allows.mfaEnrolment : !allows.mfaPending) return new GatewayError('mfa_required');
+        return (enrolling ? allows.mfaEnrolment : allows.mfaPending) ? undefined : new GatewayError('mfa_required');
       }
       if (live.session.passwordResetRequired && !allows.passwordReset) return new GatewayError('password_reset_required');
       return undefined;

@@ -14,7 +14,7 @@ const routes = [
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'kim'].map((name) => ({ name })), config: { routes } });
+  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'kim', 'lena'].map((name) => ({ name })), config: { routes } });
 });
 afterAll(async () => {
   await gw.close();
@@ -131,6 +131,23 @@ describe('logging in with a second factor', () => {
     expect(fifth.cookie).toBeNull();
     expect((await call(gw.url, '/auth/session', { session: pending })).status).toBe(401);
     gw.clock.advance(16 * 60_000);
+  });
+
+  it('a session that owes both a second factor and a password change completes the factor first, then the password', async () => {
+    const { secret } = await enrol('lena');
+    await gw.gateway.services.accounts.requireReset('lena', { user: 'test' });
+    gw.clock.advance(30_000);
+    const reply = await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'lena', password: PASSWORD } });
+    expect(reply.json()).toMatchObject({ mfaRequired: true, passwordResetRequired: true });
+    const early = await call(gw.url, '/auth/password', { method: 'POST', session: reply.cookie!, body: { currentPassword: PASSWORD, newPassword: 'lena chose a new one' } });
+    expect(early.json().error.code).toBe('mfa_required');
+    const verified = await call(gw.url, '/auth/mfa/verify', { method: 'POST', session: reply.cookie!, body: { code: totpCode(secret, gw.clock.now()) } });
+    expect(verified.status).toBe(200);
+    const api = await call(gw.url, '/api/x', { session: verified.cookie! });
+    expect(api.json().error.code).toBe('password_reset_required');
+    const changed = await call(gw.url, '/auth/password', { method: 'POST', session: verified.cookie!, body: { currentPassword: PASSWORD, newPassword: 'lena chose a new one' } });
+    expect(changed.status).toBe(204);
+    expect((await call(gw.url, '/api/x', { session: changed.cookie! })).status).toBe(200);
   });
 
   it('a recovery code works once', async () => {

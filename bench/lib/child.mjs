@@ -1,8 +1,10 @@
 /**
- * The parent ↔ server protocol shared by every bench process (run.mjs forks each one with IPC):
- * the child sends `{ type: 'ready', ... }` once listening; the parent may ask `{ type: 'cpu' }`
- * (answered with this process's CPU time, so cost per request can be computed on a noisy machine)
- * and ends it with `{ type: 'stop' }`. A child whose parent goes away exits on its own.
+ * The parent ↔ server protocol shared by every bench process (bench/lib/harness.mjs forks each one
+ * with IPC): the child sends `{ type: 'ready', ... }` once listening; the parent may ask
+ * `{ type: 'cpu' }` (answered with this process's CPU time, so cost per request can be computed on
+ * a noisy machine), any type the child registered a handler for (answered with `{ type, ...result }`
+ * or `{ type, error }`), and ends it with `{ type: 'stop' }`. A child whose parent goes away exits
+ * on its own.
  */
 
 /** Upstream URL, session cookie name and bearer secret, identical for every contender. */
@@ -15,9 +17,10 @@ export const benchPath = '/api/items?page=1';
  * Announces readiness and wires up the control messages.
  * @param {Record<string, unknown>} ready what the parent needs (url, cookie, …)
  * @param {() => Promise<void>} stop closes the server; the process then exits
+ * @param {Record<string, (message: any) => unknown>} [handlers] extra request types this child answers
  */
-export function serveAsChild(ready, stop) {
-  if (!process.send) throw new Error('run this file through bench/http-layer/run.mjs (it needs an IPC channel)');
+export function serveAsChild(ready, stop, handlers = {}) {
+  if (!process.send) throw new Error('run this file through a bench runner (bench/run.mjs, bench/http-layer/run.mjs): it needs an IPC channel');
   let stopping = false;
   const exit = (code) => {
     if (stopping) return;
@@ -29,6 +32,11 @@ export function serveAsChild(ready, stop) {
   process.on('message', (message) => {
     if (message?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage() });
     else if (message?.type === 'stop') exit(0);
+    else if (typeof message?.type === 'string' && Object.hasOwn(handlers, message.type)) {
+      Promise.resolve()
+        .then(() => handlers[message.type](message))
+        .then((result) => process.send({ ...result, type: message.type }), (error) => process.send({ type: message.type, error: String(error?.message ?? error) }));
+    }
   });
   process.on('disconnect', () => exit(0));
   process.send({ type: 'ready', ...ready });

@@ -1,0 +1,56 @@
+/**
+ * The rate rules alone, in process: what G3's three rules (bench/lib/rules.mjs) cost per request
+ * when nothing else runs, to put a number on what `npm run bench` cannot resolve end to end (a few
+ * µs among ~300 µs of CPU per request on a noisy machine). Per simulated request it does what the
+ * pipeline does (src/http/pipeline.ts): the early address-block lookup, `check`, and `observe` of a
+ * 200, against the in-memory counter store a single node uses, with the clock advancing 0.25 ms per
+ * request (4,000 req/s, so the 1m windows hold ~240,000 hits as in the end-to-end run).
+ *
+ *   node bench/rules-micro.mjs [--requests 200000] [--rounds 5]
+ *
+ * Loads the compiled tree (GATEHOUSE_DIST or dist/) and its internal classes: RateRules and
+ * MemoryCounterStore are wired here as src/app/create-gateway.ts wires them, so a change to
+ * their constructors needs a change here. Bounded: rounds × requests, no I/O.
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { dist, fmt, median, numberArg, parseArgs } from './lib/harness.mjs';
+import { activeRules } from './lib/rules.mjs';
+
+const args = parseArgs(process.argv.slice(2));
+const requests = numberArg(args, 'requests', 200_000, 1_000);
+const rounds = numberArg(args, 'rounds', 5, 1);
+const load = (path) => import(pathToFileURL(join(dist, path)).href);
+const { RateRules } = await load('src/rules/rate-rules.js');
+const { MemoryCounterStore } = await load('src/rules/memory-counter-store.js');
+const { parseConfig } = await load('src/config/load.js');
+
+const { limits } = parseConfig({ store: { sqlite: ':memory:' }, limits: activeRules() }, process.cwd());
+let now = Date.now();
+const counters = new MemoryCounterStore({ maxAddHits: Math.max(10_000, ...limits.map((l) => l.max + 1)) });
+const rules = new RateRules(limits, {
+  counters,
+  clock: { now: () => now },
+  audit: { recordInBackground() {} },
+  revoke: async () => {},
+});
+// A live session as the session stage leaves it: the id hash is 64 hex digits.
+const live = { session: { idHash: 'ab'.repeat(32), handle: 'bench-handle' }, user: { name: 'bench', roles: ['user'] } };
+
+async function round() {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < requests; i++) {
+    now += 0.25;
+    const subject = { method: 'GET', path: '/api/items', ip: '127.0.0.1', live, requestId: 'r' };
+    if (rules.blocksByIp && (await rules.addressBlocked(subject.ip))) throw new Error('blocked');
+    const verdict = await rules.check({ method: subject.method, path: subject.path, ip: subject.ip, live: subject.live, requestId: subject.requestId });
+    if (verdict.kind !== 'pass') throw new Error(`refused: ${verdict.kind}`);
+    if (rules.observesStatus) await rules.observe({ method: subject.method, path: subject.path, ip: subject.ip, live: subject.live, requestId: subject.requestId }, 200);
+  }
+  return Number(process.hrtime.bigint() - started) / requests / 1000;
+}
+
+await round(); // warm-up (JIT, the logs grow to their window)
+const perRequest = [];
+for (let r = 0; r < rounds; r++) perRequest.push(await round());
+console.log(`${limits.length} rate rules in process (${limits.map((l) => l.name).join(', ')}): ${fmt(median(perRequest), 2)} µs per request (median of ${rounds} rounds of ${fmt(requests, 0)}; ${perRequest.map((us) => us.toFixed(2)).join(', ')})`);
