@@ -49,7 +49,16 @@ async function main(): Promise<void> {
   const gateway = await createGateway({ config, logger: createLogger({ destination: pino.destination({ fd: 1, sync: true }) }) });
   let upstream: DemoUpstream | undefined;
   try {
-    upstream = await startDemoUpstream({ host: upstreamUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(upstreamUrl.port || 80), token });
+    upstream = await startDemoUpstream({
+      host: upstreamUrl.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(upstreamUrl.port || 80),
+      token,
+      // With `assertion: true` in demo/gatehouse.yaml the upstream also demands Gatehouse's signed
+      // assertion (SPEC §7), checked against the keys this gateway publishes.
+      ...(upstreamConfig.assertion && {
+        assertion: { jwksUrl: jwksUrlOf(gateway.url), issuer: config.server.publicOrigin, audience: upstreamUrl.origin },
+      }),
+    });
     await gateway.start();
 
     console.log('');
@@ -67,7 +76,8 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`Gatehouse is listening on ${gateway.url}`);
     console.log(`Open ${config.server.publicOrigin} in your browser (the origin CSRF checks expect).`);
-    console.log(`Demo upstream API on ${upstream.url} (it refuses anyone without the token). Ctrl+C stops both.`);
+    const refuses = upstreamConfig.assertion ? 'the token and a fresh Gatehouse-Assertion' : 'the token';
+    console.log(`Demo upstream API on ${upstream.url} (it refuses anyone without ${refuses}). Ctrl+C stops both.`);
     console.log('');
   } catch (error) {
     await gateway.stop().catch(() => undefined);
@@ -113,6 +123,14 @@ function readOrCreateToken(): string {
   const token = randomBytes(32).toString('base64url');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/** The gateway's JWKS as the upstream reaches it: a wildcard listen address is reached on loopback. */
+function jwksUrlOf(gatewayUrl: string): string {
+  const url = new URL('/.well-known/jwks.json', gatewayUrl);
+  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1';
+  if (url.hostname === '[::]') url.hostname = '[::1]';
+  return url.href;
 }
 
 function box(lines: string[]): string {

@@ -1,11 +1,14 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createVerifier, nodeMiddleware, type GatehouseRequest, type NodeGuard } from '@gatehouse/verify';
 
 /**
  * The demo upstream: a tiny weather-and-notes REST API that, like the APIs Gatehouse exists to
  * protect, answers only callers presenting its secret bearer token. Gatehouse holds that token;
- * the browser never sees it.
+ * the browser never sees it. With `assertion` it also demands Gatehouse's signed
+ * `Gatehouse-Assertion` (SPEC §7, @gatehouse/verify), so even the right token, leaked and sent
+ * directly, is refused.
  */
 
 export interface DemoUpstreamOptions {
@@ -14,6 +17,17 @@ export interface DemoUpstreamOptions {
   port: number;
   /** The bearer token every request must carry. */
   token: string;
+  /** Also require a valid `Gatehouse-Assertion` from this gateway (SPEC §7). */
+  assertion?: DemoAssertionOptions;
+}
+
+export interface DemoAssertionOptions {
+  /** The gateway's JWKS, e.g. http://127.0.0.1:8080/.well-known/jwks.json */
+  jwksUrl: string;
+  /** The gateway's `server.publicOrigin`. */
+  issuer: string;
+  /** This upstream's `url` origin in the gateway's config; default the address it listens on. */
+  audience?: string;
 }
 
 export interface DemoUpstream {
@@ -36,9 +50,11 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   // Compare SHA-256 digests: equal lengths for timingSafeEqual, and nothing about the token's
   // length or prefix leaks through timing (OWASP Authentication Cheat Sheet).
   const expected = digest(options.token);
+  // Built once the port is known: by default the audience is the address the gateway calls.
+  let guard: NodeGuard | undefined;
 
   const server = createServer((req, res) => {
-    handle(req, res, expected).catch(() => {
+    handle(req, res, expected, guard).catch(() => {
       if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'Something went wrong.' } });
       else res.destroy();
     });
@@ -55,8 +71,13 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  if (options.assertion) {
+    const { jwksUrl, issuer, audience = url } = options.assertion;
+    guard = nodeMiddleware(createVerifier({ jwksUrl, issuer, audience }));
+  }
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     close: () => new Promise<void>((resolve, reject) => {
       server.close((error) => (error ? reject(error) : resolve()));
       server.closeIdleConnections();
@@ -64,12 +85,15 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer, guard: NodeGuard | undefined): Promise<void> {
   if (!authorized(req.headers.authorization, expected)) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="demo-upstream"');
     send(res, 401, { error: { code: 'unauthorized', message: 'A valid bearer token is required.' } });
     return;
   }
+  // The token alone proves only that the caller has it; the assertion, that Gatehouse sent THIS
+  // request just now. The guard answers a refusal itself (401, or 503 without the gateway's keys).
+  if (guard && !(await guard(req, res))) return;
 
   const path = new URL(req.url ?? '/', 'http://upstream.invalid').pathname;
   const method = req.method ?? 'GET';
@@ -116,8 +140,10 @@ const routes: Record<string, Record<string, Handler>> = {
       for (const [name, value] of Object.entries(req.headers)) {
         if (reportedHeaders.test(name) && typeof value === 'string') received[name] = value;
       }
-      // Only proof that the token matched, never the token or the Authorization header itself.
-      send(res, 200, { authenticated: true, headers: received });
+      // Only proof that the token matched, never the token or the Authorization header itself;
+      // and, behind assertions, who Gatehouse says is asking (never the assertion itself).
+      const claims = (req as GatehouseRequest).gatehouse;
+      send(res, 200, { authenticated: true, headers: received, ...(claims && { assertion: { issuer: claims.iss, user: claims.sub ?? null, session: claims.sid ?? null } }) });
     },
   },
 };

@@ -17,6 +17,16 @@ export interface ThrottleStart {
   retryAfterSeconds: number;
 }
 
+export interface GuardOptions<T> {
+  /**
+   * Whether this success forgets the account's failures (default: yes). A password accepted for an
+   * account that still owes a second factor must not: else logging in again between code guesses
+   * would keep the back-off from ever starting, and a thief with the password could search the
+   * 10^6 codes at the per-address rate alone.
+   */
+  resetsFailures?: (value: T) => boolean;
+}
+
 /** What became of one guarded attempt. */
 export type GuardedAttempt<T> =
   /** Refused before anything was checked: answer 429 `too_many_attempts` with this Retry-After. */
@@ -113,11 +123,11 @@ export class LoginThrottle {
    * Checks the throttle, runs `attempt` when allowed, and records its outcome: null is a failure,
    * anything else a success. Serialised per address and per account (see the class comment).
    */
-  async guard<T>(account: string, ip: string, attempt: () => Promise<T | null>): Promise<GuardedAttempt<T>> {
+  async guard<T>(account: string, ip: string, attempt: () => Promise<T | null>, options: GuardOptions<T> = {}): Promise<GuardedAttempt<T>> {
     const accountId = accountKey(account);
     const addressId = addressKey(ip);
     const ran = await this.#addressLocks.run(addressId, async () => {
-      const inner = await this.#accountLocks.run(accountId, () => this.#attempt(accountId, addressId, attempt));
+      const inner = await this.#accountLocks.run(accountId, () => this.#attempt(accountId, addressId, attempt, options));
       return inner === 'busy' ? busy : inner.value;
     });
     return ran === 'busy' ? busy : ran.value;
@@ -146,12 +156,12 @@ export class LoginThrottle {
     return Math.min(backoff * 2 ** Math.min(failures - maxFailures, 52), maxBackoff);
   }
 
-  async #attempt<T>(accountId: string, addressId: string, attempt: () => Promise<T | null>): Promise<GuardedAttempt<T>> {
+  async #attempt<T>(accountId: string, addressId: string, attempt: () => Promise<T | null>, options: GuardOptions<T>): Promise<GuardedAttempt<T>> {
     const verdict = await this.#check(accountId, addressId, this.#clock.now());
     if (!verdict.allowed) return { outcome: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
     const value = await attempt();
     if (value === null) return { outcome: 'failed', started: await this.#recordFailure(accountId, addressId, this.#clock.now()) };
-    await this.#counters.reset(accountId);
+    if (options.resetsFailures?.(value) ?? true) await this.#counters.reset(accountId);
     return { outcome: 'succeeded', value };
   }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { LoginThrottle } from '../accounts/login-throttle.js';
@@ -10,6 +11,7 @@ import { passkeyEndpoints } from '../http/passkey-endpoints.js';
 import { sessionEndpoints } from '../http/session-endpoints.js';
 import type { Endpoint } from '../http/endpoint.js';
 import { healthEndpoints } from '../http/health-endpoints.js';
+import { jwksEndpoint } from '../http/jwks-endpoint.js';
 import { createResponder } from '../http/respond.js';
 import type { Runtime } from '../http/runtime.js';
 import { listen, type ListeningServer } from '../http/server.js';
@@ -25,6 +27,7 @@ import { MemoryCounterStore } from '../rules/memory-counter-store.js';
 import { RateRules } from '../rules/rate-rules.js';
 import type { Store } from '../storage/store.js';
 import { sessionCookiePolicy } from '../security/cookies.js';
+import { upstreamAssertion, type UpstreamAssertion } from '../trust/assertion.js';
 import { openServices, type ServiceOptions, type Services } from './open-services.js';
 
 export interface GatewayOptions extends ServiceOptions {
@@ -60,8 +63,27 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
     throw new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
   }
+  // SPEC §7: the signing key exists (created on the first start) and is in memory before the first
+  // request, so signing never waits for the store.
+  try {
+    await services.signingKeys.init();
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+
+  const assertions = new Map<string, UpstreamAssertion>(config.upstreams.filter((u) => u.assertion).map((u) => [u.name, upstreamAssertion({
+    keys: services.signingKeys,
+    issuer: config.server.publicOrigin,
+    upstreamUrl: u.url,
+    clock: services.clock,
+    random: services.random,
+  })]));
 
   const forwarders = new Map(config.upstreams.map((u) => [u.name, new Forwarder(u, { tls: upstreamTls(u) })]));
+  for (const upstream of config.upstreams.filter((u) => u.tls?.dangerouslyDisableCertificateVerification)) {
+    logger.warn({ upstream: upstream.name }, 'upstream certificate verification is OFF (tls.dangerouslyDisableCertificateVerification): anyone on the network path can pose as this upstream and receive its secret');
+  }
   const routes = new RouteTable(config.routes);
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
@@ -70,6 +92,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     maxBodySize: config.server.maxBodySize,
     publicOrigin: config.server.publicOrigin,
+    assertion: assertions.get(route.config.upstream) ?? null,
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // Counters of its own on a single node: rate-rule keys sprayed by many clients cannot evict login
@@ -95,6 +118,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const ownSessions = sessionEndpoints(authDeps);
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
+    jwksEndpoint(services.signingKeys, respond),
     ...authEndpoints(authDeps),
     ...mfaEndpoints(authDeps),
     ...passkeys.exact,
@@ -143,6 +167,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async start() {
       listening = await listen(runtime);
       credentials.startRefreshing();
+      services.signingKeys.start();
       const counterWindows = longestWindows([
         [throttleCounters, throttle.longestWindowMs],
         // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
@@ -159,6 +184,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async stop() {
       if (purge) clearInterval(purge);
       credentials.stop();
+      services.signingKeys.stop();
       if (listening) await listening.close();
       await Promise.all([...forwarders.values()].map((f) => f.close()));
       await services.close();
@@ -168,13 +194,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /** The upstream's CA and client certificate files, read once at start (SPEC §7: verify it, mTLS). */
-function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } | undefined {
   const tls = upstream.tls;
   if (!tls) return undefined;
   return {
     ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
     ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
     ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+    ...(tls.dangerouslyDisableCertificateVerification ? { rejectUnauthorized: false } : {}),
   };
 }
 
@@ -186,7 +213,7 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
   // A status rule's count must be able to exceed its max, or it could never fire.
   const maxAddHits = Math.max(10_000, ...config.limits.map((l) => l.max + 1));
-  return config.server.workers === 1 ? new MemoryCounterStore({ maxAddHits }) : store.counters;
+  return workerCount(config) === 1 ? new MemoryCounterStore({ maxAddHits }) : store.counters;
 }
 
 /** Each distinct counter store once, with the longest window any of its users needs kept. */
@@ -194,4 +221,9 @@ function longestWindows(users: [CounterStore, number][]): Map<CounterStore, numb
   const windows = new Map<CounterStore, number>();
   for (const [store, windowMs] of users) windows.set(store, Math.max(windows.get(store) ?? 0, windowMs));
   return windows;
+}
+
+/** `server.workers` resolved: `auto` is one per core. */
+export function workerCount(config: GatewayConfig): number {
+  return config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
 }

@@ -12,6 +12,7 @@ import { PasskeyService } from '../mfa/passkey-service.js';
 import { TotpService } from '../mfa/totp-service.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
+import { SigningKeys } from '../trust/signing-keys.js';
 
 /** Everything the gateway and the CLI work with, built from one configuration. */
 export interface Services {
@@ -24,6 +25,8 @@ export interface Services {
   sessions: SessionService;
   totp: TotpService;
   passkeys: PasskeyService;
+  /** Gatehouse's own keys for upstream assertions (SPEC §7); loaded by the gateway, rotated by the CLI. */
+  signingKeys: SigningKeys;
   clock: Clock;
   random: RandomBytes;
   logger: Logger;
@@ -39,6 +42,8 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Create the master key file if it is missing (first run). */
   createMasterKey?: boolean;
+  /** How often a running gateway re-reads its signing keys, in real milliseconds (default 5 s, SPEC §7). */
+  signingKeyRefreshInterval?: number;
 }
 
 /**
@@ -72,11 +77,21 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit });
     const totp = new TotpService({ store: store.mfa, users: store.users, keyring, clock, random, issuer: config.mfa.issuer, audit });
     const passkeys = new PasskeyService({ store: store.mfa, users: store.users, clock, random, publicOrigin: config.server.publicOrigin, rpName: config.mfa.issuer, audit });
+    const signingKeys = new SigningKeys({
+      store: store.keys,
+      keyring,
+      clock,
+      random,
+      audit,
+      logger,
+      ...(options.signingKeyRefreshInterval !== undefined ? { refreshIntervalMs: options.signingKeyRefreshInterval } : {}),
+    });
     await secrets.verifyMasterKey();
     await accounts.init();
     return {
-      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, clock, random, logger,
+      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, signingKeys, clock, random, logger,
       close: async () => {
+        signingKeys.stop();
         if (!options.store) await store.close();
       },
     };

@@ -1,9 +1,8 @@
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { createGateway } from './create-gateway.js';
+import { createGateway, workerCount } from './create-gateway.js';
 import { openServices } from './open-services.js';
 
 export interface ServeOptions {
@@ -30,13 +29,15 @@ export async function runServe(options: ServeOptions): Promise<number> {
     throw error;
   }
   const { config } = loaded;
-  const workers = config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
+  const workers = workerCount(config);
   // JSON lines go to the given stdout; process.stdout gets pino's faster asynchronous writer.
   const logger = createLogger(options.stdout === process.stdout ? {} : { destination: options.stdout });
 
   if (workers > 1 && cluster.isPrimary) {
-    // Create the master key and run migrations once, before the workers race for them.
+    // Create the master key, run migrations and create the first signing key once, before the
+    // workers race for them.
     const services = await openServices(config, { createMasterKey: true, env: options.env, logger });
+    await services.signingKeys.init();
     await services.close();
     return supervise(workers, logger);
   }

@@ -28,7 +28,11 @@ export type AuditType =
   | 'mfa_failed'
   | 'recovery_code_used'
   | 'passkey_registered'
-  | 'passkey_removed';
+  | 'passkey_removed'
+  /** `gatehouse keys rotate` (SPEC §7): detail.kid is the new key, detail.retired the replaced one(s), detail.publishedUntil the end of their grace period. */
+  | 'signing_key_rotated'
+  /** `gatehouse secret rotate-master-key` (SPEC §7): detail.keyId is the first master key, detail.resealed/alreadyCurrent the counts. */
+  | 'master_key_rotated';
 
 /** One security event. Never holds a password, cookie, token or secret value. */
 export interface AuditEvent {

@@ -3,9 +3,11 @@ import { addAuditCommand } from './audit.js';
 import { addCheckCommand } from './check.js';
 import type { CliIo } from './cli-io.js';
 import { defaultConfigFile, type CliContext } from './context.js';
+import { addKeysRotateCommand } from './keys-rotate.js';
 import { reportError } from './report-error.js';
 import { addSecretListCommand } from './secret-list.js';
 import { addSecretRemoveCommand } from './secret-remove.js';
+import { addSecretRotateMasterKeyCommand } from './secret-rotate-master-key.js';
 import { addSecretSetCommand } from './secret-set.js';
 import { addServeCommand } from './serve.js';
 import { addSessionListCommand } from './session-list.js';
@@ -51,10 +53,14 @@ function buildProgram(io: CliIo, ctx: CliContext): Command {
   addSecretSetCommand(secret, ctx);
   addSecretListCommand(secret, ctx);
   addSecretRemoveCommand(secret, ctx);
+  addSecretRotateMasterKeyCommand(secret, ctx);
 
   const session = program.command('session').description('list and revoke sessions');
   addSessionListCommand(session, ctx);
   addSessionRevokeCommand(session, ctx);
+
+  const keys = program.command('keys').description('manage the keys that sign upstream assertions');
+  addKeysRotateCommand(keys, ctx);
 
   addAuditCommand(program, ctx);
   return program;

@@ -54,28 +54,12 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
-  problems.push(...unavailable(config));
-
   if (config.session.idleTimeout > config.session.absoluteTimeout) {
     problems.push({ path: 'session.idleTimeout', message: 'must not be longer than session.absoluteTimeout' });
   }
   if (config.login.backoff > config.login.maxBackoff) {
     problems.push({ path: 'login.backoff', message: 'must not be longer than login.maxBackoff' });
   }
-  return problems;
-}
-
-/**
- * Security options this version accepts in the schema but does not enforce yet. Silently ignoring
- * a protection someone configured would be worse than refusing to start, so each one is an error
- * until the feature lands (SPEC §7 assertions).
- */
-function unavailable(config: GatewayConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const notYet = 'is not available in this version of Gatehouse yet';
-  config.upstreams.forEach((upstream, i) => {
-    if (upstream.assertion) problems.push({ path: `upstreams[${i}].assertion`, message: `signed assertions ${notYet}` });
-  });
   return problems;
 }
 

@@ -50,6 +50,14 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('accepts assertion: true on an upstream (SPEC §7), and the route to the JWKS stays reserved', () => {
+    expect(problemsOf({ upstreams: [{ ...upstream, assertion: true }], routes: [{ path: '/api/**', upstream: 'api' }] })).toEqual([]);
+    expect(parseConfig({ upstreams: [{ ...upstream, assertion: true }] }, '/x').upstreams[0]!.assertion).toBe(true);
+    expect(problemsOf({ upstreams: [upstream], routes: [{ path: '/.well-known/jwks.json', upstream: 'api' }] })).toEqual([
+      'routes[0].path: this path is reserved for Gatehouse itself',
+    ]);
+  });
+
   it('checks combinations that one key cannot show', () => {
     expect(problemsOf({
       upstreams: [upstream, upstream],

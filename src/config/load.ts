@@ -107,7 +107,7 @@ function resolvePaths(config: GatewayConfig, baseDir: string): GatewayConfig {
     masterKey: config.masterKey.map((source) => (source.startsWith('file:') ? `file:${at(source.slice(5))}` : source)),
     upstreams: config.upstreams.map((u) => ({
       ...u,
-      tls: u.tls && { ca: atOptional(u.tls.ca), cert: atOptional(u.tls.cert), key: atOptional(u.tls.key) },
+      tls: u.tls && { ...u.tls, ca: atOptional(u.tls.ca), cert: atOptional(u.tls.cert), key: atOptional(u.tls.key) },
     })),
     static: atOptional(config.static),
   };

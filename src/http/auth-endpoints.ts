@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { UserRecord } from '../accounts/user-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { buildClearingCookie, buildSessionCookie, readSessionCookie } from '../security/cookies.js';
 import { anyState, unrestricted, type Endpoint } from './endpoint.js';
@@ -23,7 +24,16 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     async handle(ctx) {
       const body = await readJson(ctx.req, loginBody, deps.maxBodySize);
       // The throttle decides before any password is checked (SPEC §5: "no password is checked").
-      const attempt = await throttle.guard(body.username, ctx.ip, () => accounts.authenticate(body.username, body.password));
+      // SPEC §4.5: with TOTP enrolled the second factor is due now; with `mfa.required` every
+      // password login must complete one (a user with none enrols first; a passkey-only user signs
+      // in with the passkey instead).
+      const secondFactorDue = async (user: UserRecord): Promise<boolean> => deps.mfaRequired || (await deps.totp.isEnrolled(user.name));
+      let mfaRequired = false;
+      const attempt = await throttle.guard(body.username, ctx.ip, async () => {
+        const user = await accounts.authenticate(body.username, body.password);
+        if (user) mfaRequired = await secondFactorDue(user);
+        return user;
+      }, { resetsFailures: () => !mfaRequired });
       if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
       if (attempt.outcome === 'failed') {
         await audit.record('login_failed', auditContext(ctx, body.username.slice(0, 64)), {});
@@ -31,9 +41,6 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
         throw new GatewayError('invalid_credentials');
       }
       const user = attempt.value;
-      // SPEC §4.5: with TOTP enrolled the second factor is due now; with `mfa.required` and no
-      // factor at all, one must be enrolled before anything else.
-      const mfaRequired = (await deps.totp.isEnrolled(user.name)) || (deps.mfaRequired && !user.mfaEnabled);
       const setCookie = await startSession(deps, ctx, user, { passwordResetRequired: user.passwordResetRequired, mfaPending: mfaRequired });
       respond.json(ctx.res, 200, {
         user: publicUser(user),

@@ -282,6 +282,10 @@ function challengeOf(response: unknown): string | null {
     return null;
   }
   if (!isRecord(clientData)) return null;
+  // A ceremony run inside a cross-origin frame is never ours: Gatehouse's pages refuse framing.
+  // WebAuthn L3 §7.1 step 13 leaves topOrigin to the relying party; the library checks it only at
+  // login, so it is refused here for both ceremonies.
+  if (clientData.crossOrigin === true || clientData.topOrigin !== undefined) return null;
   const challenge = clientData.challenge;
   return typeof challenge === 'string' && challengePattern.test(challenge) ? challenge : null;
 }

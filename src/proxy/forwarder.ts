@@ -9,7 +9,7 @@ export interface ForwarderOptions {
   /** Most sockets open to the upstream at once; unlimited by default (requests beyond it queue). */
   connections?: number;
   /** Contents (not paths) of the upstream `tls` files (SPEC §7): CA to verify it, client certificate for mTLS. */
-  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
   /** Longest pause between two chunks of a response body; 5 minutes by default. */
   bodyTimeout?: number;
 }

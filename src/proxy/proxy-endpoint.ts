@@ -5,6 +5,7 @@ import type { RequestContext } from '../http/context.js';
 import { unrestricted, type Endpoint } from '../http/endpoint.js';
 import type { Logger } from '../log/logger.js';
 import type { CompiledRoute } from '../routing/route-table.js';
+import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
 import { withQueryCredential } from './credential.js';
 import type { Forwarder } from './forwarder.js';
@@ -21,6 +22,8 @@ export interface ProxyDeps {
   maxBodySize: number;
   /** `server.publicOrigin`, for X-Forwarded-Proto/Host. */
   publicOrigin: string;
+  /** For an upstream with `assertion: true`: signs the Gatehouse-Assertion header (SPEC §7). */
+  assertion?: UpstreamAssertion | null;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -47,32 +50,38 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     throw new GatewayError('upstream_unavailable');
   }
 
-  let body: Readable | null = null;
-  let limit: BodyLimit | null = null;
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
-  if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) {
-    limit = new BodyLimit(deps.maxBodySize);
-    body = req.pipe(limit);
-  }
 
   const abort = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
 
+  const path = route.upstreamPath(ctx.path);
+  const requestHeaders = upstreamRequestHeaders(req.headers, {
+    clientIp: ctx.ip,
+    publicOrigin: deps.publicOrigin,
+    requestId: ctx.requestId,
+    credential,
+  });
+  // upstreamRequestHeaders dropped any gatehouse-assertion the client sent: only this one is forwarded.
+  if (deps.assertion) requestHeaders[assertionHeader] = await deps.assertion.sign({ method: ctx.method, path, live: ctx.live });
+
+  let body: Readable | null = null;
+  let limit: BodyLimit | null = null;
+  if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) {
+    limit = new BodyLimit(deps.maxBodySize);
+    body = req.pipe(limit);
+  }
+
   let upstream;
   try {
     upstream = await deps.forwarder.forward({
       method: ctx.method,
-      path: route.upstreamPath(ctx.path),
+      path,
       query: credential.queryParam ? withQueryCredential(ctx.query, credential.queryParam) : ctx.query,
-      headers: upstreamRequestHeaders(req.headers, {
-        clientIp: ctx.ip,
-        publicOrigin: deps.publicOrigin,
-        requestId: ctx.requestId,
-        credential,
-      }),
+      headers: requestHeaders,
       body,
       requestId: ctx.requestId,
       signal: abort.signal,

@@ -5,6 +5,7 @@ import type { MetaStore } from '../storage/store.js';
 import { open, seal, SealError, sealedKeyId } from './envelope.js';
 import { MasterKeyError, type Keyring } from './keyring.js';
 import type { SecretStore } from './secret-store.js';
+import { masterKeyCheckKey, metaAad, secretAad } from './sealed-values.js';
 import { namePattern } from '../config/schema.js';
 
 /** A refused secret operation; the message never contains the value. */
@@ -18,19 +19,9 @@ export class SecretError extends Error {
   }
 }
 
-/**
- * The same rule as a `name` in the configuration (config/schema.ts), so every name an upstream's
- * `credential.secret` can refer to can be stored, and nothing else.
- */
-
-const checkKey = 'master-key-check';
-const checkAad = `meta:${checkKey}`;
+const checkKey = masterKeyCheckKey;
+const checkAad = metaAad(checkKey);
 const checkPlaintext = 'gatehouse master key check';
-
-/** What sealed values are bound to: a secret's value opens only as that secret. */
-function secretAad(name: string): string {
-  return `secret:${name}`;
-}
 
 /** Secrets encrypted at rest under the master key (SPEC §2 `gatehouse secret …`). */
 export class SecretService {
@@ -98,6 +89,10 @@ export class SecretService {
   }
 }
 
+/**
+ * The same rule as a `name` in the configuration (config/schema.ts), so every name an upstream's
+ * `credential.secret` can refer to can be stored, and nothing else.
+ */
 function assertSecretName(name: string): void {
   // The name itself is not echoed: a value pasted where the name belongs must not reach a log.
   if (!namePattern.test(name)) {

@@ -1,3 +1,5 @@
+import type { Resealable } from './resealable.js';
+
 /** A stored secret: only ever its sealed (encrypted) form, see secrets/envelope.ts. */
 export interface SecretRecord {
   name: string;
@@ -6,8 +8,11 @@ export interface SecretRecord {
   updatedAt: number;
 }
 
-/** The secret store port. */
-export interface SecretStore {
+/**
+ * The secret store port. As a Resealable it lists every secret with aad `secret:<name>`
+ * (sealed-values.ts) and re-seals one without touching its update time: the value is unchanged.
+ */
+export interface SecretStore extends Resealable {
   /** Inserts or replaces. */
   put(record: SecretRecord): Promise<void>;
   get(name: string): Promise<SecretRecord | null>;

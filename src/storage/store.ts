@@ -4,6 +4,7 @@ import type { CounterStore } from '../rules/counter-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import type { MfaStore } from '../mfa/mfa-store.js';
+import type { SigningKeyStore } from '../trust/signing-key-store.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 export interface MetaStore {
@@ -22,6 +23,8 @@ export interface Store {
   meta: MetaStore;
   counters: CounterStore;
   mfa: MfaStore;
+  /** Gatehouse's own keys for upstream assertions (SPEC §7). */
+  keys: SigningKeyStore;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -130,6 +130,25 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX webauthn_challenges_expires_at ON webauthn_challenges (expires_at);
     `,
   },
+  {
+    version: 4,
+    description: 'signing keys for upstream assertions',
+    // trust/signing-key-store.ts. A key is active while retired_at is NULL; the partial unique index
+    // allows at most one such row, so no interleaving of writers can leave two keys signing. The
+    // CHECK keeps the two retirement columns set together. No public-key column: the JWKS is derived
+    // from the sealed private key, which only the master key can produce.
+    sql: `
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        sealed_private_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER,
+        published_until INTEGER,
+        CHECK ((retired_at IS NULL) = (published_until IS NULL))
+      ) STRICT;
+      CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (retired_at IS NULL) WHERE retired_at IS NULL;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

@@ -8,6 +8,7 @@ import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteMfaStore } from './sqlite-mfa-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
+import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 
 /**
@@ -36,6 +37,7 @@ function storeOn(db: Database): Store {
     meta: new SqliteMetaStore(db),
     counters: new SqliteCounterStore(db),
     mfa: new SqliteMfaStore(db),
+    keys: new SqliteSigningKeyStore(db),
     async ping() {
       ping.get();
     },

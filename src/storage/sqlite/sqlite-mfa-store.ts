@@ -1,5 +1,7 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
 import type { ChallengePurpose, ChallengeRecord, MfaStore, PasskeyRecord, TotpRecord } from '../../mfa/mfa-store.js';
+import type { Resealable, SealedEntry } from '../../secrets/resealable.js';
+import { totpAad } from '../../secrets/sealed-values.js';
 
 interface TotpRow {
   user_name: string;
@@ -35,7 +37,7 @@ const challengeColumns = 'challenge, purpose, user_name, expires_at';
  * answer, so two processes on the file cannot both win: SQLite runs write statements one at a time
  * and each sees the other's commit. Never a read followed by a write.
  */
-export class SqliteMfaStore implements MfaStore {
+export class SqliteMfaStore implements MfaStore, Resealable {
   readonly #putPendingTotp: Statement<[string, string, number]>;
   readonly #getTotp: Statement<[string], TotpRow>;
   readonly #confirmTotp: Statement<[number, string]>;
@@ -52,6 +54,8 @@ export class SqliteMfaStore implements MfaStore {
   readonly #replaceRecoveryCodes: Transaction<(userName: string, codeHashes: string[]) => void>;
   readonly #takeChallenge: Transaction<(challenge: string, now: number) => ChallengeRow | undefined>;
   readonly #removeAll: Transaction<(userName: string) => void>;
+  readonly #listSealed: Statement<[], { user_name: string; sealed_secret: string }>;
+  readonly #replaceSealed: Statement<[string, string, string]>;
 
   constructor(db: Database) {
     // A fresh enrolment, or a new secret for a pending one; the WHERE leaves a confirmed enrolment
@@ -104,6 +108,12 @@ export class SqliteMfaStore implements MfaStore {
       deleteRecoveryCodes.run(userName);
       deletePasskeys.run(userName);
     });
+
+    // Master-key rotation (secrets/resealable.ts): every TOTP secret, pending enrolments included
+    // (a pending secret is confirmed later and must still open then). Compare-and-set on the sealed
+    // value alone, so a concurrent re-enrolment wins and confirmation or a used step is untouched.
+    this.#listSealed = db.prepare('SELECT user_name, sealed_secret FROM totp_enrolments ORDER BY user_name');
+    this.#replaceSealed = db.prepare('UPDATE totp_enrolments SET sealed_secret = ? WHERE user_name = ? AND sealed_secret = ?');
   }
 
   async putPendingTotp(record: TotpRecord): Promise<boolean> {
@@ -186,6 +196,14 @@ export class SqliteMfaStore implements MfaStore {
 
   async removeAll(userName: string): Promise<void> {
     this.#removeAll.immediate(userName);
+  }
+
+  async listSealed(): Promise<SealedEntry[]> {
+    return this.#listSealed.all().map((row) => ({ id: row.user_name, aad: totpAad(row.user_name), sealed: row.sealed_secret }));
+  }
+
+  async replaceSealed(userName: string, sealed: string, next: string): Promise<boolean> {
+    return this.#replaceSealed.run(next, userName, sealed).changes === 1;
   }
 }
 

@@ -1,4 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { SealedEntry } from '../../secrets/resealable.js';
+import { secretAad } from '../../secrets/sealed-values.js';
 import type { SecretRecord, SecretStore } from '../../secrets/secret-store.js';
 
 interface SecretRow {
@@ -13,6 +15,8 @@ export class SqliteSecretStore implements SecretStore {
   readonly #get: Statement<[string], SecretRow>;
   readonly #list: Statement<[], SecretRow>;
   readonly #remove: Statement<[string]>;
+  readonly #listSealed: Statement<[], { name: string; sealed: string }>;
+  readonly #replaceSealed: Statement<[string, string, string]>;
 
   constructor(db: Database) {
     this.#put = db.prepare(`INSERT INTO secrets (name, sealed, updated_at) VALUES (@name, @sealed, @updated_at)
@@ -20,6 +24,10 @@ export class SqliteSecretStore implements SecretStore {
     this.#get = db.prepare('SELECT name, sealed, updated_at FROM secrets WHERE name = ?');
     this.#list = db.prepare('SELECT name, sealed, updated_at FROM secrets ORDER BY name');
     this.#remove = db.prepare('DELETE FROM secrets WHERE name = ?');
+    this.#listSealed = db.prepare('SELECT name, sealed FROM secrets ORDER BY name');
+    // Compare-and-set in one statement: a `secret set` that landed since the row was listed wins.
+    // updated_at stays: the value is the same, only its encryption changed.
+    this.#replaceSealed = db.prepare('UPDATE secrets SET sealed = ? WHERE name = ? AND sealed = ?');
   }
 
   async put(record: SecretRecord): Promise<void> {
@@ -37,6 +45,14 @@ export class SqliteSecretStore implements SecretStore {
 
   async remove(name: string): Promise<boolean> {
     return this.#remove.run(name).changes === 1;
+  }
+
+  async listSealed(): Promise<SealedEntry[]> {
+    return this.#listSealed.all().map((row) => ({ id: row.name, aad: secretAad(row.name), sealed: row.sealed }));
+  }
+
+  async replaceSealed(name: string, sealed: string, next: string): Promise<boolean> {
+    return this.#replaceSealed.run(next, name, sealed).changes === 1;
   }
 }
 

@@ -1,0 +1,13 @@
+export { createVerifier, assertionType } from './verify-assertion.js';
+export type { AssertionClaims, Verifier, VerifierOptions, VerifyResult } from './verify-assertion.js';
+export { refusalReasons } from './reasons.js';
+export type { RefusalReason } from './reasons.js';
+export type { AssertedRequest } from './request.js';
+export type { FetchLike } from './jwks-cache.js';
+export { nodeMiddleware } from './middleware/node.js';
+export type { GatehouseRequest, NodeGuard } from './middleware/node.js';
+export { expressMiddleware } from './middleware/express.js';
+export type { ExpressHandler, ExpressRequestLike } from './middleware/express.js';
+export type { ResponseLike } from './middleware/refusal.js';
+export { fastifyOnRequest, fastifyPlugin } from './middleware/fastify.js';
+export type { FastifyInstanceLike, FastifyOnRequest, FastifyPluginLike, FastifyReplyLike, FastifyRequestLike } from './middleware/fastify.js';
