@@ -31,4 +31,6 @@ export interface Runtime {
   rateRules: RateRules;
   /** Sliding-window counters (process memory on one node, the store with several workers). */
   counters: CounterStore;
+  /** X-Request-Id values. */
+  requestIds: () => string;
 }

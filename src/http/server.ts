@@ -3,7 +3,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error.js';
-import { newRequestId } from '../security/random.js';
 import { answerClientError, writeRawError } from './client-error.js';
 import type { RequestContext } from './context.js';
 import { errorHeaders, stages } from './pipeline.js';
@@ -38,7 +37,7 @@ const serverTls = {
 
 /** Runs one request through the pipeline and its endpoint; never lets an exception escape. */
 export async function handleRequest(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> {
-  const requestId = newRequestId(rt.services.random);
+  const requestId = rt.requestIds();
   res.setHeader('x-request-id', requestId);
   const ctx: RequestContext = {
     req, res, requestId,
@@ -130,15 +129,15 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
     : createHttpServer(options, handler);
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    answerClientError(error, socket, newRequestId(rt.services.random), rt.respond.base);
+    answerClientError(error, socket, rt.requestIds(), rt.respond.base);
   });
   // CONNECT never reaches the request handler in Node; answer it here (SPEC §4.4: 405).
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    writeRawError(socket, 'method_not_allowed', newRequestId(rt.services.random), rt.respond.base);
+    writeRawError(socket, 'method_not_allowed', rt.requestIds(), rt.respond.base);
   });
   // Gatehouse proxies no WebSockets or other upgrades.
   server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-    writeRawError(socket, 'not_found', newRequestId(rt.services.random), rt.respond.base);
+    writeRawError(socket, 'not_found', rt.requestIds(), rt.respond.base);
   });
 
   await new Promise<void>((resolve, reject) => {

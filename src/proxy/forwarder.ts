@@ -88,9 +88,21 @@ export class Forwarder {
   }
 
   async forward(input: ForwardInput): Promise<ForwardedResponse> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.#timeout);
-    const signal = input.signal ? AbortSignal.any([input.signal, deadline.signal]) : deadline.signal;
+    // One controller for both the deadline and the client going away: AbortSignal.any costs a
+    // few percent of the hot path on Node 20 and has had retention bugs (nodejs/node#48419).
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.#timeout);
+    const clientSignal = input.signal;
+    const clientGone = (): void => controller.abort();
+    if (clientSignal) {
+      if (clientSignal.aborted) controller.abort();
+      else clientSignal.addEventListener('abort', clientGone, { once: true });
+    }
     const retryable = input.body === null && idempotentMethods.has(input.method);
     const path = `${this.#basePath}${input.path}${input.query === '' ? '' : `?${input.query}`}`;
     const headers: Record<string, string | string[]> = { ...input.headers, 'x-request-id': input.requestId };
@@ -108,10 +120,12 @@ export class Forwarder {
           break;
         } catch (error) {
           if (retryable && attemptNumber === 1 && !attempt.responseStarted && !signal.aborted && isDroppedConnection(error)) continue;
-          throw upstreamError(error, { timedOut: deadline.signal.aborted, clientAborted: input.signal?.aborted ?? false });
+          throw upstreamError(error, { timedOut, clientAborted: clientSignal?.aborted ?? false });
         }
       }
     } finally {
+      // The client's abort stays wired: if it goes away while the body streams, the upstream
+      // request is aborted too. Its controller is per request, so nothing outlives the request.
       clearTimeout(timer);
     }
     // undici's body emits an AbortError when destroyed unfinished; a caller that destroys it on

@@ -75,27 +75,43 @@ const leakedResult: { readonly safe: Buffer; readonly leaked: boolean } = Object
  * Whether any pattern appears in a header name or value. Values are searched both as latin-1
  * (how HTTP/1.1 bytes map to JS strings) and as UTF-8 text, so a non-ASCII secret is found however
  * the header was decoded; names, which arrive lower-cased, are compared case-insensitively.
+ * The search strings are built once per credential, not per response.
  */
-export function headersLeak(headers: Readonly<Record<string, string | readonly string[] | number | undefined>>, patterns: readonly Buffer[]): boolean {
-  if (patterns.length === 0) return false;
-  const needles: string[] = [];
-  for (const pattern of patterns) {
-    if (pattern.length === 0) continue;
-    needles.push(pattern.toString('latin1'));
-    if (!isUtf8(pattern)) continue;
-    const text = pattern.toString('utf8');
-    if (text !== needles[needles.length - 1]) needles.push(text);
-  }
-  const lowerNeedles = needles.map((needle) => needle.toLowerCase());
-  for (const name in headers) {
-    const lowerName = name.toLowerCase();
-    for (const needle of lowerNeedles) if (lowerName.includes(needle)) return true;
-    const value = headers[name];
-    if (value === undefined) continue;
-    const values = typeof value === 'object' ? value : [String(value)];
-    for (const item of values) {
-      for (const needle of needles) if (item.includes(needle)) return true;
+export class HeaderLeakCheck {
+  readonly #needles: readonly string[];
+  readonly #lowerNeedles: readonly string[];
+
+  constructor(patterns: readonly Buffer[]) {
+    const needles: string[] = [];
+    for (const pattern of patterns) {
+      if (pattern.length === 0) continue;
+      needles.push(pattern.toString('latin1'));
+      if (!isUtf8(pattern)) continue;
+      const text = pattern.toString('utf8');
+      if (text !== needles[needles.length - 1]) needles.push(text);
     }
+    this.#needles = needles;
+    this.#lowerNeedles = needles.map((needle) => needle.toLowerCase());
   }
-  return false;
+
+  leaks(headers: Readonly<Record<string, string | readonly string[] | number | undefined>>): boolean {
+    const needles = this.#needles;
+    if (needles.length === 0) return false;
+    for (const name in headers) {
+      const lowerName = name.toLowerCase();
+      for (const needle of this.#lowerNeedles) if (lowerName.includes(needle)) return true;
+      const value = headers[name];
+      if (value === undefined) continue;
+      const values = typeof value === 'object' ? value : [String(value)];
+      for (const item of values) {
+        for (const needle of needles) if (item.includes(needle)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** One-off form of HeaderLeakCheck. */
+export function headersLeak(headers: Readonly<Record<string, string | readonly string[] | number | undefined>>, patterns: readonly Buffer[]): boolean {
+  return new HeaderLeakCheck(patterns).leaks(headers);
 }

@@ -9,7 +9,7 @@ import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
 import { withQueryCredential } from './credential.js';
 import type { Forwarder } from './forwarder.js';
-import { LeakGuard, headersLeak } from './leak-guard.js';
+import { LeakGuard } from './leak-guard.js';
 import { upstreamRequestHeaders } from './request-headers.js';
 import { clientResponseHeaders } from './response-headers.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
@@ -91,7 +91,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     throw error;
   }
 
-  if (headersLeak(upstream.headers, credential.leakPatterns)) {
+  if (credential.headerCheck.leaks(upstream.headers)) {
     discard(upstream.body);
     leakBlocked(ctx, deps, route, 'headers');
     throw new GatewayError('secret_leak_blocked');
@@ -99,27 +99,42 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   const headers = clientResponseHeaders(upstream.headers);
   headers['x-request-id'] = ctx.requestId;
 
-  // Headers are held back until the first chunk has been scanned, so a response whose first chunk
-  // leaks becomes a clean 502 rather than a cut stream.
+  // Nothing is sent until the guard has released bytes: a response whose start leaks becomes a
+  // clean 502 rather than a cut stream. A small response of known length is also held whole, so
+  // it leaves in one write with its headers; anything else (chunked, server-sent events) streams.
   const guard = new LeakGuard(credential.leakPatterns);
+  const holdWhole = Number(upstream.headers['content-length']) <= coalesceBytes;
+  const pending: Buffer[] = [];
+  let pendingBytes = 0;
   let started = false;
-  const start = (): void => {
-    if (started) return;
-    res.writeHead(upstream.statusCode, headers);
-    started = true;
-  };
   for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
     const { safe, leaked } = guard.push(chunk);
     if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
     if (safe.length === 0) continue;
-    start();
+    if (!started) {
+      pending.push(safe);
+      pendingBytes += safe.length;
+      if (holdWhole && pendingBytes < coalesceBytes) continue;
+      res.writeHead(upstream.statusCode, headers);
+      started = true;
+      if (!res.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes))) await drained(res);
+      continue;
+    }
     if (!res.write(safe)) await drained(res);
   }
   const { safe, leaked } = guard.end();
   if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
-  start();
-  res.end(safe);
+  if (started) {
+    res.end(safe);
+    return;
+  }
+  if (safe.length > 0) pending.push(safe);
+  res.writeHead(upstream.statusCode, headers);
+  res.end(pending.length === 0 ? undefined : pending.length === 1 ? pending[0] : Buffer.concat(pending));
 }
+
+/** Responses of known length up to this size are sent in one write, headers included (hot path: one syscall). */
+const coalesceBytes = 64 * 1024;
 
 function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Readable, started: boolean): void {
   discard(body);

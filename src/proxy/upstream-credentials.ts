@@ -4,6 +4,10 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { SecretService } from '../secrets/secret-service.js';
 import { compileCredential, type AttachedCredential } from './credential.js';
+import { HeaderLeakCheck } from './leak-guard.js';
+
+/** A credential ready for the hot path: attached as configured, its leak checks compiled. */
+export type ReadyCredential = AttachedCredential & { readonly headerCheck: HeaderLeakCheck };
 
 /**
  * The decrypted credentials of every upstream, kept in memory so no request pays for a decryption.
@@ -16,7 +20,7 @@ export class UpstreamCredentials {
   readonly #logger: Logger;
   readonly #names: ReadonlySet<string>;
   readonly #values = new Map<string, { value: string; updatedAt: number }>();
-  #compiled = new Map<string, AttachedCredential>();
+  #compiled = new Map<string, ReadyCredential>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(config: GatewayConfig, secrets: SecretService, logger: Logger) {
@@ -52,7 +56,7 @@ export class UpstreamCredentials {
   }
 
   /** The credential to attach for an upstream; null when its secret is not available. */
-  get(upstream: string): AttachedCredential | null {
+  get(upstream: string): ReadyCredential | null {
     return this.#compiled.get(upstream) ?? null;
   }
 
@@ -74,12 +78,13 @@ export class UpstreamCredentials {
 
   #compile(): void {
     const values = { get: (name: string) => this.#values.get(name)?.value };
-    const compiled = new Map<string, AttachedCredential>();
+    const compiled = new Map<string, ReadyCredential>();
     for (const upstream of this.#upstreams) {
       const names = upstream.credential ? (upstream.credential.type === 'basic' ? [upstream.credential.user, upstream.credential.password] : [upstream.credential.secret]) : [];
       if (names.some((n) => values.get(n) === undefined)) continue;
       try {
-        compiled.set(upstream.name, compileCredential(upstream.credential, values));
+        const credential = compileCredential(upstream.credential, values);
+        compiled.set(upstream.name, { ...credential, headerCheck: new HeaderLeakCheck(credential.leakPatterns) });
       } catch (error) {
         // e.g. a value with a line break cannot go into a header; the message names no value.
         this.#logger.error({ upstream: upstream.name, err: { message: error instanceof Error ? error.message : 'unusable secret' } }, 'the upstream credential cannot be used');

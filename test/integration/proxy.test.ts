@@ -102,6 +102,28 @@ describe('bodies and responses', () => {
     expect(reply.json()).toEqual({ got: '{"text":"hello"}' });
   });
 
+  it('streams a response of unknown length as it comes, holding back only what could start a secret', async () => {
+    let finish: () => void = () => undefined;
+    const upstreamDone = new Promise<void>((resolve) => { finish = resolve; });
+    upstream.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${'x'.repeat(1000)}\n\n`);
+      void upstreamDone.then(() => res.end('data: last\n\n'));
+    });
+    const { request } = await import('undici');
+    const reply = await request(`${gw.url}/api/events`, { headers: { 'x-csrf': '1', cookie: `gatehouse=${alice}` } });
+    const iterator = (reply.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    // SPEC §4.4: the leak guard keeps the last (secret length - 1) bytes until more arrive.
+    const released = first.value!.toString();
+    expect(released.length).toBe(1008 - (SECRET.length - 1));
+    expect(released.startsWith('data: xxx')).toBe(true);
+    finish();
+    let rest = '';
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest += next.value.toString();
+    expect(released + rest).toBe(`data: ${'x'.repeat(1000)}\n\ndata: last\n\n`);
+  });
+
   it('relays upstream redirects without following them', async () => {
     upstream.handle((_req, res) => {
       res.writeHead(302, { location: 'http://elsewhere.example/' });
