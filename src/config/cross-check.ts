@@ -10,6 +10,9 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
   config.upstreams.forEach((upstream, i) => {
     if (upstreamNames.has(upstream.name)) problems.push({ path: `upstreams[${i}].name`, message: `duplicate upstream name "${upstream.name}"` });
     upstreamNames.add(upstream.name);
+    if (upstream.tls && upstream.url.startsWith('http:')) {
+      problems.push({ path: `upstreams[${i}].tls`, message: 'only applies to an https:// upstream url' });
+    }
     if (upstream.tls && (upstream.tls.cert === undefined) !== (upstream.tls.key === undefined)) {
       problems.push({ path: `upstreams[${i}].tls`, message: 'cert and key must be given together' });
     }

@@ -1,3 +1,5 @@
+import type { Resealable } from '../secrets/resealable.js';
+
 /**
  * What the second factors keep (SPEC §4.5). Secrets are stored sealed (secrets/envelope.ts), recovery
  * codes only as hashes, passkeys only as public keys. Every consume-once operation is atomic.
@@ -36,7 +38,8 @@ export interface ChallengeRecord {
   expiresAt: number;
 }
 
-export interface MfaStore {
+/** Resealable: TOTP secrets are re-sealed by master-key rotation (secrets/master-key-rotation.ts). */
+export interface MfaStore extends Resealable {
   /** Stores a pending (unconfirmed) TOTP enrolment, replacing any earlier pending one. False if a confirmed one exists. */
   putPendingTotp(record: TotpRecord): Promise<boolean>;
   getTotp(userName: string): Promise<TotpRecord | null>;

@@ -3,6 +3,7 @@ import QRCode from 'qrcode';
 import type { UserStore } from '../accounts/user-store.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../security/clock.js';
+import { totpAad } from '../secrets/sealed-values.js';
 import type { RandomBytes } from '../security/random.js';
 import { open, seal } from '../secrets/envelope.js';
 import type { Keyring } from '../secrets/keyring.js';
@@ -84,7 +85,7 @@ export class TotpService {
     const secret = new Secret({ buffer: Uint8Array.from(bytes).buffer });
     const stored = await this.#store.putPendingTotp({
       userName,
-      sealedSecret: seal(this.#keyring, aadFor(userName), secret.base32, this.#random),
+      sealedSecret: seal(this.#keyring, totpAad(userName), secret.base32, this.#random),
       confirmedAt: null,
       createdAt: this.#clock.now(),
     });
@@ -184,7 +185,7 @@ export class TotpService {
    */
   #matchingStep(userName: string, sealedSecret: string, code: string): number | null {
     // A secret that does not open (altered row, missing master key) is a failure, not a wrong code.
-    const secret = Secret.fromBase32(open(this.#keyring, aadFor(userName), sealedSecret).toString('utf8'));
+    const secret = Secret.fromBase32(open(this.#keyring, totpAad(userName), sealedSecret).toString('utf8'));
     const timestamp = this.#clock.now();
     const delta = TOTP.validate({ token: code, secret, algorithm, digits, period, timestamp, window });
     return delta === null ? null : TOTP.counter({ period, timestamp }) + delta;
@@ -199,10 +200,6 @@ export class TotpService {
 export async function hasSecondFactor(store: MfaStore, userName: string): Promise<boolean> {
   if ((await store.getTotp(userName))?.confirmedAt != null) return true;
   return (await store.listPasskeys(userName)).length > 0;
-}
-
-function aadFor(userName: string): string {
-  return `totp:${userName}`;
 }
 
 function isSixDigits(code: string): boolean {

@@ -88,6 +88,11 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     });
   } catch (error) {
     if (limit?.exceeded) throw new GatewayError('payload_too_large');
+    // The browser learns only 502/504; the operator needs the cause (refused, reset, certificate).
+    if (error instanceof GatewayError && error.cause !== undefined) {
+      const cause = error.cause as NodeJS.ErrnoException;
+      deps.logger.warn({ requestId: ctx.requestId, upstream: route.config.upstream, code: error.code, cause: { code: cause.code, message: cause.message } }, 'upstream request failed');
+    }
     throw error;
   }
 

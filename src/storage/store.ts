@@ -4,10 +4,12 @@ import type { CounterStore } from '../rules/counter-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import type { MfaStore } from '../mfa/mfa-store.js';
+import type { Resealable } from '../secrets/resealable.js';
 import type { SigningKeyStore } from '../trust/signing-key-store.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
-export interface MetaStore {
+/** Resealable: the master-key check value is re-sealed by master-key rotation. */
+export interface MetaStore extends Resealable {
   get(key: string): Promise<string | null>;
   /** Sets only if absent; returns the value now stored (atomic: first writer wins). */
   putIfAbsent(key: string, value: string): Promise<string>;
