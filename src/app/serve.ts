@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import type { Writable } from 'node:stream';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -31,7 +31,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
   const { config } = loaded;
   const workers = workerCount(config);
   // JSON lines go to the given stdout; process.stdout gets pino's faster asynchronous writer.
-  const logger = createLogger(options.stdout === process.stdout ? {} : { destination: options.stdout });
+  const root = createLogger(options.stdout === process.stdout ? {} : { destination: options.stdout });
+  // Workers share the primary's stdout: each line says which process wrote it.
+  const logger: Logger = cluster.isWorker ? root.child({ pid: process.pid, worker: cluster.worker?.id }) : root;
 
   if (workers > 1 && cluster.isPrimary) {
     // Create the master key, run migrations and create the first signing key once, before the
@@ -49,6 +51,12 @@ export async function runServe(options: ServeOptions): Promise<number> {
       logger.info({ signal }, 'draining in-flight requests');
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
+      if (cluster.isWorker) {
+        // Ctrl-C signals the whole process group and the primary then sends SIGTERM too: a worker
+        // already draining must not be killed by that second signal.
+        process.on('SIGTERM', ignore);
+        process.on('SIGINT', ignore);
+      }
       gateway.stop().then(() => {
         logger.info('stopped');
         logger.flush();
@@ -64,35 +72,69 @@ export async function runServe(options: ServeOptions): Promise<number> {
   });
 }
 
+function ignore(): void {}
+
+/**
+ * Forks the workers and keeps that many running. A worker that exits before it ever listened failed
+ * to start (a missing secret, a port in use…): starting another would fail the same way, in a loop,
+ * so the primary stops the others and exits with that worker's code, as a single process would.
+ * A worker that dies after it listened is replaced. Exit 0 after SIGTERM/SIGINT once every worker
+ * has drained and exited cleanly; 1 if one of them did not.
+ */
 function supervise(count: number, logger: Logger): Promise<number> {
   let stopping = false;
-  for (let i = 0; i < count; i += 1) cluster.fork();
-  logger.info({ workers: count }, 'started workers');
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    logger.error({ worker: worker.id, code, signal }, 'worker exited; starting another');
-    cluster.fork();
-  });
+  let failure: number | null = null;
+  const listening = new Set<number>();
   return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    const finish = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      logger.flush();
+      resolve(failure ?? 0);
+    };
+    const stop = (signal: NodeJS.Signals | null): void => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'stopping workers');
-      const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+      if (signal) logger.info({ signal }, 'stopping workers');
+      const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
       let left = alive.length;
-      if (left === 0) resolve(0);
+      if (left === 0) {
+        finish();
+        return;
+      }
       for (const worker of alive) {
         worker.once('exit', () => {
           left -= 1;
-          if (left === 0) {
-            logger.flush();
-            resolve(0);
-          }
+          if (left === 0) finish();
         });
         worker.process.kill('SIGTERM');
       }
     };
+    cluster.on('listening', (worker) => {
+      listening.add(worker.id);
+    });
+    cluster.on('exit', (worker, code, signal) => {
+      const started = listening.delete(worker.id);
+      if (stopping) {
+        // One still starting has no handler yet: our SIGTERM ends it, which is no failure.
+        if (code !== 0 && !(signal === 'SIGTERM' && !started) && failure === null) {
+          logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker did not stop cleanly');
+          failure = 1;
+        }
+        return;
+      }
+      if (!started) {
+        logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker failed to start; stopping');
+        failure = code !== null && code !== 0 ? code : 1;
+        stop(null);
+        return;
+      }
+      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting another');
+      cluster.fork();
+    });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    for (let i = 0; i < count; i += 1) cluster.fork();
+    logger.info({ workers: count }, 'started workers');
   });
 }

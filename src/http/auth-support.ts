@@ -33,7 +33,7 @@ export interface AuthDeps {
 }
 
 /** An /auth endpoint: the defaults every one of them shares, spelled out where they differ. */
-export function authEndpoint(spec: Pick<Endpoint, 'id' | 'methods' | 'access' | 'allows' | 'handle'> & Partial<Pick<Endpoint, 'csrf' | 'touches'>>): Endpoint {
+export function authEndpoint(spec: Pick<Endpoint, 'id' | 'methods' | 'access' | 'allows' | 'handle'> & Partial<Pick<Endpoint, 'csrf' | 'touches' | 'mfa'>>): Endpoint {
   const safe = [...spec.methods].every((m) => m === 'GET' || m === 'HEAD');
   // SPEC §4.3: every non-GET request to /auth/* carries the CSRF checks.
   return { csrf: !safe, touches: true, roles: null, mfa: false, ...spec };
@@ -87,15 +87,4 @@ export async function completeSecondFactor(deps: AuthDeps, ctx: RequestContext):
   const rotated = await deps.sessions.rotate(ctx.live!.session, { mfaPending: false, mfaCompleted: true });
   if (!rotated) throw new GatewayError('unauthenticated');
   return buildSessionCookie(deps.cookie, rotated.token);
-}
-
-/**
- * Adding a factor to an account that has one needs a session that completed one: otherwise a
- * stolen password-only session could plant its own passkey and keep access for good.
- */
-export function requireFactorToAddFactor(ctx: RequestContext): void {
-  const live = ctx.live!;
-  if (live.user.mfaEnabled && !live.session.mfaCompleted) {
-    throw new GatewayError('mfa_required', { status: 403, message: 'Adding a factor needs a session that completed a second factor.' });
-  }
 }

@@ -31,8 +31,12 @@ export interface Endpoint {
   readonly touches: boolean;
   /** A logged-in user needs one of these roles; null for no role check. */
   readonly roles: readonly string[] | null;
-  /** Step-up (route `mfa: true`): the session must have completed a second factor. */
-  readonly mfa: boolean;
+  /**
+   * Step-up: `true` (route `mfa: true`) — the session must have completed a second factor;
+   * `'if-enrolled'` — only when the user has one (adding a factor to an account that has one: else
+   * a stolen password-only session could plant its own passkey and keep access for good).
+   */
+  readonly mfa: boolean | 'if-enrolled';
   handle(ctx: RequestContext): Promise<void>;
 }
 

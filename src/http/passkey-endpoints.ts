@@ -3,7 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { PasskeyRecord } from '../mfa/mfa-store.js';
 import type { RequestContext } from './context.js';
 import { unrestricted, type Endpoint } from './endpoint.js';
-import { auditContext, authEndpoint, completeSecondFactor, iso, publicUser, requireFactorToAddFactor, startSession, type AuthDeps } from './auth-support.js';
+import { auditContext, authEndpoint, completeSecondFactor, iso, publicUser, startSession, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
 
 /**
@@ -30,9 +30,9 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     methods: new Set(['POST']),
     access: 'session',
     allows: { ...unrestricted, mfaEnrolment: true },
+    mfa: 'if-enrolled',
     async handle(ctx) {
       available();
-      requireFactorToAddFactor(ctx);
       respond.json(ctx.res, 200, await passkeys.registrationOptions(ctx.live!.user));
     },
   });
@@ -42,9 +42,9 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     methods: new Set(['POST']),
     access: 'session',
     allows: { ...unrestricted, mfaEnrolment: true },
+    mfa: 'if-enrolled',
     async handle(ctx) {
       available();
-      requireFactorToAddFactor(ctx);
       const body = await readJson(ctx.req, registerBody, deps.maxBodySize).catch(asInvalidPasskey);
       const passkey = await passkeys.verifyRegistration(ctx.live!.user, body.response as never, body.name);
       if (!passkey) throw new GatewayError('invalid_passkey');

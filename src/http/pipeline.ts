@@ -189,7 +189,10 @@ export const stages: readonly Stage[] = [
     name: 'step-up',
     run(ctx) {
       // A route with `mfa: true` needs a session that completed a second factor (SPEC §4.5).
-      if (!ctx.endpoint!.mfa || !ctx.live || ctx.live.session.mfaCompleted) return undefined;
+      const demand = ctx.endpoint!.mfa;
+      const live = ctx.live;
+      if (!demand || !live || live.session.mfaCompleted) return undefined;
+      if (demand === 'if-enrolled' && !live.user.mfaEnabled) return undefined;
       return new GatewayError('mfa_required', { status: 403, message: 'This needs a session that completed a second factor.' });
     },
   },
