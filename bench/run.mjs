@@ -1,23 +1,33 @@
 /**
- * `npm run bench` — what the rate rules cost on the proxy hot path (issue 3, item 5; method and
- * results in docs/performance.md). In one run, each server in its own process against the tiny
- * upstream of bench/http-layer/, loaded by wrk on loopback in interleaved rounds:
+ * `npm run bench` — Gatehouse against its peers and what the rate rules cost on the proxy hot path
+ * (issue 3, item 5; issue 6, item 1; method and results in docs/performance.md). In one run, each
+ * server in its own process against the tiny upstream of bench/http-layer/, loaded by wrk on
+ * loopback in interleaved rounds:
+ *   U   the upstream alone, loaded directly (with the bearer): the upstream-only throughput,
  *   A   the bare node:http + undici Pool forwarder (bench/http-layer/server-bare.mjs), the ceiling,
+ *   E   express 5 + express-session (MemoryStore) + http-proxy-middleware 3 (server-express.mjs),
+ *   N   nginx auth_request → a node:http session check → proxy_pass (server-nginx.mjs; only when
+ *       `nginx` is installed),
  *   G0  Gatehouse, compiled (dist/), with no `limits`,
  *   G3  the same Gatehouse with the three rate rules of bench/lib/rules.mjs: all match the benchmarked
  *       request, none triggers during the run.
  * Before measuring, three variants of G3's config, each with one rule's `max` lowered, must refuse
  * (so the rules are live), and after every G3 round its counter store must hold one hit per request
  * for each request-counting rule (so they were evaluated on every request).
- * Prints req/s, p50, p99 and server CPU per request, with G0/A, G3/A and the headline G3/G0 as
- * medians of per-round ratios. Asserts nothing about speed: the machine is noisy.
+ * Prints req/s, p50, p99, server CPU per request (N: checker + nginx master + worker) and RSS, with
+ * throughput ratios against A and against N, and G0/A, G3/A and the headline G3/G0, as medians of
+ * per-round ratios. Asserts nothing about speed: the machine is noisy.
  *
- *   npm run bench -- [--rounds 8] [--duration 5] [--warmup 3] [--connections 50] [--json FILE]
+ *   npm run bench -- [--body small|64k] [--rounds 6] [--duration 3] [--warmup 2] [--connections 50]
+ *                    [--only U,A,E,N,G0,G3] [--json FILE]
+ * `--body 64k`: the upstream answers 64 KiB of JSON instead of ~220 B. The defaults keep a run
+ * near 2–3 minutes; `--rounds 8 --duration 5 --warmup 3` is the longer run.
  *
  * Builds dist/ first when it is missing. Environment as bench/http-layer/run.mjs (GATEHOUSE_DIST,
  * BENCH_ACCESS_LOG, BENCH_LOG_MIN_LENGTH, BENCH_LOG_LEVEL). Every load run is bounded by wrk's -d
  * and a kill timer, the whole run by a watchdog.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchPath } from './lib/child.mjs';
@@ -28,10 +38,17 @@ import {
 } from './lib/harness.mjs';
 
 const args = parseArgs(process.argv.slice(2));
-const rounds = numberArg(args, 'rounds', 8, 1);
-const duration = numberArg(args, 'duration', 5, 1);
-const warmup = numberArg(args, 'warmup', 3, 1);
+const rounds = numberArg(args, 'rounds', 6, 1);
+const duration = numberArg(args, 'duration', 3, 1);
+const warmup = numberArg(args, 'warmup', 2, 1);
 const connections = numberArg(args, 'connections', 50, 1);
+const bodies = { small: 0, '64k': 65_536 };
+const body = String(args.body ?? 'small').toLowerCase();
+if (!Object.hasOwn(bodies, body)) {
+  console.error(`bench: --body takes ${Object.keys(bodies).join(' or ')}, not ${JSON.stringify(args.body)}`);
+  process.exit(2);
+}
+const hasNginx = !spawnSync('nginx', ['-v']).error;
 
 /**
  * The liveness proof: G3's config with one rule's max lowered, and what a client then gets, in
@@ -45,11 +62,27 @@ const liveness = [
 ];
 
 const gatehouse = 'http-layer/server-gatehouse.mjs';
-const contenders = [
+const allContenders = [
+  { key: 'U', label: 'upstream alone (no proxy)', upstream: true },
   { key: 'A', label: 'bare node:http + undici Pool', file: 'http-layer/server-bare.mjs', env: {} },
+  { key: 'E', label: 'express 5 + express-session + http-proxy-middleware 3', file: 'http-layer/server-express.mjs', env: {} },
+  { key: 'N', label: 'nginx auth_request → node session check → proxy_pass', file: 'http-layer/server-nginx.mjs', env: {} },
   { key: 'G0', label: 'Gatehouse, no limits', file: gatehouse, env: { BENCH_LIMITS: '[]' } },
   { key: 'G3', label: 'Gatehouse, 3 active rate rules', file: gatehouse, env: { BENCH_LIMITS: JSON.stringify(activeRules()) } },
 ];
+const only = typeof args.only === 'string' ? new Set(args.only.toUpperCase().split(',')) : null;
+const skipped = [];
+const contenders = allContenders.filter((c) => {
+  if (only && !only.has(c.key) && c.key !== 'A') return false;
+  if (c.key === 'N' && !hasNginx) {
+    skipped.push('N (nginx is not installed; as root: apt-get install -y nginx)');
+    return false;
+  }
+  return true;
+});
+const has = (key) => contenders.some((c) => c.key === key);
+/** Where the load goes: the gateway's /api path, or the upstream's own path for U. */
+const pathOf = (c) => (c.upstream ? benchPath.replace(/^\/api/, '') : benchPath);
 
 // Upper bound for the whole run: build, start-up, liveness, warm-ups, rounds and shutdown, with room to spare.
 const budgetS = 300 + contenders.length * (warmup + rounds * (duration + 3));
@@ -57,10 +90,19 @@ const clearWatchdog = startWatchdog(budgetS);
 
 try {
   preflight({ build: true });
-  const upstream = await start('upstream', 'http-layer/upstream.mjs');
-  console.log(`upstream ${upstream.ready.url} answering ${upstream.ready.bodyBytes} B of JSON`);
-  const live = await proveRulesLive(upstream);
+  const upstream = await start('upstream', 'http-layer/upstream.mjs', { BENCH_BODY_BYTES: String(bodies[body]) });
+  console.log(`upstream ${upstream.ready.url} answering ${upstream.ready.bodyBytes} B of JSON (--body ${body})`);
+  for (const note of skipped) console.log(`skipped: ${note}`);
+  const live = has('G3') ? await proveRulesLive(upstream) : [];
   for (const c of contenders) {
+    if (c.upstream) {
+      c.child = upstream;
+      const direct = await fetch(`${upstream.ready.url}${pathOf(c)}`, { headers: upstream.ready.headers });
+      const text = await direct.text();
+      if (direct.status !== 200 || !text.includes('gatehouse-bench-upstream')) throw new Error(`U: expected 200, got ${direct.status}`);
+      console.log(`${c.key} ${c.label}: ${upstream.ready.url} (checked: 200 with the bearer)`);
+      continue;
+    }
     c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env });
     await sanityCheck(c.key, c.child, benchPath);
     console.log(`${c.key} ${c.label}: ${c.child.ready.url} (checked: 200 with the cookie, 401 without)`);
@@ -113,18 +155,19 @@ function errorCode(body) {
 
 async function measure(live) {
   const keys = contenders.map((c) => c.key);
-  console.log(`\nwarm-up ${warmup} s each, then ${rounds} rounds of ${keys.join(' ')} / ${[...keys].reverse().join(' ')} alternately, wrk -t1 -c${connections} -d${duration}s`);
-  for (const c of contenders) await load(c.child, { path: benchPath, seconds: warmup, connections });
+  const order = keys.join(' ');
+  console.log(`\nwarm-up ${warmup} s each, then ${rounds} rounds of ${order} / ${[...keys].reverse().join(' ')} alternately, wrk -t1 -c${connections} -d${duration}s`);
+  for (const c of contenders) await load(c.child, { path: pathOf(c), seconds: warmup, connections });
 
   const results = Object.fromEntries(keys.map((key) => [key, []]));
   const ruleChecks = [];
   for (let r = 0; r < rounds; r++) {
-    // A G0 G3, then G3 G0 A: G0 and G3 always run back to back (their ratio is the headline), and
-    // each contender runs as often early in a round as late.
-    const order = r % 2 === 0 ? contenders : [...contenders].reverse();
-    for (const c of order) {
+    // U A E N G0 G3, then G3 G0 N E A U: G0 and G3 always run back to back (their ratio is the
+    // headline), and each contender runs as often early in a round as late.
+    const roundOrder = r % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const c of roundOrder) {
       const since = c.key === 'G3' ? (await ask(c.child, 'clock')).now : null;
-      const result = await load(c.child, { path: benchPath, seconds: duration, connections });
+      const result = await load(c.child, { path: pathOf(c), seconds: duration, connections });
       results[c.key].push(result);
       let note = '';
       if (since !== null) {
@@ -132,32 +175,49 @@ async function measure(live) {
         ruleChecks.push(checkHits(hits, result));
         note = `  rule hits/req ${Object.entries(hits).map(([name, n]) => `${name} ${(n / result.requests).toFixed(3)}`).join(', ')}${ruleChecks.at(-1).ok ? '' : '  !! not every request was counted'}`;
       }
-      console.log(`round ${r + 1} ${c.key.padEnd(2)}: ${fmt(result.rps, 0)} req/s  p50 ${ms(result.p50Us)}  p99 ${ms(result.p99Us)}  cpu ${fmt(result.cpuUsPerReq, 1)} µs/req${problems(result)}${note}`);
+      console.log(`round ${r + 1} ${c.key.padEnd(2)}: ${fmt(result.rps, 0)} req/s  p50 ${ms(result.p50Us)}  p99 ${ms(result.p99Us)}  cpu ${fmt(result.cpuUsPerReq, 1)} µs/req  rss ${mib(result.rssBytes)}${problems(result)}${note}`);
     }
   }
 
-  const table = contenders.map((c) => summarise(c, results[c.key], results.A));
-  const ratios = [['G0', 'A'], ['G3', 'A'], ['G3', 'G0']].map(([x, y]) => ({
+  const table = contenders.map((c) => summarise(c, results[c.key], results.A, results.N));
+  const pairs = [['E', 'A'], ['N', 'A'], ['G0', 'A'], ['G3', 'A'], ['A', 'N'], ['E', 'N'], ['G0', 'N'], ['G3', 'N'], ['G3', 'G0']];
+  const ratios = pairs.filter(([x, y]) => has(x) && has(y)).map(([x, y]) => ({
     name: `${x}/${y}`,
     throughput: pairedRatio(results[x], results[y]),
     cpu: pairedRatio(results[x], results[y], (run) => run.cpuUsPerReq),
   }));
-  const ruleCostUs = median(results.G3.map((run, i) => run.cpuUsPerReq - results.G0[i].cpuUsPerReq));
+  const ruleCostUs = has('G3') && has('G0') ? median(results.G3.map((run, i) => run.cpuUsPerReq - results.G0[i].cpuUsPerReq)) : null;
   const meta = {
     ...machine(),
-    wrk: `wrk -t1 -c${connections} -d${duration}s --latency on 127.0.0.1, ${warmup} s warm-up each, ${rounds} interleaved rounds (A G0 G3 / G3 G0 A alternately)`,
+    wrk: `wrk -t1 -c${connections} -d${duration}s --latency on 127.0.0.1, ${warmup} s warm-up each, ${rounds} interleaved rounds (${order} / reversed, alternately)`,
     path: benchPath,
+    body,
+    bodyBytes: contenders.find((c) => c.upstream)?.child.ready.bodyBytes ?? null,
+    nginx: hasNginx ? nginxVersion() : null,
+    skipped,
     rules: activeRules(),
   };
 
-  console.log(`\n${meta.date}  node ${meta.node}  ${meta.cpus}  kernel ${meta.kernel}\n${meta.wrk}\n`);
+  console.log(`\n${meta.date}  node ${meta.node}  ${meta.cpus}  kernel ${meta.kernel}${meta.nginx ? `  ${meta.nginx}` : ''}\n${meta.wrk}\nresponse body: ${body}\n`);
   console.log(formatTable(table));
   console.log(`\n${formatRatios(ratios)}`);
+  for (const note of skipped) console.log(`skipped: ${note}`);
   const headline = ratios.find((r) => r.name === 'G3/G0');
-  console.log(`\nthree active rate rules: throughput ${headline.throughput.median.toFixed(2)}× of no rules (G3/G0, median of ${rounds} paired rounds, ${headline.throughput.min.toFixed(2)}–${headline.throughput.max.toFixed(2)}); server CPU ${ruleCostUs >= 0 ? '+' : ''}${fmt(ruleCostUs, 1)} µs/req (median per-round difference)`);
-  const allCounted = ruleChecks.every((check) => check.ok);
-  console.log(`rules evaluated on every request: ${allCounted ? 'yes' : 'NO'} (${requestRules.join(', ')}: hits counted in G3's store ≥ wrk's completed requests in each of ${ruleChecks.length} rounds; liveness variants refused as expected)`);
+  if (headline) {
+    console.log(`\nthree active rate rules: throughput ${headline.throughput.median.toFixed(2)}× of no rules (G3/G0, median of ${rounds} paired rounds, ${headline.throughput.min.toFixed(2)}–${headline.throughput.max.toFixed(2)}); server CPU ${ruleCostUs >= 0 ? '+' : ''}${fmt(ruleCostUs, 1)} µs/req (median per-round difference)`);
+    const allCounted = ruleChecks.every((check) => check.ok);
+    console.log(`rules evaluated on every request: ${allCounted ? 'yes' : 'NO'} (${requestRules.join(', ')}: hits counted in G3's store ≥ wrk's completed requests in each of ${ruleChecks.length} rounds; liveness variants refused as expected)`);
+  }
   if (args.json) writeFileSync(resolve(String(args.json)), `${JSON.stringify({ meta, live, table, ratios, ruleCostUs, ruleChecks, results }, null, 2)}\n`);
+}
+
+function nginxVersion() {
+  const run = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  return (run.stderr || run.stdout).trim();
+}
+
+function mib(bytes) {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 /**
@@ -169,8 +229,7 @@ function checkHits(hits, result) {
   return { ok, requests: result.requests, hits };
 }
 
-function summarise(c, runs, base) {
-  const throughput = pairedRatio(runs, base);
+function summarise(c, runs, base, nginx) {
   return {
     key: c.key,
     label: c.label,
@@ -180,18 +239,20 @@ function summarise(c, runs, base) {
     p50Us: median(runs.map((r) => r.p50Us)),
     p99Us: median(runs.map((r) => r.p99Us)),
     cpuUsPerReq: median(runs.map((r) => r.cpuUsPerReq)),
-    vsA: throughput.median,
+    rssBytes: median(runs.map((r) => r.rssBytes)),
+    vsA: pairedRatio(runs, base).median,
+    vsN: nginx ? pairedRatio(runs, nginx).median : null,
     failures: runs.reduce((n, r) => n + failures(r), 0),
   };
 }
 
 function formatTable(table) {
   const lines = [
-    '| | contender | req/s (median, min–max) | p50 | p99 | server CPU µs/req | throughput vs A | failed |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| | contender | req/s (median, min–max) | p50 | p99 | server CPU µs/req | RSS | throughput vs A | vs N | failed |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of table) {
-    lines.push(`| ${row.key} | ${row.label} | ${fmt(row.rps, 0)} (${fmt(row.rpsMin, 0)}–${fmt(row.rpsMax, 0)}) | ${ms(row.p50Us)} | ${ms(row.p99Us)} | ${fmt(row.cpuUsPerReq, 1)} | ${row.vsA.toFixed(2)}× | ${row.failures} |`);
+    lines.push(`| ${row.key} | ${row.label} | ${fmt(row.rps, 0)} (${fmt(row.rpsMin, 0)}–${fmt(row.rpsMax, 0)}) | ${ms(row.p50Us)} | ${ms(row.p99Us)} | ${fmt(row.cpuUsPerReq, 1)} | ${mib(row.rssBytes)} | ${row.vsA.toFixed(2)}× | ${row.vsN === null ? '–' : `${row.vsN.toFixed(2)}×`} | ${row.failures} |`);
   }
   return lines.join('\n');
 }

@@ -1,8 +1,8 @@
 /**
  * The parent ↔ server protocol shared by every bench process (bench/lib/harness.mjs forks each one
  * with IPC): the child sends `{ type: 'ready', ... }` once listening; the parent may ask
- * `{ type: 'cpu' }` (answered with this process's CPU time, so cost per request can be computed on
- * a noisy machine), any type the child registered a handler for (answered with `{ type, ...result }`
+ * `{ type: 'cpu' }` (answered with this process's CPU time and RSS, so cost per request can be
+ * computed on a noisy machine), any type the child registered a handler for (answered with `{ type, ...result }`
  * or `{ type, error }`), and ends it with `{ type: 'stop' }`. A child whose parent goes away exits
  * on its own.
  */
@@ -30,7 +30,8 @@ export function serveAsChild(ready, stop, handlers = {}) {
     stop().then(() => process.exit(code), () => process.exit(1));
   };
   process.on('message', (message) => {
-    if (message?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage() });
+    // A child that runs other processes (the nginx contender) answers `cpu` itself, with theirs summed in.
+    if (message?.type === 'cpu' && !Object.hasOwn(handlers, 'cpu')) process.send({ type: 'cpu', usage: process.cpuUsage(), rss: process.memoryUsage().rss });
     else if (message?.type === 'stop') exit(0);
     else if (typeof message?.type === 'string' && Object.hasOwn(handlers, message.type)) {
       Promise.resolve()

@@ -160,8 +160,13 @@ export function ask(handle, type, payload = {}, timeoutMs = 5_000) {
 
 /** The child's CPU time so far (user + system, all threads), in µs. */
 export async function cpuOf(handle) {
-  const { usage } = await ask(handle, 'cpu');
-  return usage.user + usage.system;
+  return (await statsOf(handle)).cpuUs;
+}
+
+/** The child's CPU time so far in µs and its resident set size in bytes (0 when it does not say). */
+export async function statsOf(handle) {
+  const { usage, rss } = await ask(handle, 'cpu');
+  return { cpuUs: usage.user + usage.system, rssBytes: rss ?? 0 };
 }
 
 /** The server answers `path` with the upstream's 200 with its cookie, and refuses it (401) without. */
@@ -180,25 +185,29 @@ export async function sanityCheck(key, handle, path) {
  * over the run: `{ requests, durationUs, rps, p50Us, p99Us, …, cpuUsPerReq }`.
  */
 export async function load(handle, { path, seconds, connections }) {
-  const before = await cpuOf(handle);
-  const output = await wrk(handle.ready.url + path, handle.ready.cookie, seconds, connections);
-  const after = await cpuOf(handle);
+  const before = await statsOf(handle);
+  const output = await wrk(handle.ready.url + path, handle.ready.cookie, seconds, connections, handle.ready.headers);
+  const after = await statsOf(handle);
   const line = output.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) throw new Error(`${handle.name}: no report from wrk:\n${output}`);
   const report = JSON.parse(line.slice('BENCH_JSON '.length));
   const rps = report.requests / (report.durationUs / 1e6);
-  return { ...report, rps, cpuUsPerReq: (after - before) / Math.max(1, report.requests) };
+  return { ...report, rps, cpuUsPerReq: (after.cpuUs - before.cpuUs) / Math.max(1, report.requests), rssBytes: after.rssBytes };
 }
 
-/** wrk on a loopback URL, bounded by its own -d and a kill timer. Resolves with its stdout. */
-export function wrk(url, cookie, seconds, connections) {
+/**
+ * wrk on a loopback URL, bounded by its own -d and a kill timer. Sends the cookie (when there is
+ * one), `X-CSRF: 1` and any extra `headers`. Resolves with its stdout.
+ */
+export function wrk(url, cookie, seconds, connections, headers = {}) {
   const { hostname } = new URL(url);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(hostname)) throw new Error(`bench: wrk only on loopback, not ${hostname}`);
   return new Promise((resolveRun, reject) => {
     const run = spawn('wrk', [
       '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency',
       '-s', join(libDir, 'wrk-report.lua'),
-      '-H', `Cookie: ${cookie}`, '-H', 'X-CSRF: 1',
+      ...(cookie ? ['-H', `Cookie: ${cookie}`] : []), '-H', 'X-CSRF: 1',
+      ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
       url,
     ], { stdio: ['ignore', 'pipe', 'inherit'], timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' });
     let out = '';
@@ -227,8 +236,18 @@ export async function stopAll() {
   await Promise.all([...children].map((handle) => stop(handle)));
 }
 
+/** Kills every child this run started, and the processes a child said it runs (`ready.pids`: nginx). */
 export function killAll() {
-  for (const handle of children) handle.child.kill('SIGKILL');
+  for (const handle of children) {
+    handle.child.kill('SIGKILL');
+    for (const pid of handle.ready?.pids ?? []) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
 }
 
 /** Requests wrk counted as failed: non-2xx/3xx answers, connect/read/write errors, timeouts. */
