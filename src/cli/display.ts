@@ -12,7 +12,7 @@ function escapeCharacter(character: string): string {
   return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
-/** Text safe to print on a terminal: unsafe characters shown as `\uXXXX`. */
+/** Text safe to print on a terminal: unsafe characters shown as `\u` and four hex digits. */
 export function terminalSafe(text: string): string {
   return text.replace(unsafeCharacters, escapeCharacter);
 }

@@ -20,7 +20,7 @@ const codeLength = groups * groupLength;
  */
 export const recoveryCodeBits = codeLength * 5;
 
-/** Fresh codes for display (`XXXXX-XXXXX-XXXXX`) and, in the same order, the hashes to store. */
+/** Fresh codes for display (three dash-separated groups of five) and, in the same order, the hashes to store. */
 export function issueRecoveryCodes(random: RandomBytes, count: number = recoveryCodeCount): { codes: string[]; hashes: string[] } {
   const codes = generateRecoveryCodes(random, count);
   return {
@@ -33,7 +33,7 @@ export function issueRecoveryCodes(random: RandomBytes, count: number = recovery
   };
 }
 
-/** Distinct fresh codes, formatted for display: `XXXXX-XXXXX-XXXXX`. */
+/** Distinct fresh codes, formatted for display as three dash-separated groups of five characters. */
 export function generateRecoveryCodes(random: RandomBytes, count: number = recoveryCodeCount): string[] {
   const codes = new Set<string>();
   while (codes.size < count) {
