@@ -1,69 +1,58 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SECRET, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SECRET } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 let bob: string;
 
+const env = useGateway({ users: [{ name: 'alice', roles: ['user'] }, { name: 'bob', roles: ['admin'] }] });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: [{ name: 'alice', roles: ['user'] }, { name: 'bob', roles: ['admin'] }] });
-  alice = await login(gw.url, 'alice');
-  bob = await login(gw.url, 'bob');
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.handle(null);
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url, 'alice');
+  bob = await login(env.gw.url, 'bob');
 });
 
 describe('the allowlist, in SPEC order', () => {
   it('404 for a path no route matches, without contacting the upstream', async () => {
-    const reply = await call(gw.url, '/nothing/here', { session: alice });
+    const reply = await call(env.gw.url, '/nothing/here', { session: alice });
     expect(reply.status).toBe(404);
     expect(reply.json()).toEqual({ error: { code: 'not_found', message: 'Nothing is here.' } });
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('405 for a method the route does not list (before the session check)', async () => {
-    const reply = await call(gw.url, '/api/public/x', { method: 'DELETE' });
+    const reply = await call(env.gw.url, '/api/public/x', { method: 'DELETE' });
     expect(reply.status).toBe(405);
     expect(reply.json().error.code).toBe('method_not_allowed');
     expect(reply.headers.allow).toBe('GET, HEAD');
   });
 
   it('401 without a session, before CSRF', async () => {
-    const reply = await call(gw.url, '/api/things', { csrf: false });
+    const reply = await call(env.gw.url, '/api/things', { csrf: false });
     expect(reply.status).toBe(401);
     expect(reply.json().error.code).toBe('unauthenticated');
     expect(reply.headers.location).toBeUndefined();
   });
 
   it('403 csrf_rejected without X-CSRF, before the role check', async () => {
-    const reply = await call(gw.url, '/api/admin/x', { session: alice, csrf: false });
+    const reply = await call(env.gw.url, '/api/admin/x', { session: alice, csrf: false });
     expect(reply.status).toBe(403);
     expect(reply.json().error.code).toBe('csrf_rejected');
   });
 
   it('403 forbidden without a listed role', async () => {
-    const reply = await call(gw.url, '/api/admin/x', { session: alice });
+    const reply = await call(env.gw.url, '/api/admin/x', { session: alice });
     expect(reply.status).toBe(403);
     expect(reply.json().error.code).toBe('forbidden');
-    expect((await call(gw.url, '/api/admin/x', { session: bob })).status).toBe(200);
-    expect(upstream.seen).toHaveLength(1);
+    expect((await call(env.gw.url, '/api/admin/x', { session: bob })).status).toBe(200);
+    expect(env.upstream.seen).toHaveLength(1);
   });
 
   it('forwards an allowed request with the secret attached once, path stripped, query kept', async () => {
-    const reply = await call(gw.url, '/api/v1/items?q=a%20b&x=1', { session: alice });
+    const reply = await call(env.gw.url, '/api/v1/items?q=a%20b&x=1', { session: alice });
     expect(reply.status).toBe(200);
     expect(reply.json()).toEqual({ ok: true, method: 'GET', url: '/v1/items?q=a%20b&x=1' });
-    const seen = upstream.seen[0]!;
+    const seen = env.upstream.seen[0]!;
     expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
     expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'authorization')).toHaveLength(1);
     expect(seen.headers['x-request-id']).toBe(reply.headers['x-request-id']);
@@ -75,29 +64,29 @@ describe('the allowlist, in SPEC order', () => {
   });
 
   it('a public route needs no session but still gets the secret', async () => {
-    const reply = await call(gw.url, '/api/public/status');
+    const reply = await call(env.gw.url, '/api/public/status');
     expect(reply.status).toBe(200);
-    expect(upstream.seen[0]!.url).toBe('/status');
-    expect(upstream.seen[0]!.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(env.upstream.seen[0]!.url).toBe('/status');
+    expect(env.upstream.seen[0]!.headers.authorization).toBe(`Bearer ${SECRET}`);
   });
 
   it('a csrf: false route needs no X-CSRF (plain links and downloads)', async () => {
-    const reply = await call(gw.url, '/api/download/report.csv', { session: alice, csrf: false, headers: { 'sec-fetch-site': 'cross-site' } });
+    const reply = await call(env.gw.url, '/api/download/report.csv', { session: alice, csrf: false, headers: { 'sec-fetch-site': 'cross-site' } });
     expect(reply.status).toBe(200);
   });
 
   it('HEAD is allowed where GET is', async () => {
-    expect((await call(gw.url, '/api/public/x', { method: 'HEAD' })).status).toBe(200);
+    expect((await call(env.gw.url, '/api/public/x', { method: 'HEAD' })).status).toBe(200);
   });
 });
 
 describe('bodies and responses', () => {
   it('streams a request body to the upstream', async () => {
-    upstream.handle((req, res, body) => {
+    env.upstream.handle((req, res, body) => {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ got: body.toString() }));
     });
-    const reply = await call(gw.url, '/api/notes', { method: 'POST', session: alice, body: { text: 'hello' } });
+    const reply = await call(env.gw.url, '/api/notes', { method: 'POST', session: alice, body: { text: 'hello' } });
     expect(reply.status).toBe(201);
     expect(reply.json()).toEqual({ got: '{"text":"hello"}' });
   });
@@ -105,13 +94,13 @@ describe('bodies and responses', () => {
   it('streams a response of unknown length as it comes, holding back only what could start a secret', async () => {
     let finish: () => void = () => undefined;
     const upstreamDone = new Promise<void>((resolve) => { finish = resolve; });
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(`data: ${'x'.repeat(1000)}\n\n`);
       void upstreamDone.then(() => res.end('data: last\n\n'));
     });
     const { request } = await import('undici');
-    const reply = await request(`${gw.url}/api/events`, { headers: { 'x-csrf': '1', cookie: `gatehouse=${alice}` } });
+    const reply = await request(`${env.gw.url}/api/events`, { headers: { 'x-csrf': '1', cookie: `gatehouse=${alice}` } });
     const iterator = (reply.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     const first = await iterator.next();
     // SPEC §4.4: the leak guard keeps the last (secret length - 1) bytes until more arrive.
@@ -125,18 +114,18 @@ describe('bodies and responses', () => {
   });
 
   it('relays upstream redirects without following them', async () => {
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(302, { location: 'http://elsewhere.example/' });
       res.end();
     });
-    const reply = await call(gw.url, '/api/go', { session: alice });
+    const reply = await call(env.gw.url, '/api/go', { session: alice });
     expect(reply.status).toBe(302);
     expect(reply.headers.location).toBe('http://elsewhere.example/');
-    expect(upstream.seen).toHaveLength(1);
+    expect(env.upstream.seen).toHaveLength(1);
   });
 
   it('strips Set-Cookie, Access-Control-* and hop-by-hop headers from the response', async () => {
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(200, {
         'set-cookie': 'tracking=1; Path=/',
         'access-control-allow-origin': '*',
@@ -148,7 +137,7 @@ describe('bodies and responses', () => {
       });
       res.end('ok');
     });
-    const reply = await call(gw.url, '/api/h', { session: alice });
+    const reply = await call(env.gw.url, '/api/h', { session: alice });
     expect(reply.status).toBe(200);
     expect(reply.headers['set-cookie']).toBeUndefined();
     expect(reply.headers['access-control-allow-origin']).toBeUndefined();
@@ -160,7 +149,7 @@ describe('bodies and responses', () => {
 
   it('413 for a body over maxBodySize, declared or streamed', async () => {
     const big = 'x'.repeat(1024 * 1024 + 1);
-    const declared = await call(gw.url, '/api/notes', { method: 'POST', session: alice, body: big, headers: { 'content-type': 'text/plain' } });
+    const declared = await call(env.gw.url, '/api/notes', { method: 'POST', session: alice, body: big, headers: { 'content-type': 'text/plain' } });
     expect(declared.status).toBe(413);
     expect(declared.json().error.code).toBe('payload_too_large');
   });
@@ -168,49 +157,49 @@ describe('bodies and responses', () => {
 
 describe('upstream failures', () => {
   it('502 upstream_unavailable when the upstream resets, without its address', async () => {
-    upstream.handle((req) => req.socket.destroy());
-    const reply = await call(gw.url, '/api/reset', { session: alice, method: 'POST', body: {} });
+    env.upstream.handle((req) => req.socket.destroy());
+    const reply = await call(env.gw.url, '/api/reset', { session: alice, method: 'POST', body: {} });
     expect(reply.status).toBe(502);
     expect(reply.json().error.code).toBe('upstream_unavailable');
     expect(reply.text).not.toContain('127.0.0.1');
-    expect(reply.text).not.toContain(String(upstream.port));
+    expect(reply.text).not.toContain(String(env.upstream.port));
   });
 
   it('504 upstream_timeout when no response headers arrive in time', async () => {
-    upstream.handle(() => undefined);
-    const reply = await call(gw.url, '/api/slow', { session: alice });
+    env.upstream.handle(() => undefined);
+    const reply = await call(env.gw.url, '/api/slow', { session: alice });
     expect(reply.status).toBe(504);
     expect(reply.json().error.code).toBe('upstream_timeout');
-    expect(reply.text).not.toContain(String(upstream.port));
+    expect(reply.text).not.toContain(String(env.upstream.port));
   });
 });
 
 describe('the leak guard', () => {
   it('withholds a response whose body contains the secret: 502 and an audit event', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ echoed: req.headers.authorization }));
     });
-    const reply = await call(gw.url, '/api/echo', { session: alice });
+    const reply = await call(env.gw.url, '/api/echo', { session: alice });
     expect(reply.status).toBe(502);
     expect(reply.json().error.code).toBe('secret_leak_blocked');
     expect(reply.text).not.toContain(SECRET);
-    const events = await gw.gateway.services.store.audit.recent(5);
+    const events = await env.gw.gateway.services.store.audit.recent(5);
     expect(events.some((e) => e.type === 'secret_leak_blocked')).toBe(true);
   });
 
   it('withholds a response whose headers contain the secret', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeHead(200, { 'x-debug': String(req.headers.authorization) });
       res.end('{}');
     });
-    const reply = await call(gw.url, '/api/echo', { session: alice });
+    const reply = await call(env.gw.url, '/api/echo', { session: alice });
     expect(reply.status).toBe(502);
     expect(JSON.stringify(reply.headers)).not.toContain(SECRET);
   });
 
   it('cuts a stream that has started when the secret arrives split across chunks', async () => {
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('x'.repeat(5000));
       setTimeout(() => res.write(`data ${SECRET.slice(0, 10)}`), 20);
@@ -219,7 +208,7 @@ describe('the leak guard', () => {
     let received = '';
     let failed = false;
     try {
-      const reply = await call(gw.url, '/api/stream', { session: alice });
+      const reply = await call(env.gw.url, '/api/stream', { session: alice });
       received = reply.text;
     } catch {
       failed = true;

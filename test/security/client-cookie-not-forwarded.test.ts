@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { rawExchange, rawHead } from '../helpers/attack.js';
-import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.js';
+import type { SeenRequest } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * The browser's cookies reaching the upstream: the session id is a bearer credential for the whole
@@ -10,26 +10,16 @@ import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/u
  * user's session. SPEC §4.4: `Cookie` is never forwarded — not the session cookie, not any other.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 function only(): SeenRequest {
-  expect(upstream.seen).toHaveLength(1);
-  return upstream.seen[0]!;
+  expect(env.upstream.seen).toHaveLength(1);
+  return env.upstream.seen[0]!;
 }
 
 function expectNoCookie(seen: SeenRequest): void {
@@ -42,20 +32,20 @@ function expectNoCookie(seen: SeenRequest): void {
 
 describe('client cookies are not forwarded', () => {
   it('the session cookie of a forwarded request never reaches the upstream', async () => {
-    const reply = await call(gw.url, '/api/x', { session: alice });
+    const reply = await call(env.gw.url, '/api/x', { session: alice });
     expect(reply.status).toBe(200);
     expectNoCookie(only());
   });
 
   it('other cookies sent with it are not forwarded either', async () => {
-    await call(gw.url, '/api/x', { headers: { cookie: `theme=dark; gatehouse=${alice}; tracking=abc; upstream_session=s3cr3t` } });
+    await call(env.gw.url, '/api/x', { headers: { cookie: `theme=dark; gatehouse=${alice}; tracking=abc; upstream_session=s3cr3t` } });
     const seen = only();
     expectNoCookie(seen);
     expect(JSON.stringify(seen)).not.toContain('upstream_session');
   });
 
   it('several Cookie header lines on the wire: none is forwarded', async () => {
-    const reply = await rawExchange(gw.gateway.port, rawHead('POST /api/x HTTP/1.1', {
+    const reply = await rawExchange(env.gw.gateway.port, rawHead('POST /api/x HTTP/1.1', {
       headers: [`Cookie: gatehouse=${alice}`, 'X-CSRF: 1', 'Cookie: a=1', 'cookie: b=2', 'COOKIE: c=3', 'Content-Length: 2', 'Content-Type: application/json'],
     }) + '{}');
     expect(reply.statuses).toEqual([200]);
@@ -65,17 +55,17 @@ describe('client cookies are not forwarded', () => {
   });
 
   it('on a public route, where no session is needed, a sent session cookie is still not forwarded', async () => {
-    await call(gw.url, '/api/public/x', { session: alice });
+    await call(env.gw.url, '/api/public/x', { session: alice });
     expectNoCookie(only());
   });
 
   it('on a csrf: false route (plain links, downloads) the cookie is not forwarded', async () => {
-    await call(gw.url, '/api/download/report.csv', { session: alice, csrf: false });
+    await call(env.gw.url, '/api/download/report.csv', { session: alice, csrf: false });
     expectNoCookie(only());
   });
 
   it('naming Cookie in Connection does not make the gateway forward it, nor lose the session', async () => {
-    const reply = await call(gw.url, '/api/x', { session: alice, headers: { connection: 'cookie' } });
+    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: { connection: 'cookie' } });
     expect(reply.status).toBe(200);
     expectNoCookie(only());
   });

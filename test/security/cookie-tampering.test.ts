@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { call, login, type Reply } from '../helpers/http.js';
 import { rawExchange, rawHead } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Cookie tampering: a client edits its session cookie hoping that a near-miss, an overlong value or
@@ -10,21 +9,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * body, a header) where it is easier to plant or leaks more easily (SPEC §4.2).
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 function expectRefusedAndCleared(reply: Reply, label: string): void {
@@ -42,8 +31,8 @@ function flipBit(token: string, index: number): string {
 
 describe('cookie tampering', () => {
   it('the untampered cookie works (so the refusals below are about the tampering)', async () => {
-    expect((await call(gw.url, '/auth/session', { session: alice })).status).toBe(200);
-    expect((await call(gw.url, '/api/me', { session: alice })).status).toBe(200);
+    expect((await call(env.gw.url, '/auth/session', { session: alice })).status).toBe(200);
+    expect((await call(env.gw.url, '/api/me', { session: alice })).status).toBe(200);
   });
 
   it('modified, truncated, extended and bit-flipped values: 401 and the cookie cleared', async () => {
@@ -65,47 +54,47 @@ describe('cookie tampering', () => {
     };
     for (const [label, value] of Object.entries(variants)) {
       expect(value, label).not.toBe(alice);
-      expectRefusedAndCleared(await call(gw.url, '/auth/session', { session: value }), label);
-      expectRefusedAndCleared(await call(gw.url, '/api/me', { session: value }), `${label} (proxied)`);
+      expectRefusedAndCleared(await call(env.gw.url, '/auth/session', { session: value }), label);
+      expectRefusedAndCleared(await call(env.gw.url, '/api/me', { session: value }), `${label} (proxied)`);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a very long cookie value: 401 and cleared, not an error', async () => {
-    const reply = await call(gw.url, '/api/me', { session: `${alice}${'A'.repeat(8000)}` });
+    const reply = await call(env.gw.url, '/api/me', { session: `${alice}${'A'.repeat(8000)}` });
     expectRefusedAndCleared(reply, 'long');
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('non-ASCII bytes in the cookie: 401 and cleared', async () => {
     for (const value of [`é${alice}`, `${alice.slice(0, 42)}\u00ff`, `${alice}\u00a0`]) {
-      const raw = await rawExchange(gw.gateway.port, Buffer.from(rawHead('GET /api/me HTTP/1.1', { session: value }), 'latin1'));
+      const raw = await rawExchange(env.gw.gateway.port, Buffer.from(rawHead('GET /api/me HTTP/1.1', { session: value }), 'latin1'));
       expect(raw.statuses, JSON.stringify(value)).toEqual([401]);
       expect(raw.text).toMatch(/\r\nset-cookie: gatehouse=; Max-Age=0/i);
     }
     // The same as UTF-8 bytes, and percent-encoded.
-    const utf8 = await rawExchange(gw.gateway.port, Buffer.from(rawHead('GET /api/me HTTP/1.1', { session: `${alice}é` }), 'utf8'));
+    const utf8 = await rawExchange(env.gw.gateway.port, Buffer.from(rawHead('GET /api/me HTTP/1.1', { session: `${alice}é` }), 'utf8'));
     expect(utf8.statuses).toEqual([401]);
-    expectRefusedAndCleared(await call(gw.url, '/api/me', { session: `${alice}%C3%A9` }), 'percent-encoded non-ASCII');
-    expect(upstream.seen).toHaveLength(0);
+    expectRefusedAndCleared(await call(env.gw.url, '/api/me', { session: `${alice}%C3%A9` }), 'percent-encoded non-ASCII');
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('the right value under another name is not a session', async () => {
     for (const name of ['Gatehouse', 'GATEHOUSE', 'gatehouse2', 'gatehouse_', '__Host-gatehouse', '__Secure-gatehouse', 'session', 'sid', 'gatehouse.sid']) {
-      const reply = await call(gw.url, '/api/me', { headers: { cookie: `${name}=${alice}` } });
+      const reply = await call(env.gw.url, '/api/me', { headers: { cookie: `${name}=${alice}` } });
       expect(reply.status, name).toBe(401);
       expect(reply.json().error.code).toBe('unauthenticated');
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('the session id is never accepted from the query string', async () => {
     for (const query of [`gatehouse=${alice}`, `session=${alice}`, `sid=${alice}`, `token=${alice}`, `__Host-gatehouse=${alice}`]) {
-      const reply = await call(gw.url, `/api/me?${query}`);
+      const reply = await call(env.gw.url, `/api/me?${query}`);
       expect(reply.status, query).toBe(401);
-      expect((await call(gw.url, `/auth/session?${query}`)).status, query).toBe(401);
+      expect((await call(env.gw.url, `/auth/session?${query}`)).status, query).toBe(401);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('the session id is never accepted from a request body', async () => {
@@ -116,12 +105,12 @@ describe('cookie tampering', () => {
       [`--b\r\nContent-Disposition: form-data; name="gatehouse"\r\n\r\n${alice}\r\n--b--\r\n`, 'multipart/form-data; boundary=b'],
     ];
     for (const [body, type] of bodies) {
-      const reply = await call(gw.url, '/api/notes', { method: 'POST', body, headers: { 'content-type': type } });
+      const reply = await call(env.gw.url, '/api/notes', { method: 'POST', body, headers: { 'content-type': type } });
       expect(reply.status, type).toBe(401);
-      const password = await call(gw.url, '/auth/password', { method: 'POST', body, headers: { 'content-type': type } });
+      const password = await call(env.gw.url, '/auth/password', { method: 'POST', body, headers: { 'content-type': type } });
       expect(password.status, type).toBe(401);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('the session id is never accepted from Authorization, X-Session or similar headers', async () => {
@@ -137,14 +126,14 @@ describe('cookie tampering', () => {
       { cookie2: `gatehouse=${alice}` },
     ];
     for (const h of headers) {
-      const reply = await call(gw.url, '/api/me', { headers: h });
+      const reply = await call(env.gw.url, '/api/me', { headers: h });
       expect(reply.status, JSON.stringify(h)).toBe(401);
-      expect((await call(gw.url, '/auth/session', { headers: h })).status, JSON.stringify(h)).toBe(401);
+      expect((await call(env.gw.url, '/auth/session', { headers: h })).status, JSON.stringify(h)).toBe(401);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('the tampering attempts did not disturb the real session', async () => {
-    expect((await call(gw.url, '/auth/session', { session: alice })).status).toBe(200);
+    expect((await call(env.gw.url, '/auth/session', { session: alice })).status).toBe(200);
   });
 });

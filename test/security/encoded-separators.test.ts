@@ -1,11 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
 import { rawExchange, rawHead } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
- * Encoded separators: the gateway routes on one reading of the path and the upstream, decoding
+ * Encoded separators: the gateway routes on one reading of the path and the env.upstream, decoding
  * once more, acts on another. `/api/public/..%2fadmin` is one harmless segment to a router that
  * keeps `%2F` opaque, and `/admin` to an upstream that decodes it. SPEC §4.4: a path that still
  * contains an encoded "/", "\" or "..", or a NUL, after normalisation is 400 `bad_request` —
@@ -13,21 +12,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * decode sloppily. Raw sockets, because HTTP clients re-encode paths.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 /** Each payload is placed inside a path of the public route and of the session route. */
@@ -66,44 +55,44 @@ const payloads: Record<string, string> = {
 };
 
 async function expectBadRequest(target: string, session?: string, label = target): Promise<void> {
-  const reply = await rawExchange(gw.gateway.port, rawHead(`GET ${target} HTTP/1.1`, session === undefined ? { csrf: true } : { session }));
+  const reply = await rawExchange(env.gw.gateway.port, rawHead(`GET ${target} HTTP/1.1`, session === undefined ? { csrf: true } : { session }));
   expect(reply.statuses, label).toEqual([400]);
   expect(reply.text, label).toContain('"bad_request"');
 }
 
 describe('encoded separators', () => {
   it('honest paths with harmless escapes are forwarded (so the refusals below are about separators)', async () => {
-    const reply = await rawExchange(gw.gateway.port, rawHead('GET /api/public/caf%C3%A9/%7Euser/a%20b HTTP/1.1', { csrf: true }));
+    const reply = await rawExchange(env.gw.gateway.port, rawHead('GET /api/public/caf%C3%A9/%7Euser/a%20b HTTP/1.1', { csrf: true }));
     expect(reply.statuses).toEqual([200]);
-    expect(upstream.seen.map((s) => s.url)).toEqual(['/caf%C3%A9/~user/a%20b']);
+    expect(env.upstream.seen.map((s) => s.url)).toEqual(['/caf%C3%A9/~user/a%20b']);
   });
 
   it('on a public route: every encoded separator, NUL and double or overlong encoding is 400, never forwarded', async () => {
     for (const [label, payload] of Object.entries(payloads)) {
       await expectBadRequest(`/api/public/${payload}`, undefined, label);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('on a session route, with a valid session: the same, never forwarded', async () => {
     for (const [label, payload] of Object.entries(payloads)) {
       await expectBadRequest(`/api/${payload}`, alice, label);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('an encoded separator cannot hide the route prefix itself', async () => {
     for (const target of ['/api%2fadmin/x', '/api%2Fpublic%2F..%2Fadmin', '%2fapi/public/x', '/api/public%5c..%5cadmin', '/api%00/public/x']) {
       await expectBadRequest(target, alice);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a raw NUL or raw non-ASCII byte in the target is refused too', async () => {
     for (const target of ['/api/public/a\0b', '/api/public/caf\u00e9', '/api/public/a\u00c0\u00afb']) {
-      const reply = await rawExchange(gw.gateway.port, Buffer.from(rawHead(`GET ${target} HTTP/1.1`, { csrf: true }), 'latin1'));
+      const reply = await rawExchange(env.gw.gateway.port, Buffer.from(rawHead(`GET ${target} HTTP/1.1`, { csrf: true }), 'latin1'));
       expect(reply.statuses, JSON.stringify(target)).toEqual([400]);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 });

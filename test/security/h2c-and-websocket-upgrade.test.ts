@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
 import { rawExchange } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Upgrade smuggling (h2c smuggling, Bishop Fox 2020; WebSocket tunnelling): the client asks the
@@ -11,21 +10,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * upgrades: the request is refused, the connection closed, and Upgrade never reaches the upstream.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 const tunnelled = 'GET /api/admin/THROUGH-THE-TUNNEL HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -36,7 +25,7 @@ function upgradeRequest(path: string, upgrade: string, extra: string[]): string 
 
 describe('h2c and WebSocket upgrade smuggling', () => {
   it('an h2c upgrade is refused, the connection closed, and nothing is tunnelled', async () => {
-    const reply = await rawExchange(gw.gateway.port, [
+    const reply = await rawExchange(env.gw.gateway.port, [
       upgradeRequest('/api/x', 'h2c', ['Connection: Upgrade, HTTP2-Settings', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA']),
       tunnelled,
     ], { gapMs: 50 });
@@ -44,32 +33,32 @@ describe('h2c and WebSocket upgrade smuggling', () => {
     expect(reply.statuses[0]).not.toBe(101);
     expect(reply.statuses[0]).toBeGreaterThanOrEqual(400);
     expect(reply.closed).toBe(true);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a WebSocket upgrade is refused and never forwarded', async () => {
-    const reply = await rawExchange(gw.gateway.port, [
+    const reply = await rawExchange(env.gw.gateway.port, [
       upgradeRequest('/api/socket', 'websocket', ['Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
       tunnelled,
     ], { gapMs: 50 });
     expect(reply.statuses[0]).toBeGreaterThanOrEqual(400);
     expect(reply.statuses).not.toContain(101);
     expect(reply.closed).toBe(true);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('an Upgrade header without "Connection: upgrade" is dropped before forwarding (hop-by-hop), with its settings', async () => {
-    const reply = await rawExchange(gw.gateway.port, upgradeRequest('/api/x', 'h2c', ['HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA', 'Connection: close']));
+    const reply = await rawExchange(env.gw.gateway.port, upgradeRequest('/api/x', 'h2c', ['HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA', 'Connection: close']));
     expect(reply.statuses).toEqual([200]);
-    const seen = upstream.seen[0]!;
+    const seen = env.upstream.seen[0]!;
     expect(seen.headers.upgrade).toBeUndefined();
     expect(seen.headers['http2-settings']).toBeUndefined();
   });
 
   it('the HTTP/2 connection preface on the HTTP/1.1 port is refused', async () => {
-    const reply = await rawExchange(gw.gateway.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    const reply = await rawExchange(env.gw.gateway.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
     expect(reply.statuses).toEqual([400]);
     expect(reply.closed).toBe(true);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 });

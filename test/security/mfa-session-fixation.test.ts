@@ -5,7 +5,7 @@ import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { call, login, type Reply } from '../helpers/http.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 import { totpCode } from '../helpers/totp.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Session fixation across the MFA step (OWASP Session Management Cheat Sheet, "Renew the Session ID
@@ -19,26 +19,19 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const origin = 'http://localhost:8080';
 const idShape = /^[A-Za-z0-9_-]{43}$/;
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 const secrets = new Map<string, string>();
 const recoveryCodes = new Map<string, string[]>();
 
+const env = useGateway({ users: ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory'].map((name) => ({ name })) });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory'].map((name) => ({ name })) });
   for (const name of ['alice', 'bob', 'erin', 'mallory']) await enrol(name);
-  gw.clock.advance(60_000);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
+  env.gw.clock.advance(60_000);
 });
 
 async function enrol(name: string): Promise<string> {
-  const cookie = await login(gw.url, name);
-  const secret = (await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} })).json().secret as string;
-  const confirm = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, gw.clock.now(), -1) } });
+  const cookie = await login(env.gw.url, name);
+  const secret = (await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} })).json().secret as string;
+  const confirm = await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, env.gw.clock.now(), -1) } });
   expect(confirm.status).toBe(200);
   secrets.set(name, secret);
   recoveryCodes.set(name, confirm.json().recoveryCodes);
@@ -49,35 +42,35 @@ async function enrol(name: string): Promise<string> {
 const plantedId = (): string => randomBytes(32).toString('base64url');
 
 function passwordLogin(name: string, cookie?: string): Promise<Reply> {
-  return call(gw.url, '/auth/login', { method: 'POST', ...(cookie === undefined ? {} : { session: cookie }), body: { username: name, password: PASSWORD } });
+  return call(env.gw.url, '/auth/login', { method: 'POST', ...(cookie === undefined ? {} : { session: cookie }), body: { username: name, password: PASSWORD } });
 }
 
 function verify(cookie: string, body: { code: string } | { recoveryCode: string }): Promise<Reply> {
-  return call(gw.url, '/auth/mfa/verify', { method: 'POST', session: cookie, body });
+  return call(env.gw.url, '/auth/mfa/verify', { method: 'POST', session: cookie, body });
 }
 
 /** The next unused code: each call moves the clock one step, so no code is ever a replay. */
 function freshCode(name: string): string {
-  gw.clock.advance(30_000);
-  return totpCode(secrets.get(name)!, gw.clock.now());
+  env.gw.clock.advance(30_000);
+  return totpCode(secrets.get(name)!, env.gw.clock.now());
 }
 
 async function dead(cookie: string): Promise<boolean> {
-  const reply = await call(gw.url, '/auth/session', { session: cookie });
-  const row = await gw.gateway.services.store.sessions.get(sha256Hex(cookie));
+  const reply = await call(env.gw.url, '/auth/session', { session: cookie });
+  const row = await env.gw.gateway.services.store.sessions.get(sha256Hex(cookie));
   return reply.status === 401 && row === null;
 }
 
 async function whoIs(cookie: string): Promise<{ status: number; user?: string; pending?: boolean }> {
-  const reply = await call(gw.url, '/auth/session', { session: cookie });
+  const reply = await call(env.gw.url, '/auth/session', { session: cookie });
   if (reply.status !== 200) return { status: reply.status };
-  const row = await gw.gateway.services.store.sessions.get(sha256Hex(cookie));
+  const row = await env.gw.gateway.services.store.sessions.get(sha256Hex(cookie));
   return { status: 200, user: reply.json().user.name, pending: row?.mfaPending };
 }
 
 /** Sessions of a user in the store that have completed a second factor. */
 async function completedSessions(name: string): Promise<number> {
-  return (await gw.gateway.services.store.sessions.list({ userName: name })).filter((s) => s.mfaCompleted).length;
+  return (await env.gw.gateway.services.store.sessions.list({ userName: name })).filter((s) => s.mfaCompleted).length;
 }
 
 function expectNewId(reply: Reply, ...earlier: string[]): string {
@@ -102,8 +95,8 @@ describe('session fixation across the MFA step', () => {
     expect(await dead(planted)).toBe(true);
     expect(await dead(pending)).toBe(true);
     expect(await whoIs(full)).toEqual({ status: 200, user: 'alice', pending: false });
-    expect((await call(gw.url, '/api/x', { session: pending })).status).toBe(401);
-    expect((await call(gw.url, '/api/x', { session: full })).status).toBe(200);
+    expect((await call(env.gw.url, '/api/x', { session: pending })).status).toBe(401);
+    expect((await call(env.gw.url, '/api/x', { session: full })).status).toBe(200);
   });
 
   it('a recovery code completes the step under a new id too', async () => {
@@ -139,9 +132,9 @@ describe('session fixation across the MFA step', () => {
     // Her full session lives under an id the attacker never saw; the id they kept is worthless.
     expect((await whoIs(full)).user).toBe('alice');
     expect(await dead(planted)).toBe(true);
-    const seen = upstream.seen.length;
-    expect((await call(gw.url, '/api/x', { session: planted })).status).toBe(401);
-    expect(upstream.seen.length).toBe(seen);
+    const seen = env.upstream.seen.length;
+    expect((await call(env.gw.url, '/api/x', { session: planted })).status).toBe(401);
+    expect(env.upstream.seen.length).toBe(seen);
   });
 
   it("a stolen pending cookie cannot be upgraded without the code: not with another user's code, an enrolment of the thief's own, or the thief's passkey", async () => {
@@ -156,21 +149,21 @@ describe('session fixation across the MFA step', () => {
     }
     // Enrolling a factor of the thief's own, or changing the password: all refused while pending.
     for (const [method, path] of [['POST', '/auth/mfa/totp/setup'], ['POST', '/auth/mfa/totp/confirm'], ['POST', '/auth/passkeys/register/options'], ['POST', '/auth/passkeys/register/verify'], ['POST', '/auth/password'], ['DELETE', '/auth/mfa/totp']] as const) {
-      const reply = await call(gw.url, path, { method, session: stolen, body: { code: '123456', password: PASSWORD, currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } });
+      const reply = await call(env.gw.url, path, { method, session: stolen, body: { code: '123456', password: PASSWORD, currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } });
       expect([reply.status, reply.json().error.code], path).toEqual([401, 'mfa_required']);
     }
     expect(await whoIs(stolen)).toEqual({ status: 200, user: 'bob', pending: true });
 
     // The thief's own passkey, presented with the stolen cookie: a session for the thief (dave), never for bob.
-    const davesPassword = await login(gw.url, 'dave');
+    const davesPassword = await login(env.gw.url, 'dave');
     const thief = new SoftAuthenticator({ origin });
-    const options = (await call(gw.url, '/auth/passkeys/register/options', { method: 'POST', session: davesPassword, body: {} })).json();
-    expect((await call(gw.url, '/auth/passkeys/register/verify', { method: 'POST', session: davesPassword, body: { response: thief.register(options) } })).status).toBe(200);
-    const loginOptions = (await call(gw.url, '/auth/passkeys/login/options', { method: 'POST', body: { username: 'bob' } })).json();
-    const asBob = await call(gw.url, '/auth/passkeys/login/verify', { method: 'POST', session: stolen, body: { response: thief.authenticate(loginOptions) } });
+    const options = (await call(env.gw.url, '/auth/passkeys/register/options', { method: 'POST', session: davesPassword, body: {} })).json();
+    expect((await call(env.gw.url, '/auth/passkeys/register/verify', { method: 'POST', session: davesPassword, body: { response: thief.register(options) } })).status).toBe(200);
+    const loginOptions = (await call(env.gw.url, '/auth/passkeys/login/options', { method: 'POST', body: { username: 'bob' } })).json();
+    const asBob = await call(env.gw.url, '/auth/passkeys/login/verify', { method: 'POST', session: stolen, body: { response: thief.authenticate(loginOptions) } });
     expect([asBob.status, asBob.json().error.code]).toEqual([401, 'invalid_credentials']);
-    const unbound = (await call(gw.url, '/auth/passkeys/login/options', { method: 'POST', body: {} })).json();
-    const asDave = await call(gw.url, '/auth/passkeys/login/verify', { method: 'POST', session: stolen, body: { response: thief.authenticate(unbound) } });
+    const unbound = (await call(env.gw.url, '/auth/passkeys/login/options', { method: 'POST', body: {} })).json();
+    const asDave = await call(env.gw.url, '/auth/passkeys/login/verify', { method: 'POST', session: stolen, body: { response: thief.authenticate(unbound) } });
     expect(asDave.status).toBe(200);
     const davesSession = expectNewId(asDave, stolen);
     expect((await whoIs(davesSession)).user).toBe('dave');
@@ -181,22 +174,22 @@ describe('session fixation across the MFA step', () => {
 
   it('wrong guesses on a stolen pending cookie end it at the fifth; the victim logs in again under a new id', async () => {
     const stolen = (await passwordLogin('erin')).cookie!;
-    const valid = new Set([-1, 0, 1].map((steps) => totpCode(secrets.get('erin')!, gw.clock.now(), steps)));
+    const valid = new Set([-1, 0, 1].map((steps) => totpCode(secrets.get('erin')!, env.gw.clock.now(), steps)));
     const guesses = ['000000', '111111', '222222', '333333', '444444', '555555', '666666'].filter((g) => !valid.has(g)).slice(0, 5);
     const statuses: number[] = [];
     for (const code of guesses) statuses.push((await verify(stolen, { code })).status);
     expect(statuses).toEqual([400, 400, 400, 400, 401]);
     expect(await dead(stolen)).toBe(true);
-    gw.clock.advance(2000);
+    env.gw.clock.advance(2000);
     const again = await passwordLogin('erin');
     const pending = expectNewId(again, stolen);
     expect((await verify(pending, { code: freshCode('erin') })).status).toBe(200);
   });
 
   it('confirming a TOTP enrolment from a password session moves it to a new id', async () => {
-    const before = await login(gw.url, 'carol');
-    const secret = (await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: before, body: {} })).json().secret as string;
-    const confirmed = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: before, body: { code: totpCode(secret, gw.clock.now()) } });
+    const before = await login(env.gw.url, 'carol');
+    const secret = (await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: before, body: {} })).json().secret as string;
+    const confirmed = await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: before, body: { code: totpCode(secret, env.gw.clock.now()) } });
     expect(confirmed.status).toBe(200);
     const after = expectNewId(confirmed, before);
     expect(await dead(before)).toBe(true);
@@ -208,7 +201,7 @@ describe('session fixation across the MFA step (enrolment under mfa.required)', 
   let strict: TestGateway;
 
   beforeAll(async () => {
-    strict = await startGateway({ upstreamUrl: upstream.url, users: ['judy', 'kim'].map((name) => ({ name })), config: { mfa: { required: true } } });
+    strict = await startGateway({ upstreamUrl: env.upstream.url, users: ['judy', 'kim'].map((name) => ({ name })), config: { mfa: { required: true } } });
   });
   afterAll(async () => {
     await strict.close();

@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
 import { rawExchange, rawHead, type RawExchange } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Path traversal: dot segments (plain, encoded, overlong, with matrix parameters) that climb out of
@@ -17,44 +16,33 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * is what an attacker wants.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway((upstream) => ({
+  config: {
+    static: fileURLToPath(new URL('../fixtures/site', import.meta.url)),
+    upstreams: [
+      { name: 'api', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' },
+      { name: 'weather', url: `${upstream.url}/weather`, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' },
+    ],
+    routes: [
+      { path: '/api/weather/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', public: true },
+      { path: '/api/admin/**', methods: ['GET', 'POST'], upstream: 'api', roles: ['admin'] },
+      { path: '/api/**', methods: ['GET', 'POST'], upstream: 'api', stripPrefix: '/api' },
+    ],
+  },
+}));
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({
-    upstreamUrl: upstream.url,
-    config: {
-      static: fileURLToPath(new URL('../fixtures/site', import.meta.url)),
-      upstreams: [
-        { name: 'api', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' },
-        { name: 'weather', url: `${upstream.url}/weather`, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' },
-      ],
-      routes: [
-        { path: '/api/weather/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', public: true },
-        { path: '/api/admin/**', methods: ['GET', 'POST'], upstream: 'api', roles: ['admin'] },
-        { path: '/api/**', methods: ['GET', 'POST'], upstream: 'api', stripPrefix: '/api' },
-      ],
-    },
-  });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 async function get(target: string, session?: string): Promise<RawExchange> {
-  return rawExchange(gw.gateway.port, rawHead(`GET ${target} HTTP/1.1`, session === undefined ? { csrf: true } : { session }));
+  return rawExchange(env.gw.gateway.port, rawHead(`GET ${target} HTTP/1.1`, session === undefined ? { csrf: true } : { session }));
 }
 
 /** Every request that reached the weather upstream stayed inside its base path. */
 function expectInsideWeather(): void {
-  for (const seen of upstream.seen) {
+  for (const seen of env.upstream.seen) {
     const path = seen.url.split('?', 1)[0]!;
     expect(path, 'the upstream was reached outside /weather').toMatch(/^\/weather(\/.*)?$/);
     expect(path, 'a dot segment or encoded separator reached the upstream').not.toMatch(/(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i);
@@ -65,7 +53,7 @@ describe('path traversal', () => {
   it('an honest request reaches /weather (so the refusals below are about the traversal)', async () => {
     const ok = await get('/api/weather/today');
     expect(ok.statuses).toEqual([200]);
-    expect(upstream.seen.map((s) => s.url)).toEqual(['/weather/today']);
+    expect(env.upstream.seen.map((s) => s.url)).toEqual(['/weather/today']);
   });
 
   it('plain ../ in the request target never leaves the route it climbed from unchecked', async () => {
@@ -84,7 +72,7 @@ describe('path traversal', () => {
       // or rejected (400). Never a 2xx from the weather route.
       expect([400, 401, 404], target).toContain(reply.statuses[0]);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('encoded dot segments (%2e, mixed case, half-encoded) do not climb out of /weather either', async () => {
@@ -99,7 +87,7 @@ describe('path traversal', () => {
       const reply = await get(target);
       expect([400, 401, 404], target).toContain(reply.statuses[0]);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('dot segments that only look like dot segments further down are refused: ..;/, ..%3b, backslashes, encoded slashes', async () => {
@@ -128,7 +116,7 @@ describe('path traversal', () => {
       expect(reply.statuses, target).toEqual([400]);
       expect(reply.text, target).toContain('"bad_request"');
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('with a session, the climbs still never leave the route a path normalises to', async () => {
@@ -145,7 +133,7 @@ describe('path traversal', () => {
       // /api/admin/** needs the admin role alice does not have; above /api nothing is routed.
       expect([400, 403, 404], target).toContain(reply.statuses[0]);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('/api/%2e%2e/x is 400 or 404 and never reaches the upstream outside the route prefix', async () => {
@@ -153,7 +141,7 @@ describe('path traversal', () => {
       const reply = await get('/api/%2e%2e/x', session);
       expect([400, 404]).toContain(reply.statuses[0]);
     }
-    expect(upstream.seen.filter((s) => !s.url.startsWith('/weather'))).toHaveLength(0);
+    expect(env.upstream.seen.filter((s) => !s.url.startsWith('/weather'))).toHaveLength(0);
     expectInsideWeather();
   });
 
@@ -173,14 +161,14 @@ describe('path traversal', () => {
       '/api/weather/b?path=../../admin',
     ];
     for (const target of probes) await get(target);
-    expect(upstream.seen.length).toBeGreaterThan(5);
+    expect(env.upstream.seen.length).toBeGreaterThan(5);
     expectInsideWeather();
   });
 
   it('absolute-form, authority-form and asterisk targets are refused and never forwarded', async () => {
     const targets = [
       'http://evil.example/',
-      `http://127.0.0.1:${upstream.port}/admin`,
+      `http://127.0.0.1:${env.upstream.port}/admin`,
       'http://localhost:8080/api/weather/../../admin',
       'https://localhost:8080/api/weather/today',
       '//evil.example/api/weather/today',
@@ -191,9 +179,9 @@ describe('path traversal', () => {
       expect(reply.statuses, target).toHaveLength(1);
       expect([400, 404], target).toContain(reply.statuses[0]);
     }
-    const connectForm = await rawExchange(gw.gateway.port, 'GET 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nConnection: close\r\n\r\n');
+    const connectForm = await rawExchange(env.gw.gateway.port, 'GET 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nConnection: close\r\n\r\n');
     expect(connectForm.statuses).toEqual([400]);
-    expect(upstream.seen.filter((s) => !s.url.startsWith('/weather'))).toHaveLength(0);
+    expect(env.upstream.seen.filter((s) => !s.url.startsWith('/weather'))).toHaveLength(0);
   });
 
   it('the static site cannot be climbed out of, nor its hidden files read', async () => {

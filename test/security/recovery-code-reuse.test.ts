@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PASSWORD } from '../helpers/gateway.js';
 import { call, login, type Reply } from '../helpers/http.js';
 import { startSecondGateway, type SecondGateway } from '../helpers/second-gateway.js';
 import { totpCode } from '../helpers/totp.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Recovery-code reuse: a recovery code (printed, stored in a password manager, photographed) is a
@@ -22,26 +22,19 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const openThrottle = { maxFailures: 1000, backoff: '1s', maxBackoff: '15m', perIp: { max: 10_000, per: '5m' } };
 const shape = /^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$/;
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 const codes = new Map<string, string[]>();
 
+const env = useGateway({ users: ['alice', 'bob', 'carol'].map((name) => ({ name })), config: { login: openThrottle } });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'bob', 'carol'].map((name) => ({ name })), config: { login: openThrottle } });
   for (const name of ['alice', 'bob', 'carol']) codes.set(name, await enrol(name));
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
 });
 
 /** Enrols TOTP through the API and returns the ten recovery codes, shown this once. */
 async function enrol(name: string): Promise<string[]> {
-  const cookie = await login(gw.url, name);
-  const setup = await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
+  const cookie = await login(env.gw.url, name);
+  const setup = await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
   const { secret } = setup.json() as { secret: string };
-  const confirm = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, gw.clock.now()) } });
+  const confirm = await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, env.gw.clock.now()) } });
   expect(confirm.status).toBe(200);
   const issued = confirm.json().recoveryCodes as string[];
   expect(issued).toHaveLength(10);
@@ -54,14 +47,14 @@ function codeOf(name: string, n: number): string {
   return codes.get(name)![n]!;
 }
 
-async function passwordStep(name: string, base: string = gw.url): Promise<string> {
+async function passwordStep(name: string, base: string = env.gw.url): Promise<string> {
   const reply = await call(base, '/auth/login', { method: 'POST', body: { username: name, password: PASSWORD } });
   expect(reply.status).toBe(200);
   expect(reply.json().mfaRequired).toBe(true);
   return reply.cookie!;
 }
 
-function useCode(pending: string, recoveryCode: string, base: string = gw.url): Promise<Reply> {
+function useCode(pending: string, recoveryCode: string, base: string = env.gw.url): Promise<Reply> {
   return call(base, '/auth/mfa/verify', { method: 'POST', session: pending, body: { recoveryCode } });
 }
 
@@ -71,19 +64,19 @@ function expectRefused(reply: Reply, label?: string): void {
 }
 
 async function stillPending(cookie: string): Promise<boolean> {
-  const reply = await call(gw.url, '/api/x', { session: cookie });
+  const reply = await call(env.gw.url, '/api/x', { session: cookie });
   return reply.status === 401 && reply.json().error.code === 'mfa_required';
 }
 
 async function unusedCodes(name: string): Promise<number> {
-  return gw.gateway.services.totp.remainingRecoveryCodes(name);
+  return env.gw.gateway.services.totp.remainingRecoveryCodes(name);
 }
 
 /** Every byte of the database: the main file, and the WAL and shared-memory files beside it. */
 function databaseBytes(): Buffer {
-  const files = readdirSync(gw.dir).filter((file) => file.startsWith('gatehouse.db'));
+  const files = readdirSync(env.gw.dir).filter((file) => file.startsWith('gatehouse.db'));
   expect(files).toContain('gatehouse.db');
-  return Buffer.concat(files.map((file) => readFileSync(join(gw.dir, file))));
+  return Buffer.concat(files.map((file) => readFileSync(join(env.gw.dir, file))));
 }
 
 function tally(values: readonly (string | number)[]): Record<string, number> {
@@ -105,7 +98,7 @@ describe('recovery-code reuse', () => {
     expect(await stillPending(second)).toBe(true);
     expect(await unusedCodes('alice')).toBe(9);
     expect((await useCode(second, codeOf('alice', 1))).status).toBe(200);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a spent code is refused under every other spelling of it too', async () => {
@@ -138,10 +131,10 @@ describe('recovery-code reuse', () => {
   });
 
   it('two gateway instances on one SQLite file, 10 parallel uses of one code split between them: exactly one succeeds', async () => {
-    const second: SecondGateway = await startSecondGateway(gw);
+    const second: SecondGateway = await startSecondGateway(env.gw);
     try {
       const code = codeOf('alice', 5);
-      const bases = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? gw.url : second.url));
+      const bases = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? env.gw.url : second.url));
       const pendings = await Promise.all(bases.map((base) => passwordStep('alice', base)));
       const replies = await Promise.all(pendings.map((pending, i) => useCode(pending, code, bases[i])));
       expect(tally(replies.map((r) => r.status))).toEqual({ 200: 1, 400: 9 });
@@ -206,7 +199,7 @@ describe('recovery-code reuse', () => {
 
   it('codes of a replaced enrolment stop working', async () => {
     const old = codeOf('carol', 2);
-    await gw.gateway.services.totp.disable('carol', { user: 'test' });
+    await env.gw.gateway.services.totp.disable('carol', { user: 'test' });
     codes.set('carol', await enrol('carol'));
     expectRefused(await useCode(await passwordStep('carol'), old));
     expect((await useCode(await passwordStep('carol'), codeOf('carol', 0))).status).toBe(200);
@@ -226,7 +219,7 @@ describe('recovery-code reuse', () => {
     }
 
     // What the table does hold: one fixed-length digest per code, none of them a code.
-    const db = new Database(join(gw.dir, 'gatehouse.db'), { readonly: true, fileMustExist: true });
+    const db = new Database(join(env.gw.dir, 'gatehouse.db'), { readonly: true, fileMustExist: true });
     try {
       const rows = db.prepare('SELECT user_name, code_hash, used_at FROM recovery_codes').all() as { user_name: string; code_hash: string; used_at: number | null }[];
       expect(rows).toHaveLength(30);

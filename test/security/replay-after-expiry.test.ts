@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { PASSWORD } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Replay after expiry: a session cookie copied from a browser (a shared computer, a backup, a log)
@@ -13,90 +13,77 @@ const minute = 60_000;
 const idle = 30 * minute;
 const absolute = 12 * 60 * minute;
 
-let upstream: TestUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
-});
+const env = useGateway();
 
 async function expectDead(cookie: string): Promise<void> {
-  const session = await call(gw.url, '/auth/session', { session: cookie });
+  const session = await call(env.gw.url, '/auth/session', { session: cookie });
   expect(session.status).toBe(401);
   expect(session.json().error.code).toBe('unauthenticated');
   expect(session.cookie, 'the stale cookie is cleared').toBeNull();
-  const proxied = await call(gw.url, '/api/data', { session: cookie });
+  const proxied = await call(env.gw.url, '/api/data', { session: cookie });
   expect(proxied.status).toBe(401);
   expect(proxied.cookie).toBeNull();
-  const write = await call(gw.url, '/api/data', { method: 'POST', session: cookie, body: { x: 1 } });
+  const write = await call(env.gw.url, '/api/data', { method: 'POST', session: cookie, body: { x: 1 } });
   expect(write.status).toBe(401);
-  expect(upstream.seen).toHaveLength(0);
+  expect(env.upstream.seen).toHaveLength(0);
 }
 
 describe('replay after expiry', () => {
   it('after the idle timeout the cookie is refused, on every kind of endpoint', async () => {
-    const cookie = await login(gw.url);
-    gw.clock.advance(idle - 1000);
-    expect((await call(gw.url, '/api/data', { session: cookie })).status, 'still alive just before').toBe(200);
-    upstream.seen.length = 0;
+    const cookie = await login(env.gw.url);
+    env.gw.clock.advance(idle - 1000);
+    expect((await call(env.gw.url, '/api/data', { session: cookie })).status, 'still alive just before').toBe(200);
+    env.upstream.seen.length = 0;
 
-    gw.clock.advance(idle);
+    env.gw.clock.advance(idle);
     await expectDead(cookie);
   });
 
   it('exactly at the idle deadline the session has ended', async () => {
-    const cookie = await login(gw.url);
-    gw.clock.advance(idle);
+    const cookie = await login(env.gw.url);
+    env.gw.clock.advance(idle);
     await expectDead(cookie);
   });
 
   it('GET /auth/session does not count as activity, so polling it cannot keep a session alive', async () => {
-    const cookie = await login(gw.url);
-    gw.clock.advance(20 * minute);
-    expect((await call(gw.url, '/auth/session', { session: cookie })).status).toBe(200);
-    gw.clock.advance(11 * minute);
+    const cookie = await login(env.gw.url);
+    env.gw.clock.advance(20 * minute);
+    expect((await call(env.gw.url, '/auth/session', { session: cookie })).status).toBe(200);
+    env.gw.clock.advance(11 * minute);
     await expectDead(cookie);
   });
 
   it('after the absolute timeout the cookie is refused, however active the session was', async () => {
-    const cookie = await login(gw.url);
+    const cookie = await login(env.gw.url);
     for (let elapsed = 0; elapsed + 25 * minute < absolute; elapsed += 25 * minute) {
-      gw.clock.advance(25 * minute);
-      expect((await call(gw.url, '/api/data', { session: cookie })).status, `${elapsed / minute} min`).toBe(200);
+      env.gw.clock.advance(25 * minute);
+      expect((await call(env.gw.url, '/api/data', { session: cookie })).status, `${elapsed / minute} min`).toBe(200);
     }
-    upstream.seen.length = 0;
-    gw.clock.advance(25 * minute);
+    env.upstream.seen.length = 0;
+    env.gw.clock.advance(25 * minute);
     await expectDead(cookie);
   });
 
   it('an expired session stays dead when the clock is turned back (it was deleted, not just judged)', async () => {
-    const cookie = await login(gw.url);
-    const start = gw.clock.now();
-    gw.clock.advance(idle + 1);
-    expect((await call(gw.url, '/auth/session', { session: cookie })).status).toBe(401);
-    gw.clock.set(start + 1000);
+    const cookie = await login(env.gw.url);
+    const start = env.gw.clock.now();
+    env.gw.clock.advance(idle + 1);
+    expect((await call(env.gw.url, '/auth/session', { session: cookie })).status).toBe(401);
+    env.gw.clock.set(start + 1000);
     await expectDead(cookie);
   });
 
   it('an expired cookie cannot change the password or be logged out into a fresh one', async () => {
-    const cookie = await login(gw.url);
-    gw.clock.advance(idle + 1);
-    const change = await call(gw.url, '/auth/password', { method: 'POST', session: cookie, body: { currentPassword: PASSWORD, newPassword: 'attacker chosen password' } });
+    const cookie = await login(env.gw.url);
+    env.gw.clock.advance(idle + 1);
+    const change = await call(env.gw.url, '/auth/password', { method: 'POST', session: cookie, body: { currentPassword: PASSWORD, newPassword: 'attacker chosen password' } });
     expect(change.status).toBe(401);
     expect(change.cookie).toBeNull();
-    const logout = await call(gw.url, '/auth/logout', { method: 'POST', session: cookie });
+    const logout = await call(env.gw.url, '/auth/logout', { method: 'POST', session: cookie });
     expect(logout.status).toBe(204);
     expect(logout.cookie).toBeNull();
     await expectDead(cookie);
     // The password was not changed.
-    expect((await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD } })).status).toBe(200);
+    expect((await call(env.gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD } })).status).toBe(200);
   });
 });

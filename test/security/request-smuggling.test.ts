@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
 import { rawErrorCode, rawExchange } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * HTTP request smuggling (RFC 9112 §6.3, §11.2; CVE-2022-32215 and friends): a message whose length
@@ -15,21 +14,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * nor by the first request's framing swallowing or leaking it.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 const smuggled = 'GET /api/admin/SMUGGLED HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\n\r\n';
@@ -41,19 +30,19 @@ function post(framing: string, version = 'HTTP/1.1', eol = '\r\n'): string {
 
 /** No request reached the upstream that carried, or was, the smuggled one. */
 function expectNothingSmuggled(): void {
-  for (const seen of upstream.seen) {
+  for (const seen of env.upstream.seen) {
     expect(seen.url).not.toContain('SMUGGLED');
     expect(seen.body.toString('latin1')).not.toContain('SMUGGLED');
   }
 }
 
 async function expectRefusedAndClosed(data: string, label: string): Promise<void> {
-  const reply = await rawExchange(gw.gateway.port, data);
+  const reply = await rawExchange(env.gw.gateway.port, data);
   expect(reply.statuses, label).toEqual([400]);
   expect(rawErrorCode(reply.text), label).toBe('bad_request');
   expect(reply.closed, `${label}: the connection is closed`).toBe(true);
   expect(reply.text.toLowerCase(), label).toContain('connection: close');
-  expect(upstream.seen, `${label}: nothing reached the upstream`).toHaveLength(0);
+  expect(env.upstream.seen, `${label}: nothing reached the upstream`).toHaveLength(0);
 }
 
 /** Built after login: every attack carries a valid session, so only the framing can refuse it. */
@@ -88,9 +77,9 @@ const ambiguous = (): Record<string, string> => ({
 
 describe('request smuggling', () => {
   it('the same POST with honest framing is forwarded (so the refusals below are about framing)', async () => {
-    const reply = await rawExchange(gw.gateway.port, post('Content-Length: 5\r\nConnection: close') + 'hello');
+    const reply = await rawExchange(env.gw.gateway.port, post('Content-Length: 5\r\nConnection: close') + 'hello');
     expect(reply.statuses).toEqual([200]);
-    expect(upstream.seen.map((s) => s.body.toString())).toEqual(['hello']);
+    expect(env.upstream.seen.map((s) => s.body.toString())).toEqual(['hello']);
   });
 
   it('ambiguous or malformed framing: 400, connection closed, nothing forwarded, nothing smuggled', async () => {
@@ -101,13 +90,13 @@ describe('request smuggling', () => {
   });
 
   it('a malformed chunk arriving after forwarding began: the upstream request is abandoned, never completed, nothing smuggled', async () => {
-    const reply = await rawExchange(gw.gateway.port, [
+    const reply = await rawExchange(env.gw.gateway.port, [
       post('Transfer-Encoding: chunked') + '5\r\nhello\r\n',
       `3\r\nhello\r\n0\r\n\r\n${smuggled}`,
     ], { gapMs: 150 });
     expect(reply.statuses).toEqual([400]);
     expect(reply.closed).toBe(true);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
     expectNothingSmuggled();
   });
 
@@ -124,9 +113,9 @@ describe('request smuggling', () => {
 
   it('Transfer-Encoding:<TAB>chunked alone is valid (RFC 9110 §5.6.3 OWS) and read as chunked, so what follows the last chunk is a request of its own that the gateway itself checks', async () => {
     const data = post('Transfer-Encoding:\tchunked') + `5\r\nhello\r\n0\r\n\r\n${smuggled}`;
-    const reply = await rawExchange(gw.gateway.port, data, { timeoutMs: 1500 });
+    const reply = await rawExchange(env.gw.gateway.port, data, { timeoutMs: 1500 });
     expect(reply.statuses[0]).toBe(200);
-    expect(upstream.seen.map((s) => s.body.toString())).toEqual(['hello']);
+    expect(env.upstream.seen.map((s) => s.body.toString())).toEqual(['hello']);
     // The second request has no session: the gateway answers it, the upstream never sees it.
     expect(reply.statuses.slice(1)).toEqual([401]);
     expectNothingSmuggled();
@@ -134,9 +123,9 @@ describe('request smuggling', () => {
 
   it('a pipelined second request on a keep-alive connection goes through the whole pipeline on its own', async () => {
     const data = post('Content-Length: 5') + 'hello' + smuggled;
-    const reply = await rawExchange(gw.gateway.port, data, { timeoutMs: 1500 });
+    const reply = await rawExchange(env.gw.gateway.port, data, { timeoutMs: 1500 });
     expect(reply.statuses).toEqual([200, 401]);
-    expect(upstream.seen).toHaveLength(1);
+    expect(env.upstream.seen).toHaveLength(1);
     expectNothingSmuggled();
   });
 });

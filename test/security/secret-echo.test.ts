@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, deflateSync, gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
 import { auditEvents, firstBody, rawExchange, rawHead, sleep, type RawExchange } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Secret echo: the upstream reflects the credential Gatehouse attached (a debug endpoint that
@@ -19,22 +18,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const SECRET = 'zq7Kp2Xv9LmW/4tRb+8NcY=3hJd6"FgS';
 const FRAGMENT = SECRET.slice(0, 8);
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway({ secret: SECRET });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, secret: SECRET });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.handle(null);
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 const authorization = (req: IncomingMessage): string => String(req.headers.authorization);
@@ -47,9 +35,9 @@ interface Attempt {
 }
 
 async function attempt(path = '/api/echo', headers: string[] = [], method = 'GET'): Promise<Attempt> {
-  const leaksBefore = (await auditEvents(gw, 'secret_leak_blocked')).length;
+  const leaksBefore = (await auditEvents(env.gw, 'secret_leak_blocked')).length;
   const session = path.startsWith('/api/public/') ? {} : { session: alice };
-  const reply = await rawExchange(gw.gateway.port, rawHead(`${method} ${path} HTTP/1.1`, { ...session, csrf: true, headers }), { timeoutMs: 5000 });
+  const reply = await rawExchange(env.gw.gateway.port, rawHead(`${method} ${path} HTTP/1.1`, { ...session, csrf: true, headers }), { timeoutMs: 5000 });
   return { reply, leaksBefore, method };
 }
 
@@ -71,8 +59,8 @@ async function expectWithheld({ reply, leaksBefore, method }: Attempt): Promise<
     expect(reply.closed, 'the stream was cut').toBe(true);
     expect(reply.text.endsWith('\r\n0\r\n\r\n'), 'the chunked body was not allowed to finish').toBe(false);
   }
-  await expect.poll(async () => (await auditEvents(gw, 'secret_leak_blocked')).length, { timeout: 2000 }).toBe(leaksBefore + 1);
-  const [event] = await auditEvents(gw, 'secret_leak_blocked');
+  await expect.poll(async () => (await auditEvents(env.gw, 'secret_leak_blocked')).length, { timeout: 2000 }).toBe(leaksBefore + 1);
+  const [event] = await auditEvents(env.gw, 'secret_leak_blocked');
   expect(JSON.stringify(event)).not.toContain(FRAGMENT);
 }
 
@@ -80,11 +68,11 @@ describe('secret echo', () => {
   it('an upstream that does not echo is relayed (so the refusals below are about the echo)', async () => {
     const { reply } = await attempt();
     expect(reply.statuses).toEqual([200]);
-    expect(upstream.seen[0]!.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(env.upstream.seen[0]!.headers.authorization).toBe(`Bearer ${SECRET}`);
   });
 
   it('small body: the echoed Authorization header → 502 secret_leak_blocked', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(`you sent ${authorization(req)}`);
     });
@@ -100,7 +88,7 @@ describe('secret echo', () => {
       (value: string) => new URLSearchParams({ token: value }).toString(),
     ];
     for (const echo of echoes) {
-      upstream.handle((req, res) => res.end(echo(authorization(req).slice('Bearer '.length))));
+      env.upstream.handle((req, res) => res.end(echo(authorization(req).slice('Bearer '.length))));
       const result = await attempt();
       expect(result.reply.statuses).toEqual([502]);
       await expectWithheld(result);
@@ -108,7 +96,7 @@ describe('secret echo', () => {
   });
 
   it('large body (2 MB) with the secret in the middle: withheld or cut, no fragment delivered', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       const filler = 'x'.repeat(1024 * 1024);
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(`${filler}${authorization(req)}${filler}`);
@@ -117,7 +105,7 @@ describe('secret echo', () => {
   });
 
   it('split across many small chunks with delays, one byte at a time: no fragment delivered', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('x'.repeat(4096));
       void (async () => {
@@ -133,7 +121,7 @@ describe('secret echo', () => {
   });
 
   it('the secret as the very last bytes of a long body: no fragment delivered', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('y'.repeat(200_000));
       setTimeout(() => res.end(authorization(req).slice('Bearer '.length)), 30);
@@ -142,7 +130,7 @@ describe('secret echo', () => {
   });
 
   it('the secret as the whole body, arriving in two halves: no fragment delivered', async () => {
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write(SECRET.slice(0, 16));
       setTimeout(() => res.end(SECRET.slice(16)), 30);
@@ -158,7 +146,7 @@ describe('secret echo', () => {
       (req, res) => res.writeHead(200, { link: `</next?auth=${encodeURIComponent(authorization(req))}>; rel=next` }).end('{}'),
     ];
     for (const write of writers) {
-      upstream.handle(write);
+      env.upstream.handle(write);
       for (const method of ['GET', 'HEAD']) {
         const result = await attempt('/api/echo', [], method);
         expect(result.reply.statuses, method).toEqual([502]);
@@ -169,7 +157,7 @@ describe('secret echo', () => {
 
   it('in a redirect Location (plain and percent-encoded) → 502, the redirect is not relayed', async () => {
     for (const location of [`https://elsewhere.example/cb?token=${SECRET}`, `https://elsewhere.example/cb?token=${encodeURIComponent(SECRET)}`, `/login?next=${encodeURIComponent(`Bearer ${SECRET}`)}`]) {
-      upstream.handle((_req, res) => res.writeHead(302, { location }).end());
+      env.upstream.handle((_req, res) => res.writeHead(302, { location }).end());
       const result = await attempt();
       expect(result.reply.statuses).toEqual([502]);
       expect(result.reply.text.toLowerCase()).not.toContain('location:');
@@ -180,7 +168,7 @@ describe('secret echo', () => {
   it('gzip-, deflate- and br-compressed bodies are decoded before the check → 502', async () => {
     const codings: [string, (b: Buffer) => Buffer][] = [['gzip', gzipSync], ['deflate', deflateSync], ['br', brotliCompressSync], ['gzip, gzip', (b) => gzipSync(gzipSync(b))]];
     for (const [coding, compress] of codings) {
-      upstream.handle((req, res) => {
+      env.upstream.handle((req, res) => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': coding });
         res.end(compress(Buffer.from(JSON.stringify({ echoed: authorization(req) }))));
       });
@@ -194,7 +182,7 @@ describe('secret echo', () => {
   });
 
   it('a gzip transfer-coding (Transfer-Encoding: gzip, chunked) does not carry the secret past the check', async () => {
-    upstream.handle((req) => {
+    env.upstream.handle((req) => {
       const body = gzipSync(Buffer.from(JSON.stringify({ echoed: authorization(req) })));
       req.socket.end(Buffer.concat([
         Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${body.length.toString(16)}\r\n`),
@@ -211,7 +199,7 @@ describe('secret echo', () => {
   });
 
   it('in the status line, a 103 Early Hints response or trailers: never relayed', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       res.writeEarlyHints({ link: `</x?auth=${encodeURIComponent(authorization(req))}>; rel=preload`, 'x-auth': authorization(req) });
       res.writeHead(200, `OK ${authorization(req)}`, { 'content-type': 'text/plain', trailer: 'x-auth' });
       res.write('fine');
@@ -223,19 +211,19 @@ describe('secret echo', () => {
   });
 
   it('an upstream that reflects the whole request (a debug endpoint) is withheld', async () => {
-    upstream.handle((req, res) => res.end(JSON.stringify({ url: req.url, headers: req.headers })));
+    env.upstream.handle((req, res) => res.end(JSON.stringify({ url: req.url, headers: req.headers })));
     await expectWithheld(await attempt('/api/echo?reflect=1', ['X-Reflect: please']));
   });
 
   it('a public route is guarded the same way', async () => {
-    upstream.handle((req, res) => res.end(`public ${authorization(req)}`));
+    env.upstream.handle((req, res) => res.end(`public ${authorization(req)}`));
     const result = await attempt('/api/public/echo');
     expect(result.reply.statuses).toEqual([502]);
     await expectWithheld(result);
   });
 
   it('the secret never reaches a log line either', () => {
-    expect(gw.logs()).not.toContain(FRAGMENT);
-    expect(gw.logs()).toContain('secret_leak_blocked');
+    expect(env.gw.logs()).not.toContain(FRAGMENT);
+    expect(env.gw.logs()).toContain('secret_leak_blocked');
   });
 });

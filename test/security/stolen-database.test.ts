@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, SECRET, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PASSWORD, SECRET } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * A stolen database (a backup, a disk image, a read-only SQL injection elsewhere): with the SQLite
@@ -13,29 +13,22 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * argon2id hashes.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 const newPassword = 'a different long passphrase';
 const sessions: string[] = [];
 
+const env = useGateway({ users: [{ name: 'alice' }, { name: 'bob' }] });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: [{ name: 'alice' }, { name: 'bob' }] });
-  sessions.push(await login(gw.url, 'alice'), await login(gw.url, 'bob'));
-  const rotated = await call(gw.url, '/auth/password', { method: 'POST', session: sessions[1]!, body: { currentPassword: PASSWORD, newPassword } });
+  sessions.push(await login(env.gw.url, 'alice'), await login(env.gw.url, 'bob'));
+  const rotated = await call(env.gw.url, '/auth/password', { method: 'POST', session: sessions[1]!, body: { currentPassword: PASSWORD, newPassword } });
   sessions.push(rotated.cookie!);
-  await call(gw.url, '/api/x', { session: sessions[0]! });
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
+  await call(env.gw.url, '/api/x', { session: sessions[0]! });
 });
 
 /** Every byte of the database: the main file, and the WAL and shared-memory files beside it. */
 function databaseBytes(): Buffer {
-  const files = readdirSync(gw.dir).filter((name) => name.startsWith('gatehouse.db'));
+  const files = readdirSync(env.gw.dir).filter((name) => name.startsWith('gatehouse.db'));
   expect(files).toContain('gatehouse.db');
-  return Buffer.concat(files.map((name) => readFileSync(join(gw.dir, name))));
+  return Buffer.concat(files.map((name) => readFileSync(join(env.gw.dir, name))));
 }
 
 function expectAbsent(bytes: Buffer, value: string, label: string): void {
@@ -66,11 +59,11 @@ describe('stolen database', () => {
   });
 
   it('the sessions it lists cannot be used as cookies (handles and hashes are not ids)', async () => {
-    const stored = await gw.gateway.services.store.sessions.list();
+    const stored = await env.gw.gateway.services.store.sessions.list();
     expect(stored.length).toBeGreaterThanOrEqual(2);
     for (const record of stored) {
       for (const candidate of [record.idHash, record.handle]) {
-        expect((await call(gw.url, '/auth/session', { session: candidate })).status).toBe(401);
+        expect((await call(env.gw.url, '/auth/session', { session: candidate })).status).toBe(401);
       }
     }
   });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/security/hash.js';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { PASSWORD } from '../helpers/gateway.js';
 import { call, login, type Reply } from '../helpers/http.js';
 import { startSecondGateway, type SecondGateway } from '../helpers/second-gateway.js';
 import { totpCode } from '../helpers/totp.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * TOTP code replay: a code read over the victim's shoulder, phished by a relay page, or sniffed
@@ -20,42 +20,32 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const openThrottle = { maxFailures: 1000, backoff: '1s', maxBackoff: '15m', perIp: { max: 10_000, per: '5m' } };
 const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace'];
 
-let upstream: TestUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: users.map((name) => ({ name })), config: { login: openThrottle } });
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
+const env = useGateway({ users: users.map((name) => ({ name })), config: { login: openThrottle } });
 
 /**
  * Enrols TOTP through the API. The confirming code is the previous step's, so the current step is
  * left for the test; then the clock moves two steps on, so every test starts on a clean step.
  */
 async function enrol(name: string): Promise<string> {
-  const cookie = await login(gw.url, name);
-  const setup = await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
+  const cookie = await login(env.gw.url, name);
+  const setup = await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} });
   expect(setup.status).toBe(200);
   const { secret } = setup.json() as { secret: string };
-  const confirm = await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, gw.clock.now(), -1) } });
+  const confirm = await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code: totpCode(secret, env.gw.clock.now(), -1) } });
   expect(confirm.status).toBe(200);
-  gw.clock.advance(60_000);
+  env.gw.clock.advance(60_000);
   return secret;
 }
 
 /** The password step at `base`: a pending session. */
-async function passwordStep(name: string, base: string = gw.url): Promise<string> {
+async function passwordStep(name: string, base: string = env.gw.url): Promise<string> {
   const reply = await call(base, '/auth/login', { method: 'POST', body: { username: name, password: PASSWORD } });
   expect(reply.status).toBe(200);
   expect(reply.json().mfaRequired).toBe(true);
   return reply.cookie!;
 }
 
-function verify(pending: string, code: string, base: string = gw.url): Promise<Reply> {
+function verify(pending: string, code: string, base: string = env.gw.url): Promise<Reply> {
   return call(base, '/auth/mfa/verify', { method: 'POST', session: pending, body: { code } });
 }
 
@@ -65,14 +55,14 @@ function expectInvalidCode(reply: Reply, label?: string): void {
 }
 
 /** Whether a cookie still opens a pending (not a full) session: the API answers 401 mfa_required. */
-async function stillPending(cookie: string, base: string = gw.url): Promise<boolean> {
+async function stillPending(cookie: string, base: string = env.gw.url): Promise<boolean> {
   const reply = await call(base, '/api/x', { session: cookie });
   return reply.status === 401 && reply.json().error.code === 'mfa_required';
 }
 
 /** Sessions of a user in the store that have completed the second factor. */
 async function fullSessions(name: string): Promise<number> {
-  return (await gw.gateway.services.store.sessions.list({ userName: name })).filter((s) => s.mfaCompleted && !s.mfaPending).length;
+  return (await env.gw.gateway.services.store.sessions.list({ userName: name })).filter((s) => s.mfaCompleted && !s.mfaPending).length;
 }
 
 function tally(values: readonly (string | number)[]): Record<string, number> {
@@ -84,7 +74,7 @@ function tally(values: readonly (string | number)[]): Record<string, number> {
 describe('TOTP replay', () => {
   it('a code that completed a login is refused afterwards: on the dead pending id, on the session it opened, and in a second pending session', async () => {
     const secret = await enrol('alice');
-    const code = totpCode(secret, gw.clock.now());
+    const code = totpCode(secret, env.gw.clock.now());
     const pending = await passwordStep('alice');
     const before = await fullSessions('alice');
     const ok = await verify(pending, code);
@@ -105,25 +95,25 @@ describe('TOTP replay', () => {
     expect(await stillPending(second)).toBe(true);
     expect(await fullSessions('alice')).toBe(before + 1);
     // …while the session itself works: a code not yet used (the next step's, within the drift window) is accepted.
-    const next = await verify(second, totpCode(secret, gw.clock.now(), 1));
+    const next = await verify(second, totpCode(secret, env.gw.clock.now(), 1));
     expect(next.status).toBe(200);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a replay later in the same time step, and in the following step (still inside the drift window), is refused', async () => {
     const secret = await enrol('bob');
-    const code = totpCode(secret, gw.clock.now());
+    const code = totpCode(secret, env.gw.clock.now());
     expect((await verify(await passwordStep('bob'), code)).status).toBe(200);
-    gw.clock.advance(20_000);
+    env.gw.clock.advance(20_000);
     expectInvalidCode(await verify(await passwordStep('bob'), code), 'same step');
-    gw.clock.advance(30_000);
+    env.gw.clock.advance(30_000);
     // Now the code is the previous step's: one step of drift is accepted for a fresh code, never for a used one.
     expectInvalidCode(await verify(await passwordStep('bob'), code), 'next step');
   });
 
   it('an older code still inside the drift window is refused once a newer one was used (steps only move forward)', async () => {
     const secret = await enrol('carol');
-    const now = gw.clock.now();
+    const now = env.gw.clock.now();
     expect((await verify(await passwordStep('carol'), totpCode(secret, now))).status).toBe(200);
     expectInvalidCode(await verify(await passwordStep('carol'), totpCode(secret, now, -1)));
     // Control: the next, unused step still works, so the refusal above was about order, not the session.
@@ -131,16 +121,16 @@ describe('TOTP replay', () => {
   });
 
   it('the code that confirmed the enrolment cannot be replayed to log in', async () => {
-    const cookie = await login(gw.url, 'dave');
-    const { secret } = (await call(gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} })).json() as { secret: string };
-    const code = totpCode(secret, gw.clock.now());
-    expect((await call(gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code } })).status).toBe(200);
+    const cookie = await login(env.gw.url, 'dave');
+    const { secret } = (await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: cookie, body: {} })).json() as { secret: string };
+    const code = totpCode(secret, env.gw.clock.now());
+    expect((await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: cookie, body: { code } })).status).toBe(200);
     expectInvalidCode(await verify(await passwordStep('dave'), code));
   });
 
   it('10 pending sessions send the same code in parallel: exactly one succeeds', async () => {
     const secret = await enrol('erin');
-    const code = totpCode(secret, gw.clock.now());
+    const code = totpCode(secret, env.gw.clock.now());
     const pendings = await Promise.all(Array.from({ length: 10 }, () => passwordStep('erin')));
     expect(new Set(pendings).size).toBe(10);
     const before = await fullSessions('erin');
@@ -156,7 +146,7 @@ describe('TOTP replay', () => {
 
   it('one pending session sends the same code 10 times in parallel: one full session comes out, not ten', async () => {
     const secret = await enrol('frank');
-    const code = totpCode(secret, gw.clock.now());
+    const code = totpCode(secret, env.gw.clock.now());
     const pending = await passwordStep('frank');
     const before = await fullSessions('frank');
     const replies = await Promise.all(Array.from({ length: 10 }, () => verify(pending, code)));
@@ -169,7 +159,7 @@ describe('TOTP replay', () => {
       expect([[400, 'invalid_code'], [401, 'unauthenticated']]).toContainEqual([reply.status, reply.json().error.code]);
     }
     expect(await fullSessions('frank')).toBe(before + 1);
-    expect(await gw.gateway.services.store.sessions.get(sha256Hex(pending))).toBeNull();
+    expect(await env.gw.gateway.services.store.sessions.get(sha256Hex(pending))).toBeNull();
   });
 });
 
@@ -183,7 +173,7 @@ describe('TOTP replay across two gateway instances sharing one SQLite file', () 
   let second: SecondGateway;
 
   beforeAll(async () => {
-    second = await startSecondGateway(gw);
+    second = await startSecondGateway(env.gw);
   });
   afterAll(async () => {
     await second.close();
@@ -191,28 +181,28 @@ describe('TOTP replay across two gateway instances sharing one SQLite file', () 
 
   it('a code accepted by one instance is refused by the other, in either direction', async () => {
     const secret = await enrol('grace');
-    expect(second.url).not.toBe(gw.url);
+    expect(second.url).not.toBe(env.gw.url);
 
-    const code = totpCode(secret, gw.clock.now());
-    const atFirst = await passwordStep('grace', gw.url);
+    const code = totpCode(secret, env.gw.clock.now());
+    const atFirst = await passwordStep('grace', env.gw.url);
     const atSecond = await passwordStep('grace', second.url);
-    expect((await verify(atFirst, code, gw.url)).status).toBe(200);
+    expect((await verify(atFirst, code, env.gw.url)).status).toBe(200);
     const replayed = await verify(atSecond, code, second.url);
     expectInvalidCode(replayed);
     expect(await stillPending(atSecond, second.url)).toBe(true);
 
-    gw.clock.advance(60_000);
-    const later = totpCode(secret, gw.clock.now());
-    const again = await passwordStep('grace', gw.url);
+    env.gw.clock.advance(60_000);
+    const later = totpCode(secret, env.gw.clock.now());
+    const again = await passwordStep('grace', env.gw.url);
     expect((await verify(atSecond, later, second.url)).status).toBe(200);
-    expectInvalidCode(await verify(again, later, gw.url));
+    expectInvalidCode(await verify(again, later, env.gw.url));
   });
 
   it('10 pending sessions split between the two instances send the same code in parallel: exactly one accepts', async () => {
-    gw.clock.advance(60_000);
+    env.gw.clock.advance(60_000);
     const { secret } = await reEnrol('grace');
-    const code = totpCode(secret, gw.clock.now());
-    const bases = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? gw.url : second.url));
+    const code = totpCode(secret, env.gw.clock.now());
+    const bases = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? env.gw.url : second.url));
     const pendings = await Promise.all(bases.map((base) => passwordStep('grace', base)));
     const before = await fullSessions('grace');
     const replies = await Promise.all(pendings.map((pending, i) => verify(pending, code, bases[i])));
@@ -225,6 +215,6 @@ describe('TOTP replay across two gateway instances sharing one SQLite file', () 
 
 /** Removes TOTP (as `DELETE /auth/mfa/totp` would) and enrols a fresh secret with a fresh step history. */
 async function reEnrol(name: string): Promise<{ secret: string }> {
-  await gw.gateway.services.totp.disable(name, { user: 'test' });
+  await env.gw.gateway.services.totp.disable(name, { user: 'test' });
   return { secret: await enrol(name) };
 }

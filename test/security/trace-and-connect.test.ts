@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { rawErrorCode, rawExchange, rawHead } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * TRACE and CONNECT: TRACE reflects the request back, cookies and all, which turns any script
@@ -12,21 +11,11 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * refused everywhere; §4.4: TRACE and CONNECT → 405.
  */
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway({ config: { static: fileURLToPath(new URL('../fixtures/site', import.meta.url)) } });
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, config: { static: fileURLToPath(new URL('../fixtures/site', import.meta.url)) } });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 const everywhere = ['/', '/index.html', '/api/x', '/api/public/x', '/api/download/x', '/api/admin/x', '/auth/login', '/auth/logout', '/auth/session', '/auth/password', '/healthz', '/readyz', '/nowhere'];
@@ -34,29 +23,29 @@ const everywhere = ['/', '/index.html', '/api/x', '/api/public/x', '/api/downloa
 describe('TRACE and CONNECT', () => {
   it('TRACE → 405 on every kind of path, with a session, and nothing is reflected or forwarded', async () => {
     for (const path of everywhere) {
-      const reply = await call(gw.url, path, { method: 'TRACE', session: alice, headers: { 'max-forwards': '0', 'x-marker': 'reflect-me' } });
+      const reply = await call(env.gw.url, path, { method: 'TRACE', session: alice, headers: { 'max-forwards': '0', 'x-marker': 'reflect-me' } });
       expect(reply.status, path).toBe(405);
       expect(reply.json().error.code, path).toBe('method_not_allowed');
       expect(reply.text, path).not.toContain(alice);
       expect(reply.text, path).not.toContain('reflect-me');
       expect(reply.headers['content-type'], path).toContain('application/json');
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('TRACE with the asterisk and absolute-form targets → 405, not forwarded', async () => {
-    for (const target of ['*', `http://127.0.0.1:${upstream.port}/`, 'http://localhost:8080/api/x']) {
-      const reply = await rawExchange(gw.gateway.port, rawHead(`TRACE ${target} HTTP/1.1`, { session: alice }));
+    for (const target of ['*', `http://127.0.0.1:${env.upstream.port}/`, 'http://localhost:8080/api/x']) {
+      const reply = await rawExchange(env.gw.gateway.port, rawHead(`TRACE ${target} HTTP/1.1`, { session: alice }));
       expect(reply.statuses, target).toEqual([405]);
       expect(reply.text).not.toContain(alice);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('CONNECT → 405, the connection is closed, and no tunnel opens to the upstream or anywhere else', async () => {
-    for (const authority of [`127.0.0.1:${upstream.port}`, `localhost:${gw.gateway.port}`, 'example.com:443', '127.0.0.1:22']) {
+    for (const authority of [`127.0.0.1:${env.upstream.port}`, `localhost:${env.gw.gateway.port}`, 'example.com:443', '127.0.0.1:22']) {
       // A second request written right behind the CONNECT would reach the upstream through a tunnel.
-      const reply = await rawExchange(gw.gateway.port, [
+      const reply = await rawExchange(env.gw.gateway.port, [
         `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nCookie: gatehouse=${alice}\r\nX-CSRF: 1\r\n\r\n`,
         'GET /through-the-tunnel HTTP/1.1\r\nHost: x\r\n\r\n',
       ], { gapMs: 50 });
@@ -64,31 +53,31 @@ describe('TRACE and CONNECT', () => {
       expect(rawErrorCode(reply.text)).toBe('method_not_allowed');
       expect(reply.closed, authority).toBe(true);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('CONNECT with an origin-form target is refused too', async () => {
-    const reply = await rawExchange(gw.gateway.port, rawHead('CONNECT /api/x HTTP/1.1', { session: alice }));
+    const reply = await rawExchange(env.gw.gateway.port, rawHead('CONNECT /api/x HTTP/1.1', { session: alice }));
     expect([400, 405]).toContain(reply.statuses[0]);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('look-alike methods (trace, TRACK, Trace) are not let through either', async () => {
     for (const method of ['trace', 'Trace', 'TRACK', 'connect']) {
-      const reply = await rawExchange(gw.gateway.port, rawHead(`${method} /api/x HTTP/1.1`, { session: alice }));
+      const reply = await rawExchange(env.gw.gateway.port, rawHead(`${method} /api/x HTTP/1.1`, { session: alice }));
       expect(reply.statuses[0], method).toBeGreaterThanOrEqual(400);
       expect(reply.statuses[0], method).toBeLessThan(500);
       expect(reply.text).not.toContain(alice);
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('method-override headers cannot turn an allowed GET into TRACE or CONNECT upstream', async () => {
     const overrides = { 'x-http-method-override': 'TRACE', 'x-http-method': 'CONNECT', 'x-method-override': 'TRACE' };
-    const reply = await call(gw.url, '/api/x', { session: alice, headers: overrides });
+    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: overrides });
     expect(reply.status).toBe(200);
-    expect(upstream.seen).toHaveLength(1);
-    const seen = upstream.seen[0]!;
+    expect(env.upstream.seen).toHaveLength(1);
+    const seen = env.upstream.seen[0]!;
     expect(seen.method).toBe('GET');
     for (const name of Object.keys(overrides)) expect(seen.headers[name], name).toBeUndefined();
   });

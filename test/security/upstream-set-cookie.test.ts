@@ -1,9 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { rawExchange, rawHead } from '../helpers/attack.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * An upstream setting state on Gatehouse's origin: a compromised or careless upstream answers with
@@ -32,27 +31,16 @@ const stateHeaders: Record<string, string | string[]> = {
   'access-control-max-age': '86400',
 };
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.handle(null);
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 /** The raw response head, to be sure no variant of the header slipped through under any spelling. */
 async function rawResponseHead(method: string, path: string): Promise<string> {
-  const reply = await rawExchange(gw.gateway.port, rawHead(`${method} ${path} HTTP/1.1`, { session: alice }));
+  const reply = await rawExchange(env.gw.gateway.port, rawHead(`${method} ${path} HTTP/1.1`, { session: alice }));
   expect(reply.statuses.length).toBeGreaterThan(0);
   return reply.text.split('\r\n\r\n', 1)[0]!.toLowerCase();
 }
@@ -67,7 +55,7 @@ function expectNoState(head: string, label: string): void {
 describe('upstream Set-Cookie', () => {
   it('on 200, 201, 204, 302, 304, 401, 404 and 500 responses, to GET, HEAD and POST: nothing that sets state reaches the browser', async () => {
     for (const status of [200, 201, 204, 302, 304, 401, 404, 500]) {
-      upstream.handle((_req, res) => {
+      env.upstream.handle((_req, res) => {
         res.writeHead(status, { ...stateHeaders, ...(status === 302 ? { location: '/elsewhere' } : {}), 'content-type': 'text/plain' });
         res.end(status === 204 || status === 304 ? undefined : 'body');
       });
@@ -80,33 +68,33 @@ describe('upstream Set-Cookie', () => {
   });
 
   it('the session survives an upstream trying to overwrite or clear it', async () => {
-    upstream.handle((_req, res) => {
+    env.upstream.handle((_req, res) => {
       res.writeHead(200, stateHeaders);
       res.end('{}');
     });
-    const reply = await call(gw.url, '/api/thing', { session: alice });
+    const reply = await call(env.gw.url, '/api/thing', { session: alice });
     expect(reply.status).toBe(200);
     expect(reply.setCookie).toEqual([]);
-    expect((await call(gw.url, '/auth/session', { session: alice })).status).toBe(200);
-    expect((await call(gw.url, '/auth/session', { session: attackerId })).status).toBe(401);
+    expect((await call(env.gw.url, '/auth/session', { session: alice })).status).toBe(200);
+    expect((await call(env.gw.url, '/auth/session', { session: attackerId })).status).toBe(401);
   });
 
   it('Set-Cookie in a 103 Early Hints response or in trailers is not relayed either', async () => {
-    upstream.handle((_req, res: ServerResponse) => {
+    env.upstream.handle((_req, res: ServerResponse) => {
       res.writeEarlyHints({ link: '</app.js>; rel=preload', 'set-cookie': `gatehouse=${attackerId}; Path=/` } as Record<string, string>);
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'set-cookie' });
       res.write('streamed');
       res.addTrailers({ 'set-cookie': `gatehouse=${attackerId}; Path=/` });
       res.end();
     });
-    const reply = await rawExchange(gw.gateway.port, rawHead('GET /api/thing HTTP/1.1', { session: alice, headers: ['TE: trailers'] }));
+    const reply = await rawExchange(env.gw.gateway.port, rawHead('GET /api/thing HTTP/1.1', { session: alice, headers: ['TE: trailers'] }));
     expect(reply.statuses).toEqual([200]);
     expect(reply.text.toLowerCase()).not.toContain('set-cookie');
     expect(reply.text).not.toContain(attackerId);
   });
 
   it('header names are matched in any case the upstream writes them', async () => {
-    upstream.handle((req, res) => {
+    env.upstream.handle((req, res) => {
       // Raw, oddly cased header lines straight onto the socket.
       req.socket.write(`HTTP/1.1 200 OK\r\nSET-COOKIE: gatehouse=${attackerId}\r\nSet-cookie: x=1\r\nAccess-Control-Allow-Origin: *\r\nACCESS-CONTROL-ALLOW-CREDENTIALS: true\r\nContent-Length: 2\r\n\r\nok`);
       req.socket.end();

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { PASSWORD } from '../helpers/gateway.js';
 import { call, type Reply } from '../helpers/http.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * User enumeration: telling from the login answer — its status, body, headers or the time it takes
@@ -27,22 +27,13 @@ vi.mock('@node-rs/argon2', async (importOriginal) => {
   };
 });
 
-let upstream: TestUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({
-    upstreamUrl: upstream.url,
-    users: [{ name: 'alice' }, { name: 'dave' }],
-    // The timing test makes many failed attempts; throttling must not answer them early.
-    config: { login: { maxFailures: 1000, perIp: { max: 1000, per: '5m' } } },
-  });
-  await gw.gateway.services.accounts.lock('dave', { user: 'test' });
+const env = useGateway({
+  users: [{ name: 'alice' }, { name: 'dave' }],
+  // The timing test makes many failed attempts; throttling must not answer them early.
+  config: { login: { maxFailures: 1000, perIp: { max: 1000, per: '5m' } } },
 });
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
+beforeAll(async () => {
+  await env.gw.gateway.services.accounts.lock('dave', { user: 'test' });
 });
 
 const attempts: Record<string, { username: string; password: string }> = {
@@ -57,7 +48,7 @@ const attempts: Record<string, { username: string; password: string }> = {
 };
 
 async function attempt(username: string, password: string): Promise<Reply> {
-  return call(gw.url, '/auth/login', { method: 'POST', body: { username, password } });
+  return call(env.gw.url, '/auth/login', { method: 'POST', body: { username, password } });
 }
 
 /** The response minus what legitimately differs per request (its id and date). */
@@ -118,7 +109,7 @@ describe('user enumeration', () => {
 
   it('a wrong current password on /auth/password does not reveal more than a login does', async () => {
     const cookie = (await attempt('alice', PASSWORD)).cookie!;
-    const reply = await call(gw.url, '/auth/password', { method: 'POST', session: cookie, body: { currentPassword: 'not the right password', newPassword: 'some new passphrase' } });
+    const reply = await call(env.gw.url, '/auth/password', { method: 'POST', session: cookie, body: { currentPassword: 'not the right password', newPassword: 'some new passphrase' } });
     expect(reply.status).toBe(401);
     expect(reply.json()).toEqual({ error: { code: 'invalid_credentials', message: 'The user name or password is wrong.' } });
   });

@@ -1,11 +1,11 @@
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { userHandleOf } from '../../src/mfa/passkey-service.js';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { PASSWORD } from '../helpers/gateway.js';
 import { call, login, type Reply } from '../helpers/http.js';
 import { startSecondGateway } from '../helpers/second-gateway.js';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * WebAuthn challenge replay: a captured registration or authentication response (from a log, a
@@ -24,35 +24,25 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const origin = 'http://localhost:8080';
 const challengeTtlMs = 5 * 60_000;
 
-let upstream: TestUpstream;
-let gw: TestGateway;
+const env = useGateway({ users: ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'lena'].map((name) => ({ name })) });
 
-beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'lena'].map((name) => ({ name })) });
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-
-async function registrationOptions(session: string, base: string = gw.url): Promise<PublicKeyCredentialCreationOptionsJSON> {
+async function registrationOptions(session: string, base: string = env.gw.url): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const reply = await call(base, '/auth/passkeys/register/options', { method: 'POST', session, body: {} });
   expect(reply.status).toBe(200);
   return reply.json();
 }
 
-function registerVerify(session: string, response: RegistrationResponseJSON, base: string = gw.url): Promise<Reply> {
+function registerVerify(session: string, response: RegistrationResponseJSON, base: string = env.gw.url): Promise<Reply> {
   return call(base, '/auth/passkeys/register/verify', { method: 'POST', session, body: { response } });
 }
 
-async function loginOptions(username?: string, base: string = gw.url): Promise<PublicKeyCredentialRequestOptionsJSON> {
+async function loginOptions(username?: string, base: string = env.gw.url): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const reply = await call(base, '/auth/passkeys/login/options', { method: 'POST', body: username === undefined ? {} : { username } });
   expect(reply.status).toBe(200);
   return reply.json();
 }
 
-function loginVerify(response: AuthenticationResponseJSON, base: string = gw.url): Promise<Reply> {
+function loginVerify(response: AuthenticationResponseJSON, base: string = env.gw.url): Promise<Reply> {
   return call(base, '/auth/passkeys/login/verify', { method: 'POST', body: { response } });
 }
 
@@ -61,7 +51,7 @@ function loginVerify(response: AuthenticationResponseJSON, base: string = gw.url
  * the session returned has completed a second factor, which adding further factors needs.
  */
 async function withPasskey(name: string): Promise<{ authenticator: SoftAuthenticator; session: string }> {
-  const password = await login(gw.url, name);
+  const password = await login(env.gw.url, name);
   const authenticator = new SoftAuthenticator({ origin });
   const registered = await registerVerify(password, authenticator.register(await registrationOptions(password)));
   expect(registered.status).toBe(200);
@@ -80,7 +70,7 @@ function expectLoginRefused(reply: Reply, what?: string): void {
 }
 
 async function passkeysOf(session: string): Promise<{ id: string }[]> {
-  return (await call(gw.url, '/auth/passkeys', { session })).json().passkeys;
+  return (await call(env.gw.url, '/auth/passkeys', { session })).json().passkeys;
 }
 
 describe('WebAuthn challenge replay', () => {
@@ -113,10 +103,10 @@ describe('WebAuthn challenge replay', () => {
 
   it('one assertion sent 10 times in parallel, to two gateway instances sharing the store, logs in once', async () => {
     const { authenticator } = await withPasskey('carol');
-    const second = await startSecondGateway(gw);
+    const second = await startSecondGateway(env.gw);
     try {
       const response = authenticator.authenticate(await loginOptions());
-      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => loginVerify(response, i % 2 === 0 ? gw.url : second.url)));
+      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => loginVerify(response, i % 2 === 0 ? env.gw.url : second.url)));
       expect(replies.filter((r) => r.status === 200)).toHaveLength(1);
       for (const reply of replies.filter((r) => r.status !== 200)) expectLoginRefused(reply);
     } finally {
@@ -127,17 +117,17 @@ describe('WebAuthn challenge replay', () => {
   it('a challenge older than 5 minutes is refused, for registration and for login; one just inside works', async () => {
     const { authenticator, session } = await withPasskey('dave');
     const late = new SoftAuthenticator({ origin }).register(await registrationOptions(session));
-    gw.clock.advance(challengeTtlMs);
+    env.gw.clock.advance(challengeTtlMs);
     expectRegistrationRefused(await registerVerify(session, late), 'registration');
     const inTime = new SoftAuthenticator({ origin }).register(await registrationOptions(session));
-    gw.clock.advance(challengeTtlMs - 1);
+    env.gw.clock.advance(challengeTtlMs - 1);
     expect((await registerVerify(session, inTime)).status).toBe(200);
 
     const lateLogin = authenticator.authenticate(await loginOptions());
-    gw.clock.advance(challengeTtlMs);
+    env.gw.clock.advance(challengeTtlMs);
     expectLoginRefused(await loginVerify(lateLogin), 'login');
     const inTimeLogin = authenticator.authenticate(await loginOptions());
-    gw.clock.advance(challengeTtlMs - 1);
+    env.gw.clock.advance(challengeTtlMs - 1);
     expect((await loginVerify(inTimeLogin)).status).toBe(200);
   });
 
@@ -153,11 +143,11 @@ describe('WebAuthn challenge replay', () => {
   it('a registration challenge issued to one user cannot register a passkey for another', async () => {
     const { session: lenas } = await withPasskey('lena');
     // frank has no factor yet, so his password session may add one: the challenge is all that stops this.
-    const franks = await login(gw.url, 'frank');
+    const franks = await login(env.gw.url, 'frank');
     const response = new SoftAuthenticator({ origin }).register(await registrationOptions(lenas));
     expectRegistrationRefused(await registerVerify(franks, response));
     expect(await passkeysOf(franks)).toEqual([]);
-    expect((await gw.gateway.services.accounts.get('frank'))?.mfaEnabled).toBe(false);
+    expect((await env.gw.gateway.services.accounts.get('frank'))?.mfaEnabled).toBe(false);
   });
 
   it("a passkey of user A (grace) answering a login challenge issued for user B (bob) is refused, as is A's credential claiming B's user handle", async () => {
@@ -171,7 +161,7 @@ describe('WebAuthn challenge replay', () => {
   });
 
   it('a signature counter that goes backwards or stands still (a cloned authenticator) is refused; the original carries on', async () => {
-    await gw.gateway.services.accounts.add({ name: 'kate', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+    await env.gw.gateway.services.accounts.add({ name: 'kate', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
     const { authenticator } = await withPasskey('kate');
     expect((await loginVerify(authenticator.authenticate(await loginOptions(), { counter: 40 }))).status).toBe(200);
     // The clone was copied when the counter was lower, or copies it exactly.
@@ -181,30 +171,30 @@ describe('WebAuthn challenge replay', () => {
   });
 
   it('a passkey of a locked user cannot log in (until unlocked)', async () => {
-    await gw.gateway.services.accounts.add({ name: 'henry', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+    await env.gw.gateway.services.accounts.add({ name: 'henry', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
     const { authenticator } = await withPasskey('henry');
-    await gw.gateway.services.accounts.lock('henry', { user: 'test' });
+    await env.gw.gateway.services.accounts.lock('henry', { user: 'test' });
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions())), 'locked');
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions('henry'))), 'locked, named');
-    await gw.gateway.services.accounts.unlock('henry', { user: 'test' });
+    await env.gw.gateway.services.accounts.unlock('henry', { user: 'test' });
     expect((await loginVerify(authenticator.authenticate(await loginOptions()))).status).toBe(200);
   });
 
   it('a passkey of a removed user cannot log in, not even once a user of the same name exists again', async () => {
-    await gw.gateway.services.accounts.add({ name: 'ivan', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+    await env.gw.gateway.services.accounts.add({ name: 'ivan', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
     const { authenticator } = await withPasskey('ivan');
-    await gw.gateway.services.accounts.remove('ivan', { user: 'test' });
+    await env.gw.gateway.services.accounts.remove('ivan', { user: 'test' });
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions())), 'removed');
-    await gw.gateway.services.accounts.add({ name: 'ivan', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+    await env.gw.gateway.services.accounts.add({ name: 'ivan', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions())), 're-created');
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions('ivan'))), 're-created, named');
   });
 
   it('a passkey removed by its user cannot log in', async () => {
-    await gw.gateway.services.accounts.add({ name: 'judy', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+    await env.gw.gateway.services.accounts.add({ name: 'judy', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
     const { authenticator, session } = await withPasskey('judy');
     const [passkey] = await passkeysOf(session);
-    expect((await call(gw.url, `/auth/passkeys/${passkey!.id}`, { method: 'DELETE', session })).status).toBe(204);
+    expect((await call(env.gw.url, `/auth/passkeys/${passkey!.id}`, { method: 'DELETE', session })).status).toBe(204);
     expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions())));
   });
 });

@@ -1,9 +1,9 @@
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { startGateway } from '../helpers/gateway.js';
 import { call, login, type Reply } from '../helpers/http.js';
 import { SoftAuthenticator, type CeremonyKnobs } from '../helpers/soft-authenticator.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * WebAuthn responses made for another site, or without the user: a phishing page at a look-alike
@@ -31,36 +31,26 @@ const foreignOrigins = [
 /** RP ids whose hash must not match `localhost`'s. */
 const foreignRpIds = ['evil.example', 'example.com', 'sub.localhost', 'localhost.', 'LOCALHOST', '127.0.0.1'];
 
-let upstream: TestUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url, users: ['alice', 'bob', 'carol'].map((name) => ({ name })) });
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
+const env = useGateway({ users: ['alice', 'bob', 'carol'].map((name) => ({ name })) });
 
 async function registrationOptions(session: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  const reply = await call(gw.url, '/auth/passkeys/register/options', { method: 'POST', session, body: {} });
+  const reply = await call(env.gw.url, '/auth/passkeys/register/options', { method: 'POST', session, body: {} });
   expect(reply.status).toBe(200);
   return reply.json();
 }
 
 function registerVerify(session: string, response: RegistrationResponseJSON): Promise<Reply> {
-  return call(gw.url, '/auth/passkeys/register/verify', { method: 'POST', session, body: { response } });
+  return call(env.gw.url, '/auth/passkeys/register/verify', { method: 'POST', session, body: { response } });
 }
 
 async function loginOptions(username?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  const reply = await call(gw.url, '/auth/passkeys/login/options', { method: 'POST', body: username === undefined ? {} : { username } });
+  const reply = await call(env.gw.url, '/auth/passkeys/login/options', { method: 'POST', body: username === undefined ? {} : { username } });
   expect(reply.status).toBe(200);
   return reply.json();
 }
 
 function loginVerify(response: AuthenticationResponseJSON): Promise<Reply> {
-  return call(gw.url, '/auth/passkeys/login/verify', { method: 'POST', body: { response } });
+  return call(env.gw.url, '/auth/passkeys/login/verify', { method: 'POST', body: { response } });
 }
 
 function expectRegistrationRefused(reply: Reply, what: string): void {
@@ -95,19 +85,19 @@ const badKnobs: [string, CeremonyKnobs][] = [
 
 describe('WebAuthn wrong origin', () => {
   it('a registration made for another origin or RP id, or without user verification, is refused and stores nothing', async () => {
-    const session = await login(gw.url, 'alice');
+    const session = await login(env.gw.url, 'alice');
     for (const [what, knobs] of badKnobs) {
       const response = new SoftAuthenticator({ origin }).register(await registrationOptions(session), knobs);
       expectRegistrationRefused(await registerVerify(session, response), what);
     }
-    expect((await call(gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
-    expect((await gw.gateway.services.accounts.get('alice'))?.mfaEnabled).toBe(false);
+    expect((await call(env.gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
+    expect((await env.gw.gateway.services.accounts.get('alice'))?.mfaEnabled).toBe(false);
     // Control: the honest ceremony on the same session succeeds.
     expect((await registerVerify(session, new SoftAuthenticator({ origin }).register(await registrationOptions(session)))).status).toBe(200);
   });
 
   it('a registration whose client data says it was made for a login, or names no type or origin, is refused', async () => {
-    const session = await login(gw.url, 'bob');
+    const session = await login(env.gw.url, 'bob');
     const variants: [string, (clientData: Record<string, unknown>) => void][] = [
       ['type webauthn.get', (c) => { c.type = 'webauthn.get'; }],
       ['type missing', (c) => { delete c.type; }],
@@ -117,32 +107,32 @@ describe('WebAuthn wrong origin', () => {
       const response = rewriteClientData(new SoftAuthenticator({ origin }).register(await registrationOptions(session)), change);
       expectRegistrationRefused(await registerVerify(session, response), what);
     }
-    expect((await call(gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
+    expect((await call(env.gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
   });
 
   it('a registration made inside a cross-origin frame (clientData crossOrigin: true, topOrigin: another site) is refused', async () => {
     // WebAuthn Level 3 §7.1 (topOrigin): the RP verifies that it expects to be framed by that
     // origin. Gatehouse expects no framing at all (its site sends frame-ancestors 'none'), so a
     // ceremony that says it ran under https://evil.example must not register a passkey.
-    const session = await login(gw.url, 'bob');
+    const session = await login(env.gw.url, 'bob');
     const response = rewriteClientData(new SoftAuthenticator({ origin }).register(await registrationOptions(session)), (c) => {
       c.crossOrigin = true;
       c.topOrigin = 'https://evil.example';
     });
     expectRegistrationRefused(await registerVerify(session, response), 'crossOrigin under https://evil.example');
-    expect((await call(gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
+    expect((await call(env.gw.url, '/auth/passkeys', { session })).json().passkeys).toEqual([]);
   });
 
   it('a login signed for another origin or RP id, or without user verification, is refused and opens no session', async () => {
-    const session = await login(gw.url, 'carol');
+    const session = await login(env.gw.url, 'carol');
     const authenticator = new SoftAuthenticator({ origin });
     expect((await registerVerify(session, authenticator.register(await registrationOptions(session)))).status).toBe(200);
-    const sessionsBefore = (await gw.gateway.services.store.sessions.list({ userName: 'carol' })).length;
+    const sessionsBefore = (await env.gw.gateway.services.store.sessions.list({ userName: 'carol' })).length;
     for (const [what, knobs] of badKnobs) {
       expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions(), knobs)), what);
       expectLoginRefused(await loginVerify(authenticator.authenticate(await loginOptions('carol'), knobs)), `${what}, named`);
     }
-    expect((await gw.gateway.services.store.sessions.list({ userName: 'carol' })).length).toBe(sessionsBefore);
+    expect((await env.gw.gateway.services.store.sessions.list({ userName: 'carol' })).length).toBe(sessionsBefore);
     // Control: the same authenticator, honestly, logs in (its counter kept growing through the refusals).
     const ok = await loginVerify(authenticator.authenticate(await loginOptions()));
     expect(ok.status).toBe(200);
@@ -151,7 +141,7 @@ describe('WebAuthn wrong origin', () => {
 
   it('with an IP address as publicOrigin passkeys are off: every passkey ceremony endpoint answers 404', async () => {
     for (const ipOrigin of ['http://127.0.0.1:8080', 'http://[::1]:8080']) {
-      const ip = await startGateway({ upstreamUrl: upstream.url, config: { server: { host: '127.0.0.1', port: 0, publicOrigin: ipOrigin } } });
+      const ip = await startGateway({ upstreamUrl: env.upstream.url, config: { server: { host: '127.0.0.1', port: 0, publicOrigin: ipOrigin } } });
       try {
         const session = await login(ip.url, 'alice');
         const authenticator = new SoftAuthenticator({ origin: ipOrigin });

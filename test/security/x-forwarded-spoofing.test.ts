@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PASSWORD, startGateway } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
 import { auditEvents } from '../helpers/attack.js';
-import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.js';
+import type { SeenRequest } from '../helpers/upstream.js';
+import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Forwarding-header spoofing: a client writes X-Forwarded-For / -Host / -Proto, Forwarded,
@@ -32,26 +33,16 @@ const spoofed = {
   'x-rewrite-url': '/admin/delete-everything',
 };
 
-let upstream: TestUpstream;
-let gw: TestGateway;
 let alice: string;
 
+const env = useGateway();
 beforeAll(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway({ upstreamUrl: upstream.url });
-  alice = await login(gw.url);
-});
-afterAll(async () => {
-  await gw.close();
-  await upstream.close();
-});
-afterEach(() => {
-  upstream.seen.length = 0;
+  alice = await login(env.gw.url);
 });
 
 function only(): SeenRequest {
-  expect(upstream.seen).toHaveLength(1);
-  return upstream.seen[0]!;
+  expect(env.upstream.seen).toHaveLength(1);
+  return env.upstream.seen[0]!;
 }
 
 /** What the upstream must see for a request from this test process, whatever the client claimed. */
@@ -59,7 +50,7 @@ function expectGatewayValues(seen: SeenRequest): void {
   expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
   expect(seen.headers['x-forwarded-host']).toBe('localhost:8080');
   expect(seen.headers['x-forwarded-proto']).toBe('http');
-  expect(seen.headers.host).toBe(`127.0.0.1:${upstream.port}`);
+  expect(seen.headers.host).toBe(`127.0.0.1:${env.upstream.port}`);
   for (const name of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url']) {
     expect(seen.headers[name], name).toBeUndefined();
   }
@@ -68,7 +59,7 @@ function expectGatewayValues(seen: SeenRequest): void {
 
 describe('X-Forwarded-* spoofing', () => {
   it('on a session route the upstream sees only the gateway\'s own forwarding values', async () => {
-    const reply = await call(gw.url, '/api/x', { session: alice, headers: { ...spoofed, host: 'evil.example' } });
+    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: { ...spoofed, host: 'evil.example' } });
     expect(reply.status).toBe(200);
     const seen = only();
     expectGatewayValues(seen);
@@ -76,12 +67,12 @@ describe('X-Forwarded-* spoofing', () => {
   });
 
   it('on a public route, where anyone can send them, too', async () => {
-    await call(gw.url, '/api/public/x', { headers: spoofed });
+    await call(env.gw.url, '/api/public/x', { headers: spoofed });
     expectGatewayValues(only());
   });
 
   it('spelled in other cases and repeated on several lines, too', async () => {
-    await call(gw.url, '/api/x', {
+    await call(env.gw.url, '/api/x', {
       session: alice,
       headers: { 'X-FORWARDED-FOR': ['203.0.113.7', '203.0.113.8'], 'X-Forwarded-Host': 'evil.example', 'x-forwarded-PROTO': 'https', FORWARDED: 'for=203.0.113.7', 'X-Real-Ip': '203.0.113.7' },
     });
@@ -90,36 +81,36 @@ describe('X-Forwarded-* spoofing', () => {
 
   it('routing ignores X-Original-URL and X-Rewrite-URL', async () => {
     // An unrouted path stays unrouted…
-    const unrouted = await call(gw.url, '/not-routed', { session: alice, headers: { 'x-original-url': '/api/x', 'x-rewrite-url': '/api/x' } });
+    const unrouted = await call(env.gw.url, '/not-routed', { session: alice, headers: { 'x-original-url': '/api/x', 'x-rewrite-url': '/api/x' } });
     expect(unrouted.status).toBe(404);
     // …an admin-only path stays admin-only…
-    const admin = await call(gw.url, '/api/admin/x', { session: alice, headers: { 'x-original-url': '/api/public/x', 'x-rewrite-url': '/api/public/x' } });
+    const admin = await call(env.gw.url, '/api/admin/x', { session: alice, headers: { 'x-original-url': '/api/public/x', 'x-rewrite-url': '/api/public/x' } });
     expect(admin.status).toBe(403);
     // …a session route still needs a session…
-    const anonymous = await call(gw.url, '/api/x', { headers: { 'x-original-url': '/api/public/x' } });
+    const anonymous = await call(env.gw.url, '/api/x', { headers: { 'x-original-url': '/api/public/x' } });
     expect(anonymous.status).toBe(401);
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
     // …and a forwarded request goes to its own path, without the header an upstream framework would honour.
-    await call(gw.url, '/api/public/status', { headers: { 'x-original-url': '/admin/delete-everything', 'x-rewrite-url': '/admin/delete-everything' } });
+    await call(env.gw.url, '/api/public/status', { headers: { 'x-original-url': '/admin/delete-everything', 'x-rewrite-url': '/admin/delete-everything' } });
     expect(only().url).toBe('/status');
-    expectGatewayValues(upstream.seen[0]!);
+    expectGatewayValues(env.upstream.seen[0]!);
   });
 
   it('the audit trail records the socket address, not the claimed one', async () => {
-    await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: 'not the right password' }, headers: spoofed });
-    const [failed] = await auditEvents(gw, 'login_failed');
+    await call(env.gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: 'not the right password' }, headers: spoofed });
+    const [failed] = await auditEvents(env.gw, 'login_failed');
     expect(failed!.ip).toBe('127.0.0.1');
-    const reply = await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD }, headers: spoofed });
+    const reply = await call(env.gw.url, '/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD }, headers: spoofed });
     expect(reply.status).toBe(200);
-    const [succeeded] = await auditEvents(gw, 'login_succeeded');
+    const [succeeded] = await auditEvents(env.gw, 'login_succeeded');
     expect(succeeded!.ip).toBe('127.0.0.1');
-    const sessions = await gw.gateway.services.sessions.list({ userName: 'alice' });
+    const sessions = await env.gw.gateway.services.sessions.list({ userName: 'alice' });
     expect(sessions.map((s) => s.ip)).toEqual(sessions.map(() => '127.0.0.1'));
   });
 
   it('ipRules cannot be bypassed by claiming an allowed address (no trusted proxies)', async () => {
     const guarded = await startGateway({
-      upstreamUrl: upstream.url,
+      upstreamUrl: env.upstream.url,
       config: { ipRules: { allow: ['10.0.0.0/8'], deny: [] } },
     });
     try {
@@ -132,12 +123,12 @@ describe('X-Forwarded-* spoofing', () => {
     } finally {
       await guarded.close();
     }
-    expect(upstream.seen).toHaveLength(0);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('a deny rule cannot be escaped by claiming another address, even with trusted proxies configured elsewhere', async () => {
     const guarded = await startGateway({
-      upstreamUrl: upstream.url,
+      upstreamUrl: env.upstream.url,
       config: {
         server: { host: '127.0.0.1', port: 0, publicOrigin: 'http://localhost:8080', trustedProxies: ['10.0.0.0/8'] },
         ipRules: { allow: [], deny: ['127.0.0.1/32'] },
