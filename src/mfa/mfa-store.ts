@@ -44,7 +44,11 @@ export interface MfaStore extends Resealable {
   putPendingTotp(record: TotpRecord): Promise<boolean>;
   getTotp(userName: string): Promise<TotpRecord | null>;
   /** Confirms the pending enrolment; false when there is none. */
-  confirmTotp(userName: string, at: number): Promise<boolean>;
+  /**
+   * With `sealedSecret`, only if the pending enrolment still holds that secret: a setup run again
+   * meanwhile (another tab) must not get confirmed by a code for the earlier secret.
+   */
+  confirmTotp(userName: string, at: number, sealedSecret?: string): Promise<boolean>;
   /**
    * Records that the code of time step `step` was used. Atomic: true only if no code of this or a
    * later step was accepted before (RFC 6238 §5.2: a code must not be accepted twice).

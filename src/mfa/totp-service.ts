@@ -109,7 +109,7 @@ export class TotpService {
     if (!record || record.confirmedAt !== null) return 'invalid_code';
     const step = this.#matchingStep(userName, record.sealedSecret, code);
     if (step === null) return 'invalid_code';
-    if (!(await this.#store.confirmTotp(userName, this.#clock.now()))) return 'invalid_code';
+    if (!(await this.#store.confirmTotp(userName, this.#clock.now(), record.sealedSecret))) return 'invalid_code';
     // False only if a login consumed this very step in between: the code is spent either way.
     await this.#store.useTotpStep(userName, step);
     const { codes: recoveryCodes, hashes } = issueRecoveryCodes(this.#random);

@@ -58,6 +58,15 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await peer.getTotp('alice')).toMatchObject({ confirmedAt: 2_000 });
       });
 
+      test('confirmTotp with a secret confirms only the enrolment that still holds it', async () => {
+        await store.putPendingTotp(totpRecord({ userName: 'alice', sealedSecret: 'v1.first' }));
+        await peer.putPendingTotp(totpRecord({ userName: 'alice', sealedSecret: 'v1.second' }));
+        expect(await store.confirmTotp('alice', 2_000, 'v1.first')).toBe(false);
+        expect((await store.getTotp('alice'))?.confirmedAt).toBeNull();
+        expect(await store.confirmTotp('alice', 2_000, 'v1.second')).toBe(true);
+        expect((await peer.getTotp('alice'))?.confirmedAt).toBe(2_000);
+      });
+
       test('confirmTotp without an enrolment is false and creates nothing', async () => {
         expect(await store.confirmTotp('nobody', 2_000)).toBe(false);
         expect(await store.getTotp('nobody')).toBeNull();

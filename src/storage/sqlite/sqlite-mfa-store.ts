@@ -41,6 +41,7 @@ export class SqliteMfaStore implements MfaStore, Resealable {
   readonly #putPendingTotp: Statement<[string, string, number]>;
   readonly #getTotp: Statement<[string], TotpRow>;
   readonly #confirmTotp: Statement<[number, string]>;
+  readonly #confirmTotpSecret: Statement<[number, string, string]>;
   readonly #useTotpStep: Statement<[number, string, number]>;
   readonly #removeTotp: Statement<[string]>;
   readonly #consumeRecoveryCode: Statement<[number, string, string]>;
@@ -67,6 +68,7 @@ export class SqliteMfaStore implements MfaStore, Resealable {
       WHERE totp_enrolments.confirmed_at IS NULL`);
     this.#getTotp = db.prepare('SELECT user_name, sealed_secret, confirmed_at, created_at FROM totp_enrolments WHERE user_name = ?');
     this.#confirmTotp = db.prepare('UPDATE totp_enrolments SET confirmed_at = ? WHERE user_name = ? AND confirmed_at IS NULL');
+    this.#confirmTotpSecret = db.prepare('UPDATE totp_enrolments SET confirmed_at = ? WHERE user_name = ? AND confirmed_at IS NULL AND sealed_secret = ?');
     // RFC 6238 §5.2: a code is accepted once. Steps only move forward, so an older step (a code
     // still inside the allowed drift window) is refused too once a newer one was used.
     this.#useTotpStep = db.prepare(`UPDATE totp_enrolments SET last_step = ?
@@ -126,7 +128,8 @@ export class SqliteMfaStore implements MfaStore, Resealable {
     return row ? { userName: row.user_name, sealedSecret: row.sealed_secret, confirmedAt: row.confirmed_at, createdAt: row.created_at } : null;
   }
 
-  async confirmTotp(userName: string, at: number): Promise<boolean> {
+  async confirmTotp(userName: string, at: number, sealedSecret?: string): Promise<boolean> {
+    if (sealedSecret !== undefined) return this.#confirmTotpSecret.run(at, userName, sealedSecret).changes === 1;
     return this.#confirmTotp.run(at, userName).changes === 1;
   }
 
