@@ -54,11 +54,14 @@ export class RateRules {
   readonly #deps: RateRulesDeps;
   /** Whether any rule blocks by address: only then is the early address check worth a lookup. */
   readonly blocksByIp: boolean;
+  /** The identity keys some rule can block; only those are looked up per request. */
+  readonly #identityBlocks: readonly ('session' | 'user')[];
 
   constructor(limits: readonly LimitConfig[], deps: RateRulesDeps) {
     this.#rules = limits.map(compileRule);
     this.#deps = deps;
     this.blocksByIp = limits.some((l) => l.action === 'block' && l.by === 'ip');
+    this.#identityBlocks = (['session', 'user'] as const).filter((by) => limits.some((l) => l.action === 'block' && l.by === by));
   }
 
   get size(): number {
@@ -76,7 +79,7 @@ export class RateRules {
   async check(subject: RuleSubject): Promise<RuleVerdict> {
     const now = this.#deps.clock.now();
     if (subject.live) {
-      for (const by of ['session', 'user'] as const) {
+      for (const by of this.#identityBlocks) {
         const until = await this.#deps.counters.blockedUntil(`block:${by}:${keyOf(by, subject)}`, now);
         if (until !== null) return { kind: 'error', error: blockedError(until, now) };
       }

@@ -5,7 +5,7 @@ import { useGateway } from '../helpers/lifecycle.js';
 const rule = (name: string, match: unknown, rest: Record<string, unknown>) => ({ name, match, per: '10s', ...rest });
 
 const env = useGateway({
-  users: [{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave' }],
+  users: [{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave' }, { name: 'erin' }],
   config: {
     routes: [{ path: '/api/**', methods: ['GET', 'POST'], upstream: 'api', stripPrefix: '/api' }],
     limits: [
@@ -17,6 +17,7 @@ const env = useGateway({
       rule('probing', { path: '/api/probe/**', status: 404 }, { by: 'session', max: 2, action: 'revoke' }),
       rule('errors-per-ip', { path: '/api/fail/**', status: ['5xx'] }, { by: 'ip', max: 1, action: 'reject' }),
       rule('per-user', '/api/user/**', { by: 'user', max: 2, per: '1m', action: 'reject' }),
+      rule('block-per-user', '/api/ublock/**', { by: 'user', max: 1, per: '1m', action: 'block', for: '1m' }),
     ],
   },
 });
@@ -92,6 +93,21 @@ describe('block', () => {
     expect((await call(env.gw.url, '/api/other', { session: cookie, dispatcher: client })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     expect(await triggered('block-per-ip')).toHaveLength(1);
+  });
+});
+
+describe('block by user', () => {
+  it('refuses every session of the user for `for`, and no one else', async () => {
+    const one = await login(env.gw.url, 'erin');
+    const two = await login(env.gw.url, 'erin');
+    expect((await call(env.gw.url, '/api/ublock/x', { session: one })).status).toBe(200);
+    const blocked = await call(env.gw.url, '/api/ublock/x', { session: one });
+    expect(blocked.status, blocked.text).toBe(403);
+    expect(blocked.json().error.code).toBe('blocked');
+    expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(403);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: await login(env.gw.url, 'carol') })).status).toBe(200);
+    env.gw.clock.advance(60_000);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(200);
   });
 });
 
