@@ -1,4 +1,4 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { GatewayError } from '../errors/gateway-error.js';
 
@@ -36,7 +36,8 @@ export function decodableAcceptEncoding(value: string | readonly string[] | unde
 export interface UpstreamResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Readable;
+  /** A Buffer when the body arrived whole (see forwarder.ts). */
+  body: Buffer | Readable;
 }
 
 /** Header fields that describe the encoded bytes and are wrong once they are decoded. */
@@ -65,7 +66,7 @@ export function decodeContent(method: string, response: UpstreamResponse): Upstr
     return { ...response, headers };
   }
   if (!codings.every((coding) => decoders.has(coding)) || response.statusCode === 206) {
-    response.body.on('error', noop).destroy();
+    if (!Buffer.isBuffer(response.body)) response.body.on('error', noop).destroy();
     throw new GatewayError('upstream_unavailable', { message: 'The upstream response is encoded in a way the gateway cannot inspect.' });
   }
 
@@ -78,7 +79,8 @@ export function decodeContent(method: string, response: UpstreamResponse): Upstr
   const stages = codings.reverse().map((coding) => decoders.get(coding)!());
   // pipeline() destroys every stage when any fails or the consumer destroys the last one, so a
   // client that goes away also aborts the upstream request.
-  const body = (pipeline as (...streams: unknown[]) => Readable)(response.body, ...stages, noop);
+  const source = Buffer.isBuffer(response.body) ? Readable.from([response.body]) : response.body;
+  const body = (pipeline as (...streams: unknown[]) => Readable)(source, ...stages, noop);
   return { ...response, headers, body };
 }
 

@@ -8,7 +8,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UpstreamConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { Forwarder, type ForwardInput } from './forwarder.js';
+import { Cancellation, Forwarder, type ForwardInput } from './forwarder.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -65,10 +65,17 @@ function input(overrides: Partial<ForwardInput> = {}): ForwardInput {
   return { method: 'GET', path: '/', query: '', headers: {}, body: null, requestId: 'req-1', ...overrides };
 }
 
-async function text(body: Readable): Promise<string> {
+async function text(body: Buffer | Readable): Promise<string> {
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The body of a response the forwarder must stream (unknown or large length, or encoded). */
+function streamed(body: Buffer | Readable): Readable {
+  expect(Buffer.isBuffer(body)).toBe(false);
+  return body as Readable;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -139,6 +146,56 @@ describe('Forwarder: the request and the response', () => {
   });
 });
 
+describe('Forwarder: whole bodies and streamed bodies', () => {
+  it('collects a small response of declared length whole, and streams one of unknown length, a larger one, or an encoded one', async () => {
+    const large = 'x'.repeat(64 * 1024 + 1);
+    const up = await upstream((req, res) => {
+      if (req.url === '/small') res.writeHead(200, { 'content-length': '5' }).end('small');
+      else if (req.url === '/limit') res.writeHead(200, { 'content-length': String(64 * 1024) }).end('y'.repeat(64 * 1024));
+      else if (req.url === '/large') res.writeHead(200, { 'content-length': String(large.length) }).end(large);
+      else if (req.url === '/gzip') res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync('zipped'));
+      else res.write('chunked', () => res.end()); // written before end: chunked, no Content-Length
+    });
+    const f = forwarder(`http://127.0.0.1:${up.port}`);
+    const small = await f.forward(input({ path: '/small' }));
+    expect(Buffer.isBuffer(small.body) && small.body.toString()).toBe('small');
+    const atLimit = await f.forward(input({ path: '/limit' }));
+    expect(Buffer.isBuffer(atLimit.body) && atLimit.body.length).toBe(64 * 1024);
+    expect(await text(streamed((await f.forward(input({ path: '/large' }))).body))).toBe(large);
+    expect(await text(streamed((await f.forward(input({ path: '/chunked' }))).body))).toBe('chunked');
+    expect(await text(streamed((await f.forward(input({ path: '/gzip' }))).body))).toBe('zipped');
+  });
+
+  it('fails a whole body the upstream cuts short with upstream_unavailable', async () => {
+    const up = await rawUpstream((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part');
+      setTimeout(() => socket.destroy(), 10);
+    });
+    const error = await rejection(forwarder(`http://127.0.0.1:${up.port}`).forward(input()));
+    expectGatewayError(error, 'upstream_unavailable', up.port);
+  });
+
+  it('answers a request still queued for a socket at once when the client goes away, and never sends it', async () => {
+    const seen: string[] = [];
+    const up = await upstream((req, res) => {
+      seen.push(req.url!);
+      setTimeout(() => res.end('slow'), 400);
+    });
+    const f = forwarder(`http://127.0.0.1:${up.port}`, {}, 1);
+    const slow = f.forward(input({ path: '/slow' }));
+    const cancel = new Cancellation();
+    const queued = f.forward(input({ path: '/queued', cancel }));
+    const started = Date.now();
+    setTimeout(() => cancel.cancel(), 50);
+    const error = await rejection(queued);
+    expect(error).not.toBeInstanceOf(GatewayError);
+    expect(Date.now() - started).toBeLessThan(350);
+    expect(await text((await slow).body)).toBe('slow');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual(['/slow']);
+  });
+});
+
 describe('Forwarder: connection pooling', () => {
   it('reuses one keep-alive connection for many sequential requests', async () => {
     const up = await upstream((_req, res) => res.end('ok'));
@@ -206,7 +263,7 @@ describe('Forwarder: streaming', () => {
       res.end('rest');
     });
     const response = await forwarder(`http://127.0.0.1:${up.port}`).forward(input());
-    const iterator = response.body[Symbol.asyncIterator]();
+    const iterator = streamed(response.body)[Symbol.asyncIterator]();
     expect(String((await iterator.next()).value)).toBe('first;');
     release();
     let rest = '';
@@ -237,7 +294,7 @@ describe('Forwarder: streaming', () => {
     let received = 0;
     let nextSample = 0;
     let peak = 0;
-    for await (const piece of response.body) {
+    for await (const piece of streamed(response.body)) {
       received += (piece as Buffer).length;
       if (received >= nextSample) {
         peak = Math.max(peak, liveMemory() - baseline);
@@ -285,7 +342,7 @@ describe('Forwarder: the caller ends a response early', () => {
       res.on('close', closed);
     });
     const response = await forwarder(`http://127.0.0.1:${up.port}`).forward(input());
-    response.body.destroy();
+    streamed(response.body).destroy();
     await upstreamClosed;
   });
 
@@ -296,9 +353,9 @@ describe('Forwarder: the caller ends a response early', () => {
       res.write('partial');
       res.on('close', closed);
     });
-    const abort = new AbortController();
-    const response = await forwarder(`http://127.0.0.1:${up.port}`).forward(input({ signal: abort.signal }));
-    abort.abort();
+    const cancel = new Cancellation();
+    const response = await forwarder(`http://127.0.0.1:${up.port}`).forward(input({ cancel }));
+    cancel.cancel();
     await upstreamClosed;
     await expect(text(response.body)).rejects.toThrow();
   });
@@ -333,16 +390,19 @@ describe('Forwarder: failures', () => {
     });
     const f = forwarder(`http://127.0.0.1:${up.port}`, { timeout: 300 }, 1);
     const slow = f.forward(input({ path: '/slow' })).catch((error: unknown) => error);
+    const started = Date.now();
     const queued = await rejection(f.forward(input({ path: '/fast' })));
     expectGatewayError(queued, 'upstream_timeout', up.port);
+    // At the deadline, not when the socket it waited for is free again (600 ms).
+    expect(Date.now() - started).toBeLessThan(550);
     expectGatewayError(await slow, 'upstream_timeout', up.port);
   });
 
   it('passes a client abort through unchanged', async () => {
     const up = await upstream(() => {});
-    const abort = new AbortController();
-    const pending = forwarder(`http://127.0.0.1:${up.port}`).forward(input({ signal: abort.signal }));
-    setTimeout(() => abort.abort(), 50);
+    const cancel = new Cancellation();
+    const pending = forwarder(`http://127.0.0.1:${up.port}`).forward(input({ cancel }));
+    setTimeout(() => cancel.cancel(), 50);
     const error = await rejection(pending);
     expect(error).not.toBeInstanceOf(GatewayError);
   });

@@ -12,6 +12,8 @@ export interface ForwarderOptions {
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
   /** Longest pause between two chunks of a response body; 5 minutes by default. */
   bodyTimeout?: number;
+  /** Responses of known length up to this many bytes, without a content coding, are collected whole; 64 KiB by default. */
+  wholeBodyBytes?: number;
 }
 
 export interface ForwardInput {
@@ -20,13 +22,16 @@ export interface ForwardInput {
   path: string;
   /** Without "?"; "" for none. Sent verbatim. */
   query: string;
-  /** Already filtered and completed by `upstreamRequestHeaders`. */
-  headers: Readonly<Record<string, string | string[]>>;
+  /**
+   * Already filtered and completed by `upstreamRequestHeaders`. Handed over: the forwarder sets
+   * `x-request-id` and narrows `accept-encoding` in this object rather than copying it.
+   */
+  headers: Record<string, string | string[]>;
   /** The client's body, streamed; `null` when the request has none. */
   body: Readable | null;
   requestId: string;
-  /** Abort when the client goes away: the upstream request (and its response body) is aborted too. */
-  signal?: AbortSignal;
+  /** Cancel when the client goes away: the upstream request (and its response body) is aborted too. */
+  cancel?: Cancellation;
 }
 
 export interface ForwardedResponse {
@@ -34,19 +39,55 @@ export interface ForwardedResponse {
   /** As received (lower-case names), except that content codings have been decoded away. */
   headers: Record<string, string | string[] | undefined>;
   /**
-   * Must be consumed or destroyed by the caller; destroying it aborts the upstream request (and
-   * never raises an unhandled 'error'). Empty for HEAD, 204 and 304.
+   * A `Buffer` when the response arrived whole: no content (HEAD, 204, 304), or a declared
+   * `Content-Length` of at most `wholeBodyBytes` and no content coding — typical API JSON, which
+   * then costs no stream at all. Otherwise a stream that must be consumed or destroyed by the
+   * caller; destroying it aborts the upstream request (and never raises an unhandled 'error').
    */
-  body: Readable;
+  body: Buffer | Readable;
+}
+
+/**
+ * Lets a caller abandon a forward, e.g. when the client goes away. An AbortController and its
+ * listener cost ~4 µs per request on Node 20; this is a flag and one callback.
+ */
+export class Cancellation {
+  #reason: Error | null = null;
+  #listener: ((reason: Error) => void) | null = null;
+
+  get cancelled(): boolean {
+    return this.#reason !== null;
+  }
+
+  cancel(reason: Error = clientGone()): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    const listener = this.#listener;
+    this.#listener = null;
+    listener?.(reason);
+  }
+
+  /** The forwarder's hook: one listener at a time, called at most once; null detaches it. */
+  listen(listener: ((reason: Error) => void) | null): void {
+    if (listener && this.#reason) {
+      listener(this.#reason);
+      return;
+    }
+    this.#listener = listener;
+  }
+}
+
+function clientGone(): Error {
+  return Object.assign(new Error('The client went away.'), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 /** RFC 9110 §9.2.2. TRACE is idempotent too, but Gatehouse refuses it before routing. */
 const idempotentMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/** Set by the interceptor when the first byte of a response to one attempt is parsed. */
-interface Attempt {
-  responseStarted: boolean;
-}
+/** Responses of known length up to this size are collected whole (see ForwardedResponse.body). */
+const defaultWholeBodyBytes = 64 * 1024;
+
+const emptyBody: Buffer = Buffer.alloc(0);
 
 /**
  * Sends requests to one upstream over a keep-alive pool (one per upstream, built at start-up).
@@ -60,18 +101,21 @@ interface Attempt {
  *   `onResponseStarted` when its parser sees the first byte of a response message.
  * - Content codings are decoded (see content-decoding.ts) so the leak guard sees plaintext; the
  *   upstream is only offered codings that can be decoded.
+ *
+ * It drives undici's `dispatch` with its own handler (one object per request): no `request()`
+ * promise, `BodyReadable` or async resource, and no stream at all for a small whole body.
  */
 export class Forwarder {
   readonly #pool: Pool;
-  readonly #dispatcher: Dispatcher;
   readonly #basePath: string;
   readonly #timeout: number;
-  readonly #attempts = new WeakMap<object, Attempt>();
+  readonly #wholeBodyBytes: number;
 
   constructor(upstream: UpstreamConfig, options: ForwarderOptions = {}) {
     const url = new URL(upstream.url);
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#timeout = upstream.timeout;
+    this.#wholeBodyBytes = options.wholeBodyBytes ?? defaultWholeBodyBytes;
     this.#pool = new Pool(url.origin, {
       connections: options.connections ?? null,
       pipelining: 1,
@@ -80,71 +124,22 @@ export class Forwarder {
       bodyTimeout: options.bodyTimeout ?? 5 * 60_000,
       ...(options.tls ? { connect: { ...options.tls } } : {}),
     });
-    const attempts = this.#attempts;
-    this.#dispatcher = this.#pool.compose((dispatch) => (opts, handler) => {
-      const attempt = attempts.get(opts);
-      return dispatch(opts, attempt ? observeResponseStart(handler, attempt) : handler);
-    });
   }
 
-  async forward(input: ForwardInput): Promise<ForwardedResponse> {
-    // One controller for both the deadline and the client going away: AbortSignal.any costs a
-    // few percent of the hot path on Node 20 and has had retention bugs (nodejs/node#48419).
-    const controller = new AbortController();
-    const signal = controller.signal;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.#timeout);
-    const clientSignal = input.signal;
-    const clientGone = (): void => controller.abort();
-    if (clientSignal) {
-      if (clientSignal.aborted) controller.abort();
-      else clientSignal.addEventListener('abort', clientGone, { once: true });
-    }
-    const retryable = input.body === null && idempotentMethods.has(input.method);
-    const path = `${this.#basePath}${input.path}${input.query === '' ? '' : `?${input.query}`}`;
-    const headers: Record<string, string | string[]> = { ...input.headers, 'x-request-id': input.requestId };
+  forward(input: ForwardInput): Promise<ForwardedResponse> {
+    const headers = input.headers;
+    headers['x-request-id'] = input.requestId;
     const acceptEncoding = decodableAcceptEncoding(headers['accept-encoding']);
     if (acceptEncoding !== undefined) headers['accept-encoding'] = acceptEncoding;
-
-    let response: Dispatcher.ResponseData;
-    try {
-      for (let attemptNumber = 1; ; attemptNumber++) {
-        const options = { path, method: input.method as Dispatcher.HttpMethod, headers, body: input.body, signal };
-        const attempt: Attempt = { responseStarted: false };
-        this.#attempts.set(options, attempt);
-        try {
-          response = await this.#dispatcher.request(options);
-          break;
-        } catch (error) {
-          if (retryable && attemptNumber === 1 && !attempt.responseStarted && !signal.aborted && isDroppedConnection(error)) continue;
-          throw upstreamError(error, { timedOut, clientAborted: clientSignal?.aborted ?? false });
-        }
-      }
-    } finally {
-      // The client's abort stays wired: if it goes away while the body streams, the upstream
-      // request is aborted too. Its controller is per request, so nothing outlives the request.
-      clearTimeout(timer);
-    }
-    // undici's body emits an AbortError when destroyed unfinished; a caller that destroys it on
-    // purpose (a leak, a client gone) must not crash the process for want of a listener. Errors
-    // still reach whoever reads it (for await, pipeline).
-    let body: Readable = response.body.on('error', noop);
-    if (hasTransferCoding(response.headers['transfer-encoding'])) {
-      // undici removes only the chunked framing; a gzip transfer-coding would reach the client
-      // still compressed, hiding the secret from the leak guard. Nobody sends one in practice.
-      body.destroy();
-      throw new GatewayError('upstream_unavailable', { message: 'The upstream answered with a transfer-coding Gatehouse does not relay.' });
-    }
-    if (!responseHasContent(input.method, response.statusCode)) {
-      // Nothing to relay by definition. undici also fails a 304 that carries the (allowed, RFC 9110
-      // §8.6) Content-Length of the representation; its empty stream is drained and ignored.
-      body.resume();
-      body = Readable.from([], { objectMode: false });
-    }
-    return decodeContent(input.method, { statusCode: response.statusCode, headers: response.headers, body });
+    const options: Dispatcher.DispatchOptions = {
+      path: `${this.#basePath}${input.path}${input.query === '' ? '' : `?${input.query}`}`,
+      method: input.method as Dispatcher.HttpMethod,
+      headers,
+      body: input.body,
+    };
+    return new Promise((resolve, reject) => {
+      new Exchange(this.#pool, options, input, this.#timeout, this.#wholeBodyBytes, resolve, reject).start();
+    });
   }
 
   /** Stops accepting requests and resolves once in-flight ones have finished and sockets are closed. */
@@ -153,20 +148,208 @@ export class Forwarder {
   }
 }
 
-/** Wraps a dispatch handler to note when the first response byte of an attempt arrives. */
-function observeResponseStart(handler: Dispatcher.DispatchHandler, attempt: Attempt): Dispatcher.DispatchHandler {
-  return {
-    onRequestStart: (controller, context) => handler.onRequestStart?.(controller, context),
-    onRequestUpgrade: (controller, statusCode, headers, socket) => handler.onRequestUpgrade?.(controller, statusCode, headers, socket),
-    onResponseStarted: () => {
-      attempt.responseStarted = true;
-      handler.onResponseStarted?.();
-    },
-    onResponseStart: (controller, statusCode, headers, statusMessage) => handler.onResponseStart?.(controller, statusCode, headers, statusMessage),
-    onResponseData: (controller, chunk) => handler.onResponseData?.(controller, chunk),
-    onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
-    onResponseError: (controller, error) => handler.onResponseError?.(controller, error),
-  };
+/**
+ * One forwarded request: undici's dispatch handler (its callbacks are the methods below), the
+ * deadline, the single retry, and the response as a whole Buffer or a stream.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #pool: Pool;
+  readonly #options: Dispatcher.DispatchOptions;
+  readonly #input: ForwardInput;
+  readonly #wholeBodyBytes: number;
+  readonly #resolve: (response: ForwardedResponse) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | null = null;
+  /** Why the exchange is being abandoned (deadline or client), applied as soon as there is a controller. */
+  #abortReason: Error | null = null;
+  #timedOut = false;
+  #attempt = 1;
+  #responseStarted = false;
+  #settled = false;
+  #statusCode = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  /** Whole-body mode: the chunks so far. */
+  #chunks: Buffer[] | null = null;
+  #bytes = 0;
+  /** Stream mode: the body handed to the caller. */
+  #stream: UpstreamBody | null = null;
+
+  constructor(
+    pool: Pool,
+    options: Dispatcher.DispatchOptions,
+    input: ForwardInput,
+    timeout: number,
+    wholeBodyBytes: number,
+    resolve: (response: ForwardedResponse) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#pool = pool;
+    this.#options = options;
+    this.#input = input;
+    this.#wholeBodyBytes = wholeBodyBytes;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#abort(Object.assign(new Error('No response headers within the upstream timeout.'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+    }, timeout);
+  }
+
+  start(): void {
+    this.#input.cancel?.listen((reason) => this.#abort(reason));
+    this.#pool.dispatch(this.#options, this);
+  }
+
+  #abort(reason: Error): void {
+    if (this.#stream) {
+      this.#stream.destroy(reason);
+      return;
+    }
+    this.#abortReason ??= reason;
+    if (this.#controller) {
+      this.#controller.abort(reason);
+      return;
+    }
+    // Still queued for a pooled socket: answer now; undici drops the request when its turn comes.
+    clearTimeout(this.#timer);
+    this.#fail(upstreamError(reason, { timedOut: this.#timedOut, clientAborted: this.#input.cancel?.cancelled ?? false }));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#abortReason) controller.abort(this.#abortReason);
+  }
+
+  onResponseStarted(): void {
+    this.#responseStarted = true;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx: informational, the final response follows
+    clearTimeout(this.#timer);
+    this.#statusCode = statusCode;
+    this.#headers = headers;
+    const method = this.#input.method;
+    if (hasTransferCoding(headers['transfer-encoding'])) {
+      // undici removes only the chunked framing; a gzip transfer-coding would reach the client
+      // still compressed, hiding the secret from the leak guard. Nobody sends one in practice.
+      this.#fail(new GatewayError('upstream_unavailable', { message: 'The upstream answered with a transfer-coding Gatehouse does not relay.' }));
+      controller.abort(new Error('transfer-coding refused'));
+      return;
+    }
+    if (!responseHasContent(method, statusCode)) {
+      // Nothing to relay by definition; whatever undici still reports for this response (it fails
+      // a 304 that carries the — allowed, RFC 9110 §8.6 — Content-Length of the representation) is
+      // ignored once settled.
+      this.#settle(decodeContent(method, { statusCode, headers, body: emptyBody }));
+      return;
+    }
+    const length = headers['content-length'];
+    if (headers['content-encoding'] === undefined && typeof length === 'string' && Number(length) <= this.#wholeBodyBytes) {
+      this.#chunks = [];
+      return;
+    }
+    const stream = new UpstreamBody(controller);
+    stream.on('error', noop);
+    this.#stream = stream;
+    try {
+      this.#settle(decodeContent(method, { statusCode, headers, body: stream }));
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#chunks) {
+      this.#chunks.push(chunk);
+      this.#bytes += chunk.length;
+      return;
+    }
+    if (this.#stream && !this.#stream.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#detach();
+    const chunks = this.#chunks;
+    if (chunks) {
+      this.#chunks = null;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#bytes);
+      this.#settle({ statusCode: this.#statusCode, headers: this.#headers, body });
+      return;
+    }
+    this.#stream?.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.#stream) {
+      this.#detach();
+      this.#stream.destroy(error);
+      return;
+    }
+    const input = this.#input;
+    const retryable = this.#attempt === 1 && input.body === null && idempotentMethods.has(input.method)
+      && !this.#responseStarted && this.#abortReason === null && this.#statusCode === 0;
+    if (retryable && isDroppedConnection(error)) {
+      this.#attempt = 2;
+      this.#controller = null;
+      this.#pool.dispatch(this.#options, this);
+      return;
+    }
+    this.#detach();
+    clearTimeout(this.#timer);
+    if (input.body && !input.body.destroyed) input.body.on('error', noop).destroy(error);
+    this.#fail(upstreamError(error, { timedOut: this.#timedOut, clientAborted: input.cancel?.cancelled ?? false }));
+  }
+
+  #settle(response: ForwardedResponse): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(response);
+  }
+
+  #fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#detach();
+    this.#reject(error);
+  }
+
+  /** The exchange is over: a later cancel has nothing left to abort. */
+  #detach(): void {
+    if (!this.#stream) this.#input.cancel?.listen(null);
+  }
+}
+
+/**
+ * A response body too large (or of unknown length, or encoded) to collect: fed by the handler,
+ * paused when its buffer is full, and destroying it aborts the upstream request.
+ */
+class UpstreamBody extends Readable {
+  readonly #controller: Dispatcher.DispatchController;
+  #ended = false;
+
+  constructor(controller: Dispatcher.DispatchController) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#controller = controller;
+  }
+
+  finish(): void {
+    this.#ended = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.#controller.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#controller.abort(error ?? Object.assign(new Error('The response body was abandoned.'), { code: 'UND_ERR_ABORTED' }));
+    }
+    callback(error);
+  }
 }
 
 function noop(): void {}

@@ -69,6 +69,12 @@ export class LeakGuard {
 }
 
 const empty: Buffer = Buffer.alloc(0);
+
+/** Whether any pattern occurs in a body that is all there (the forwarder collected it whole). */
+export function containsAny(body: Buffer, patterns: readonly Buffer[]): boolean {
+  for (const pattern of patterns) if (body.indexOf(pattern) !== -1) return true;
+  return false;
+}
 const leakedResult: { readonly safe: Buffer; readonly leaked: boolean } = Object.freeze({ safe: empty, leaked: true });
 
 /**

@@ -8,8 +8,8 @@ import type { CompiledRoute } from '../routing/route-table.js';
 import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
 import { withQueryCredential } from './credential.js';
-import type { Forwarder } from './forwarder.js';
-import { LeakGuard } from './leak-guard.js';
+import { Cancellation, type Forwarder } from './forwarder.js';
+import { containsAny, LeakGuard } from './leak-guard.js';
 import { upstreamRequestHeaders } from './request-headers.js';
 import { clientResponseHeaders } from './response-headers.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
@@ -53,9 +53,9 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
 
-  const abort = new AbortController();
+  const cancel = new Cancellation();
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) cancel.cancel();
   });
 
   const path = route.upstreamPath(ctx.path);
@@ -68,11 +68,11 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   // upstreamRequestHeaders dropped any gatehouse-assertion the client sent: only this one is forwarded.
   if (deps.assertion) requestHeaders[assertionHeader] = await deps.assertion.sign({ method: ctx.method, path, live: ctx.live });
 
-  let body: Readable | null = null;
+  let requestBody: Readable | null = null;
   let limit: BodyLimit | null = null;
   if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) {
     limit = new BodyLimit(deps.maxBodySize);
-    body = req.pipe(limit);
+    requestBody = req.pipe(limit);
   }
 
   let upstream;
@@ -82,9 +82,9 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
       path,
       query: credential.queryParam ? withQueryCredential(ctx.query, credential.queryParam) : ctx.query,
       headers: requestHeaders,
-      body,
+      body: requestBody,
       requestId: ctx.requestId,
-      signal: abort.signal,
+      cancel,
     });
   } catch (error) {
     if (limit?.exceeded) throw new GatewayError('payload_too_large');
@@ -104,44 +104,40 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   const headers = clientResponseHeaders(upstream.headers);
   headers['x-request-id'] = ctx.requestId;
 
-  // Nothing is sent until the guard has released bytes: a response whose start leaks becomes a
-  // clean 502 rather than a cut stream. A small response of known length is also held whole, so
-  // it leaves in one write with its headers; anything else (chunked, server-sent events) streams.
+  const body = upstream.body;
+  if (Buffer.isBuffer(body)) {
+    // The forwarder collected it whole (small, of known length): searched once, sent in one write
+    // with its headers, and a leak is always a clean 502.
+    if (containsAny(body, credential.leakPatterns)) {
+      leakBlocked(ctx, deps, route, 'body');
+      throw new GatewayError('secret_leak_blocked');
+    }
+    res.writeHead(upstream.statusCode, headers);
+    res.end(body.length === 0 ? undefined : body);
+    return;
+  }
+
+  // Streamed: nothing is sent until the guard has released bytes, so a response whose start leaks
+  // becomes a clean 502 rather than a cut stream; the headers leave with the first released bytes.
   const guard = new LeakGuard(credential.leakPatterns);
-  const holdWhole = Number(upstream.headers['content-length']) <= coalesceBytes;
-  const pending: Buffer[] = [];
-  let pendingBytes = 0;
   let started = false;
-  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+  for await (const chunk of body as AsyncIterable<Buffer>) {
     const { safe, leaked } = guard.push(chunk);
-    if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
+    if (leaked) return cutForLeak(ctx, deps, route, body, started);
     if (safe.length === 0) continue;
     if (!started) {
-      pending.push(safe);
-      pendingBytes += safe.length;
-      if (holdWhole && pendingBytes < coalesceBytes) continue;
       res.writeHead(upstream.statusCode, headers);
       started = true;
-      if (!res.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes))) await drained(res);
-      continue;
     }
     if (!res.write(safe)) await drained(res);
   }
   const { safe, leaked } = guard.end();
-  if (leaked) return cutForLeak(ctx, deps, route, upstream.body, started);
-  if (started) {
-    res.end(safe);
-    return;
-  }
-  if (safe.length > 0) pending.push(safe);
-  res.writeHead(upstream.statusCode, headers);
-  res.end(pending.length === 0 ? undefined : pending.length === 1 ? pending[0] : Buffer.concat(pending));
+  if (leaked) return cutForLeak(ctx, deps, route, body, started);
+  if (!started) res.writeHead(upstream.statusCode, headers);
+  res.end(safe.length === 0 ? undefined : safe);
 }
 
-/** Responses of known length up to this size are sent in one write, headers included (hot path: one syscall). */
-const coalesceBytes = 64 * 1024;
-
-function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Readable, started: boolean): void {
+function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Buffer | Readable, started: boolean): void {
   discard(body);
   leakBlocked(ctx, deps, route, 'body');
   if (started) {
@@ -157,7 +153,8 @@ function leakBlocked(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute,
 }
 
 /** Aborts the upstream response; the abort error it then emits is expected, not a failure. */
-function discard(body: Readable): void {
+function discard(body: Buffer | Readable): void {
+  if (Buffer.isBuffer(body)) return;
   body.on('error', () => undefined);
   body.destroy();
 }
