@@ -16,6 +16,7 @@ import { createResponder } from '../http/respond.js';
 import type { Runtime } from '../http/runtime.js';
 import { listen, type ListeningServer } from '../http/server.js';
 import { StaticSite } from '../http/static-site.js';
+import { accessLogger } from '../log/logger.js';
 import { Forwarder } from '../proxy/forwarder.js';
 import { proxyEndpoint } from '../proxy/proxy-endpoint.js';
 import { UpstreamCredentials } from '../proxy/upstream-credentials.js';
@@ -140,6 +141,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     config,
     services,
     logger,
+    accessLog: accessLogger(logger),
     respond,
     cookie,
     ipRules: new IpRules(config.ipRules),

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Writable } from 'node:stream';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { createLogger, flushLogger, type Logger } from '../log/logger.js';
 import { createGateway, workerCount } from './create-gateway.js';
 import { openServices } from './open-services.js';
 
@@ -59,12 +59,10 @@ export async function runServe(options: ServeOptions): Promise<number> {
       }
       gateway.stop().then(() => {
         logger.info('stopped');
-        logger.flush();
-        resolve(0);
+        return flushLogger(logger).then(() => resolve(0));
       }, (error: unknown) => {
         logger.error({ err: { message: String(error) } }, 'error while stopping');
-        logger.flush();
-        resolve(1);
+        return flushLogger(logger).then(() => resolve(1));
       });
     };
     process.on('SIGTERM', stop);
@@ -89,8 +87,7 @@ function supervise(count: number, logger: Logger): Promise<number> {
     const finish = (): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      logger.flush();
-      resolve(failure ?? 0);
+      void flushLogger(logger).then(() => resolve(failure ?? 0));
     };
     const stop = (signal: NodeJS.Signals | null): void => {
       if (stopping) return;

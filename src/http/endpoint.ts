@@ -37,6 +37,12 @@ export interface Endpoint {
    * a stolen password-only session could plant its own passkey and keep access for good).
    */
   readonly mfa: boolean | 'if-enrolled';
+  /**
+   * The endpoint writes `X-Request-Id` into the headers it passes to `writeHead` (the proxy);
+   * otherwise the pipeline sets it on the response before `handle` runs. A header set early makes
+   * Node merge every later `writeHead` through `setHeader`, the slow path, on the hottest route.
+   */
+  readonly writesRequestId?: boolean;
   handle(ctx: RequestContext): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
+import type { StaticSite } from './static-site.js';
 
 /**
  * A stage lets the request through (undefined), ends it with an error outcome, or — rarely —
@@ -97,7 +98,7 @@ export const stages: readonly Stage[] = [
   },
   {
     name: 'find-endpoint',
-    async run(ctx, rt) {
+    run(ctx, rt) {
       const own = rt.ownEndpoints.get(ctx.path);
       if (own) {
         ctx.endpoint = own;
@@ -115,12 +116,7 @@ export const stages: readonly Stage[] = [
         ctx.endpoint = rt.routeEndpoints[match.index]!;
         return undefined;
       }
-      const file = rt.staticSite ? await rt.staticSite.resolve(ctx.path) : null;
-      if (file) {
-        ctx.endpoint = rt.staticSite!.endpoint(file);
-        return undefined;
-      }
-      return new GatewayError('not_found');
+      return rt.staticSite ? findStaticFile(ctx, rt.staticSite) : new GatewayError('not_found');
     },
   },
   {
@@ -211,7 +207,7 @@ export const stages: readonly Stage[] = [
           ctx.staleCookie = true;
           return new GatewayError('unauthenticated');
         case 'respond':
-          ctx.res.writeHead(verdict.status, { ...rt.respond.base, ...verdict.headers, 'content-length': Buffer.byteLength(verdict.body) });
+          ctx.res.writeHead(verdict.status, { ...rt.respond.base, ...verdict.headers, 'x-request-id': ctx.requestId, 'content-length': Buffer.byteLength(verdict.body) });
           ctx.res.end(verdict.body);
           return 'answered';
       }
@@ -226,9 +222,22 @@ export const stages: readonly Stage[] = [
   },
 ];
 
-/** Headers for a response that ends the request with an error: a stale cookie is cleared (SPEC §4.2). */
-export function errorHeaders(ctx: RequestContext, rt: Runtime): Record<string, string> | undefined {
-  return ctx.staleCookie && !ctx.res.hasHeader('set-cookie') ? { 'set-cookie': buildClearingCookie(rt.cookie) } : undefined;
+/**
+ * Headers for a response that ends the request early (an error, a rule's own answer): its id, and
+ * a stale cookie is cleared (SPEC §4.2).
+ */
+export function outcomeHeaders(ctx: RequestContext, rt: Runtime): Record<string, string> {
+  const headers: Record<string, string> = { 'x-request-id': ctx.requestId };
+  if (ctx.staleCookie && !ctx.res.hasHeader('set-cookie')) headers['set-cookie'] = buildClearingCookie(rt.cookie);
+  return headers;
+}
+
+/** The static site is the last resort of routing, and the only part that needs a file system look-up. */
+async function findStaticFile(ctx: RequestContext, site: StaticSite): Promise<StageResult> {
+  const file = await site.resolve(ctx.path);
+  if (!file) return new GatewayError('not_found');
+  ctx.endpoint = site.endpoint(file);
+  return undefined;
 }
 
 function ruleSubject(ctx: RequestContext): RuleSubject {

@@ -16,6 +16,8 @@ export interface Runtime {
   config: GatewayConfig;
   services: Services;
   logger: Logger;
+  /** One line per request (log/logger.ts, accessLogger). */
+  accessLog: Logger;
   respond: Responder;
   cookie: SessionCookiePolicy;
   ipRules: IpRules;

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error.js';
 import { answerClientError, writeRawError } from './client-error.js';
 import type { RequestContext } from './context.js';
-import { errorHeaders, stages } from './pipeline.js';
+import { outcomeHeaders, stages } from './pipeline.js';
 import type { Runtime } from './runtime.js';
 
 /** SPEC §4.4: request line and headers together over 16 KB → 431 (enforced by Node's parser). */
@@ -38,7 +38,6 @@ const serverTls = {
 /** Runs one request through the pipeline and its endpoint; never lets an exception escape. */
 export async function handleRequest(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> {
   const requestId = rt.requestIds();
-  res.setHeader('x-request-id', requestId);
   const ctx: RequestContext = {
     req, res, requestId,
     startedAt: performance.now(),
@@ -57,19 +56,21 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
       if (outcome instanceof Promise) outcome = await outcome;
       if (outcome === 'answered') return;
       if (outcome) {
-        rt.respond.error(res, outcome, errorHeaders(ctx, rt));
+        rt.respond.error(res, outcome, outcomeHeaders(ctx, rt));
         return;
       }
     }
-    await ctx.endpoint!.handle(ctx);
+    const endpoint = ctx.endpoint!;
+    if (!endpoint.writesRequestId) res.setHeader('x-request-id', requestId);
+    await endpoint.handle(ctx);
   } catch (error) {
     if (error instanceof GatewayError) {
-      rt.respond.error(res, error, errorHeaders(ctx, rt));
+      rt.respond.error(res, error, outcomeHeaders(ctx, rt));
       return;
     }
     if (isClientGone(error, res)) return;
     rt.logger.error({ requestId, err: describe(error) }, 'request failed');
-    rt.respond.error(res, new GatewayError('internal_error'));
+    rt.respond.error(res, new GatewayError('internal_error'), { 'x-request-id': requestId });
   }
 }
 
@@ -89,7 +90,7 @@ export function describe(error: unknown): Record<string, unknown> {
  * (SPEC: never a secret in a URL that reaches a log).
  */
 function logAccess(ctx: RequestContext, rt: Runtime): void {
-  rt.logger.info({
+  rt.accessLog.info({
     requestId: ctx.requestId,
     method: ctx.method,
     path: ctx.path || undefined,

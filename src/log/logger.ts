@@ -27,6 +27,16 @@ export const redactPaths = [
   '*.cookie',
 ];
 
+/**
+ * stdout, written asynchronously and in batches: lines collect until 4 KiB or 250 ms, whichever
+ * comes first, and then leave in one write. One thread-pool write per line cost the hot path more
+ * than formatting the line (docs/performance.md). Whoever stops the process flushes first
+ * (`flushLogger`).
+ */
+export function stdoutDestination(fd = 1): DestinationStream {
+  return pino.destination({ fd, sync: false, minLength: 4096, periodicFlush: 250 });
+}
+
 export interface LoggerOptions {
   level?: string;
   /** Where JSON lines go; stdout by default. Tests pass a stream they can read. */
@@ -41,8 +51,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: redactPaths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? pino.destination({ fd: 1, sync: false }),
+    options.destination ?? stdoutDestination(),
   );
+}
+
+/**
+ * The access log: one line per request, built by `logAccess` from fields Gatehouse chose (ids,
+ * method, the path without its query, status, time, address, user name, endpoint id) — never
+ * headers, bodies or a query string. Redaction, which walks every path for every line (two thirds
+ * of a line's cost), is therefore left to the logger that logs anything else.
+ */
+export function accessLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}
+
+/** Resolves once every line logged so far has been written (before the process exits). */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    logger.flush(() => resolve());
+  });
 }
 
 /** A logger that writes nothing: for CLI commands that print their own output. */

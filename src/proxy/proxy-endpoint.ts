@@ -36,6 +36,7 @@ export function proxyEndpoint(index: number, route: CompiledRoute, deps: ProxyDe
     allows: unrestricted,
     csrf: config.csrf,
     touches: true,
+    writesRequestId: true,
     roles: config.roles && config.roles.length > 0 ? config.roles : null,
     mfa: config.mfa,
     handle: (ctx) => forward(ctx, route, deps),

@@ -1,8 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 
 /** SHA-256 hex of a token: what the store keeps instead of the token (lucia, OWASP session cheat sheet). */
 export function sha256Hex(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
+  // The one-shot crypto.hash (Node 20.12+) skips the Hash object: a third of createHash's cost.
+  return hash('sha256', value, 'hex');
 }
 
 /** Constant-time equality of two strings; lengths are compared through their digests. */
