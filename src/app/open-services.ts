@@ -60,7 +60,6 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const audit = new AuditLog({ store: store.audit, logger, clock });
     const sessions = new SessionService({
       store: store.sessions,
-      users: store.users,
       clock,
       random,
       audit,

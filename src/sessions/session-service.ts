@@ -1,4 +1,4 @@
-import type { UserRecord, UserStore } from '../accounts/user-store.js';
+import type { UserRecord } from '../accounts/user-store.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
@@ -33,15 +33,13 @@ const touchGranularityMs = 1000;
 /** Sessions: create, validate, rotate, touch, revoke (lucia's auth_session shape; OWASP Session Management). */
 export class SessionService {
   readonly #store: SessionStore;
-  readonly #users: UserStore;
   readonly #clock: Clock;
   readonly #random: RandomBytes;
   readonly #audit: AuditLog;
   readonly #settings: SessionSettings;
 
-  constructor(deps: { store: SessionStore; users: UserStore; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
+  constructor(deps: { store: SessionStore; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
     this.#store = deps.store;
-    this.#users = deps.users;
     this.#clock = deps.clock;
     this.#random = deps.random;
     this.#audit = deps.audit;
@@ -75,13 +73,13 @@ export class SessionService {
    */
   async validate(token: string): Promise<LiveSession | null> {
     if (!tokenShape.test(token)) return null;
-    const session = await this.#store.get(sha256Hex(token));
-    if (!session) return null;
+    const found = await this.#store.getWithUser(sha256Hex(token));
+    if (!found) return null;
+    const { session, user } = found;
     if (this.isExpired(session)) {
       await this.#store.delete(session.idHash);
       return null;
     }
-    const user = await this.#users.get(session.userName);
     if (!user || user.locked) {
       await this.#store.delete(session.idHash);
       return null;

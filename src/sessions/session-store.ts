@@ -1,3 +1,5 @@
+import type { UserRecord } from '../accounts/user-store.js';
+
 /** A session as the store keeps it: never the id itself, only its SHA-256 (`idHash`). */
 export interface SessionRecord {
   /** SHA-256 hex of the cookie's opaque id: the primary key. */
@@ -25,6 +27,11 @@ export type SessionPatch = Partial<Pick<SessionRecord, 'passwordResetRequired' |
 export interface SessionStore {
   create(session: SessionRecord): Promise<void>;
   get(idHash: string): Promise<SessionRecord | null>;
+  /**
+   * The session and its user in one read (every proxied request needs both): `user` is null when
+   * no user of that name exists any more. Null when there is no such session.
+   */
+  getWithUser(idHash: string): Promise<{ session: SessionRecord; user: UserRecord | null } | null>;
   /** Records activity. Only ever moves lastSeenAt forward. */
   touch(idHash: string, lastSeenAt: number): Promise<void>;
   /**

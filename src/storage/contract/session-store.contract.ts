@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { UserStore } from '../../accounts/user-store.js';
 import type { SessionStore } from '../../sessions/session-store.js';
 import { race, type ContractFactory, type ContractSubject } from './contract-subject.js';
-import { idHash, sessionRecord } from './fixtures.js';
+import { idHash, sessionRecord, userRecord } from './fixtures.js';
 
 /** The behaviour every SessionStore adapter must have (sessions/session-store.ts). */
 export function describeSessionStoreContract(name: string, factory: ContractFactory<SessionStore>): void {
@@ -207,6 +208,48 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       expect(await peer.purgeExpired(now, idleBefore)).toBe(2);
       expect((await store.list()).map((s) => s.handle).sort()).toEqual(['at-idle-edge', 'live']);
       expect(await store.purgeExpired(now, idleBefore)).toBe(0);
+    });
+  });
+}
+
+/** SessionStore.getWithUser needs users as well: the subject is a backend's session and user stores. */
+export function describeSessionWithUserContract(name: string, factory: ContractFactory<{ sessions: SessionStore; users: UserStore }>): void {
+  describe(`${name}: SessionStore.getWithUser contract`, () => {
+    let subject: ContractSubject<{ sessions: SessionStore; users: UserStore }>;
+
+    beforeEach(async () => {
+      subject = await factory();
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    test('returns the session and its user as they are stored now, from either connection', async () => {
+      const { store, peer } = subject;
+      const session = sessionRecord({ idHash: idHash(1), userName: 'alice', mfaCompleted: true });
+      const alice = userRecord({ name: 'alice', roles: ['user', 'admin'], mfaEnabled: true, lastLoginAt: 5_000 });
+      await store.users.create(alice);
+      await store.sessions.create(session);
+      expect(await peer.sessions.getWithUser(idHash(1))).toEqual({ session, user: alice });
+      // A change to the user through the other connection is seen on the next read (a lock, new roles).
+      await peer.users.update('alice', { locked: true, roles: ['user'] });
+      expect(await store.sessions.getWithUser(idHash(1))).toEqual({ session, user: { ...alice, locked: true, roles: ['user'] } });
+    });
+
+    test('user is null once the user is gone; null for a missing session', async () => {
+      const { store, peer } = subject;
+      await store.users.create(userRecord({ name: 'bob' }));
+      await store.sessions.create(sessionRecord({ idHash: idHash(2), userName: 'bob' }));
+      await peer.users.remove('bob');
+      expect(await store.sessions.getWithUser(idHash(2))).toEqual({ session: await store.sessions.get(idHash(2)), user: null });
+      expect(await store.sessions.getWithUser(idHash(404))).toBeNull();
+    });
+
+    test('never returns another user of a similar name', async () => {
+      const { store } = subject;
+      await store.users.create(userRecord({ name: 'Carol' }));
+      await store.sessions.create(sessionRecord({ idHash: idHash(3), userName: 'carol' }));
+      expect((await store.sessions.getWithUser(idHash(3)))?.user).toBeNull();
     });
   });
 }

@@ -1,5 +1,7 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
+import type { UserRecord } from '../../accounts/user-store.js';
 import type { SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+import { toUserRecord, userColumns, type UserRow } from './sqlite-user-store.js';
 
 interface SessionRow {
   id_hash: string;
@@ -31,6 +33,10 @@ interface SessionParams {
 
 const columns = 'id_hash, handle, user_name, created_at, last_seen_at, expires_at, ip, user_agent, password_reset_required, mfa_pending, mfa_completed';
 
+/** The user's columns in the joined read, prefixed so they cannot clash with the session's. */
+const joinedUserColumns = userColumns.map((column) => `u.${column} AS u_${column}`).join(', ');
+type JoinedRow = SessionRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null };
+
 /**
  * SessionStore on SQLite. `get` and `touch` run on every proxied request, so each is a single
  * prepared statement on the primary key; `rotate` is one IMMEDIATE transaction.
@@ -38,6 +44,7 @@ const columns = 'id_hash, handle, user_name, created_at, last_seen_at, expires_a
 export class SqliteSessionStore implements SessionStore {
   readonly #insert: Statement<[SessionParams]>;
   readonly #get: Statement<[string], SessionRow>;
+  readonly #getWithUser: Statement<[string], JoinedRow>;
   readonly #touch: Statement<[number, string, number]>;
   readonly #delete: Statement<[string], SessionRow>;
   readonly #deleteByHandle: Statement<[string], SessionRow>;
@@ -52,6 +59,9 @@ export class SqliteSessionStore implements SessionStore {
     this.#insert = db.prepare(`INSERT INTO sessions (${columns}) VALUES
       (@idHash, @handle, @userName, @createdAt, @lastSeenAt, @expiresAt, @ip, @userAgent, @passwordResetRequired, @mfaPending, @mfaCompleted)`);
     this.#get = db.prepare(`SELECT ${columns} FROM sessions WHERE id_hash = ?`);
+    // One statement, so one read transaction: each costs SQLite its file-lock system calls.
+    this.#getWithUser = db.prepare(`SELECT ${columns.split(', ').map((column) => `s.${column}`).join(', ')}, ${joinedUserColumns}
+      FROM sessions s LEFT JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?`);
     // The WHERE clause keeps lastSeenAt monotonic under concurrent requests and makes a touch
     // that would not move it forward a read, not a write.
     this.#touch = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?');
@@ -81,6 +91,22 @@ export class SqliteSessionStore implements SessionStore {
   async get(idHash: string): Promise<SessionRecord | null> {
     const row = this.#get.get(idHash);
     return row ? toRecord(row) : null;
+  }
+
+  async getWithUser(idHash: string): Promise<{ session: SessionRecord; user: UserRecord | null } | null> {
+    const row = this.#getWithUser.get(idHash);
+    if (!row) return null;
+    const user = row.u_name === null ? null : toUserRecord({
+      name: row.u_name,
+      roles: row.u_roles!,
+      password_hash: row.u_password_hash!,
+      locked: row.u_locked!,
+      password_reset_required: row.u_password_reset_required!,
+      mfa_enabled: row.u_mfa_enabled!,
+      created_at: row.u_created_at!,
+      last_login_at: row.u_last_login_at,
+    });
+    return { session: toRecord(row), user };
   }
 
   async touch(idHash: string, lastSeenAt: number): Promise<void> {

@@ -7,7 +7,7 @@ import { describeCounterStoreContract } from '../contract/counter-store.contract
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
-import { describeSessionStoreContract } from '../contract/session-store.contract.js';
+import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import type { Store } from '../store.js';
@@ -34,6 +34,7 @@ function sqlite<T>(pick: (store: Store) => T): ContractFactory<T> {
 
 describeUserStoreContract('sqlite', sqlite((s) => s.users));
 describeSessionStoreContract('sqlite', sqlite((s) => s.sessions));
+describeSessionWithUserContract('sqlite', sqlite((s) => ({ sessions: s.sessions, users: s.users })));
 describeSecretStoreContract('sqlite', sqlite((s) => s.secrets));
 describeAuditStoreContract('sqlite', sqlite((s) => s.audit));
 describeMetaStoreContract('sqlite', sqlite((s) => s.meta));

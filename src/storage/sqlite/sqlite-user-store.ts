@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { UserPatch, UserRecord, UserStore } from '../../accounts/user-store.js';
 
-interface UserRow {
+export interface UserRow {
   name: string;
   roles: string;
   password_hash: string;
@@ -12,7 +12,9 @@ interface UserRow {
   last_login_at: number | null;
 }
 
-const columns = 'name, roles, password_hash, locked, password_reset_required, mfa_enabled, created_at, last_login_at';
+/** The users table's columns, in UserRow's order (exported for the session store's joined read). */
+export const userColumns = ['name', 'roles', 'password_hash', 'locked', 'password_reset_required', 'mfa_enabled', 'created_at', 'last_login_at'] as const;
+const columns = userColumns.join(', ');
 
 /** UserStore on SQLite. Statements are compiled once, here, and reused for every call. */
 export class SqliteUserStore implements UserStore {
@@ -57,11 +59,11 @@ export class SqliteUserStore implements UserStore {
 
   async get(name: string): Promise<UserRecord | null> {
     const row = this.#get.get(name);
-    return row ? toRecord(row) : null;
+    return row ? toUserRecord(row) : null;
   }
 
   async list(): Promise<UserRecord[]> {
-    return this.#list.all().map(toRecord);
+    return this.#list.all().map(toUserRecord);
   }
 
   async update(name: string, patch: UserPatch): Promise<boolean> {
@@ -96,7 +98,7 @@ function optionalBit(value: boolean | undefined): 0 | 1 | null {
   return value === undefined ? null : bit(value);
 }
 
-function toRecord(row: UserRow): UserRecord {
+export function toUserRecord(row: UserRow): UserRecord {
   return {
     name: row.name,
     roles: JSON.parse(row.roles) as string[],
