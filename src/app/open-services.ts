@@ -60,6 +60,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const audit = new AuditLog({ store: store.audit, logger, clock });
     const sessions = new SessionService({
       store: store.sessions,
+      logger,
       clock,
       random,
       audit,
@@ -91,6 +92,9 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, signingKeys, clock, random, logger,
       close: async () => {
         signingKeys.stop();
+        await sessions.flushActivity().catch((error: unknown) => {
+          logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not record the last session activity');
+        });
         if (!options.store) await store.close();
       },
     };

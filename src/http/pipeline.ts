@@ -215,8 +215,8 @@ export const stages: readonly Stage[] = [
   },
   {
     name: 'activity',
-    async run(ctx, rt) {
-      if (ctx.live && ctx.endpoint!.touches) await rt.services.sessions.touch(ctx.live.session);
+    run(ctx, rt) {
+      if (ctx.live && ctx.endpoint!.touches) rt.services.sessions.touch(ctx.live.session);
       return undefined;
     },
   },

@@ -1,5 +1,6 @@
 import type { UserRecord } from '../accounts/user-store.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
 import { newHandle, newToken, type RandomBytes } from '../security/random.js';
@@ -25,10 +26,18 @@ export interface IssuedSession {
 const tokenShape = /^[A-Za-z0-9_-]{43}$/;
 
 /**
- * Activity is written at most this often per session: every proxied request pays for a store
- * write otherwise. It bounds how much later than configured an idle session can end.
+ * Activity is recorded at most this often per session: every proxied request would pay for a
+ * store write otherwise. A session can therefore end up to this much before its idle timeout.
  */
 const touchGranularityMs = 1000;
+
+/**
+ * Recorded activity reaches the store in one transaction per this interval (write-behind): with
+ * many sessions active, one write per request otherwise. This process reads its own pending
+ * activity, so its idle checks are exact; other processes see it this much later (sessions they
+ * list look idle that much longer). A crash loses at most this much activity, never a revocation.
+ */
+const activityFlushMs = 250;
 
 /** Sessions: create, validate, rotate, touch, revoke (lucia's auth_session shape; OWASP Session Management). */
 export class SessionService {
@@ -37,13 +46,19 @@ export class SessionService {
   readonly #random: RandomBytes;
   readonly #audit: AuditLog;
   readonly #settings: SessionSettings;
+  readonly #logger: Logger;
+  /** Activity recorded but not yet written: id hash → lastSeenAt. */
+  readonly #activity = new Map<string, number>();
+  #flushTimer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
 
-  constructor(deps: { store: SessionStore; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
+  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#random = deps.random;
     this.#audit = deps.audit;
     this.#settings = deps.settings;
+    this.#logger = deps.logger;
   }
 
   /** Issues a brand-new session; the id is never derived from anything the client sent. */
@@ -76,6 +91,8 @@ export class SessionService {
     const found = await this.#store.getWithUser(sha256Hex(token));
     if (!found) return null;
     const { session, user } = found;
+    const pending = this.#activity.get(session.idHash);
+    if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
     if (this.isExpired(session)) {
       await this.#store.delete(session.idHash);
       return null;
@@ -96,12 +113,40 @@ export class SessionService {
     return Math.min(session.lastSeenAt + this.#settings.idleTimeout, session.expiresAt);
   }
 
-  /** Records activity (idle timeout restarts). Throttled to one write per second per session. */
-  async touch(session: SessionRecord): Promise<void> {
+  /**
+   * Records activity (the idle timeout restarts): at most once a second per session, and written
+   * to the store with the other sessions' activity within `activityFlushMs`.
+   */
+  touch(session: SessionRecord): void {
     const now = this.#clock.now();
     if (now - session.lastSeenAt < touchGranularityMs) return;
-    await this.#store.touch(session.idHash, now);
     session.lastSeenAt = now;
+    this.#activity.set(session.idHash, now);
+    this.#flushTimer ??= setTimeout(() => this.#flushInBackground(), activityFlushMs).unref();
+  }
+
+  #flushInBackground(): void {
+    this.flushActivity().catch((error: unknown) => {
+      this.#logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not record session activity; retrying');
+    });
+  }
+
+  /** Writes the pending activity now (also run on a timer, before purging, and at shutdown). */
+  flushActivity(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    if (this.#activity.size === 0) return this.#flushing;
+    const batch = new Map(this.#activity);
+    this.#activity.clear();
+    // Chained, so two flushes never write out of order. A failed batch is put back (the newer of
+    // pending and failed time wins) and retried on the next interval.
+    const write = this.#flushing.catch(() => undefined).then(() => this.#store.touchAll(batch));
+    this.#flushing = write.catch((error: unknown) => {
+      for (const [idHash, at] of batch) if ((this.#activity.get(idHash) ?? 0) < at) this.#activity.set(idHash, at);
+      this.#flushTimer ??= setTimeout(() => this.#flushInBackground(), activityFlushMs).unref();
+      throw error;
+    });
+    return this.#flushing;
   }
 
   /** Moves a session to a fresh id (privilege change); null when it was revoked meanwhile. */
@@ -150,6 +195,7 @@ export class SessionService {
 
   /** Deletes expired sessions; run periodically so the table does not grow without bound. */
   async purgeExpired(): Promise<number> {
+    await this.flushActivity();
     const now = this.#clock.now();
     return this.#store.purgeExpired(now, now - this.#settings.idleTimeout);
   }

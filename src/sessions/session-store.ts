@@ -34,6 +34,8 @@ export interface SessionStore {
   getWithUser(idHash: string): Promise<{ session: SessionRecord; user: UserRecord | null } | null>;
   /** Records activity. Only ever moves lastSeenAt forward. */
   touch(idHash: string, lastSeenAt: number): Promise<void>;
+  /** `touch` for many sessions at once, in one transaction. */
+  touchAll(activity: ReadonlyMap<string, number>): Promise<void>;
   /**
    * Atomically replaces a session's id (login completion, password change, MFA): the old id stops
    * working in the same step the new one starts. False when the old one no longer exists — then

@@ -70,6 +70,17 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       expect(await store.get(idHash(1))).toEqual({ ...session, lastSeenAt: 500 });
     });
 
+    test('touchAll records every session of the batch at once, forward only, and skips missing ids', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'one', lastSeenAt: 100 }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'two', lastSeenAt: 300 }));
+      await peer.touchAll(new Map([[idHash(1), 200], [idHash(2), 250], [idHash(404), 500]]));
+      expect((await store.get(idHash(1)))?.lastSeenAt).toBe(200);
+      expect((await store.get(idHash(2)))?.lastSeenAt).toBe(300);
+      expect(await store.get(idHash(404))).toBeNull();
+      await store.touchAll(new Map());
+      expect((await peer.list()).map((s) => s.lastSeenAt).sort()).toEqual([200, 300]);
+    });
+
     test('touch of a missing id does nothing and creates nothing', async () => {
       await store.touch(idHash(404), 500);
       expect(await store.get(idHash(404))).toBeNull();

@@ -54,6 +54,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #listByUser: Statement<[string], SessionRow>;
   readonly #purge: Statement<[number, number]>;
   readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => boolean>;
+  readonly #touchAll: Transaction<(activity: ReadonlyMap<string, number>) => void>;
 
   constructor(db: Database) {
     this.#insert = db.prepare(`INSERT INTO sessions (${columns}) VALUES
@@ -82,6 +83,9 @@ export class SqliteSessionStore implements SessionStore {
       return true;
     };
     this.#rotate = db.transaction(rotate);
+    this.#touchAll = db.transaction((activity: ReadonlyMap<string, number>) => {
+      for (const [idHash, lastSeenAt] of activity) this.#touch.run(lastSeenAt, idHash, lastSeenAt);
+    });
   }
 
   async create(session: SessionRecord): Promise<void> {
@@ -111,6 +115,10 @@ export class SqliteSessionStore implements SessionStore {
 
   async touch(idHash: string, lastSeenAt: number): Promise<void> {
     this.#touch.run(lastSeenAt, idHash, lastSeenAt);
+  }
+
+  async touchAll(activity: ReadonlyMap<string, number>): Promise<void> {
+    if (activity.size > 0) this.#touchAll.immediate(activity);
   }
 
   async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean> {
