@@ -247,6 +247,33 @@ export function describeSessionWithUserContract(name: string, factory: ContractF
       expect(await store.sessions.getWithUser(idHash(1))).toEqual({ session, user: { ...alice, locked: true, roles: ['user'] } });
     });
 
+    test('reads repeated without a change agree; any write through either connection is seen by the next read', async () => {
+      const { store, peer } = subject;
+      const alice = userRecord({ name: 'alice' });
+      const session = sessionRecord({ idHash: idHash(4), userName: 'alice', lastSeenAt: 100 });
+      await store.users.create(alice);
+      await store.sessions.create(session);
+      const first = await store.sessions.getWithUser(idHash(4));
+      expect(await store.sessions.getWithUser(idHash(4))).toEqual(first);
+      // What a caller does to its copy is not what the store holds.
+      first!.session.lastSeenAt = 999;
+      first!.user!.roles.push('admin');
+      expect(await store.sessions.getWithUser(idHash(4))).toEqual({ session, user: alice });
+      // Written through the same connection, then through the other one.
+      await store.users.update('alice', { locked: true });
+      expect((await store.sessions.getWithUser(idHash(4)))?.user?.locked).toBe(true);
+      await store.sessions.touch(idHash(4), 200);
+      expect((await store.sessions.getWithUser(idHash(4)))?.session.lastSeenAt).toBe(200);
+      await peer.sessions.touch(idHash(4), 300);
+      expect((await store.sessions.getWithUser(idHash(4)))?.session.lastSeenAt).toBe(300);
+      await peer.sessions.delete(idHash(4));
+      expect(await store.sessions.getWithUser(idHash(4))).toBeNull();
+      await store.sessions.create(session);
+      expect(await store.sessions.getWithUser(idHash(4))).toEqual({ session, user: { ...alice, locked: true } });
+      await store.sessions.deleteByUser('alice');
+      expect(await store.sessions.getWithUser(idHash(4))).toBeNull();
+    });
+
     test('user is null once the user is gone; null for a missing session', async () => {
       const { store, peer } = subject;
       await store.users.create(userRecord({ name: 'bob' }));

@@ -37,6 +37,11 @@ const columns = 'id_hash, handle, user_name, created_at, last_seen_at, expires_a
 const joinedUserColumns = userColumns.map((column) => `u.${column} AS u_${column}`).join(', ');
 type JoinedRow = SessionRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null };
 
+type SessionWithUser = { session: SessionRecord; user: UserRecord | null };
+
+/** Most joined reads kept for reuse; beyond it the oldest is dropped (a few MB at most). */
+const recentReadsLimit = 10_000;
+
 /**
  * SessionStore on SQLite. `get` and `touch` run on every proxied request, so each is a single
  * prepared statement on the primary key; `rotate` is one IMMEDIATE transaction.
@@ -45,6 +50,10 @@ export class SqliteSessionStore implements SessionStore {
   readonly #insert: Statement<[SessionParams]>;
   readonly #get: Statement<[string], SessionRow>;
   readonly #getWithUser: Statement<[string], JoinedRow>;
+  readonly #dataVersion: Statement<[], number>;
+  readonly #totalChanges: Statement<[], number>;
+  /** Joined reads by id hash, each with the store's version when it was read (see getWithUser). */
+  readonly #recent = new Map<string, { dataVersion: number; totalChanges: number; found: SessionWithUser }>();
   readonly #touch: Statement<[number, string, number]>;
   readonly #delete: Statement<[string], SessionRow>;
   readonly #deleteByHandle: Statement<[string], SessionRow>;
@@ -63,6 +72,10 @@ export class SqliteSessionStore implements SessionStore {
     // One statement, so one read transaction: each costs SQLite its file-lock system calls.
     this.#getWithUser = db.prepare(`SELECT ${columns.split(', ').map((column) => `s.${column}`).join(', ')}, ${joinedUserColumns}
       FROM sessions s LEFT JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?`);
+    // https://www.sqlite.org/pragma.html#pragma_data_version: changes when another connection
+    // commits. total_changes() counts this connection's own writes and takes no lock at all.
+    this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.#totalChanges = db.prepare<[], number>('SELECT total_changes()').pluck();
     // The WHERE clause keeps lastSeenAt monotonic under concurrent requests and makes a touch
     // that would not move it forward a read, not a write.
     this.#touch = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?');
@@ -97,7 +110,30 @@ export class SqliteSessionStore implements SessionStore {
     return row ? toRecord(row) : null;
   }
 
-  async getWithUser(idHash: string): Promise<{ session: SessionRecord; user: UserRecord | null } | null> {
+  /**
+   * Runs on every proxied request, so a read is reused while nothing in the database can have
+   * changed: no other connection (CLI, another worker) has committed since — `data_version` is
+   * unchanged, one lock round instead of a query — and this connection has written nothing —
+   * `total_changes()` is unchanged. Any write anywhere forgets every reuse, so a revocation, a lock
+   * or a role change is seen by the very next request, as before. The versions are read before
+   * the row, so a commit racing the read can only make the entry look older than it is.
+   */
+  async getWithUser(idHash: string): Promise<SessionWithUser | null> {
+    const dataVersion = this.#dataVersion.get()!;
+    const totalChanges = this.#totalChanges.get()!;
+    const recent = this.#recent.get(idHash);
+    if (recent && recent.dataVersion === dataVersion && recent.totalChanges === totalChanges) return copyOf(recent.found);
+    const found = this.#readWithUser(idHash);
+    if (!found) {
+      this.#recent.delete(idHash);
+      return null;
+    }
+    if (this.#recent.size >= recentReadsLimit && !recent) this.#recent.delete(this.#recent.keys().next().value!);
+    this.#recent.set(idHash, { dataVersion, totalChanges, found });
+    return copyOf(found);
+  }
+
+  #readWithUser(idHash: string): SessionWithUser | null {
     const row = this.#getWithUser.get(idHash);
     if (!row) return null;
     const user = row.u_name === null ? null : toUserRecord({
@@ -153,6 +189,11 @@ export class SqliteSessionStore implements SessionStore {
   async purgeExpired(now: number, idleBefore: number): Promise<number> {
     return this.#purge.run(idleBefore, now).changes;
   }
+}
+
+/** Callers may update their copy (activity moves lastSeenAt); the kept read stays as stored. */
+function copyOf(found: SessionWithUser): SessionWithUser {
+  return { session: { ...found.session }, user: found.user && { ...found.user, roles: [...found.user.roles] } };
 }
 
 /** A patch with `undefined` values dropped, so spreading it cannot blank a field. */
