@@ -2,31 +2,53 @@
  * Contender C: the real Gatehouse from the compiled tree (`npm run build` first). Configuration is
  * built in code and goes through the real `parseConfig`; SQLite and the master key live in a temp
  * dir; the upstream secret is stored through the secret service; the session comes from the real
- * /auth/login endpoint. The access log is on, written by pino to BENCH_ACCESS_LOG (/dev/null by
- * default, so the disk is not what is measured; BENCH_LOG_MIN_LENGTH batches its writes, BENCH_LOG_LEVEL=silent turns it off to measure its cost).
+ * /auth/login endpoint. The access log is on, written to BENCH_ACCESS_LOG (/dev/null by default, so
+ * the disk is not what is measured) the way `gatehouse serve` writes stdout: through the build's own
+ * `stdoutDestination` (a build from before it existed gets the unbatched writer it had then).
+ * BENCH_LOG_LEVEL=silent turns logging off, to measure its cost.
  * BENCH_LIMITS (a JSON array, default []) becomes the config's `limits` (bench/run.mjs); then the
  * parent may ask `{ type: 'rule-hits', since }` for each rule's hits counted since the gateway's
  * clock read `since` (`{ type: 'clock' }`), to check that every request was counted.
+ *
+ * For the scale benchmark (bench/scale.mjs, issue 6 item 3), all off by default:
+ *  - BENCH_SESSIONS=N writes N more sessions of the bench user straight into the SQLite file before
+ *    the gateway starts (bench/lib/sessions.mjs: cookie values derived from their number); the
+ *    parent may then ask `{ type: 'sessions-used' }` how many of them requests have reached (and,
+ *    always, `{ type: 'memory' }` for process.memoryUsage());
+ *  - BENCH_COOKIE_SPREAD=K (K ≤ N) writes the first K of their cookie values to a file in the temp
+ *    dir and reports it (`ready.cookieFile`), for bench/lib/wrk-sessions.lua to rotate over;
+ *  - BENCH_ROUTES=N configures N routes: N-1 decoys (`/r<i>/**`) listed before the benchmarked
+ *    `/api/**`, so a matcher that walked the list in order would meet its worst case.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
+import { seedSessions, usedSince } from '../lib/sessions.mjs';
 
 const dist = resolve(process.env.GATEHOUSE_DIST ?? 'dist');
 const load = (path) => import(pathToFileURL(join(dist, path)).href);
 const { createGateway } = await load('src/app/create-gateway.js');
 const { parseConfig } = await load('src/config/load.js');
 const { openServices } = await load('src/app/open-services.js');
-const { createLogger } = await load('src/log/logger.js');
+const { createLogger, stdoutDestination } = await load('src/log/logger.js');
 
 const upstream = process.env.BENCH_UPSTREAM;
 const password = 'bench correct horse battery staple';
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const cleanup = () => rmSync(dir, { recursive: true, force: true });
+const extraSessions = Number(process.env.BENCH_SESSIONS ?? 0);
+const cookieSpread = Number(process.env.BENCH_COOKIE_SPREAD ?? 0);
+const routeCount = Number(process.env.BENCH_ROUTES ?? 1);
+
+/** `count` routes to the upstream: decoys on paths of their own first, the benchmarked `/api/**` last. */
+function routes(count) {
+  const decoys = Array.from({ length: count - 1 }, (_, i) => ({ path: `/r${i}/**`, methods: ['GET'], upstream: 'api', stripPrefix: `/r${i}` }));
+  return [...decoys, { path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }];
+}
 
 try {
   const config = parseConfig({
@@ -34,7 +56,7 @@ try {
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: upstream, credential: { type: 'bearer', secret: 'api-token' } }],
-    routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
+    routes: routes(routeCount),
     limits: JSON.parse(process.env.BENCH_LIMITS ?? '[]'),
   }, dir);
 
@@ -44,8 +66,17 @@ try {
   await setup.accounts.add({ name: 'bench', roles: ['user'], password, requireReset: false }, { user: 'bench' });
   await setup.close();
 
-  // sync: false and no minLength, as createLogger's own stdout destination.
-  const destination = pino.destination({ dest: process.env.BENCH_ACCESS_LOG ?? '/dev/null', sync: false, minLength: Number(process.env.BENCH_LOG_MIN_LENGTH ?? 0) });
+  const sessionsFile = config.store.sqlite;
+  // Seeded "5 s ago", so the first request of each writes its touch and `sessions-used` can see it.
+  const seededAt = Date.now() - 5_000;
+  if (cookieSpread > extraSessions) throw new Error(`BENCH_COOKIE_SPREAD=${cookieSpread} asks for more sessions than BENCH_SESSIONS=${extraSessions} seeds`);
+  const cookieFile = cookieSpread > 0 ? join(dir, 'cookies.txt') : null;
+  const seeding = extraSessions > 0
+    ? seedSessions(sessionsFile, { count: extraSessions, user: 'bench', lastSeenAt: seededAt, absoluteTimeoutMs: config.session.absoluteTimeout, cookieFile, cookies: cookieSpread })
+    : null;
+
+  const logFd = openSync(process.env.BENCH_ACCESS_LOG ?? '/dev/null', 'a');
+  const destination = stdoutDestination ? stdoutDestination(logFd) : pino.destination({ fd: logFd, sync: false });
   const logger = createLogger({ destination, level: process.env.BENCH_LOG_LEVEL ?? 'info' });
   const gateway = await createGateway({ config, logger });
   await gateway.start();
@@ -69,12 +100,16 @@ try {
     user: 'bench',
     ip: '127.0.0.1',
   };
-  serveAsChild({ url: gateway.url, cookie }, async () => {
+  const scale = { sessions: extraSessions, seedMs: seeding?.ms ?? 0, cookieFile, cookieName, spread: cookieSpread, routes: config.routes.length };
+  serveAsChild({ url: gateway.url, cookie, ...scale }, async () => {
     await gateway.stop();
     logger.flush?.();
     cleanup();
   }, {
     clock: () => ({ now: clock.now() }),
+    'sessions-used': () => ({ used: extraSessions > 0 ? usedSince(sessionsFile, seededAt) : 0 }),
+    /** process.memoryUsage(): what of the RSS is the JS heap, and what native (SQLite's page cache among it). */
+    memory: () => ({ memory: process.memoryUsage() }),
     /** Hits per rule in (since, now], read from the gateway's own counter store (`rule:<name>:<key>`). */
     'rule-hits': async ({ since }) => {
       const now = clock.now();

@@ -12,11 +12,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer as createNetServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchSecret, cookieName, readCookie, serveAsChild } from '../lib/child.mjs';
+import { childPids, cpuWith, freePort, killPid } from '../lib/processes.mjs';
 
 const upstream = new URL(process.env.BENCH_UPSTREAM);
 const token = randomBytes(32).toString('base64url');
@@ -88,13 +89,13 @@ nginx.once('exit', () => {
   nginxExited = true;
 });
 await waitForPort(port, 10_000);
-const pids = () => [nginx.pid, ...children(nginx.pid)];
+const pids = () => [nginx.pid, ...childPids(nginx.pid)];
 
 serveAsChild({ url: `http://127.0.0.1:${port}`, cookie: `${cookieName}=${token}`, pids: pids() }, async () => {
   if (!nginxExited) {
     const exited = new Promise((resolve) => nginx.once('exit', resolve));
     nginx.kill('SIGTERM');
-    const timer = setTimeout(() => pids().forEach((pid) => kill(pid)), 3_000);
+    const timer = setTimeout(() => pids().forEach((pid) => killPid(pid)), 3_000);
     await exited;
     clearTimeout(timer);
   }
@@ -102,59 +103,8 @@ serveAsChild({ url: `http://127.0.0.1:${port}`, cookie: `${cookieName}=${token}`
   await new Promise((resolve) => checker.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
 }, {
-  cpu: () => {
-    const own = process.cpuUsage();
-    let cpuUs = own.user + own.system;
-    let rss = process.memoryUsage().rss;
-    for (const pid of pids()) {
-      const stat = proc(pid);
-      cpuUs += stat.cpuUs;
-      rss += stat.rss;
-    }
-    return { usage: { user: cpuUs, system: 0 }, rss };
-  },
+  cpu: () => cpuWith(pids()),
 });
-
-/** CPU time (µs; /proc counts in clock ticks of 10 ms) and RSS (bytes) of one process. */
-function proc(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime and stime are fields 14 and 15.
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    const rssPages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    return { cpuUs: ticks * 10_000, rss: rssPages * 4096 };
-  } catch {
-    return { cpuUs: 0, rss: 0 };
-  }
-}
-
-function children(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function kill(pid) {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address();
-      probe.close(() => resolve(free));
-    });
-  });
-}
 
 async function waitForPort(target, ms) {
   const deadline = Date.now() + ms;

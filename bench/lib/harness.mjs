@@ -108,10 +108,11 @@ export function startWatchdog(seconds) {
 }
 
 /**
- * Forks one server process (`file`: an absolute path, or relative to bench/) and waits (bounded)
- * for its `ready` message.
+ * Forks one server process (`file`: an absolute path, or relative to bench/) and waits (bounded,
+ * `readyS` seconds: 30 unless the child has more to do first, e.g. seed a million sessions) for
+ * its `ready` message.
  */
-export function start(name, file, env = {}, execArgv = []) {
+export function start(name, file, env = {}, execArgv = [], { readyS = 30 } = {}) {
   const child = fork(resolve(root, 'bench', file), [], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -125,7 +126,7 @@ export function start(name, file, env = {}, execArgv = []) {
     children.delete(handle);
   });
   return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${readyS} s`)), readyS * 1000);
     child.on('message', (message) => {
       if (message?.type !== 'ready') return;
       clearTimeout(timer);
@@ -182,11 +183,12 @@ export async function sanityCheck(key, handle, path) {
 
 /**
  * One wrk run (`-t1 -c<connections> -d<seconds>s`) against a server, with the server's CPU time
- * over the run: `{ requests, durationUs, rps, p50Us, p99Us, …, cpuUsPerReq }`.
+ * over the run: `{ requests, durationUs, rps, p50Us, p99Us, …, cpuUsPerReq }`. `cookie` replaces
+ * the server's own (null: none), `script` and `scriptArgs` as in `wrk`.
  */
-export async function load(handle, { path, seconds, connections }) {
+export async function load(handle, { path, seconds, connections, cookie = handle.ready.cookie, script, scriptArgs }) {
   const before = await statsOf(handle);
-  const output = await wrk(handle.ready.url + path, handle.ready.cookie, seconds, connections, handle.ready.headers);
+  const output = await wrk(handle.ready.url + path, cookie, seconds, connections, handle.ready.headers, { script, scriptArgs });
   const after = await statsOf(handle);
   const line = output.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) throw new Error(`${handle.name}: no report from wrk:\n${output}`);
@@ -197,18 +199,19 @@ export async function load(handle, { path, seconds, connections }) {
 
 /**
  * wrk on a loopback URL, bounded by its own -d and a kill timer. Sends the cookie (when there is
- * one), `X-CSRF: 1` and any extra `headers`. Resolves with its stdout.
+ * one), `X-CSRF: 1` and any extra `headers`. Resolves with its stdout. `script`: another Lua script
+ * than ./wrk-report.lua (it must print the same BENCH_JSON report), given `scriptArgs` after the URL.
  */
-export function wrk(url, cookie, seconds, connections, headers = {}) {
+export function wrk(url, cookie, seconds, connections, headers = {}, { script = join(libDir, 'wrk-report.lua'), scriptArgs = [] } = {}) {
   const { hostname } = new URL(url);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(hostname)) throw new Error(`bench: wrk only on loopback, not ${hostname}`);
   return new Promise((resolveRun, reject) => {
     const run = spawn('wrk', [
       '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency',
-      '-s', join(libDir, 'wrk-report.lua'),
+      '-s', script,
       ...(cookie ? ['-H', `Cookie: ${cookie}`] : []), '-H', 'X-CSRF: 1',
       ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
-      url,
+      url, ...scriptArgs.map(String),
     ], { stdio: ['ignore', 'pipe', 'inherit'], timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' });
     let out = '';
     run.stdout.on('data', (chunk) => {

@@ -1,0 +1,117 @@
+/**
+ * Gatehouse started the way an operator starts it: the compiled CLI (`dist/src/cli/main.js`, or
+ * GATEHOUSE_DIST's) with a configuration file, `gatehouse secret set`, `gatehouse user add`, then
+ * `gatehouse serve`, for the workers benchmark (bench/scale.mjs, issue 6 item 4). BENCH_WORKERS
+ * (1 by default; a number or `auto`) becomes `server.workers`: with more than one, serve's primary
+ * forks that many cluster workers sharing the port and the SQLite file. BENCH_LIMITS as in
+ * server-gatehouse.mjs. The config, SQLite and master key live in a temp dir; the session comes
+ * from the real /auth/login.
+ * The JSON-lines log (access log included) goes to /dev/null, as server-gatehouse.mjs's does;
+ * serve's stderr is kept to explain a failed start. This process only supervises: it answers `cpu`
+ * with the CPU time and RSS of serve and its workers summed (read from /proc; its own are left
+ * out), `processes` with each one's, and reports their pids in `ready.pids` so a watchdog can kill
+ * them.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
+import { childPids, cpuWith, freePort, killPid, processStats } from '../lib/processes.mjs';
+
+const cli = join(resolve(process.env.GATEHOUSE_DIST ?? 'dist'), 'src/cli/main.js');
+const workersSetting = process.env.BENCH_WORKERS ?? '1';
+const workers = workersSetting === 'auto' ? 'auto' : Number(workersSetting);
+const password = 'bench correct horse battery staple';
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-serve-'));
+const configFile = join(dir, 'gatehouse.yaml');
+const port = await freePort();
+let serve = null;
+let serveExited = false;
+let stderr = '';
+/** serve and the workers it forked: what `cpu` sums and a watchdog kills. */
+const pids = () => (serve ? [serve.pid, ...childPids(serve.pid)] : []);
+
+try {
+  // YAML is a superset of JSON: the file is written as JSON, and loaded through the real loader.
+  writeFileSync(configFile, `${JSON.stringify({
+    server: { host: '127.0.0.1', port, publicOrigin: 'http://localhost:8080', workers },
+    store: { sqlite: './gatehouse.db' },
+    masterKey: 'file:./master.key',
+    upstreams: [{ name: 'api', url: process.env.BENCH_UPSTREAM, credential: { type: 'bearer', secret: 'api-token' } }],
+    routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
+    limits: JSON.parse(process.env.BENCH_LIMITS ?? '[]'),
+  }, null, 2)}\n`);
+  gatehouse(['secret', 'set', 'api-token'], benchSecret);
+  gatehouse(['user', 'add', 'bench', '--role', 'user', '--password-stdin'], `${password}\n`);
+
+  const devNull = openSync('/dev/null', 'w');
+  serve = spawn(process.execPath, [cli, 'serve', '--config', configFile], { cwd: dir, stdio: ['ignore', devNull, 'pipe'] });
+  closeSync(devNull);
+  serve.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4096);
+  });
+  serve.once('exit', () => {
+    serveExited = true;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const serving = await waitUntilServing(url, 30_000);
+  const cookie = await login(url);
+  serveAsChild({ url, cookie, pids: pids(), workers: serving.workers, processes: pids().length }, stopServe, {
+    // Not this process's own: it is the bench's supervisor, not part of Gatehouse.
+    cpu: () => cpuWith(pids(), { self: false }),
+    /** Each of serve's processes on its own (serve first), to see whether every worker carried load. */
+    processes: () => ({ processes: pids().map((pid) => ({ pid, ...processStats(pid) })) }),
+  });
+} catch (error) {
+  await stopServe();
+  throw error;
+}
+
+/** One CLI command, as an operator types it, with `input` on stdin; throws with its output if it fails. */
+function gatehouse(args, input) {
+  const run = spawnSync(process.execPath, [cli, ...args, '--config', configFile], { cwd: dir, input, encoding: 'utf8', timeout: 30_000 });
+  if (run.status !== 0) throw new Error(`gatehouse ${args.slice(0, 2).join(' ')} failed (${run.status ?? run.signal}): ${run.stderr}`);
+}
+
+/**
+ * Until /healthz answers and serve has forked all its workers (none with one: serve then handles
+ * requests itself). `auto` is resolved as serve resolves it (availableParallelism), and the count
+ * reported is the number of processes serve actually forked.
+ */
+async function waitUntilServing(url, ms) {
+  const count = workers === 'auto' ? availableParallelism() : workers;
+  const forks = count > 1 ? count : 0;
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (serveExited) throw new Error(`gatehouse serve exited: ${stderr}`);
+    const forked = childPids(serve.pid).length;
+    if (forked === forks && (await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) return { workers: Math.max(1, forked) };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gatehouse serve (workers: ${workersSetting}) was not serving within ${ms / 1000} s: ${stderr}`);
+}
+
+async function login(url) {
+  const response = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-csrf': '1' },
+    body: JSON.stringify({ username: 'bench', password }),
+  });
+  const setCookie = response.headers.get('set-cookie') ?? '';
+  if (response.status !== 200 || !setCookie.startsWith(`${cookieName}=`)) throw new Error(`login failed: ${response.status} ${await response.text()}`);
+  return setCookie.split(';', 1)[0];
+}
+
+/** SIGTERM (serve drains and stops its workers), SIGKILL to all of them after 10 s; then the temp dir. */
+async function stopServe() {
+  if (serve && !serveExited) {
+    const all = pids();
+    const exited = new Promise((r) => serve.once('exit', r));
+    serve.kill('SIGTERM');
+    const timer = setTimeout(() => all.forEach((pid) => killPid(pid)), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
