@@ -64,7 +64,7 @@ describe('migrate', () => {
       'audit_events', 'counter_blocks', 'counter_hits', 'meta', 'passkeys', 'recovery_codes', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
     ]);
     const indexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").pluck().all();
-    expect(indexes).toEqual(['sessions_handle', 'sessions_user_name']);
+    expect(indexes).toEqual(['sessions_expires_at', 'sessions_handle', 'sessions_last_seen_at', 'sessions_user_name']);
     const counterIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'counter_hits'").pluck().all();
     expect(counterIndexes).toEqual(['counter_hits_key_at']);
     const mfaIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('passkeys', 'webauthn_challenges') AND sql IS NOT NULL ORDER BY name").pluck().all();

@@ -39,6 +39,9 @@ type JoinedRow = SessionRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | n
 
 type SessionWithUser = { session: SessionRecord; user: UserRecord | null };
 
+/** Idle since before ?1 or past absolute expiry at ?2; exported so a test can check its query plan. */
+export const purgeSql = 'DELETE FROM sessions WHERE last_seen_at < ? OR expires_at <= ?';
+
 /** Most joined reads kept for reuse; beyond it the oldest is dropped (a few MB at most). */
 const recentReadsLimit = 10_000;
 
@@ -86,7 +89,7 @@ export class SqliteSessionStore implements SessionStore {
     this.#deleteAll = db.prepare('DELETE FROM sessions');
     this.#list = db.prepare(`SELECT ${columns} FROM sessions ORDER BY created_at DESC, rowid DESC`);
     this.#listByUser = db.prepare(`SELECT ${columns} FROM sessions WHERE user_name = ? ORDER BY created_at DESC, rowid DESC`);
-    this.#purge = db.prepare('DELETE FROM sessions WHERE last_seen_at < ? OR expires_at <= ?');
+    this.#purge = db.prepare(purgeSql);
 
     const rotate = (oldIdHash: string, newIdHash: string, patch: SessionPatch): boolean => {
       const old = this.#delete.get(oldIdHash);
