@@ -31,7 +31,7 @@ export interface CounterStore {
 
 export interface TakeResult {
   allowed: boolean;
-  /** Hits in the window after this call. */
+  /** Hits in the window after this call; an adapter may stop counting at `max` when refusing. */
   count: number;
   /** When refused: when the oldest counted hit leaves the window, freeing a slot. Else null. */
   retryAt: number | null;

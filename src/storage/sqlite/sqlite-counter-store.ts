@@ -21,6 +21,7 @@ interface WindowRow {
  */
 export class SqliteCounterStore implements CounterStore {
   readonly #window: Statement<[string, number], WindowRow>;
+  readonly #windowUpTo: Statement<[string, number, number], WindowRow>;
   readonly #insert: Statement<[string, number]>;
   readonly #reset: Statement<[string]>;
   readonly #block: Statement<[string, number]>;
@@ -33,6 +34,11 @@ export class SqliteCounterStore implements CounterStore {
     // No upper bound on `at`: a hit a little later than `now` (another worker read the clock after
     // this one but committed first) still counts, so clock order can never let an extra request in.
     this.#window = db.prepare('SELECT count(*) AS count, min(at) AS oldest, max(at) AS newest FROM counter_hits WHERE key = ? AND at > ?');
+    // What `take` needs: whether `max` is reached, and the oldest hit. Walking the (key, at) index
+    // in order and stopping at `max` rows bounds its cost by the limit, not by the hits a busy key
+    // holds (a window of 10,000 hits cost ~1 ms per request counted in full).
+    this.#windowUpTo = db.prepare(`SELECT count(*) AS count, min(at) AS oldest, max(at) AS newest
+      FROM (SELECT at FROM counter_hits WHERE key = ? AND at > ? ORDER BY at LIMIT ?)`);
     this.#insert = db.prepare('INSERT INTO counter_hits (key, at) VALUES (?, ?)');
     this.#reset = db.prepare('DELETE FROM counter_hits WHERE key = ?');
     // One statement, so "the later end wins" holds across processes without a transaction.
@@ -43,7 +49,7 @@ export class SqliteCounterStore implements CounterStore {
     const purgeBlocks = db.prepare<[number]>('DELETE FROM counter_blocks WHERE until <= ?');
 
     this.#take = db.transaction((key: string, now: number, windowMs: number, max: number): TakeResult => {
-      const { count, oldest } = this.#window.get(key, now - windowMs)!;
+      const { count, oldest } = this.#windowUpTo.get(key, now - windowMs, max)!;
       if (count >= max) return { allowed: false, count, retryAt: oldest! + windowMs };
       this.#insert.run(key, now);
       return { allowed: true, count: count + 1, retryAt: null };
@@ -64,7 +70,7 @@ export class SqliteCounterStore implements CounterStore {
     // Fast path for refusals (most takes under a flood): a plain read, no write lock. Sound,
     // because hits leave a window only as time passes or by reset/purge: a count at `max` in the
     // snapshot this read saw was true at a moment within this call, so refusing is linearisable.
-    const seen = this.#window.get(key, now - windowMs)!;
+    const seen = this.#windowUpTo.get(key, now - windowMs, max)!;
     if (seen.count >= max) return { allowed: false, count: seen.count, retryAt: seen.oldest! + windowMs };
     return this.#take.immediate(key, now, windowMs, max);
   }
