@@ -8,6 +8,13 @@ import type { RequestContext } from './context.js';
 import { outcomeHeaders, stages } from './pipeline.js';
 import type { Runtime } from './runtime.js';
 
+/**
+ * Connections the kernel may queue before they are accepted. Node's default (511) overflowed under
+ * a burst of 1,000 clients (docs/performance.md), and an overflowed client waits for a SYN
+ * retransmission (1 s, then 3 s). The kernel caps it at net.core.somaxconn.
+ */
+const listenBacklog = 4096;
+
 /** SPEC §4.4: request line and headers together over 16 KB → 431 (enforced by Node's parser). */
 const maxHeaderSize = 16 * 1024;
 
@@ -143,7 +150,7 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(rt.config.server.port, rt.config.server.host, () => {
+    server.listen({ port: rt.config.server.port, host: rt.config.server.host, backlog: listenBacklog }, () => {
       server.off('error', reject);
       resolve();
     });
