@@ -24,7 +24,7 @@
  * near 2–3 minutes; `--rounds 8 --duration 5 --warmup 3` is the longer run.
  *
  * Builds dist/ first when it is missing. Environment as bench/http-layer/run.mjs (GATEHOUSE_DIST,
- * BENCH_ACCESS_LOG, BENCH_LOG_MIN_LENGTH, BENCH_LOG_LEVEL). Every load run is bounded by wrk's -d
+ * BENCH_ACCESS_LOG, BENCH_LOG_LEVEL). Every load run is bounded by wrk's -d
  * and a kill timer, the whole run by a watchdog.
  */
 import { spawnSync } from 'node:child_process';

@@ -14,8 +14,8 @@
  *                                       CPU profile of one contender (C by default): top self-time entries
  *
  * Environment: GATEHOUSE_DIST (compiled tree for C, default dist), BENCH_ACCESS_LOG (C's access log
- * file, default /dev/null), BENCH_LOG_MIN_LENGTH (pino destination buffering, default 0 as in
- * production), BENCH_LOG_LEVEL (silent: C without its access log, to measure what it costs).
+ * file, default /dev/null, written as `gatehouse serve` writes stdout), BENCH_LOG_LEVEL (silent: C
+ * without its access log, to measure what it costs).
  *
  * Every load run is bounded by wrk's -d (and a kill timer); the whole run by a watchdog.
  */
