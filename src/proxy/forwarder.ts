@@ -198,6 +198,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     this.#input.cancel?.listen((reason) => this.#abort(reason));
+    // Cancelled before it began (the client left while the assertion was signed, say): nothing to send.
+    if (this.#settled) return;
     this.#pool.dispatch(this.#options, this);
   }
 

@@ -29,7 +29,8 @@ export interface SessionStore {
   get(idHash: string): Promise<SessionRecord | null>;
   /**
    * The session and its user in one read (every proxied request needs both): `user` is null when
-   * no user of that name exists any more. Null when there is no such session.
+   * no user of that name exists any more. Null when there is no such session. The session is the
+   * caller's to update; the user is read-only (an adapter may share it between calls).
    */
   getWithUser(idHash: string): Promise<{ session: SessionRecord; user: UserRecord | null } | null>;
   /** Records activity. Only ever moves lastSeenAt forward. */

@@ -253,11 +253,14 @@ export function describeSessionWithUserContract(name: string, factory: ContractF
       const session = sessionRecord({ idHash: idHash(4), userName: 'alice', lastSeenAt: 100 });
       await store.users.create(alice);
       await store.sessions.create(session);
-      const first = await store.sessions.getWithUser(idHash(4));
-      expect(await store.sessions.getWithUser(idHash(4))).toEqual(first);
-      // What a caller does to its copy is not what the store holds.
-      first!.session.lastSeenAt = 999;
-      first!.user!.roles.push('admin');
+      const reads = [];
+      for (let i = 0; i < 4; i++) reads.push(await store.sessions.getWithUser(idHash(4)));
+      for (const read of reads) expect(read).toEqual({ session, user: alice });
+      // What a caller does to its session is not what the store holds; the user is read-only.
+      for (const read of reads) {
+        read!.session.lastSeenAt = 999;
+        expect(() => read!.user!.roles.push('admin')).toThrow(TypeError);
+      }
       expect(await store.sessions.getWithUser(idHash(4))).toEqual({ session, user: alice });
       // Written through the same connection, then through the other one.
       await store.users.update('alice', { locked: true });

@@ -55,8 +55,11 @@ export class SqliteSessionStore implements SessionStore {
   readonly #getWithUser: Statement<[string], JoinedRow>;
   readonly #dataVersion: Statement<[], number>;
   readonly #totalChanges: Statement<[], number>;
-  /** Joined reads by id hash, each with the store's version when it was read (see getWithUser). */
-  readonly #recent = new Map<string, { dataVersion: number; totalChanges: number; found: SessionWithUser }>();
+  /**
+   * Joined reads by id hash, each with the store's version when it was read (see getWithUser);
+   * `found: null` marks an id read once, not kept.
+   */
+  readonly #recent = new Map<string, { dataVersion: number; totalChanges: number; found: SessionWithUser | null }>();
   readonly #touch: Statement<[number, string, number]>;
   readonly #delete: Statement<[string], SessionRow>;
   readonly #deleteByHandle: Statement<[string], SessionRow>;
@@ -67,6 +70,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #purge: Statement<[number, number]>;
   readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => boolean>;
   readonly #touchAll: Transaction<(activity: ReadonlyMap<string, number>) => void>;
+  readonly #readVersioned: Transaction<(idHash: string) => { dataVersion: number; found: SessionWithUser | null }>;
 
   constructor(db: Database) {
     this.#insert = db.prepare(`INSERT INTO sessions (${columns}) VALUES
@@ -102,6 +106,8 @@ export class SqliteSessionStore implements SessionStore {
     this.#touchAll = db.transaction((activity: ReadonlyMap<string, number>) => {
       for (const [idHash, lastSeenAt] of activity) this.#touch.run(lastSeenAt, idHash, lastSeenAt);
     });
+    // Deferred: the pragma starts the read transaction, so the row is read from that same snapshot.
+    this.#readVersioned = db.transaction((idHash: string) => ({ dataVersion: this.#dataVersion.get()!, found: this.#readWithUser(idHash) }));
   }
 
   async create(session: SessionRecord): Promise<void> {
@@ -115,25 +121,38 @@ export class SqliteSessionStore implements SessionStore {
 
   /**
    * Runs on every proxied request, so a read is reused while nothing in the database can have
-   * changed: no other connection (CLI, another worker) has committed since — `data_version` is
-   * unchanged, one lock round instead of a query — and this connection has written nothing —
-   * `total_changes()` is unchanged. Any write anywhere forgets every reuse, so a revocation, a lock
-   * or a role change is seen by the very next request, as before. The versions are read before
-   * the row, so a commit racing the read can only make the entry look older than it is.
+   * changed: this connection has written nothing since (`total_changes()`, no lock at all) and no
+   * other connection — the CLI, another worker — has committed (`PRAGMA data_version` unchanged:
+   * one lock round instead of a query). Any write anywhere forgets every reuse, so a revocation, a
+   * lock or a role change is seen by the very next request, as before.
+   *
+   * An id seen for the first time is read plainly and only noted: with requests spread over more
+   * sessions than are kept (or a flood of made-up cookies) keeping every read would cost more than
+   * it saves. From its second read on, the version and the row are read in one read transaction
+   * — one lock round, as a plain query — and kept.
    */
   async getWithUser(idHash: string): Promise<SessionWithUser | null> {
-    const dataVersion = this.#dataVersion.get()!;
     const totalChanges = this.#totalChanges.get()!;
     const recent = this.#recent.get(idHash);
-    if (recent && recent.dataVersion === dataVersion && recent.totalChanges === totalChanges) return copyOf(recent.found);
-    const found = this.#readWithUser(idHash);
+    if (recent === undefined) {
+      const found = this.#readWithUser(idHash);
+      if (found) this.#remember(idHash, { dataVersion: -1, totalChanges: -1, found: null }, false);
+      return found;
+    }
+    if (recent.found && recent.totalChanges === totalChanges && recent.dataVersion === this.#dataVersion.get()) return ownCopy(recent.found);
+    const { dataVersion, found } = this.#readVersioned(idHash);
     if (!found) {
       this.#recent.delete(idHash);
       return null;
     }
-    if (this.#recent.size >= recentReadsLimit && !recent) this.#recent.delete(this.#recent.keys().next().value!);
-    this.#recent.set(idHash, { dataVersion, totalChanges, found });
-    return copyOf(found);
+    // Kept and shared by the copies handed out (the user is frozen); each caller gets its own session.
+    this.#remember(idHash, { dataVersion, totalChanges, found }, true);
+    return ownCopy(found);
+  }
+
+  #remember(idHash: string, entry: { dataVersion: number; totalChanges: number; found: SessionWithUser | null }, known: boolean): void {
+    if (!known && this.#recent.size >= recentReadsLimit) this.#recent.delete(this.#recent.keys().next().value!);
+    this.#recent.set(idHash, entry);
   }
 
   #readWithUser(idHash: string): SessionWithUser | null {
@@ -149,6 +168,8 @@ export class SqliteSessionStore implements SessionStore {
       created_at: row.u_created_at!,
       last_login_at: row.u_last_login_at,
     });
+    // Read-only for callers (the port says so), and shared once kept: frozen, roles included.
+    if (user) Object.freeze(Object.freeze(user).roles);
     return { session: toRecord(row), user };
   }
 
@@ -194,9 +215,9 @@ export class SqliteSessionStore implements SessionStore {
   }
 }
 
-/** Callers may update their copy (activity moves lastSeenAt); the kept read stays as stored. */
-function copyOf(found: SessionWithUser): SessionWithUser {
-  return { session: { ...found.session }, user: found.user && { ...found.user, roles: [...found.user.roles] } };
+/** Callers may update their session (activity moves lastSeenAt); the kept read stays as stored. */
+function ownCopy(found: SessionWithUser): SessionWithUser {
+  return { session: { ...found.session }, user: found.user };
 }
 
 /** A patch with `undefined` values dropped, so spreading it cannot blank a field. */
