@@ -46,8 +46,9 @@ export const purgeSql = 'DELETE FROM sessions WHERE last_seen_at < ? OR expires_
 const recentReadsLimit = 10_000;
 
 /**
- * SessionStore on SQLite. `get` and `touch` run on every proxied request, so each is a single
- * prepared statement on the primary key; `rotate` is one IMMEDIATE transaction.
+ * SessionStore on SQLite. `getWithUser` runs on every proxied request: one prepared join on the
+ * primary key, reused while the database cannot have changed; activity arrives in batches
+ * (`touchAll`, one transaction); `rotate` is one IMMEDIATE transaction.
  */
 export class SqliteSessionStore implements SessionStore {
   readonly #insert: Statement<[SessionParams]>;
