@@ -45,7 +45,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Without the browser every test FAILS with this message; none is skipped. */
-const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (.ci/run does this).`;
+const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (npm test does this when it can: scripts/test-programs.mjs).`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));

@@ -26,7 +26,7 @@ const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-
 const siteDir = fileURLToPath(new URL('../../demo/site', import.meta.url));
 
 /** Without the browser every test FAILS with this message; none is skipped. */
-const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (.ci/run does this).`;
+const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (npm test does this when it can: scripts/test-programs.mjs).`;
 
 const PASSWORD = 'correct horse battery staple';
 const token = randomBytes(32).toString('base64url');

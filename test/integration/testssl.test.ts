@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpsGateway, type HttpsGateway } from '../helpers/https-gateway.js';
 
 /**
- * testssl.sh (Debian package `testssl.sh`, command `testssl`; .ci/run installs it) against the
+ * testssl.sh (Debian package `testssl.sh`, command `testssl`; npm test installs it: scripts/test-programs.mjs) against the
  * HTTPS listener: no finding rated HIGH or CRITICAL. Its default run: protocols, cipher
  * categories, forward secrecy, server preferences and defaults, the certificate, HTTP headers,
  * known vulnerabilities and client simulations. Offline: no DNS (`--nodns none`, `--ip`), and
@@ -42,7 +42,7 @@ function runTestssl(args: string[]): Promise<{ code: number | null; output: stri
     const timer = setTimeout(() => child.kill('SIGKILL'), scanLimitMs);
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(error.code === 'ENOENT' ? new Error('testssl is not installed: apt-get install -y testssl.sh (.ci/run does this)') : error);
+      reject(error.code === 'ENOENT' ? new Error('testssl is not installed: apt-get install -y testssl.sh (npm test does this when it can: scripts/test-programs.mjs)') : error);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The system programs `npm test` drives, installed when missing (SPEC §1): the test command runs this
+ * first, so a fresh machine needs only `npm ci && npm test`. Missing programs are installed from
+ * Debian's packages when this process can (root, or password-less sudo, with apt-get); otherwise it
+ * stops at once, before any compiling or testing, with one sentence naming the packages.
+ *
+ * Plain JavaScript, no dependencies: it runs before TypeScript is compiled.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * What the tests run, and the Debian package that provides it. `path` is where a test looks for it
+ * when the test names an absolute path (playwright-core is given /usr/bin/chromium).
+ */
+export const requirements = [
+  { command: 'chromium', path: '/usr/bin/chromium', pkg: 'chromium', usedBy: 'browser tests' },
+  { command: 'openssl', pkg: 'openssl', usedBy: 'TLS certificates' },
+  { command: 'testssl', pkg: 'testssl.sh', usedBy: 'TLS scan' },
+];
+
+/** Whether `command` is an executable file on `pathList` (or at its absolute `path`). */
+export function isInstalled(requirement, pathList) {
+  const candidates = requirement.path ? [requirement.path] : pathList.split(delimiter).filter(Boolean).map((dir) => join(dir, requirement.command));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * What to do, as a value: nothing, install `packages` (with `sudo` in front when not root), or stop
+ * with `message`. `canUseSudo` is asked only when it matters.
+ */
+export function plan({ missing, isRoot, hasAptGet, canUseSudo }) {
+  if (missing.length === 0) return { action: 'none' };
+  const packages = [...new Set(missing.map((r) => r.pkg))];
+  if (hasAptGet && isRoot) return { action: 'install', packages, sudo: false };
+  if (hasAptGet && canUseSudo()) return { action: 'install', packages, sudo: true };
+  return { action: 'stop', packages, message: stopMessage(missing, packages) };
+}
+
+export function stopMessage(missing, packages) {
+  const what = missing.map((r) => `${r.command} (${r.usedBy})`).join(', ');
+  return `npm test needs ${what}, which it cannot install here without root or password-less sudo and apt-get, so install them with "sudo apt-get install -y ${packages.join(' ')}" and run npm test again.`;
+}
+
+function run(argv, sudo) {
+  const [file, ...args] = sudo ? ['sudo', '-n', ...argv] : argv;
+  const result = spawnSync(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return result.status === 0;
+}
+
+function main() {
+  const pathList = process.env.PATH ?? '';
+  const missing = requirements.filter((r) => !isInstalled(r, pathList));
+  const decision = plan({
+    missing,
+    isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
+    hasAptGet: isInstalled({ command: 'apt-get' }, pathList),
+    canUseSudo: () => isInstalled({ command: 'sudo' }, pathList) && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0,
+  });
+  if (decision.action === 'none') return 0;
+  if (decision.action === 'stop') {
+    process.stderr.write(`${decision.message}\n`);
+    return 1;
+  }
+  process.stdout.write(`test-programs: installing ${decision.packages.join(' ')} with apt-get (missing: ${missing.map((r) => r.command).join(', ')})\n`);
+  const installed = run(['apt-get', 'update'], decision.sudo) && run(['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', ...decision.packages], decision.sudo);
+  const still = requirements.filter((r) => !isInstalled(r, pathList));
+  if (!installed || still.length > 0) {
+    const packages = [...new Set(still.map((r) => r.pkg))];
+    process.stderr.write(`npm test could not install ${(packages.length ? packages : decision.packages).join(' ')} with apt-get (see its output above); install them and run npm test again.\n`);
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.exitCode = main();

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isInstalled, plan, requirements, type Requirement } from '../../scripts/test-programs.mjs';
+
+const script = join(import.meta.dirname, '../../scripts/test-programs.mjs');
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-programs-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const chromium = requirements.find((r) => r.command === 'chromium') as Requirement;
+const testssl = requirements.find((r) => r.command === 'testssl') as Requirement;
+
+describe('the system programs npm test needs (SPEC §1)', () => {
+  it('names every program a test drives, each with its Debian package', () => {
+    expect(requirements.map((r) => [r.command, r.pkg])).toEqual(expect.arrayContaining([
+      ['chromium', 'chromium'], ['testssl', 'testssl.sh'], ['openssl', 'openssl'],
+    ]));
+  });
+
+  it('does nothing when everything is there', () => {
+    expect(plan({ missing: [], isRoot: false, hasAptGet: false, canUseSudo: () => false })).toEqual({ action: 'none' });
+  });
+
+  it('installs what is missing, as root with apt-get, without sudo', () => {
+    expect(plan({ missing: [chromium, testssl], isRoot: true, hasAptGet: true, canUseSudo: () => { throw new Error('not asked as root'); } }))
+      .toEqual({ action: 'install', packages: ['chromium', 'testssl.sh'], sudo: false });
+  });
+
+  it('installs through password-less sudo when not root', () => {
+    expect(plan({ missing: [testssl], isRoot: false, hasAptGet: true, canUseSudo: () => true }))
+      .toEqual({ action: 'install', packages: ['testssl.sh'], sudo: true });
+  });
+
+  it('stops with one sentence naming the packages when it cannot install', () => {
+    for (const situation of [{ isRoot: false, hasAptGet: true }, { isRoot: true, hasAptGet: false }]) {
+      const decision = plan({ missing: [chromium, testssl], ...situation, canUseSudo: () => false });
+      expect(decision.action).toBe('stop');
+      if (decision.action !== 'stop') return;
+      expect(decision.message).toContain('apt-get install -y chromium testssl.sh');
+      expect(decision.message.split('\n')).toHaveLength(1);
+      // One sentence: a single full stop, at the end.
+      expect(decision.message.replace(/"[^"]*"/g, '').match(/\./g)).toEqual(['.']);
+      expect(decision.message.endsWith('.')).toBe(true);
+    }
+  });
+
+  it('finds a program on PATH only when it is an executable file', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'testssl'), '#!/bin/sh\n');
+    expect(isInstalled({ command: 'testssl' }, dir)).toBe(false);
+    chmodSync(join(dir, 'testssl'), 0o755);
+    expect(isInstalled({ command: 'testssl' }, `/nonexistent:${dir}`)).toBe(true);
+    expect(isInstalled({ command: 'openssl' }, dir)).toBe(false);
+  });
+
+  it('run where nothing can be installed, exits 1 at once with one line on stderr naming the packages', () => {
+    // PATH holds only an empty folder: no apt-get, no sudo, no openssl, no testssl.
+    const result = spawnSync(process.execPath, [script], { env: { PATH: tempDir() }, encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/sudo apt-get install -y .*openssl/);
+    expect(lines[0]).toContain('testssl.sh');
+  });
+});
