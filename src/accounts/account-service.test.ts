@@ -105,13 +105,13 @@ describe('AccountService', () => {
       expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
     });
 
-    test.each(['', 'a'.repeat(65), 'has space', 'slash/name', 'ünicode', 'new\nline', 'colon:name'])('refuses the name %j', async (name) => {
+    test.each(['', 'a'.repeat(65), 'has space', 'slash/name', 'ünicode', 'new\nline', 'colon:name', '-bob', '--all'])('refuses the name %j', async (name) => {
       const error = await accountError(accounts.add({ name, roles: [], password: goodPassword, requireReset: false }, cli));
       expect(error.code).toBe('invalid_name');
       expect(await accounts.list()).toEqual([]);
     });
 
-    test.each(['a', 'a'.repeat(64), 'alice@example.com', 'first.last', 'under_score', 'dash-ed', '007'])('accepts the name %j', async (name) => {
+    test.each(['a', 'a'.repeat(64), 'alice@example.com', 'first.last', 'under_score', 'dash-ed', '007', '_x', '.dot', '@at'])('accepts the name %j', async (name) => {
       expect(await accounts.add({ name, roles: [], password: goodPassword, requireReset: false }, cli)).toBe('created');
     });
 

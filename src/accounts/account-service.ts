@@ -16,8 +16,13 @@ export class AccountError extends Error {
   }
 }
 
-/** 1 to 64 letters, digits, ".", "_", "-" or "@" (so e-mail addresses work as names). */
+/**
+ * A name that can exist: 1 to 64 letters, digits, ".", "_", "-" or "@" (so e-mail addresses work as
+ * names). Logins and look-ups accept all of these, so accounts created before the rule below keep working.
+ */
 const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
+/** A new name also may not start with "-": the CLI prints names, and `gatehouse user lock -bob` would read an option. */
+const newUserNamePattern = /^[A-Za-z0-9._@][A-Za-z0-9._@-]{0,63}$/;
 /** Roles are matched against routes' `roles`, which the configuration restricts to its `name` rule. */
 
 export interface AccountServiceDeps {
@@ -211,8 +216,8 @@ export class AccountService {
 }
 
 function assertUserName(name: string): void {
-  if (!userNamePattern.test(name)) {
-    throw new AccountError('invalid_name', 'a user name must be 1 to 64 letters, digits, ".", "_", "-" or "@"');
+  if (!newUserNamePattern.test(name)) {
+    throw new AccountError('invalid_name', 'a user name must be 1 to 64 letters, digits, ".", "_", "-" or "@", not starting with "-"');
   }
 }
 

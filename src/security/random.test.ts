@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cryptoRandom, newToken, requestIdSource } from './random.js';
+import { cryptoRandom, handleLeadingAlphabet, newHandle, newToken, requestIdSource } from './random.js';
 
 describe('random ids', () => {
   it('session tokens are 256-bit base64url', () => {
@@ -16,5 +16,21 @@ describe('random ids', () => {
     expect(new Set(ids).size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(calls).toBe(4);
+  });
+
+  it('handles are 12 characters and never start with "-" (a command line would read an option)', () => {
+    for (let i = 0; i < 5000; i += 1) expect(newHandle(cryptoRandom)).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{11}$/);
+  });
+
+  it('every letter and digit can lead a handle, each from the same number of byte values', () => {
+    const leading = new Map<string, number>();
+    for (let byte = 0; byte < 256; byte += 1) {
+      // The leading character comes from the first of the 8 candidate bytes below 248.
+      const handle = newHandle((size) => Buffer.alloc(size, byte));
+      if (byte < 248) leading.set(handle[0]!, (leading.get(handle[0]!) ?? 0) + 1);
+      expect(handle[0]).toMatch(/[A-Za-z0-9]/);
+    }
+    expect([...leading.keys()].sort().join('')).toBe([...handleLeadingAlphabet].sort().join(''));
+    expect(new Set(leading.values())).toEqual(new Set([4]));
   });
 });

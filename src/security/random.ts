@@ -10,9 +10,23 @@ export function newToken(random: RandomBytes): string {
   return random(32).toString('base64url');
 }
 
-/** A short, non-secret handle (e.g. a session's id in lists and the CLI). */
+/** What a handle may start with: a letter or a digit, never "-" (a command line would read an option). */
+export const handleLeadingAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+/** Bytes at or above this are refused for the leading character: 248 = 4 × 62 keeps it unbiased. */
+const leadingLimit = 4 * handleLeadingAlphabet.length;
+
+/**
+ * A short, non-secret handle (a session's id in lists, the CLI, `sid`): 12 characters, about 72 bits.
+ * The first is a letter or digit, so the handle can be typed back as printed (`gatehouse session
+ * revoke -67XAKwsMjmU` would be read as an unknown option); the other 11 are base64url (66 bits).
+ */
 export function newHandle(random: RandomBytes): string {
-  return random(9).toString('base64url');
+  const bytes = random(9 + 8);
+  // Rejection sampling over 8 candidate bytes; all 8 above the limit (odds 2^-40) falls back to a
+  // modulo, whose bias on one such handle in a trillion does not matter for a non-secret handle.
+  let leading = bytes.subarray(9).find((b) => b < leadingLimit) ?? bytes[9]!;
+  leading %= handleLeadingAlphabet.length;
+  return handleLeadingAlphabet[leading] + bytes.subarray(0, 9).toString('base64url').slice(1);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Workspace } from './harness.js';
+import { sha256Hex } from '../../src/security/hash.js';
+import { handleLeadingAlphabet } from '../../src/security/random.js';
+import { runRaw, Workspace } from './harness.js';
 
 let ws: Workspace;
 beforeEach(async () => {
@@ -89,5 +91,48 @@ describe('gatehouse session revoke', () => {
     const result = await ws.run(['session', 'revoke', ...args]);
     expect(result).toMatchObject({ code: 2, stderr: 'error: give exactly one of a session id, --user NAME or --all\n' });
     expect(await ws.sessionHandles()).toEqual([handle]);
+  });
+});
+
+describe('every id the CLI prints can be typed back as printed (issue 10)', () => {
+  /** A stored session with a chosen handle, as the session service would store it. */
+  async function storeSessions(handles: readonly string[]): Promise<void> {
+    await ws.withServices(async ({ store, clock }) => {
+      const now = clock.now();
+      for (const [i, handle] of handles.entries()) {
+        await store.sessions.create({
+          idHash: sha256Hex(`session-${i}`), handle, userName: 'alice', createdAt: now, lastSeenAt: now, expiresAt: now + 3_600_000,
+          ip: '203.0.113.7', userAgent: 'test-agent/1.0', passwordResetRequired: false, mfaPending: false, mfaCompleted: false,
+        });
+      }
+    });
+  }
+
+  it('revokes, exactly as `session list` prints them, handles of every leading character a handle may have', async () => {
+    // One handle per possible first character, each with the "-" and "_" base64url allows after it.
+    const handles = [...handleLeadingAlphabet].map((c, i) => `${c}-_${String(i).padStart(9, '0')}`);
+    await storeSessions(handles);
+    const printed = (JSON.parse((await ws.run(['session', 'list', '--json'])).stdout) as { id: string }[]).map((s) => s.id);
+    const table = (await ws.run(['session', 'list'])).stdout.trimEnd().split('\n').slice(1).map((line) => line.split(/ +/)[0]);
+    expect([...printed].sort()).toEqual([...handles].sort());
+    expect([...table].sort()).toEqual([...handles].sort());
+    for (const id of printed) expect(await ws.run(['session', 'revoke', id])).toMatchObject({ code: 0, stdout: `session ${id} revoked\n`, stderr: '' });
+    expect(await ws.sessionHandles()).toEqual([]);
+  });
+
+  it('sessions the gateway creates get handles that start with a letter or digit', async () => {
+    for (let i = 0; i < 20; i += 1) await ws.createSession('alice');
+    for (const handle of await ws.sessionHandles()) expect(handle).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{11}$/);
+  });
+
+  it('`session revoke -- ID` works, also for a handle from before they could not start with "-"', async () => {
+    await storeSessions(['-67XAKwsMjmU', 'B67XAKwsMjmU']);
+    // Without "--" a leading "-" is an option, and nothing is revoked: the reason for "--".
+    expect(await ws.run(['session', 'revoke', '-67XAKwsMjmU'])).toMatchObject({ code: 2 });
+    // After "--" nothing is an option (POSIX), so --config goes before it.
+    const config = ['--config', ws.configFile];
+    expect(await runRaw(['session', 'revoke', ...config, '--', '-67XAKwsMjmU'])).toMatchObject({ code: 0, stdout: 'session -67XAKwsMjmU revoked\n' });
+    expect(await runRaw([...config, 'session', 'revoke', '--', 'B67XAKwsMjmU'])).toMatchObject({ code: 0, stdout: 'session B67XAKwsMjmU revoked\n' });
+    expect(await ws.sessionHandles()).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Workspace } from './harness.js';
+import { runRaw, Workspace } from './harness.js';
 
 let ws: Workspace;
 beforeEach(() => {
@@ -78,6 +78,12 @@ describe('gatehouse user add', () => {
     const result = await ws.run(['user', 'add', 'not a name', '--password-stdin'], { stdin: password });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^error: /);
+  });
+
+  it('refuses a name starting with "-", which `user list` would print and later commands read as an option', async () => {
+    const result = await runRaw(['user', 'add', '--config', ws.configFile, '--password-stdin', '--', '-bob'], { stdin: password });
+    expect(result).toMatchObject({ code: 2, stderr: 'error: a user name must be 1 to 64 letters, digits, ".", "_", "-" or "@", not starting with "-"\n' });
+    expect((await ws.run(['user', 'list', '--json'])).stdout).toBe('[]\n');
   });
 });
 

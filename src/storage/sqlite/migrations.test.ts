@@ -72,4 +72,15 @@ describe('migrate', () => {
     const keyIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'signing_keys' AND sql IS NOT NULL").pluck().all();
     expect(keyIndexes).toEqual(['signing_keys_one_active']);
   });
+
+  test('migration 6 renames live session handles that start with "-", and only those', () => {
+    migrate(db, migrations.slice(0, 5));
+    const insert = db.prepare(`INSERT INTO sessions VALUES (?, ?, 'alice', 1, 1, 2, '203.0.113.7', 'ua', 0, 0, 0)`);
+    const handles = ['-67XAKwsMjmU', '_67XAKwsMjmU', 'x-7XAKwsMjmU', '-taken00000A', 'Ataken00000A'];
+    handles.forEach((handle, i) => insert.run(`hash${i}`, handle));
+    migrate(db);
+    const after = db.prepare('SELECT handle FROM sessions ORDER BY id_hash').pluck().all();
+    // '-taken00000A' would collide with a live handle, so it keeps its name (reachable with `--`).
+    expect(after).toEqual(['A67XAKwsMjmU', '_67XAKwsMjmU', 'x-7XAKwsMjmU', '-taken00000A', 'Ataken00000A']);
+  });
 });

@@ -161,6 +161,18 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX sessions_expires_at ON sessions (expires_at);
     `,
   },
+  {
+    version: 6,
+    description: 'session handles no longer start with "-"',
+    // Handles used to be plain base64url, so 1 in 64 started with "-" and `gatehouse session revoke
+    // -67XAKwsMjmU` read it as an unknown option; new ones start with a letter or digit
+    // (security/random.ts). Live ones get "A" in place of the "-". A handle is not secret and not in
+    // the cookie, so renaming it logs nobody out. OR IGNORE: in the (2^-66) case that the new handle
+    // is taken, that session keeps its old one, which `session revoke -- ID` still reaches.
+    sql: `
+      UPDATE OR IGNORE sessions SET handle = 'A' || substr(handle, 2) WHERE substr(handle, 1, 1) = '-';
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */
