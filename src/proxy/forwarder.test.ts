@@ -501,6 +501,43 @@ describe('Forwarder: retry once, only when safe', () => {
     expect(requests).toBe(1);
   });
 
+  it('sends each attempt with its own freshly signed assertion (SPEC §7: jti unique)', async () => {
+    const received: unknown[] = [];
+    const up = await upstream((req, res) => {
+      received.push(req.headers['gatehouse-assertion']);
+      if (received.length === 1) {
+        req.socket.destroy();
+        return;
+      }
+      res.end('second');
+    });
+    let signed = 0;
+    const assertion = async (): Promise<string> => `assertion-${++signed}`;
+    const response = await forwarder(`http://127.0.0.1:${up.port}`).forward(input({ headers: { 'gatehouse-assertion': 'from-the-client' }, assertion }));
+    expect(await text(response.body)).toBe('second');
+    expect(received).toEqual(['assertion-1', 'assertion-2']);
+  });
+
+  it('sends nothing when the client leaves while the assertion is signed', async () => {
+    const up = await dropsFirst();
+    const cancel = new Cancellation();
+    const assertion = (): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('late'), 50));
+    const pending = forwarder(`http://127.0.0.1:${up.port}`).forward(input({ cancel, assertion }));
+    cancel.cancel();
+    const error = await rejection(pending);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(up.requests()).toBe(0);
+  });
+
+  it('fails with the signing error and sends nothing when the assertion cannot be signed', async () => {
+    const up = await dropsFirst();
+    const failure = new Error('no signing key');
+    const error = await rejection(forwarder(`http://127.0.0.1:${up.port}`).forward(input({ assertion: () => Promise.reject(failure) })));
+    expect(error).toBe(failure);
+    expect(up.requests()).toBe(0);
+  });
+
   it('fails after one retry', async () => {
     let requests = 0;
     const up = await upstream((req) => {

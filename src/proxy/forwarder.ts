@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { assertionHeader } from '../trust/assertion.js';
 import { decodableAcceptEncoding, decodeContent, responseHasContent } from './content-decoding.js';
 import { isDroppedConnection, upstreamError } from './upstream-error.js';
 
@@ -24,9 +25,17 @@ export interface ForwardInput {
   query: string;
   /**
    * Already filtered and completed by `upstreamRequestHeaders`. Handed over: the forwarder sets
-   * `x-request-id` and narrows `accept-encoding` in this object rather than copying it.
+   * `x-request-id`, narrows `accept-encoding` and sets `gatehouse-assertion` in this object rather
+   * than copying it.
    */
   headers: Record<string, string | string[]>;
+  /**
+   * For an upstream with `assertion: true`: signs a Gatehouse-Assertion, called before each attempt
+   * so that a retry carries its own `jti` (SPEC §7: unique) and an upstream with a replay cache
+   * does not refuse it as a replay of the first attempt, which may have reached it. Absent: nothing
+   * is signed.
+   */
+  assertion?: (() => Promise<string>) | null;
   /** The client's body, streamed; `null` when the request has none. */
   body: Readable | null;
   requestId: string;
@@ -98,7 +107,8 @@ const emptyBody: Buffer = Buffer.alloc(0);
  * - One retry, only for an idempotent method without a body, and only when the connection dropped
  *   before a single byte of the response arrived (SPEC §4.4) — the stale keep-alive socket the
  *   upstream closed while we were sending. "A byte arrived" is observed exactly: undici calls
- *   `onResponseStarted` when its parser sees the first byte of a response message.
+ *   `onResponseStarted` when its parser sees the first byte of a response message. The retry
+ *   carries a freshly signed assertion, if the upstream takes one.
  * - Content codings are decoded (see content-decoding.ts) so the leak guard sees plaintext; the
  *   upstream is only offered codings that can be decoded.
  *
@@ -198,9 +208,27 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     this.#input.cancel?.listen((reason) => this.#abort(reason));
-    // Cancelled before it began (the client left while the assertion was signed, say): nothing to send.
+    // Cancelled before it began (the client had already gone): nothing to send.
     if (this.#settled) return;
-    this.#pool.dispatch(this.#options, this);
+    this.#dispatch();
+  }
+
+  /** Sends one attempt, with its own assertion when the upstream takes one. */
+  #dispatch(): void {
+    const sign = this.#input.assertion;
+    if (!sign) {
+      this.#pool.dispatch(this.#options, this);
+      return;
+    }
+    sign().then((assertion) => {
+      // Abandoned while signing (deadline or client): #abort has answered already.
+      if (this.#settled) return;
+      this.#input.headers[assertionHeader] = assertion;
+      this.#pool.dispatch(this.#options, this);
+    }, (error: unknown) => {
+      clearTimeout(this.#timer);
+      this.#fail(error);
+    });
   }
 
   #abort(reason: Error): void {
@@ -295,7 +323,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (retryable && isDroppedConnection(error)) {
       this.#attempt = 2;
       this.#controller = null;
-      this.#pool.dispatch(this.#options, this);
+      this.#dispatch();
       return;
     }
     this.#detach();

@@ -5,7 +5,7 @@ import type { RequestContext } from '../http/context.js';
 import { unrestricted, type Endpoint } from '../http/endpoint.js';
 import type { Logger } from '../log/logger.js';
 import type { CompiledRoute } from '../routing/route-table.js';
-import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
+import type { UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
 import { withQueryCredential } from './credential.js';
 import { Cancellation, type Forwarder } from './forwarder.js';
@@ -66,8 +66,10 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     requestId: ctx.requestId,
     credential,
   });
-  // upstreamRequestHeaders dropped any gatehouse-assertion the client sent: only this one is forwarded.
-  if (deps.assertion) requestHeaders[assertionHeader] = await deps.assertion.sign({ method: ctx.method, path, live: ctx.live });
+  // upstreamRequestHeaders dropped any gatehouse-assertion the client sent: only the forwarder's
+  // are forwarded, one signed for each attempt.
+  const signer = deps.assertion;
+  const assertion = signer ? () => signer.sign({ method: ctx.method, path, live: ctx.live }) : null;
 
   let requestBody: Readable | null = null;
   let limit: BodyLimit | null = null;
@@ -86,6 +88,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
       body: requestBody,
       requestId: ctx.requestId,
       cancel,
+      assertion,
     });
   } catch (error) {
     if (limit?.exceeded) throw new GatewayError('payload_too_large');

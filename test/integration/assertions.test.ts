@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createVerifier } from '@gatehouse/verify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { open } from '../../src/secrets/envelope.js';
 import { signingKeyAad } from '../../src/trust/signing-key-store.js';
@@ -113,6 +114,40 @@ describe('the Gatehouse-Assertion header', () => {
     // An upstream compares these with the request it received (docs/assertions.md); a replay at
     // DELETE /base/admin would not match. Expiry: refused once 60 s have passed.
     await expect(jwtVerify(assertionSeen(), jwks, { currentDate: new Date(env.gw.clock.now() + 61_000) })).rejects.toBeInstanceOf(errors.JWTExpired);
+  });
+});
+
+describe('a retried request (SPEC §4.4: once, idempotent, no response byte yet)', () => {
+  it('carries a freshly signed assertion, which an upstream with a replay cache accepts', async () => {
+    // The upstream as docs/assertions.md has it: @gatehouse/verify with its replay cache, at the
+    // gateway's time. It checks every attempt it receives, then drops the connection of the first
+    // before answering: the gateway cannot know it was already received, and retries.
+    const verifier = createVerifier({ jwksUrl: `${env.gw.url}/.well-known/jwks.json`, issuer: publicOrigin, audience: env.upstream.url, now: () => env.gw.clock.now() });
+    const verdicts: string[] = [];
+    env.upstream.handle((req, res) => {
+      void verifier.verify({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then((result) => {
+        verdicts.push(result.ok ? 'ok' : result.reason);
+        if (verdicts.length === 1) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(result.ok ? 200 : 401, { 'content-type': 'application/json' }).end(JSON.stringify({ verdict: verdicts.at(-1) }));
+      });
+    });
+
+    const reply = await call(env.gw.url, '/api/retried', { session: alice });
+    expect(env.upstream.seen).toHaveLength(2);
+    expect(verdicts).toEqual(['ok', 'ok']);
+    expect(reply.status).toBe(200);
+
+    const [first, second] = [0, 1].map((i) => assertionSeen(i));
+    const [a, b] = await Promise.all([verify(first!), verify(second!)]);
+    expect(a.payload.jti).not.toBe(b.payload.jti);
+    expect(b.payload).toMatchObject({ htm: 'GET', htu: `${env.upstream.url}/base/retried`, sub: 'alice', sid: a.payload.sid });
+
+    // The replay cache still does its job: the first attempt, captured and sent again, is refused.
+    const replay = await verifier.verify({ method: 'GET', url: env.upstream.seen[0]!.url, headers: env.upstream.seen[0]!.headers });
+    expect(replay).toEqual({ ok: false, reason: 'replayed' });
   });
 });
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { expect } from 'vitest';
 import { createVerifier, type Verifier, type VerifierOptions } from '../src/index.js';
 
 export const issuer = 'https://gatehouse.example';
@@ -122,4 +123,13 @@ export function request(token: string | undefined, overrides: { method?: string;
     url: overrides.url ?? '/v1/today',
     headers: token === undefined ? {} : { 'gatehouse-assertion': token },
   };
+}
+
+/** The refusal every middleware answers (README, "What it checks"): 401, JSON, a challenge naming the reason. */
+export async function expectRefused(response: Response, code: string): Promise<void> {
+  expect(response.status).toBe(401);
+  expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  expect(response.headers.get('cache-control')).toBe('no-store');
+  expect(response.headers.get('www-authenticate')).toBe(`Gatehouse-Assertion error="${code}"`);
+  expect(await response.json()).toMatchObject({ error: { code } });
 }

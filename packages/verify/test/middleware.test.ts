@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { expressMiddleware, fastifyPlugin, nodeMiddleware, type ExpressRequestLike, type GatehouseRequest, type Verifier } from '../src/index.js';
-import { audience, fakeClock, newKey, sign, startJwksServer, verifierFor, type JwksServer, type TestKey } from './helpers.js';
+import { fastifyPlugin, nodeMiddleware, type GatehouseRequest } from '../src/index.js';
+import { audience, expectRefused, fakeClock, newKey, sign, startJwksServer, verifierFor, type JwksServer, type TestKey } from './helpers.js';
 
 let key: TestKey;
 let jwks: JwksServer;
@@ -36,13 +36,6 @@ function assertion(path = '/v1/today', method = 'GET'): Promise<string> {
 
 function ok(res: ServerResponse, body: unknown): void {
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-async function expectRefused(response: Response, code: string): Promise<void> {
-  expect(response.status).toBe(401);
-  expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-  expect(response.headers.get('www-authenticate')).toBe(`Gatehouse-Assertion error="${code}"`);
-  expect(await response.json()).toMatchObject({ error: { code } });
 }
 
 describe('nodeMiddleware (node:http)', () => {
@@ -88,50 +81,6 @@ describe('nodeMiddleware (node:http)', () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: { code: 'jwks_unavailable' } });
     await down.close();
-  });
-});
-
-describe('expressMiddleware', () => {
-  /*
-   * Express is not installed (nor a dependency). Express's req and res ARE node's IncomingMessage
-   * and ServerResponse with extras; the one extra the middleware reads is `req.originalUrl`, which
-   * Express sets before a mount path is stripped from `req.url`. This adapter does exactly that for
-   * a router mounted at /v1, then runs the middleware as Express would: (req, res, next).
-   */
-  function mountedAtV1(handler: ReturnType<typeof expressMiddleware>, route: (req: ExpressRequestLike, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
-    return (req, res) => {
-      const expressReq = req as IncomingMessage & ExpressRequestLike;
-      expressReq.originalUrl = req.url ?? '/';
-      expressReq.url = expressReq.originalUrl.replace(/^\/v1/, '') || '/';
-      handler(expressReq, res, (error) => {
-        if (error) res.writeHead(500).end();
-        else route(expressReq, res);
-      });
-    };
-  }
-
-  it('refuses with 401 JSON, or sets req.gatehouse and calls next(); checks htu against originalUrl', async () => {
-    const base = await serve(mountedAtV1(expressMiddleware(verifierFor(jwks, clock)), (req, res) => ok(res, { sub: req.gatehouse?.sub, url: req.url })));
-
-    await expectRefused(await fetch(`${base}/v1/today`), 'missing');
-    const response = await fetch(`${base}/v1/today`, { headers: { 'gatehouse-assertion': await assertion() } });
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ sub: 'alice', url: '/today' });
-    // An assertion for the mounted path alone is for another URL.
-    await expectRefused(await fetch(`${base}/v1/today`, { headers: { 'gatehouse-assertion': await assertion('/today') } }), 'wrong_url');
-  });
-
-  it('hands an unexpected failure to next(error) instead of an unhandled rejection', async () => {
-    const broken: Verifier = { verify: () => Promise.reject(new Error('boom')) };
-    const errors: unknown[] = [];
-    const middleware = expressMiddleware(broken);
-    await new Promise<void>((resolve) => {
-      middleware({ method: 'GET', url: '/', headers: {} }, { writeHead: () => undefined, end: () => undefined }, (error) => {
-        errors.push(error);
-        resolve();
-      });
-    });
-    expect(errors).toMatchObject([{ message: 'boom' }]);
   });
 });
 
