@@ -166,7 +166,7 @@ describe('step-up and removal', () => {
 
   it('a session without a completed factor cannot add a factor to an account that has one', async () => {
     const services = env.gw.gateway.services;
-    await services.store.mfa.addPasskey({ id: 'planted-check', userName: 'kim', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: env.gw.clock.now(), lastUsedAt: null });
+    await services.store.mfa.addPasskey({ id: 'planted-check', userName: 'kim', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: env.gw.clock.now(), lastUsedAt: null }, 10);
     await services.store.users.update('kim', { mfaEnabled: true });
     const passwordOnly = await login(env.gw.url, 'kim');
     for (const path of ['/auth/passkeys/register/options', '/auth/mfa/totp/setup']) {
