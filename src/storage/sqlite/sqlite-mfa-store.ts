@@ -108,8 +108,9 @@ export class SqliteMfaStore implements MfaStore, Resealable {
       deleteRecoveryCodes.run(userName);
       for (const codeHash of codeHashes) insertRecoveryCode.run(userName, codeHash);
     });
-    // The take alone decides who gets the challenge; the purge rides along because only here is
-    // `now` known (putChallenge has none). It drops the ceremonies begun and never finished.
+    // The take alone decides who gets the challenge; the purge rides along because `now` is known
+    // here (putChallenge has none). The housekeeping's purgeChallenges clears the ceremonies begun
+    // and never finished when no take comes.
     this.#takeChallenge = db.transaction((challenge: string, now: number) => {
       const row = takeChallenge.get(challenge, now);
       purgeChallenges.run(now);
