@@ -25,8 +25,13 @@ const state = {
   lastSessionCheck: 0,
   /** The login answered passwordResetRequired: a new password is due once the second factor is done. */
   pendingReset: false,
-  /** Whether the user has TOTP: true, false, or null while unknown (after a reload or a passkey login). */
+  /**
+   * Whether the user has TOTP on, as GET /auth/mfa last answered or the user's own change on the
+   * Security page made it; null until the Security view has asked.
+   */
   totpEnabled: null,
+  /** Unused recovery codes, from the same answer; null while unknown. */
+  recoveryCodesLeft: null,
   /** `mfa.required` and no factor yet: the session may only enrol one (SPEC §4.5). */
   enrolling: false,
   /** The second step of a login asks for an app code ('code') or a recovery code ('recovery'). */
@@ -153,6 +158,7 @@ function showLogin(notice) {
   forget();
   state.pendingReset = false;
   state.totpEnabled = null;
+  state.recoveryCodesLeft = null;
   state.enrolling = false;
   state.wrongCodes = 0;
   setAlert('login-notice', notice);
@@ -260,8 +266,6 @@ async function onLogin(event) {
   form.reset();
   state.user = result.data.user;
   state.pendingReset = result.data.passwordResetRequired === true;
-  // A password login without a second step means no TOTP is enrolled (SPEC §4.5).
-  state.totpEnabled = result.data.mfaRequired ? null : false;
   $('account-name').textContent = state.user.name;
   if (result.data.mfaRequired) {
     await beginSecondFactor();
@@ -534,7 +538,6 @@ async function onMfaVerify(event) {
 
   if (result.ok) {
     $('mfa-form').reset();
-    state.totpEnabled = true;
     await afterFullLogin(recovery ? 'You signed in with a recovery code. That code will not work again.' : undefined);
     return;
   }
@@ -590,13 +593,35 @@ async function openSecurity(notice) {
   setHash('#security');
   const session = await loadSession(wasSignedIn);
   if (!session) return;
+  // Asked before the view shows, so it never offers to set up an app that is already on.
+  const factors = await loadFactors();
+  if (factors === 'left') return;
   state.enrolling = false;
   for (const id of SECURITY_ALERTS) setAlert(id, null);
   layoutSecurity();
   showTotpPanel(state.totpEnabled === true ? 'on' : 'idle');
   show('security');
   setAlert('security-notice', notice ?? null);
+  if (factors !== null) setAlert('security-error', `Your second factors could not be loaded: ${factors}`);
   await Promise.all([loadPasskeys(), loadSessions()]);
+}
+
+/**
+ * GET /auth/mfa: which second factors the account has (SPEC §4.5). Null when known; 'left' when
+ * the answer sent the page elsewhere (signed out, a code or a new password due); else the message
+ * of the failure, with the state left unknown.
+ */
+async function loadFactors() {
+  const result = await api('GET', '/auth/mfa');
+  if (handleSessionFailure(result)) return 'left';
+  if (!result.ok) {
+    state.totpEnabled = null;
+    state.recoveryCodesLeft = null;
+    return result.message;
+  }
+  state.totpEnabled = result.data.totp;
+  state.recoveryCodesLeft = result.data.recoveryCodesLeft;
+  return null;
 }
 
 /**
@@ -642,6 +667,17 @@ function showTotpPanel(name) {
   status.textContent = state.totpEnabled ? 'On' : 'Off';
   status.className = `badge ${state.totpEnabled ? 'badge-on' : 'badge-off'}`;
   if (name === 'on') showTotpDisable(false);
+  const left = $('recovery-left');
+  left.hidden = name !== 'on' || state.recoveryCodesLeft === null;
+  left.textContent = recoveryCodesText(state.recoveryCodesLeft);
+  left.className = state.recoveryCodesLeft !== null && state.recoveryCodesLeft <= 2 ? 'alert alert-warning' : 'muted';
+}
+
+function recoveryCodesText(left) {
+  if (left === 0) return 'You have used all your recovery codes. To get new ones, turn the app off and set it up again.';
+  if (left === 1) return 'One recovery code is left. To get new ones, turn the app off and set it up again.';
+  if (left === 2) return 'Two recovery codes are left. To get new ones, turn the app off and set it up again.';
+  return `${left} of your recovery codes are unused.`;
 }
 
 /** Removes the TOTP secret, its QR code and any recovery codes from the page. */
@@ -665,7 +701,9 @@ async function onTotpStart() {
     return showTotpSetup(result.data);
   }
   if (result.code === 'mfa_already_enabled') {
+    // Turned on meanwhile, in another tab or browser.
     state.totpEnabled = true;
+    state.recoveryCodesLeft = null;
     showTotpPanel('on');
     return setAlert('security-notice', 'An authenticator app is already set up for your account.');
   }
@@ -700,6 +738,7 @@ async function onTotpConfirm(event) {
     return setAlert('totp-error', result.message);
   }
   state.totpEnabled = true;
+  state.recoveryCodesLeft = result.data.recoveryCodes.length;
   const list = $('recovery-codes');
   clear(list);
   for (const code of result.data.recoveryCodes) {
@@ -761,6 +800,7 @@ async function onTotpDisable(event) {
   $('totp-disable-password').value = '';
   if (result.ok) {
     state.totpEnabled = false;
+    state.recoveryCodesLeft = 0;
     showTotpPanel('idle');
     return setAlert('security-notice', 'Your authenticator app is turned off. Signing in no longer asks for a code.');
   }
@@ -792,6 +832,7 @@ function ceremonyError(error, creating) {
 }
 
 const PASSKEYS_OFF = 'Passkeys are not available on this gateway: its public address must be a host name, not an IP address.';
+const PASSKEYS_FULL = 'You have 10 passkeys, the most an account can have. Remove one to add another.';
 
 async function loadPasskeys() {
   const result = await api('GET', '/auth/passkeys');
@@ -888,7 +929,10 @@ async function onPasskeyAdd(event) {
   try {
     const options = await api('POST', '/auth/passkeys/register/options');
     if (handleSessionFailure(options)) return;
-    if (!options.ok) return setAlert('passkey-error', options.code === 'not_found' ? PASSKEYS_OFF : options.message);
+    if (!options.ok) {
+      if (options.code === 'too_many_passkeys') return setAlert('passkey-error', PASSKEYS_FULL);
+      return setAlert('passkey-error', options.code === 'not_found' ? PASSKEYS_OFF : options.message);
+    }
 
     let credential;
     try {
@@ -903,6 +947,11 @@ async function onPasskeyAdd(event) {
     const result = await api('POST', '/auth/passkeys/register/verify', body);
     if (handleSessionFailure(result)) return;
     if (!result.ok) {
+      // Full: another tab added the tenth meanwhile. The key this device just made is not stored.
+      if (result.code === 'too_many_passkeys') {
+        setAlert('passkey-error', PASSKEYS_FULL);
+        return loadPasskeys();
+      }
       return setAlert('passkey-error', result.code === 'invalid_passkey' ? 'Gatehouse could not verify the new passkey. Please try again.' : result.message);
     }
     $('passkey-name').value = '';
@@ -949,7 +998,6 @@ async function onPasskeyLogin() {
     $('login-form').reset();
     state.user = result.data.user;
     state.pendingReset = result.data.passwordResetRequired === true;
-    state.totpEnabled = null;
     $('account-name').textContent = state.user.name;
     await afterFullLogin();
   } finally {

@@ -43,6 +43,11 @@ export interface Gateway {
   readonly url: string;
   readonly port: number;
   start(): Promise<void>;
+  /**
+   * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
+   * hits that left every window, expired WebAuthn challenges. Tests move the clock and call it.
+   */
+  housekeep(): Promise<void>;
   /** Drains in-flight requests, then closes the listener, upstream pools and (if it opened it) the store. */
   stop(): Promise<void>;
 }
@@ -156,6 +161,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     requestIds: requestIdSource(services.random),
   };
 
+  const counterWindows = longestWindows([
+    [throttleCounters, throttle.longestWindowMs],
+    // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
+    [counters, Math.max(60_000, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
+  ]);
+
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
   const gateway: Gateway = {
@@ -172,18 +183,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       listening = await listen(runtime);
       credentials.startRefreshing();
       services.signingKeys.start();
-      const counterWindows = longestWindows([
-        [throttleCounters, throttle.longestWindowMs],
-        // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
-        [counters, Math.max(60_000, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
-      ]);
       purge = setInterval(() => {
-        const now = services.clock.now();
-        const jobs = [services.sessions.purgeExpired(), ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs))];
-        Promise.all(jobs).catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
+        gateway.housekeep().catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
       }, 60_000);
       purge.unref();
       logger.info({ url: gateway.url, publicOrigin: config.server.publicOrigin, routes: config.routes.length }, 'gatehouse listening');
+    },
+    async housekeep() {
+      const now = services.clock.now();
+      await Promise.all([
+        services.sessions.purgeExpired(),
+        // Login options are public: each request stores a challenge, so an anonymous client can fill
+        // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
+        services.passkeys.purgeExpiredChallenges(),
+        ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs)),
+      ]);
     },
     async stop() {
       if (purge) clearInterval(purge);

@@ -20,6 +20,7 @@ export const errorCodes = {
   method_not_allowed: { status: 405, message: 'This method is not allowed here.' },
   request_timeout: { status: 408, message: 'The request was not received in time.' },
   mfa_already_enabled: { status: 409, message: 'An authenticator app is already enrolled.' },
+  too_many_passkeys: { status: 409, message: 'This account already has 10 passkeys, the most it can have; remove one to add another.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   uri_too_long: { status: 414, message: 'The request target is too long.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },

@@ -12,9 +12,26 @@ const passwordBody = z.object({ password: z.string().max(4096) });
 /** SPEC §4.5: the fifth wrong code ends the pending session. */
 const maxWrongCodes = 5;
 
-/** TOTP enrolment and the second-factor step of SPEC §4.5. Path → endpoint. */
+/** The user's second factors, TOTP enrolment and the second-factor step of SPEC §4.5. Path → endpoint. */
 export function mfaEndpoints(deps: AuthDeps): Map<string, Endpoint> {
   const { totp, sessions, throttle, respond, audit } = deps;
+
+  const status = authEndpoint({
+    id: 'auth.mfa.status',
+    methods: new Set(['GET', 'HEAD']),
+    access: 'session',
+    // Full sessions only. A pending session may call only verify, session and logout (SPEC §4.5):
+    // telling someone with just the password which factors the account has (say, that recovery
+    // codes are left) would help them pick what to attack. A session owing a new password may call
+    // only session, password and logout (SPEC §4.1).
+    allows: unrestricted,
+    async handle(ctx) {
+      const name = ctx.live!.user.name;
+      // `totp` is a confirmed enrolment only: a pending setup protects nothing yet.
+      const [totpOn, passkeys, recoveryCodesLeft] = await Promise.all([totp.isEnrolled(name), deps.passkeys.list(name), totp.remainingRecoveryCodes(name)]);
+      respond.json(ctx.res, 200, { totp: totpOn, passkeys: passkeys.length, recoveryCodesLeft });
+    },
+  });
 
   const setup = authEndpoint({
     id: 'auth.mfa.totp.setup',
@@ -107,6 +124,7 @@ export function mfaEndpoints(deps: AuthDeps): Map<string, Endpoint> {
   });
 
   return new Map([
+    ['/auth/mfa', status],
     ['/auth/mfa/totp/setup', setup],
     ['/auth/mfa/totp/confirm', confirm],
     ['/auth/mfa/verify', verify],

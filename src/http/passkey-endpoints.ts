@@ -33,7 +33,9 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     mfa: 'if-enrolled',
     async handle(ctx) {
       available();
-      respond.json(ctx.res, 200, await passkeys.registrationOptions(ctx.live!.user));
+      const options = await passkeys.registrationOptions(ctx.live!.user);
+      if (options === 'too_many_passkeys') throw new GatewayError('too_many_passkeys');
+      respond.json(ctx.res, 200, options);
     },
   });
 
@@ -48,6 +50,7 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
       const body = await readJson(ctx.req, registerBody, deps.maxBodySize).catch(asInvalidPasskey);
       const passkey = await passkeys.verifyRegistration(ctx.live!.user, body.response as never, body.name);
       if (!passkey) throw new GatewayError('invalid_passkey');
+      if (passkey === 'too_many_passkeys') throw new GatewayError('too_many_passkeys');
       // Registering with user verification proves the new authenticator: an enrolment is complete.
       const headers = ctx.live!.session.mfaPending ? { 'set-cookie': await completeSecondFactor(deps, ctx) } : undefined;
       respond.json(ctx.res, 200, { passkey: describe(passkey) }, headers);

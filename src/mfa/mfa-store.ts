@@ -62,7 +62,13 @@ export interface MfaStore extends Resealable {
   consumeRecoveryCode(userName: string, codeHash: string, at: number): Promise<boolean>;
   countRecoveryCodes(userName: string): Promise<number>;
 
-  addPasskey(record: PasskeyRecord): Promise<void>;
+  /**
+   * Stores a new passkey unless its user already has `limit`: false then, and nothing is stored.
+   * Atomic: the count and the insert are one step, so registrations racing for the last slot (in
+   * any process) never take a user past `limit`. A credential id already registered, to anyone,
+   * throws (WebAuthn §7.1).
+   */
+  addPasskey(record: PasskeyRecord, limit: number): Promise<boolean>;
   getPasskey(id: string): Promise<PasskeyRecord | null>;
   listPasskeys(userName: string): Promise<PasskeyRecord[]>;
   /**
@@ -76,6 +82,12 @@ export interface MfaStore extends Resealable {
   putChallenge(record: ChallengeRecord): Promise<void>;
   /** Deletes and returns the challenge if it exists and has not expired at `now`: usable once. */
   takeChallenge(challenge: string, now: number): Promise<ChallengeRecord | null>;
+  /**
+   * Deletes every challenge expired at `now`, and returns how many (housekeeping). Ceremonies begun
+   * and never finished leave their challenge behind, and login options are public: without this
+   * the table grows with every request for them.
+   */
+  purgeChallenges(now: number): Promise<number>;
 
   /** Removes TOTP, recovery codes and passkeys of a user (mfa-reset, user removal). */
   removeAll(userName: string): Promise<void>;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { SoftAuthenticator } from '../../test/helpers/soft-authenticator.js';
 import type { UserRecord } from '../accounts/user-store.js';
@@ -35,12 +35,19 @@ describe('PasskeyService', () => {
     return found;
   }
 
+  /** Registration options for a user who has room for another passkey. */
+  async function optionsFor(of: UserRecord): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const options = await passkeys.registrationOptions(of);
+    if (options === 'too_many_passkeys') throw new Error(`${of.name} has the most passkeys allowed`);
+    return options;
+  }
+
   /** Registers a passkey for `name` with the soft authenticator; returns its id. */
   async function register(name: string, on: SoftAuthenticator = authenticator): Promise<string> {
     const alice = await user(name);
-    const response = on.register(await passkeys.registrationOptions(alice));
+    const response = on.register(await optionsFor(alice));
     const record = await passkeys.verifyRegistration(alice, response);
-    if (!record) throw new Error('registration failed');
+    if (!record || record === 'too_many_passkeys') throw new Error('registration failed');
     return record.id;
   }
 
@@ -81,7 +88,7 @@ describe('PasskeyService', () => {
       }
       // Even a response that would verify elsewhere gives null, and nothing is stored.
       const off = serviceOn(store, 'http://127.0.0.1:8080');
-      const response = authenticator.register(await passkeys.registrationOptions(await user('alice')));
+      const response = authenticator.register(await optionsFor(await user('alice')));
       expect(await off.verifyRegistration(await user('alice'), response)).toBeNull();
       expect(await store.mfa.listPasskeys('alice')).toEqual([]);
     });
@@ -89,7 +96,7 @@ describe('PasskeyService', () => {
 
   describe('registration', () => {
     test('options require user verification and a discoverable key, ask no attestation, and expire in 5 minutes', async () => {
-      const options = await passkeys.registrationOptions(await user('alice'));
+      const options = await optionsFor(await user('alice'));
       expect(options).toMatchObject({
         rp: { id: 'gate.example.com', name: 'Gatehouse' },
         user: { name: 'alice', displayName: 'alice', id: Buffer.from(userHandleOf('alice')).toString('base64url') },
@@ -105,20 +112,20 @@ describe('PasskeyService', () => {
 
     test('stores the passkey, enables MFA, audits it, and excludes it from the next options', async () => {
       const alice = await user('alice');
-      const response = authenticator.register(await passkeys.registrationOptions(alice));
+      const response = authenticator.register(await optionsFor(alice));
       const record = await passkeys.verifyRegistration(alice, response, 'My phone');
       expect(record).toMatchObject({ id: response.id, userName: 'alice', name: 'My phone', counter: 0, transports: ['internal', 'hybrid'], createdAt: clock.now(), lastUsedAt: null });
       expect((await user('alice')).mfaEnabled).toBe(true);
       expect(await passkeys.list('alice')).toHaveLength(1);
       expect((await store.audit.recent(5)).find((e) => e.type === 'passkey_registered')).toMatchObject({ user: 'alice', detail: { passkey: response.id } });
-      const next = await passkeys.registrationOptions(alice);
+      const next = await optionsFor(alice);
       expect(next.excludeCredentials?.map((c) => c.id)).toEqual([response.id]);
       expect(() => authenticator.register(next)).toThrow(/InvalidStateError/);
     });
 
     test('a registration challenge works once', async () => {
       const alice = await user('alice');
-      const options = await passkeys.registrationOptions(alice);
+      const options = await optionsFor(alice);
       const response = authenticator.register(options);
       expect(await passkeys.verifyRegistration(alice, response)).not.toBeNull();
       // The same response again, and a fresh credential answering the spent challenge.
@@ -129,10 +136,10 @@ describe('PasskeyService', () => {
 
     test('a challenge expires after 5 minutes', async () => {
       const alice = await user('alice');
-      const late = authenticator.register(await passkeys.registrationOptions(alice));
+      const late = authenticator.register(await optionsFor(alice));
       clock.advance(challengeTtlMs + 1);
       expect(await passkeys.verifyRegistration(alice, late)).toBeNull();
-      const inTime = new SoftAuthenticator({ origin }).register(await passkeys.registrationOptions(alice));
+      const inTime = new SoftAuthenticator({ origin }).register(await optionsFor(alice));
       clock.advance(challengeTtlMs - 1);
       expect(await passkeys.verifyRegistration(alice, inTime)).not.toBeNull();
     });
@@ -140,7 +147,7 @@ describe('PasskeyService', () => {
     test('is refused for another origin, another RP id, or without user verification or presence', async () => {
       const alice = await user('alice');
       for (const knobs of [{ origin: 'https://evil.example.com' }, { origin: 'http://gate.example.com' }, { rpId: 'evil.example.com' }, { rpId: 'example.com' }, { userVerified: false }, { userPresent: false, userVerified: false }]) {
-        const response = new SoftAuthenticator({ origin }).register(await passkeys.registrationOptions(alice), knobs);
+        const response = new SoftAuthenticator({ origin }).register(await optionsFor(alice), knobs);
         expect(await passkeys.verifyRegistration(alice, response), JSON.stringify(knobs)).toBeNull();
       }
       expect(await passkeys.list('alice')).toEqual([]);
@@ -150,11 +157,11 @@ describe('PasskeyService', () => {
     test("is refused with another user's challenge, a login challenge, or for a locked user", async () => {
       const alice = await user('alice');
       const bob = await user('bob');
-      expect(await passkeys.verifyRegistration(bob, authenticator.register(await passkeys.registrationOptions(alice)))).toBeNull();
+      expect(await passkeys.verifyRegistration(bob, authenticator.register(await optionsFor(alice)))).toBeNull();
       const loginOptions = await passkeys.authenticationOptions('alice');
-      const asIfRegistering = authenticator.register({ ...(await passkeys.registrationOptions(alice)), challenge: loginOptions.challenge });
+      const asIfRegistering = authenticator.register({ ...(await optionsFor(alice)), challenge: loginOptions.challenge });
       expect(await passkeys.verifyRegistration(alice, asIfRegistering)).toBeNull();
-      const options = await passkeys.registrationOptions(alice);
+      const options = await optionsFor(alice);
       await store.users.update('alice', { locked: true });
       expect(await passkeys.verifyRegistration(alice, new SoftAuthenticator({ origin }).register(options))).toBeNull();
       expect(await store.mfa.listPasskeys('alice')).toEqual([]);
@@ -164,14 +171,14 @@ describe('PasskeyService', () => {
     test('a credential id registered already (to anyone) is refused, never overwritten', async () => {
       const aliceCredential = await register('alice');
       const bob = await user('bob');
-      const clash = new SoftAuthenticator({ origin }).register(await passkeys.registrationOptions(bob), { credentialId: aliceCredential });
+      const clash = new SoftAuthenticator({ origin }).register(await optionsFor(bob), { credentialId: aliceCredential });
       expect(await passkeys.verifyRegistration(bob, clash)).toBeNull();
       expect((await store.mfa.getPasskey(aliceCredential))?.userName).toBe('alice');
     });
 
     test('malformed responses give null, never an exception', async () => {
       const alice = await user('alice');
-      const options = await passkeys.registrationOptions(alice);
+      const options = await optionsFor(alice);
       const good = authenticator.register(options);
       const clientData = (json: unknown): string => Buffer.from(JSON.stringify(json)).toString('base64url');
       const bad: unknown[] = [
@@ -183,7 +190,7 @@ describe('PasskeyService', () => {
       ];
       for (const response of bad) expect(await passkeys.verifyRegistration(alice, response as RegistrationResponseJSON)).toBeNull();
       // Bad attestation objects reach the library, which throws; still null.
-      const next = await passkeys.registrationOptions(alice);
+      const next = await optionsFor(alice);
       const broken = new SoftAuthenticator({ origin }).register(next);
       expect(await passkeys.verifyRegistration(alice, { ...broken, response: { ...broken.response, attestationObject: 'AAAA' } })).toBeNull();
     });
@@ -261,7 +268,7 @@ describe('PasskeyService', () => {
 
     test('a registration challenge cannot be used to log in', async () => {
       await register('alice');
-      const registration = await passkeys.registrationOptions(await user('alice'));
+      const registration = await optionsFor(await user('alice'));
       const response = authenticator.authenticate({ ...(await passkeys.authenticationOptions()), challenge: registration.challenge });
       expect(await passkeys.verifyAuthentication(response)).toBeNull();
     });
@@ -312,7 +319,7 @@ describe('PasskeyService', () => {
       expect(await passkeys.verifyAuthentication({ ...good, response: { ...good.response, signature: signature.toString('base64url') } })).toBeNull();
 
       const stranger = new SoftAuthenticator({ origin });
-      stranger.register(await passkeys.registrationOptions(await user('bob'))); // never verified, so never stored
+      stranger.register(await optionsFor(await user('bob'))); // never verified, so never stored
       expect(await passkeys.verifyAuthentication(stranger.authenticate(await passkeys.authenticationOptions()))).toBeNull();
 
       const fresh = authenticator.authenticate(await passkeys.authenticationOptions());

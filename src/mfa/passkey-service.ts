@@ -20,6 +20,8 @@ import { hasSecondFactor } from './totp-service.js';
 
 /** Issue 4: a challenge is single-use and expires after 5 minutes; the browser is told the same. */
 export const challengeTtlMs = 5 * 60_000;
+/** SPEC §4.5: a user has at most 10 passkeys; another registration answers 409 too_many_passkeys. */
+export const maxPasskeysPerUser = 10;
 /** 256-bit challenges (WebAuthn §13.4.3 asks for at least 16 random bytes). */
 const challengeBytes = 32;
 /** Unpadded base64url of 32 bytes: the shape of every challenge this service issues. */
@@ -83,10 +85,14 @@ export class PasskeyService {
    * Options for `navigator.credentials.create()`. Resident (discoverable) keys are required, not
    * merely preferred: login options never list credentials (see authenticationOptions), so a
    * non-discoverable credential could never be used to log in.
+   *
+   * A user who already has the most passkeys allowed gets no ceremony (the authenticator would make
+   * a key only to see it refused); verifyRegistration's check is the one that holds under races.
    */
-  async registrationOptions(user: UserRecord): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(user: UserRecord): Promise<PublicKeyCredentialCreationOptionsJSON | 'too_many_passkeys'> {
     this.#assertEnabled();
     const existing = await this.#store.listPasskeys(user.name);
+    if (existing.length >= maxPasskeysPerUser) return 'too_many_passkeys';
     const options = await generateRegistrationOptions({
       rpName: this.#rpName,
       rpID: this.rpId,
@@ -103,13 +109,16 @@ export class PasskeyService {
     return options;
   }
 
-  /** Verifies `credential.toJSON()` of a registration and stores the passkey; null if anything is wrong. */
+  /**
+   * Verifies `credential.toJSON()` of a registration and stores the passkey; null if anything is
+   * wrong, 'too_many_passkeys' when the user has the most allowed (decided atomically by the store).
+   */
   async verifyRegistration(
     user: UserRecord,
     response: RegistrationResponseJSON,
     name?: string,
     context: AuditContext = {},
-  ): Promise<PasskeyRecord | null> {
+  ): Promise<PasskeyRecord | 'too_many_passkeys' | null> {
     if (!this.enabled) return null;
     const challenge = challengeOf(response);
     if (challenge === null) return null;
@@ -151,7 +160,7 @@ export class PasskeyService {
       createdAt: this.#clock.now(),
       lastUsedAt: null,
     };
-    await this.#store.addPasskey(record);
+    if (!(await this.#store.addPasskey(record, maxPasskeysPerUser))) return 'too_many_passkeys';
     await this.#users.update(user.name, { mfaEnabled: true });
     await this.#audit.record('passkey_registered', about(user.name, context), { passkey: record.id });
     return record;
@@ -230,6 +239,14 @@ export class PasskeyService {
   /** The user's passkeys. Public keys are not secret, but only id, name and times belong in a response. */
   async list(userName: string): Promise<PasskeyRecord[]> {
     return this.#store.listPasskeys(userName);
+  }
+
+  /**
+   * Deletes the challenges expired by now, used or not (housekeeping). They are useless once
+   * expired, but only this removes those of ceremonies nobody finished.
+   */
+  async purgeExpiredChallenges(): Promise<number> {
+    return this.#store.purgeChallenges(this.#clock.now());
   }
 
   /** Removes one of the user's passkeys; false when they have none with this id (404). */

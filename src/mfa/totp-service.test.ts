@@ -346,7 +346,7 @@ describe('TotpService', () => {
   describe('disable and reset', () => {
     test('disable removes TOTP and recovery codes; MFA stays on only while a passkey remains', async () => {
       const { recoveryCodes, secret } = await enrol('alice');
-      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Phone', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null });
+      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Phone', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null }, 10);
       expect(await totp.disable('alice', { user: 'alice' })).toBe(true);
       expect(await totp.isEnrolled('alice')).toBe(false);
       expect(await totp.useRecoveryCode('alice', recoveryCodes[0] as string)).toBe(false);
@@ -364,7 +364,7 @@ describe('TotpService', () => {
 
     test('resetAll removes TOTP, recovery codes and passkeys and turns MFA off', async () => {
       const { recoveryCodes } = await enrol('alice');
-      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Phone', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null });
+      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Phone', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null }, 10);
       await totp.resetAll('alice', { user: 'cli' });
       expect(await totp.isEnrolled('alice')).toBe(false);
       expect(await store.mfa.listPasskeys('alice')).toEqual([]);

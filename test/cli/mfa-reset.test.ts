@@ -17,7 +17,7 @@ describe('gatehouse user mfa-reset', () => {
       const setup = await totp.setup('alice');
       if (setup === 'already_enabled') throw new Error('unexpected');
       expect(await totp.confirm('alice', totpCode(setup.secret, clock.now()))).not.toBe('invalid_code');
-      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null });
+      await store.mfa.addPasskey({ id: 'cred-1', userName: 'alice', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: clock.now(), lastUsedAt: null }, 10);
       const user = (await accounts.get('alice'))!;
       await sessions.create(user, { ip: '127.0.0.1', userAgent: 'test' });
     });

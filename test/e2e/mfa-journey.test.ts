@@ -268,9 +268,10 @@ describe('second factors in the demo website, in Chromium', { timeout: 120_000 }
       await verified;
       await expectDashboard(page);
       expect(await fetchInPage(page, '/api/secure/v1/whoami')).toEqual({ status: 200, code: null });
-      // The page learnt from the login that TOTP is on.
+      // The page asks Gatehouse which factors are on (GET /auth/mfa), and shows the codes left.
       await openSecurity(page);
       expect(await page.locator('#totp-status').textContent()).toBe('On');
+      expect(await page.locator('#recovery-left').textContent()).toBe('10 of your recovery codes are unused.');
       await page.locator('#nav-dashboard').click();
       await expectDashboard(page);
 
@@ -300,9 +301,23 @@ describe('second factors in the demo website, in Chromium', { timeout: 120_000 }
       await page.locator('#mfa-submit').click();
       await expectDashboard(page);
 
-      // Turning TOTP off takes the password; a wrong one is refused and changes nothing.
       await openSecurity(page);
       expect(await page.locator('#totp-status').textContent()).toBe('On');
+      expect(await page.locator('#recovery-left').textContent()).toBe('8 of your recovery codes are unused.');
+      // A reload knows too, without probing: the page never starts an enrolment to find out.
+      const setups: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/auth/mfa/totp/setup')) setups.push(request.method());
+      });
+      await page.reload();
+      await until(() => page.locator('#view-security').isVisible()).toBe(true);
+      await until(() => page.locator('#totp-on').isVisible()).toBe(true);
+      expect(await page.locator('#totp-status').textContent()).toBe('On');
+      expect(await page.locator('#totp-idle').isVisible()).toBe(false);
+      expect(setups).toEqual([]);
+      await shoot(page, 'security-totp-on.png');
+
+      // Turning TOTP off takes the password; a wrong one is refused and changes nothing.
       await page.locator('#totp-off-start').click();
       await until(() => page.locator('#totp-disable-form').isVisible()).toBe(true);
       await page.locator('#totp-disable-password').fill('not the password');
@@ -477,6 +492,10 @@ describe('second factors in the demo website, in Chromium', { timeout: 120_000 }
 
       await openSecurity(page);
       await until(() => page.locator('#passkey-list .item-meta').textContent()).toContain('last used');
+      // After a passkey login the page has no password answer to go by: Gatehouse tells it TOTP is off.
+      expect(await page.locator('#totp-status').isVisible()).toBe(true);
+      expect(await page.locator('#totp-status').textContent()).toBe('Off');
+      expect(await page.locator('#totp-idle').isVisible()).toBe(true);
 
       // Removing it takes a second click; then the authenticator's credential is worthless.
       await page.locator('#passkey-list .item button', { hasText: 'Remove' }).click();

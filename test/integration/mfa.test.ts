@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PASSWORD, startGateway } from '../helpers/gateway.js';
-import { call, login } from '../helpers/http.js';
+import { call, login, type Reply } from '../helpers/http.js';
+import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
 import { totpCode } from '../helpers/totp.js';
 import { useGateway } from '../helpers/lifecycle.js';
 
@@ -9,7 +10,13 @@ const routes = [
   { path: '/api/**', methods: ['GET', 'POST'], upstream: 'api', stripPrefix: '/api' },
 ];
 
-const env = useGateway({ users: ['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'kim', 'lena'].map((name) => ({ name })), config: { routes } });
+const env = useGateway({
+  users: [
+    ...['alice', 'alice2', 'bob', 'bob2', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'kim', 'lena', 'mona', 'nils', 'otto', 'pia'].map((name) => ({ name })),
+    { name: 'rita', requireReset: true },
+  ],
+  config: { routes },
+});
 
 /** Enrols TOTP for a user through the API; returns the secret, recovery codes and the session after. */
 async function enrol(name: string): Promise<{ secret: string; recoveryCodes: string[]; cookie: string }> {
@@ -166,7 +173,7 @@ describe('step-up and removal', () => {
 
   it('a session without a completed factor cannot add a factor to an account that has one', async () => {
     const services = env.gw.gateway.services;
-    await services.store.mfa.addPasskey({ id: 'planted-check', userName: 'kim', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: env.gw.clock.now(), lastUsedAt: null });
+    await services.store.mfa.addPasskey({ id: 'planted-check', userName: 'kim', name: 'Key', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: env.gw.clock.now(), lastUsedAt: null }, 10);
     await services.store.users.update('kim', { mfaEnabled: true });
     const passwordOnly = await login(env.gw.url, 'kim');
     for (const path of ['/auth/passkeys/register/options', '/auth/mfa/totp/setup']) {
@@ -248,5 +255,97 @@ describe('mfa.required', () => {
     } finally {
       await strict.close();
     }
+  });
+});
+
+describe('GET /auth/mfa', () => {
+  /** GET /auth/mfa without X-CSRF, as a browser's plain GET would send it; asserts the SPEC §4 headers. */
+  async function factors(session: string | undefined): Promise<Reply> {
+    const reply = await call(env.gw.url, '/auth/mfa', { csrf: false, ...(session === undefined ? {} : { session }) });
+    expect(reply.headers['cache-control']).toBe('no-store');
+    expect(reply.headers['x-request-id']).toBeTruthy();
+    return reply;
+  }
+
+  async function expectFactors(session: string, expected: { totp: boolean; passkeys: number; recoveryCodesLeft: number }, what: string): Promise<void> {
+    const reply = await factors(session);
+    expect(reply.status, what).toBe(200);
+    expect(reply.json(), what).toEqual(expected);
+  }
+
+  /** A passkey registered by a session allowed to add one; the soft authenticator is the browser's. */
+  async function addPasskey(session: string): Promise<void> {
+    const options = await call(env.gw.url, '/auth/passkeys/register/options', { method: 'POST', session, body: {} });
+    expect(options.status).toBe(200);
+    const response = new SoftAuthenticator({ origin: 'http://localhost:8080' }).register(options.json());
+    expect((await call(env.gw.url, '/auth/passkeys/register/verify', { method: 'POST', session, body: { response } })).status).toBe(200);
+  }
+
+  it('follows a user through every state: none, TOTP pending, TOTP on, recovery codes used, passkeys, TOTP off', async () => {
+    const first = await login(env.gw.url, 'mona');
+    await expectFactors(first, { totp: false, passkeys: 0, recoveryCodesLeft: 0 }, 'none');
+
+    const setup = await call(env.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session: first, body: {} });
+    expect(setup.status).toBe(200);
+    // A setup that is not confirmed protects nothing: TOTP is not on.
+    await expectFactors(first, { totp: false, passkeys: 0, recoveryCodesLeft: 0 }, 'TOTP pending');
+
+    const confirm = await call(env.gw.url, '/auth/mfa/totp/confirm', { method: 'POST', session: first, body: { code: totpCode(setup.json().secret, env.gw.clock.now(), -1) } });
+    expect(confirm.status).toBe(200);
+    const recoveryCodes = confirm.json().recoveryCodes as string[];
+    await expectFactors(confirm.cookie!, { totp: true, passkeys: 0, recoveryCodesLeft: 10 }, 'TOTP on');
+
+    for (const code of recoveryCodes.slice(0, 2)) {
+      const verified = await call(env.gw.url, '/auth/mfa/verify', { method: 'POST', session: await passwordStep('mona'), body: { recoveryCode: code } });
+      expect(verified.status).toBe(200);
+    }
+    const pending = await passwordStep('mona');
+    const verified = await call(env.gw.url, '/auth/mfa/verify', { method: 'POST', session: pending, body: { recoveryCode: recoveryCodes[2] } });
+    const full = verified.cookie!;
+    await expectFactors(full, { totp: true, passkeys: 0, recoveryCodesLeft: 7 }, 'three recovery codes used');
+
+    await addPasskey(full);
+    await addPasskey(full);
+    await expectFactors(full, { totp: true, passkeys: 2, recoveryCodesLeft: 7 }, 'two passkeys');
+
+    expect((await call(env.gw.url, '/auth/mfa/totp', { method: 'DELETE', session: full, body: { password: PASSWORD } })).status).toBe(204);
+    await expectFactors(full, { totp: false, passkeys: 2, recoveryCodesLeft: 0 }, 'TOTP off, passkeys kept');
+  });
+
+  it('a user whose only factor is a passkey: no TOTP, one passkey, no recovery codes', async () => {
+    const session = await login(env.gw.url, 'nils');
+    await addPasskey(session);
+    await expectFactors(session, { totp: false, passkeys: 1, recoveryCodesLeft: 0 }, 'passkey only');
+  });
+
+  it('answers HEAD like GET, without a body', async () => {
+    const session = await login(env.gw.url, 'otto');
+    const reply = await call(env.gw.url, '/auth/mfa', { method: 'HEAD', session, csrf: false });
+    expect([reply.status, reply.text]).toEqual([200, '']);
+  });
+
+  it('401 without a session, with an ended one, and for a pending one (SPEC §4.5: it may call only verify, session, logout)', async () => {
+    const none = await factors(undefined);
+    expect([none.status, none.json().error.code]).toEqual([401, 'unauthenticated']);
+
+    const ended = await login(env.gw.url, 'otto');
+    await call(env.gw.url, '/auth/logout', { method: 'POST', session: ended });
+    const afterLogout = await factors(ended);
+    expect([afterLogout.status, afterLogout.json().error.code]).toEqual([401, 'unauthenticated']);
+
+    await enrol('pia');
+    env.gw.clock.advance(30_000);
+    const pending = await passwordStep('pia');
+    const half = await factors(pending);
+    expect([half.status, half.json().error.code]).toEqual([401, 'mfa_required']);
+  });
+
+  it('403 password_reset_required for a session that must change its password first (SPEC §4.1), 200 once it has', async () => {
+    const restricted = await login(env.gw.url, 'rita');
+    const refused = await factors(restricted);
+    expect([refused.status, refused.json().error.code]).toEqual([403, 'password_reset_required']);
+    const changed = await call(env.gw.url, '/auth/password', { method: 'POST', session: restricted, body: { currentPassword: PASSWORD, newPassword: 'rita chose a new one' } });
+    expect(changed.status).toBe(204);
+    await expectFactors(changed.cookie!, { totp: false, passkeys: 0, recoveryCodesLeft: 0 }, 'after the change');
   });
 });

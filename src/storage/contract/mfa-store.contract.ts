@@ -3,6 +3,9 @@ import type { MfaStore } from '../../mfa/mfa-store.js';
 import { race, racers, type ContractFactory, type ContractSubject } from './contract-subject.js';
 import { challengeRecord, codeHash, passkeyRecord, totpRecord } from './fixtures.js';
 
+/** The per-user passkey limit the cases pass where the limit is not what they test (SPEC §4.5: 10). */
+const limit = 10;
+
 /** A TOTP time step (RFC 6238: floor(unix seconds / 30)) of a plausible present. */
 const step = 58_000_000;
 
@@ -121,7 +124,7 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         await enrol();
         await store.useTotpStep('alice', step);
         await store.replaceRecoveryCodes('alice', [codeHash(1)]);
-        await store.addPasskey(passkeyRecord());
+        await store.addPasskey(passkeyRecord(), limit);
         expect(await peer.removeTotp('alice')).toBe(true);
         expect(await store.getTotp('alice')).toBeNull();
         expect(await store.removeTotp('alice')).toBe(false);
@@ -228,7 +231,7 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
     describe('passkeys', () => {
       test('add then get from either connection returns every field, the key byte for byte', async () => {
         const passkey = passkeyRecord({ counter: 7, transports: ['internal', 'hybrid'], lastUsedAt: 1_500 });
-        await store.addPasskey(passkey);
+        await store.addPasskey(passkey, limit);
         expect(await store.getPasskey(passkey.id)).toEqual(passkey);
         const seen = await peer.getPasskey(passkey.id);
         expect(seen).toEqual(passkey);
@@ -236,7 +239,7 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
       });
 
       test('an empty transport list and a null last use round-trip', async () => {
-        await store.addPasskey(passkeyRecord({ transports: [], lastUsedAt: null }));
+        await store.addPasskey(passkeyRecord({ transports: [], lastUsedAt: null }), limit);
         expect(await peer.getPasskey(passkeyRecord().id)).toMatchObject({ transports: [], lastUsedAt: null });
       });
 
@@ -247,30 +250,30 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
 
       test('a credential id already registered is refused, whoever adds it, and the first is kept', async () => {
         const first = passkeyRecord({ userName: 'alice', name: 'first' });
-        await store.addPasskey(first);
-        await expect(peer.addPasskey(passkeyRecord({ userName: 'mallory', name: 'stolen id', counter: 0 }))).rejects.toThrow();
+        await store.addPasskey(first, limit);
+        await expect(peer.addPasskey(passkeyRecord({ userName: 'mallory', name: 'stolen id', counter: 0 }), limit)).rejects.toThrow();
         expect(await store.getPasskey(first.id)).toEqual(first);
         expect(await store.listPasskeys('mallory')).toEqual([]);
       });
 
       test('list returns only that user\'s passkeys, oldest first', async () => {
-        await store.addPasskey(passkeyRecord({ id: 'late', createdAt: 3_000 }));
-        await peer.addPasskey(passkeyRecord({ id: 'early', createdAt: 1_000 }));
-        await store.addPasskey(passkeyRecord({ id: 'bobs', userName: 'bob', createdAt: 2_000 }));
+        await store.addPasskey(passkeyRecord({ id: 'late', createdAt: 3_000 }), limit);
+        await peer.addPasskey(passkeyRecord({ id: 'early', createdAt: 1_000 }), limit);
+        await store.addPasskey(passkeyRecord({ id: 'bobs', userName: 'bob', createdAt: 2_000 }), limit);
         expect((await peer.listPasskeys('alice')).map((p) => p.id)).toEqual(['early', 'late']);
         expect((await store.listPasskeys('bob')).map((p) => p.id)).toEqual(['bobs']);
       });
 
       test('recordPasskeyUse sets the counter and last use when the counter is as expected, and changes nothing else', async () => {
         const passkey = passkeyRecord({ counter: 5 });
-        await store.addPasskey(passkey);
+        await store.addPasskey(passkey, limit);
         expect(await peer.recordPasskeyUse(passkey.id, 5, 6, 7_000)).toBe(true);
         expect(await store.getPasskey(passkey.id)).toEqual({ ...passkey, counter: 6, lastUsedAt: 7_000 });
       });
 
       test('recordPasskeyUse with a stale counter is false and changes nothing', async () => {
         const passkey = passkeyRecord({ counter: 5 });
-        await store.addPasskey(passkey);
+        await store.addPasskey(passkey, limit);
         await store.recordPasskeyUse(passkey.id, 5, 6, 7_000);
         expect(await peer.recordPasskeyUse(passkey.id, 5, 6, 8_000)).toBe(false);
         expect(await peer.recordPasskeyUse(passkey.id, 4, 9, 8_000)).toBe(false);
@@ -279,15 +282,15 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
       });
 
       test('an authenticator without a counter (always 0) records every use', async () => {
-        await store.addPasskey(passkeyRecord({ counter: 0 }));
+        await store.addPasskey(passkeyRecord({ counter: 0 }), limit);
         expect(await store.recordPasskeyUse(passkeyRecord().id, 0, 0, 7_000)).toBe(true);
         expect(await peer.recordPasskeyUse(passkeyRecord().id, 0, 0, 8_000)).toBe(true);
         expect(await store.getPasskey(passkeyRecord().id)).toMatchObject({ counter: 0, lastUsedAt: 8_000 });
       });
 
       test('removePasskey removes the user\'s own passkey once; another user\'s is refused and kept', async () => {
-        await store.addPasskey(passkeyRecord({ id: 'mine' }));
-        await store.addPasskey(passkeyRecord({ id: 'bobs', userName: 'bob' }));
+        await store.addPasskey(passkeyRecord({ id: 'mine' }), limit);
+        await store.addPasskey(passkeyRecord({ id: 'bobs', userName: 'bob' }), limit);
         expect(await peer.removePasskey('alice', 'bobs')).toBe(false);
         expect(await store.getPasskey('bobs')).not.toBeNull();
         expect(await peer.removePasskey('alice', 'mine')).toBe(true);
@@ -295,8 +298,34 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await store.removePasskey('alice', 'mine')).toBe(false);
       });
 
+      test('addPasskey stores up to the limit, per user; at the limit it answers false and stores nothing; a removal frees a slot', async () => {
+        for (let i = 0; i < 3; i += 1) expect(await (i % 2 === 0 ? store : peer).addPasskey(passkeyRecord({ id: `key-${i}` }), 3)).toBe(true);
+        expect(await peer.addPasskey(passkeyRecord({ id: 'one-too-many' }), 3)).toBe(false);
+        expect(await store.getPasskey('one-too-many')).toBeNull();
+        expect(await store.listPasskeys('alice')).toHaveLength(3);
+        expect(await store.addPasskey(passkeyRecord({ id: 'bobs', userName: 'bob' }), 3)).toBe(true);
+        expect(await peer.removePasskey('alice', 'key-1')).toBe(true);
+        expect(await store.addPasskey(passkeyRecord({ id: 'one-too-many' }), 3)).toBe(true);
+        expect((await peer.listPasskeys('alice')).map((p) => p.id).sort()).toEqual(['key-0', 'key-2', 'one-too-many']);
+      });
+
+      test(`${racers} concurrent additions for the last free slot across both connections: exactly one is stored`, async () => {
+        for (let i = 0; i < limit - 1; i += 1) await store.addPasskey(passkeyRecord({ id: `key-${i}` }), limit);
+        const results = await race(subject, (s, i) => s.addPasskey(passkeyRecord({ id: `racer-${i}` }), limit));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const stored = await peer.listPasskeys('alice');
+        expect(stored).toHaveLength(limit);
+        expect(stored.map((p) => p.id)).toContain(`racer-${results.indexOf(true)}`);
+      });
+
+      test(`${racers} concurrent additions to a user without passkeys: exactly the limit are stored`, async () => {
+        const results = await race(subject, (s, i) => s.addPasskey(passkeyRecord({ id: `racer-${i}` }), limit));
+        expect(results.filter(Boolean)).toHaveLength(limit);
+        expect(await store.listPasskeys('alice')).toHaveLength(limit);
+      });
+
       test(`${racers} concurrent uses recorded against one counter: exactly one records`, async () => {
-        await store.addPasskey(passkeyRecord({ counter: 5 }));
+        await store.addPasskey(passkeyRecord({ counter: 5 }), limit);
         const results = await race(subject, (s, i) => s.recordPasskeyUse(passkeyRecord().id, 5, 6 + i, 7_000 + i));
         expect(results.filter(Boolean)).toHaveLength(1);
         const winner = results.indexOf(true);
@@ -347,6 +376,16 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await store.takeChallenge(challengeRecord().challenge, 5_000)).toMatchObject({ userName: 'alice' });
       });
 
+      test('purgeChallenges deletes those expired at `now`, never taken, keeps the live ones, and counts what it deleted', async () => {
+        await store.putChallenge(challengeRecord({ challenge: 'abandoned', expiresAt: 4_000 }));
+        await store.putChallenge(challengeRecord({ challenge: 'ends-now', expiresAt: 5_000 }));
+        await store.putChallenge(challengeRecord({ challenge: 'live', expiresAt: 5_001 }));
+        expect(await peer.purgeChallenges(5_000)).toBe(2);
+        expect(await store.purgeChallenges(5_000)).toBe(0);
+        expect(await peer.takeChallenge('live', 5_000)).toMatchObject({ challenge: 'live' });
+        expect(await store.purgeChallenges(Number.MAX_SAFE_INTEGER)).toBe(0);
+      });
+
       test(`${racers} concurrent takes of one challenge across both connections: exactly one gets it`, async () => {
         const record = challengeRecord();
         await store.putChallenge(record);
@@ -360,8 +399,8 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         for (const userName of ['alice', 'bob']) {
           await enrol(userName);
           await store.replaceRecoveryCodes(userName, [codeHash(1), codeHash(2)]);
-          await store.addPasskey(passkeyRecord({ id: `${userName}-1`, userName }));
-          await store.addPasskey(passkeyRecord({ id: `${userName}-2`, userName }));
+          await store.addPasskey(passkeyRecord({ id: `${userName}-1`, userName }), limit);
+          await store.addPasskey(passkeyRecord({ id: `${userName}-2`, userName }), limit);
         }
         await peer.removeAll('alice');
         expect(await store.getTotp('alice')).toBeNull();

@@ -149,6 +149,37 @@ describe('openSqliteStore', () => {
       }
       await step(children, 'exit');
     });
+
+    test('race on addPasskey for the last free slot, round after round: never more than the limit stored (SPEC §4.5: at most 10)', async () => {
+      const path = join(dir, 'g.db');
+      const limit = 10;
+      const store = openSqliteStore(path);
+      try {
+        for (let i = 0; i < limit - 1; i += 1) {
+          await store.mfa.addPasskey({ id: `seed-${i}`, userName: 'racer', name: 'seed', publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: 1, lastUsedAt: null }, limit);
+        }
+        for (let i = 0; i < 4; i += 1) children.push(startChild(path, i));
+        await Promise.all(children.map((c) => c.next()));
+        await step(children, 'open');
+        // One free slot per round, and every process reaches for it at the same instant; then the
+        // winner's passkey is removed, so the next round races for the last slot again.
+        for (let round = 0; round < 30; round += 1) {
+          const replies = await step(children, `passkey ${round} ${limit} ${Date.now() + 20}`);
+          const added = replies.map((r) => {
+            if (typeof r.ok !== 'boolean') throw new Error(`a child failed: ${r.error}`);
+            return r.ok;
+          });
+          const stored = (await store.mfa.listPasskeys('racer')).map((p) => p.id);
+          expect(stored, `round ${round}`).toHaveLength(limit);
+          expect(added.filter(Boolean), `round ${round}`).toHaveLength(1);
+          const winner = stored.find((id) => id.startsWith(`${round}-`))!;
+          expect(await store.mfa.removePasskey('racer', winner)).toBe(true);
+        }
+      } finally {
+        await store.close();
+      }
+      await step(children, 'exit');
+    });
   });
 });
 
@@ -206,6 +237,14 @@ for await (const command of lines) {
         if (await store.mfa.takeChallenge('challenge-' + i, 1000)) won.challenges.push(i);
       }
       say({ ok: won });
+    }
+    if (command.startsWith('passkey ')) {
+      // Whether this process got its passkey stored for the one user, every process starting at
+      // one instant (see take).
+      const [, round, limit, startAt] = command.split(' ');
+      while (Date.now() < Number(startAt)) {}
+      const id = round + '-' + index;
+      say({ ok: await store.mfa.addPasskey({ id, userName: 'racer', name: id, publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: 1, lastUsedAt: null }, Number(limit)) });
     }
     if (command === 'exit') { await store.close(); say({ ok: true }); break; }
   } catch (error) {

@@ -32,10 +32,18 @@ const passkeyColumns = 'id, user_name, name, public_key, counter, transports, cr
 const challengeColumns = 'challenge, purpose, user_name, expires_at';
 
 /**
+ * The count is read inside the insert's own statement, which holds the write lock from before its
+ * first read (see the class comment), so two registrations for the last slot cannot both see room.
+ */
+export const addPasskeySql = `INSERT INTO passkeys (${passkeyColumns})
+  SELECT @id, @user_name, @name, @public_key, @counter, @transports, @created_at, @last_used_at
+  WHERE (SELECT count(*) FROM passkeys WHERE user_name = @user_name) < @limit`;
+
+/**
  * MfaStore on SQLite. Every consume-once verb (useTotpStep, consumeRecoveryCode, recordPasskeyUse,
- * takeChallenge) is ONE statement whose WHERE clause is the condition and whose change count is the
- * answer, so two processes on the file cannot both win: SQLite runs write statements one at a time
- * and each sees the other's commit. Never a read followed by a write.
+ * takeChallenge) and the bounded addPasskey is ONE statement whose WHERE clause is the condition and
+ * whose change count is the answer, so two processes on the file cannot both win: SQLite runs write
+ * statements one at a time and each sees the other's commit. Never a read followed by a write.
  */
 export class SqliteMfaStore implements MfaStore, Resealable {
   readonly #putPendingTotp: Statement<[string, string, number]>;
@@ -46,12 +54,13 @@ export class SqliteMfaStore implements MfaStore, Resealable {
   readonly #removeTotp: Statement<[string]>;
   readonly #consumeRecoveryCode: Statement<[number, string, string]>;
   readonly #countRecoveryCodes: Statement<[string], number>;
-  readonly #addPasskey: Statement<[PasskeyRow]>;
+  readonly #addPasskey: Statement<[PasskeyRow & { limit: number }]>;
   readonly #getPasskey: Statement<[string], PasskeyRow>;
   readonly #listPasskeys: Statement<[string], PasskeyRow>;
   readonly #recordPasskeyUse: Statement<[number, number, string, number]>;
   readonly #removePasskey: Statement<[string, string]>;
   readonly #putChallenge: Statement<[ChallengeRow]>;
+  readonly #purgeChallenges: Statement<[number]>;
   readonly #replaceRecoveryCodes: Transaction<(userName: string, codeHashes: string[]) => void>;
   readonly #takeChallenge: Transaction<(challenge: string, now: number) => ChallengeRow | undefined>;
   readonly #removeAll: Transaction<(userName: string) => void>;
@@ -80,8 +89,7 @@ export class SqliteMfaStore implements MfaStore, Resealable {
     this.#consumeRecoveryCode = db.prepare('UPDATE recovery_codes SET used_at = ? WHERE user_name = ? AND code_hash = ? AND used_at IS NULL');
     this.#countRecoveryCodes = db.prepare<[string], number>('SELECT count(*) FROM recovery_codes WHERE user_name = ? AND used_at IS NULL').pluck();
 
-    this.#addPasskey = db.prepare(`INSERT INTO passkeys (${passkeyColumns})
-      VALUES (@id, @user_name, @name, @public_key, @counter, @transports, @created_at, @last_used_at)`);
+    this.#addPasskey = db.prepare(addPasskeySql);
     this.#getPasskey = db.prepare(`SELECT ${passkeyColumns} FROM passkeys WHERE id = ?`);
     this.#listPasskeys = db.prepare(`SELECT ${passkeyColumns} FROM passkeys WHERE user_name = ? ORDER BY created_at, rowid`);
     // Compare-and-set: of two assertions verified against the same stored counter, one records.
@@ -92,14 +100,17 @@ export class SqliteMfaStore implements MfaStore, Resealable {
     this.#putChallenge = db.prepare(`INSERT INTO webauthn_challenges (${challengeColumns}) VALUES (@challenge, @purpose, @user_name, @expires_at)`);
     const takeChallenge = db.prepare<[string, number], ChallengeRow>(`DELETE FROM webauthn_challenges WHERE challenge = ? AND expires_at > ?
       RETURNING ${challengeColumns}`);
+    // A range scan of webauthn_challenges_expires_at (migration 3): it visits only the rows it deletes.
     const purgeChallenges = db.prepare<[number]>('DELETE FROM webauthn_challenges WHERE expires_at <= ?');
+    this.#purgeChallenges = purgeChallenges;
 
     this.#replaceRecoveryCodes = db.transaction((userName: string, codeHashes: string[]) => {
       deleteRecoveryCodes.run(userName);
       for (const codeHash of codeHashes) insertRecoveryCode.run(userName, codeHash);
     });
-    // The take alone decides who gets the challenge; the purge rides along because only here is
-    // `now` known (putChallenge has none). It drops the ceremonies begun and never finished.
+    // The take alone decides who gets the challenge; the purge rides along because `now` is known
+    // here (putChallenge has none). The housekeeping's purgeChallenges clears the ceremonies begun
+    // and never finished when no take comes.
     this.#takeChallenge = db.transaction((challenge: string, now: number) => {
       const row = takeChallenge.get(challenge, now);
       purgeChallenges.run(now);
@@ -156,10 +167,10 @@ export class SqliteMfaStore implements MfaStore, Resealable {
     return this.#countRecoveryCodes.get(userName) ?? 0;
   }
 
-  async addPasskey(record: PasskeyRecord): Promise<void> {
-    // A plain INSERT: a credential id already registered (to anyone) is refused, never overwritten
+  async addPasskey(record: PasskeyRecord, limit: number): Promise<boolean> {
+    // No upsert: a credential id already registered (to anyone) is refused, never overwritten
     // (WebAuthn §7.1: an RP SHOULD fail a registration whose credential id is already known).
-    this.#addPasskey.run({
+    return this.#addPasskey.run({
       id: record.id,
       user_name: record.userName,
       name: record.name,
@@ -168,7 +179,8 @@ export class SqliteMfaStore implements MfaStore, Resealable {
       transports: JSON.stringify(record.transports),
       created_at: record.createdAt,
       last_used_at: record.lastUsedAt,
-    });
+      limit,
+    }).changes === 1;
   }
 
   async getPasskey(id: string): Promise<PasskeyRecord | null> {
@@ -195,6 +207,10 @@ export class SqliteMfaStore implements MfaStore, Resealable {
   async takeChallenge(challenge: string, now: number): Promise<ChallengeRecord | null> {
     const row = this.#takeChallenge.immediate(challenge, now);
     return row ? { challenge: row.challenge, purpose: row.purpose as ChallengePurpose, userName: row.user_name, expiresAt: row.expires_at } : null;
+  }
+
+  async purgeChallenges(now: number): Promise<number> {
+    return this.#purgeChallenges.run(now).changes;
   }
 
   async removeAll(userName: string): Promise<void> {
