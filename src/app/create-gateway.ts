@@ -28,6 +28,7 @@ import { MemoryCounterStore } from '../rules/memory-counter-store.js';
 import { RateRules } from '../rules/rate-rules.js';
 import type { Store } from '../storage/store.js';
 import { sessionCookiePolicy } from '../security/cookies.js';
+import { hostPolicy } from '../security/host-policy.js';
 import { requestIdSource } from '../security/random.js';
 import { upstreamAssertion, type UpstreamAssertion } from '../trust/assertion.js';
 import { openServices, type ServiceOptions, type Services } from './open-services.js';
@@ -150,6 +151,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     respond,
     cookie,
     ipRules: new IpRules(config.ipRules),
+    hosts: hostPolicy(config.server.publicOrigin, config.server.allowedHosts),
     trustedProxies: new CidrSet(config.server.trustedProxies),
     ownEndpoints,
     ownItemEndpoints,

@@ -50,6 +50,20 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('takes server.allowedHosts in canonical form and refuses entries that are not a host, by key path', () => {
+    expect(parseConfig({}, '/x').server.allowedHosts).toEqual([]);
+    expect(parseConfig({ server: { allowedHosts: ['Gatehouse.Internal', '127.0.0.1:8080', '[0::1]'] } }, '/x').server.allowedHosts)
+      .toEqual(['gatehouse.internal', '127.0.0.1:8080', '[::1]']);
+    const expected = 'expected a host like "app.example.com" or "app.example.com:8443" (a name or IP address and an optional port; no scheme, path or wildcard)';
+    expect(problemsOf({ server: { allowedHosts: ['ok.example', 'https://app.example.com', '*.example.com', 'x:0', 42] } })).toEqual([
+      `server.allowedHosts[1]: ${expected}`,
+      `server.allowedHosts[2]: ${expected}`,
+      `server.allowedHosts[3]: ${expected}`,
+      'server.allowedHosts[4]: expected a host like "app.example.com" or "app.example.com:8443"',
+    ]);
+    expect(problemsOf({ server: { allowedHosts: 'app.example.com' } })).toHaveLength(1);
+  });
+
   it('accepts assertion: true on an upstream (SPEC §7), and the route to the JWKS stays reserved', () => {
     expect(problemsOf({ upstreams: [{ ...upstream, assertion: true }], routes: [{ path: '/api/**', upstream: 'api' }] })).toEqual([]);
     expect(parseConfig({ upstreams: [{ ...upstream, assertion: true }] }, '/x').upstreams[0]!.assertion).toBe(true);

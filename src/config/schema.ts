@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { canonicalHostEntry, isAllowedHostEntry } from '../security/host-policy.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -44,6 +45,11 @@ const origin = z.string().refine((text) => {
   }
 }, 'expected an origin like "https://app.example.com" (scheme, host and optional port, no path)')
   .transform((text) => new URL(text).origin);
+
+/** `server.allowedHosts`: `name` (any port) or `name:port`, kept in canonical form (lower case). */
+const allowedHost = z.string({ error: 'expected a host like "app.example.com" or "app.example.com:8443"' })
+  .refine(isAllowedHostEntry, 'expected a host like "app.example.com" or "app.example.com:8443" (a name or IP address and an optional port; no scheme, path or wildcard)')
+  .transform(canonicalHostEntry);
 
 const httpUrl = z.string().refine((text) => {
   try {
@@ -140,6 +146,7 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     publicOrigin: origin.default('http://localhost:8080'),
+    allowedHosts: z.array(allowedHost).default([]),
     trustedProxies: z.array(cidr).default([]),
     tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
     maxBodySize: size.default(1024 * 1024),

@@ -24,6 +24,8 @@ export const errorCodes = {
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   uri_too_long: { status: 414, message: 'The request target is too long.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },
+  /** SPEC §4.4: a Host that is neither publicOrigin's nor in server.allowedHosts (DNS rebinding). */
+  misdirected_request: { status: 421, message: 'This server does not answer for that host name.' },
   too_many_attempts: { status: 429, message: 'Too many failed attempts; wait before trying again.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },

@@ -50,6 +50,9 @@ export const stages: readonly Stage[] = [
         ctx.res.shouldKeepAlive = false;
         return new GatewayError('bad_request', { message: 'The request is not valid HTTP.', headers: { connection: 'close' } });
       }
+      // RFC 9112 §3.2: more than one Host line is answered 400. Node keeps the first; a proxy in
+      // front may have routed on the last, so the Host check below would vouch for the wrong name.
+      if (hostLines(ctx.req.rawHeaders) > 1) return new GatewayError('bad_request', { message: 'The request has more than one Host header.' });
       return undefined;
     },
   },
@@ -67,6 +70,18 @@ export const stages: readonly Stage[] = [
     run(ctx) {
       // Gatehouse grants no cross-origin access, so a preflight is refused and never forwarded.
       return isPreflight(ctx.method, ctx.req.headers) ? new GatewayError('csrf_rejected', { message: 'Cross-origin requests are not allowed.' }) : undefined;
+    },
+  },
+  {
+    name: 'host',
+    run(ctx, rt) {
+      // DNS rebinding (SPEC §4.4, security/host-policy.ts): a name we were not configured for is
+      // refused before any content, session or login is reached. The health probes stay reachable
+      // by whatever name a load balancer uses; their path is normalised only on this rare branch.
+      if (rt.hosts.admits(ctx.req.headers.host)) return undefined;
+      const target = normalisePath(ctx.req.url ?? '');
+      if (target.ok && isHealthPath(target.path)) return undefined;
+      return new GatewayError('misdirected_request');
     },
   },
   {
@@ -92,7 +107,7 @@ export const stages: readonly Stage[] = [
         });
       }
       // SPEC §5: a blocked key is refused on every request but the health probes.
-      if (!rules.blocksByIp || ctx.path === '/healthz' || ctx.path === '/readyz') return undefined;
+      if (!rules.blocksByIp || isHealthPath(ctx.path)) return undefined;
       return rules.addressBlocked(ctx.ip);
     },
   },
@@ -242,6 +257,20 @@ async function findStaticFile(ctx: RequestContext, site: StaticSite): Promise<St
 
 function ruleSubject(ctx: RequestContext): RuleSubject {
   return { method: ctx.method, path: ctx.path, ip: ctx.ip, live: ctx.live, requestId: ctx.requestId };
+}
+
+/** SPEC §4.6: the probes a load balancer polls, exempt from the Host check and from rule blocks. */
+function isHealthPath(path: string): boolean {
+  return path === '/healthz' || path === '/readyz';
+}
+
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
 }
 
 /**

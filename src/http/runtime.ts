@@ -7,6 +7,7 @@ import type { IpRules } from '../rules/ip-rules.js';
 import type { CounterStore } from '../rules/counter-store.js';
 import type { RateRules } from '../rules/rate-rules.js';
 import type { SessionCookiePolicy } from '../security/cookies.js';
+import type { HostPolicy } from '../security/host-policy.js';
 import type { Endpoint } from './endpoint.js';
 import type { Responder } from './respond.js';
 import type { StaticSite } from './static-site.js';
@@ -21,6 +22,8 @@ export interface Runtime {
   respond: Responder;
   cookie: SessionCookiePolicy;
   ipRules: IpRules;
+  /** The Host values answered: publicOrigin's and server.allowedHosts (SPEC §4.4). */
+  hosts: HostPolicy;
   trustedProxies: CidrSet;
   /** Gatehouse's own endpoints by exact path: /auth/*, /healthz, /readyz. */
   ownEndpoints: ReadonlyMap<string, Endpoint>;

@@ -9,7 +9,7 @@ import { openServices } from '../../src/app/open-services.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
 import { ManualClock } from '../../src/security/clock.js';
-import { PASSWORD } from './gateway.js';
+import { PASSWORD, testServer } from './gateway.js';
 
 /**
  * A gateway whose whole configuration a test writes: a list of master keys, several secrets, TLS on
@@ -38,10 +38,13 @@ export function gatewayFolder(): GatewayFolder {
   };
 }
 
-/** The parts every test configuration has: 127.0.0.1 on a random port, SQLite in the folder. */
+/**
+ * The parts every test configuration has: 127.0.0.1 on a random port (admitted as a Host besides
+ * publicOrigin, see helpers/gateway.ts `testServer`), SQLite in the folder.
+ */
 export function baseDocument(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    server: { host: '127.0.0.1', port: 0, publicOrigin: 'http://localhost:8080' },
+    server: testServer,
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
     ...overrides,

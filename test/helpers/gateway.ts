@@ -13,6 +13,13 @@ import { ManualClock } from '../../src/security/clock.js';
 export const SECRET = 'upstream-secret-3f9a7c1e5b2d4a6f8e0c';
 export const PASSWORD = 'correct horse battery staple';
 
+/**
+ * Browsers reach the test gateway as publicOrigin (http://localhost:8080), the tests' own clients by
+ * its listening address on a random port: `allowedHosts` admits that address (SPEC §3), as an
+ * operator would for local tools. Any other name still gets 421 (test/security/dns-rebinding.test.ts).
+ */
+export const testServer = { host: '127.0.0.1', port: 0, publicOrigin: 'http://localhost:8080', allowedHosts: ['127.0.0.1'] } as const;
+
 export interface TestGateway {
   gateway: Gateway;
   url: string;
@@ -25,7 +32,10 @@ export interface TestGateway {
 
 export interface TestGatewayOptions {
   upstreamUrl: string;
-  /** Merged over the default test configuration (top-level keys replace). */
+  /**
+   * Merged over the default test configuration: top-level keys replace, except `server`, whose keys
+   * replace the default server's one by one (so `allowedHosts` stays unless a test sets it).
+   */
   config?: Record<string, unknown>;
   users?: { name: string; roles?: string[]; password?: string; requireReset?: boolean }[];
   secret?: string;
@@ -37,8 +47,9 @@ export interface TestGatewayOptions {
  */
 export async function startGateway(options: TestGatewayOptions): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const { server, ...rest } = options.config ?? {};
   const document = {
-    server: { host: '127.0.0.1', port: 0, publicOrigin: 'http://localhost:8080' },
+    server: { ...testServer, ...(server as Record<string, unknown> | undefined) },
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: options.upstreamUrl, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' }],
@@ -48,7 +59,7 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
       { path: '/api/admin/**', methods: ['GET', 'POST'], upstream: 'api', roles: ['admin'] },
       { path: '/api/**', methods: ['GET', 'POST', 'PUT', 'DELETE'], upstream: 'api', stripPrefix: '/api' },
     ],
-    ...options.config,
+    ...rest,
   };
   writeFileSync(join(dir, 'gatehouse.yaml'), stringify(document));
   const { config } = loadConfig(join(dir, 'gatehouse.yaml'));

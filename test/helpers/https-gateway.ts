@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { certificateFolder, type CertificateFiles, type CertificateFolder, type TestCa } from './certificates.js';
 import { arrangeStore, baseDocument, gatewayFolder, startFromFolder, type GatewayFolder, type RunningGateway } from './file-gateway.js';
-import { SECRET } from './gateway.js';
+import { SECRET, testServer } from './gateway.js';
 import { freePort } from './processes.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -32,7 +32,7 @@ export async function startHttpsGateway(): Promise<HttpsGateway> {
   const port = await freePort();
   const origin = `https://localhost:${port}`;
   folder.writeConfig(baseDocument({
-    server: { host: '127.0.0.1', port, publicOrigin: origin, tls: { cert: server.cert, key: server.key } },
+    server: { ...testServer, port, publicOrigin: origin, tls: { cert: server.cert, key: server.key } },
     upstreams: [{ name: 'api', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '5s' }],
     routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
   }));

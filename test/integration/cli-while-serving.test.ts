@@ -19,7 +19,7 @@ beforeAll(async () => {
   const port = await freePort();
   configFile = join(dir, 'gatehouse.yaml');
   writeFileSync(configFile, [
-    `server: { host: 127.0.0.1, port: ${port} }`,
+    `server: { host: 127.0.0.1, port: ${port}, allowedHosts: [127.0.0.1] }`,
     'store: { sqlite: ./gatehouse.db }',
     'masterKey: file:./master.key',
     `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,

@@ -57,7 +57,7 @@ describe('checks for every request', () => {
 
   it('refuses encoded separators and traversal with 400 before routing', async () => {
     for (const path of ['/api/%2e%2e/admin', '/api/..%2fadmin', '/api/a%2fb', '/api/a%5cb', '/api/a%00b', '/api/../../etc/passwd']) {
-      const text = await rawRequest(env.gw.gateway.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const text = await rawRequest(env.gw.gateway.port, `GET ${path} HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\n\r\n`);
       expect(text, path).toMatch(/^HTTP\/1\.1 400 /);
       expect(text).toContain('"bad_request"');
     }
@@ -65,7 +65,7 @@ describe('checks for every request', () => {
   });
 
   it('routes on the normalised path', async () => {
-    const text = await rawRequest(env.gw.gateway.port, `GET //api/./v1//items HTTP/1.1\r\nHost: x\r\nX-CSRF: 1\r\nCookie: gatehouse=${alice}\r\nConnection: close\r\n\r\n`);
+    const text = await rawRequest(env.gw.gateway.port, `GET //api/./v1//items HTTP/1.1\r\nHost: localhost:8080\r\nX-CSRF: 1\r\nCookie: gatehouse=${alice}\r\nConnection: close\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
     expect(env.upstream.seen.at(-1)!.url).toBe('/v1/items');
   });
@@ -119,7 +119,7 @@ describe('the static site', () => {
 
   it('never serves hidden files or anything outside its folder', async () => {
     expect((await call(env.gw.url, '/.env')).status).toBe(404);
-    const text = await rawRequest(env.gw.gateway.port, 'GET /../pipeline.test.ts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const text = await rawRequest(env.gw.gateway.port, 'GET /../pipeline.test.ts HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\n\r\n');
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
   });
 

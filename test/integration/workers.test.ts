@@ -75,7 +75,7 @@ function parentOf(pid: number): number {
 
 function writeConfig(file: string, port: number, extra: string[] = []): void {
   writeFileSync(file, [
-    `server: { host: 127.0.0.1, port: ${port}, workers: 2 }`,
+    `server: { host: 127.0.0.1, port: ${port}, allowedHosts: [127.0.0.1], workers: 2 }`,
     'store: { sqlite: ./gatehouse.db }',
     'masterKey: file:./master.key',
     `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,

@@ -59,11 +59,17 @@ function expectGatewayValues(seen: SeenRequest): void {
 
 describe('X-Forwarded-* spoofing', () => {
   it('on a session route the upstream sees only the gateway\'s own forwarding values', async () => {
-    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: { ...spoofed, host: 'evil.example' } });
+    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: spoofed });
     expect(reply.status).toBe(200);
     const seen = only();
     expectGatewayValues(seen);
     expect(seen.url).toBe('/x');
+  });
+
+  it('a spoofed Host is not forwarded: it is refused with 421 (SPEC §4.4; test/security/dns-rebinding.test.ts)', async () => {
+    const reply = await call(env.gw.url, '/api/x', { session: alice, headers: { ...spoofed, host: 'evil.example' } });
+    expect(reply.status).toBe(421);
+    expect(env.upstream.seen).toHaveLength(0);
   });
 
   it('on a public route, where anyone can send them, too', async () => {
