@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { LoginThrottle } from '../accounts/login-throttle.js';
+import { RefusalAudit, refusalAuditWindowMs } from '../audit/refusal-audit.js';
 import { referencedSecrets } from '../config/cross-check.js';
 import { authEndpoints } from '../http/auth-endpoints.js';
 import type { AuthDeps } from '../http/auth-support.js';
@@ -160,13 +161,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     staticSite: config.static ? new StaticSite(config.static, respond) : null,
     rateRules,
     counters,
+    refusals: new RefusalAudit({ audit: services.audit, counters, clock: services.clock }),
     requestIds: requestIdSource(services.random),
   };
 
   const counterWindows = longestWindows([
     [throttleCounters, throttle.longestWindowMs],
-    // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
-    [counters, Math.max(60_000, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
+    // Rule windows and blocks, and the once-a-minute markers of RefusalAudit.
+    [counters, Math.max(refusalAuditWindowMs, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
   ]);
 
   let listening: ListeningServer | null = null;

@@ -67,9 +67,9 @@ export const stages: readonly Stage[] = [
   },
   {
     name: 'cors-preflight',
-    run(ctx) {
+    run(ctx, rt) {
       // Gatehouse grants no cross-origin access, so a preflight is refused and never forwarded.
-      return isPreflight(ctx.method, ctx.req.headers) ? new GatewayError('csrf_rejected', { message: 'Cross-origin requests are not allowed.' }) : undefined;
+      return isPreflight(ctx.method, ctx.req.headers) ? refusePreflight(ctx, rt) : undefined;
     },
   },
   {
@@ -183,8 +183,7 @@ export const stages: readonly Stage[] = [
       const h = ctx.req.headers;
       const verdict = checkCsrf({ xCsrf: h['x-csrf'], origin: h.origin, secFetchSite: h['sec-fetch-site'] }, rt.config.server.publicOrigin);
       if (verdict.ok) return undefined;
-      rt.services.audit.recordInBackground('csrf_rejected', { user: ctx.live?.user.name ?? null, ip: ctx.ip, requestId: ctx.requestId }, { reason: verdict.reason, endpoint: endpoint.id });
-      return new GatewayError('csrf_rejected');
+      return refuseCsrf(ctx, rt, verdict.reason, endpoint.id);
     },
   },
   {
@@ -273,12 +272,17 @@ function hostLines(rawHeaders: readonly string[]): number {
   return count;
 }
 
-/**
- * One audit event per address per minute: a denied client hammering the gateway must not turn
- * into a store write per request.
- */
 async function refuseAddress(ctx: RequestContext, rt: Runtime): Promise<GatewayError> {
-  const first = await rt.counters.take(`audit:ip_blocked:${ctx.ip}`, rt.services.clock.now(), 60_000, 1);
-  if (first.allowed) rt.services.audit.recordInBackground('ip_blocked', { ip: ctx.ip, requestId: ctx.requestId });
+  await rt.refusals.record('ip_blocked', 'ip_rules', { ip: ctx.ip, requestId: ctx.requestId });
   return new GatewayError('ip_blocked');
+}
+
+async function refusePreflight(ctx: RequestContext, rt: Runtime): Promise<GatewayError> {
+  await rt.refusals.record('csrf_rejected', 'preflight', { ip: ctx.ip, requestId: ctx.requestId }, { reason: 'preflight' });
+  return new GatewayError('csrf_rejected', { message: 'Cross-origin requests are not allowed.' });
+}
+
+async function refuseCsrf(ctx: RequestContext, rt: Runtime, reason: string, endpoint: string): Promise<GatewayError> {
+  await rt.refusals.record('csrf_rejected', reason, { user: ctx.live?.user.name ?? null, ip: ctx.ip, requestId: ctx.requestId }, { reason, endpoint });
+  return new GatewayError('csrf_rejected');
 }

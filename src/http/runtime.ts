@@ -1,4 +1,5 @@
 import type { Services } from '../app/open-services.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { RouteTable } from '../routing/route-table.js';
@@ -36,6 +37,8 @@ export interface Runtime {
   rateRules: RateRules;
   /** Sliding-window counters (process memory on one node, the store with several workers). */
   counters: CounterStore;
+  /** Audits refusals a client can repeat at will once per address, reason and minute (SPEC §6). */
+  refusals: RefusalAudit;
   /** X-Request-Id values. */
   requestIds: () => string;
 }

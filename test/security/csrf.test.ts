@@ -1,14 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { call, login, type Reply } from '../helpers/http.js';
 import { waitForAudit } from '../helpers/attack.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
+type CsrfReason = 'missing_header' | 'foreign_origin' | 'cross_site';
+
 /**
  * Cross-site request forgery: a page on another site makes the victim's browser send a
  * state-changing request to Gatehouse with the victim's cookie. SPEC §4.3: `X-CSRF: 1` is required
  * (a custom header cannot be sent cross-site without a preflight, and preflights are refused), and
- * Origin / Sec-Fetch-Site, when present, must say same-origin.
+ * Origin / Sec-Fetch-Site, when present, must say same-origin. SPEC §6: each refusal is audited
+ * once per address, reason and minute (test/security/csrf-audit-flood.test.ts floods it), so every
+ * test starts a minute later and expects its own event for each reason it provokes.
  */
 
 const origin = 'http://localhost:8080';
@@ -48,6 +52,12 @@ afterAll(async () => {
   await gw.close();
   await upstream.close();
 });
+/** When the current test started, on the gateway's clock. */
+let since = 0;
+beforeEach(() => {
+  gw.clock.advance(61_000);
+  since = gw.clock.now();
+});
 afterEach(() => {
   upstream.seen.length = 0;
 });
@@ -58,32 +68,32 @@ async function send(path: string, options: Parameters<typeof call>[2]): Promise<
   return reply;
 }
 
-/** The forgeries: each is one way a request can fail the checks. */
-const forgeries: Record<string, { csrf: boolean; headers: Record<string, string | string[]> }> = {
-  'no X-CSRF': { csrf: false, headers: {} },
-  'X-CSRF: 0': { csrf: false, headers: { 'x-csrf': '0' } },
-  'X-CSRF: true': { csrf: false, headers: { 'x-csrf': 'true' } },
-  'X-CSRF empty': { csrf: false, headers: { 'x-csrf': '' } },
-  'X-CSRF: 11': { csrf: false, headers: { 'x-csrf': '11' } },
-  'x-csrf sent twice': { csrf: false, headers: { 'x-csrf': ['1', '1'] } },
-  'X-CSRF-Token instead of X-CSRF': { csrf: false, headers: { 'x-csrf-token': '1' } },
-  'foreign Origin': { csrf: true, headers: { origin: 'https://evil.example' } },
-  'Origin: null (sandboxed iframe, data: URL)': { csrf: true, headers: { origin: 'null' } },
-  'Origin with a suffix': { csrf: true, headers: { origin: `${origin}.evil.example` } },
-  'Origin on another port': { csrf: true, headers: { origin: 'http://localhost:8081' } },
-  'Origin over another scheme': { csrf: true, headers: { origin: 'https://localhost:8080' } },
-  'Origin with a trailing slash': { csrf: true, headers: { origin: `${origin}/` } },
-  'two Origin headers, ours first': { csrf: true, headers: { origin: [origin, 'https://evil.example'] } },
-  'Sec-Fetch-Site: cross-site': { csrf: true, headers: { 'sec-fetch-site': 'cross-site' } },
-  'Sec-Fetch-Site: same-site (a sibling subdomain)': { csrf: true, headers: { 'sec-fetch-site': 'same-site' } },
-  'Sec-Fetch-Site: cross-site with our Origin': { csrf: true, headers: { origin, 'sec-fetch-site': 'cross-site' } },
+/** The forgeries: each is one way a request can fail the checks, and the reason it is audited with. */
+const forgeries: Record<string, { csrf: boolean; headers: Record<string, string | string[]>; reason: CsrfReason }> = {
+  'no X-CSRF': { csrf: false, headers: {}, reason: 'missing_header' },
+  'X-CSRF: 0': { csrf: false, headers: { 'x-csrf': '0' }, reason: 'missing_header' },
+  'X-CSRF: true': { csrf: false, headers: { 'x-csrf': 'true' }, reason: 'missing_header' },
+  'X-CSRF empty': { csrf: false, headers: { 'x-csrf': '' }, reason: 'missing_header' },
+  'X-CSRF: 11': { csrf: false, headers: { 'x-csrf': '11' }, reason: 'missing_header' },
+  'x-csrf sent twice': { csrf: false, headers: { 'x-csrf': ['1', '1'] }, reason: 'missing_header' },
+  'X-CSRF-Token instead of X-CSRF': { csrf: false, headers: { 'x-csrf-token': '1' }, reason: 'missing_header' },
+  'foreign Origin': { csrf: true, headers: { origin: 'https://evil.example' }, reason: 'foreign_origin' },
+  'Origin: null (sandboxed iframe, data: URL)': { csrf: true, headers: { origin: 'null' }, reason: 'foreign_origin' },
+  'Origin with a suffix': { csrf: true, headers: { origin: `${origin}.evil.example` }, reason: 'foreign_origin' },
+  'Origin on another port': { csrf: true, headers: { origin: 'http://localhost:8081' }, reason: 'foreign_origin' },
+  'Origin over another scheme': { csrf: true, headers: { origin: 'https://localhost:8080' }, reason: 'foreign_origin' },
+  'Origin with a trailing slash': { csrf: true, headers: { origin: `${origin}/` }, reason: 'foreign_origin' },
+  'two Origin headers, ours first': { csrf: true, headers: { origin: [origin, 'https://evil.example'] }, reason: 'foreign_origin' },
+  'Sec-Fetch-Site: cross-site': { csrf: true, headers: { 'sec-fetch-site': 'cross-site' }, reason: 'cross_site' },
+  'Sec-Fetch-Site: same-site (a sibling subdomain)': { csrf: true, headers: { 'sec-fetch-site': 'same-site' }, reason: 'cross_site' },
+  'Sec-Fetch-Site: cross-site with our Origin': { csrf: true, headers: { origin, 'sec-fetch-site': 'cross-site' }, reason: 'cross_site' },
 };
 
-async function expectRejected(reply: Reply, label: string): Promise<void> {
+/** Refused with csrf_rejected, and this address audited for the reason since the test started. */
+async function expectRejected(reply: Reply, label: string, reason: CsrfReason = 'missing_header'): Promise<void> {
   expect(reply.status, label).toBe(403);
   expect(reply.json(), label).toEqual({ error: { code: 'csrf_rejected', message: 'The request was refused by the cross-site request forgery check.' } });
-  const requestId = reply.headers['x-request-id'];
-  await waitForAudit(gw, 'csrf_rejected', (e) => e.requestId === requestId);
+  await waitForAudit(gw, 'csrf_rejected', (e) => e.ip === '127.0.0.1' && e.detail.reason === reason && e.time >= since);
 }
 
 describe('cross-site request forgery', () => {
@@ -96,14 +106,14 @@ describe('cross-site request forgery', () => {
   it('a forged proxied POST is refused, audited and never forwarded', async () => {
     for (const [label, forgery] of Object.entries(forgeries)) {
       const reply = await send('/api/notes', { method: 'POST', session: alice, body: { note: 'forged' }, csrf: forgery.csrf, headers: forgery.headers });
-      await expectRejected(reply, label);
+      await expectRejected(reply, label, forgery.reason);
     }
     expect(upstream.seen).toHaveLength(0);
   });
 
   it('a forged proxied GET is refused too (proxied routes check every method)', async () => {
     for (const [label, forgery] of Object.entries(forgeries)) {
-      await expectRejected(await send('/api/account', { session: alice, csrf: forgery.csrf, headers: forgery.headers }), label);
+      await expectRejected(await send('/api/account', { session: alice, csrf: forgery.csrf, headers: forgery.headers }), label, forgery.reason);
     }
     expect(upstream.seen).toHaveLength(0);
   });
@@ -118,7 +128,7 @@ describe('cross-site request forgery', () => {
   it('a forged login is refused (login CSRF: logging the victim into the attacker\'s account)', async () => {
     for (const [label, forgery] of Object.entries(forgeries)) {
       const reply = await send('/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD }, csrf: forgery.csrf, headers: forgery.headers });
-      await expectRejected(reply, label);
+      await expectRejected(reply, label, forgery.reason);
       expect(reply.cookie, label).toBeUndefined();
     }
   });
@@ -126,7 +136,7 @@ describe('cross-site request forgery', () => {
   it('a forged logout is refused and the session survives', async () => {
     for (const [label, forgery] of Object.entries(forgeries)) {
       const reply = await send('/auth/logout', { method: 'POST', session: alice, csrf: forgery.csrf, headers: forgery.headers });
-      await expectRejected(reply, label);
+      await expectRejected(reply, label, forgery.reason);
       expect(reply.cookie, label).toBeUndefined();
     }
     expect((await send('/auth/session', { session: alice })).status).toBe(200);
@@ -135,7 +145,7 @@ describe('cross-site request forgery', () => {
   it('a forged password change is refused and the password stays', async () => {
     for (const [label, forgery] of Object.entries(forgeries)) {
       const reply = await send('/auth/password', { method: 'POST', session: alice, body: { currentPassword: PASSWORD, newPassword: 'attacker chosen password' }, csrf: forgery.csrf, headers: forgery.headers });
-      await expectRejected(reply, label);
+      await expectRejected(reply, label, forgery.reason);
     }
     expect((await send('/auth/session', { session: alice })).status).toBe(200);
     expect((await send('/auth/login', { method: 'POST', body: { username: 'alice', password: PASSWORD } })).status).toBe(200);
@@ -171,6 +181,7 @@ describe('cross-site request forgery', () => {
       expect(reply.json().error.code, path).toBe('csrf_rejected');
     }
     expect(upstream.seen).toHaveLength(0);
+    await waitForAudit(gw, 'csrf_rejected', (e) => e.ip === '127.0.0.1' && e.detail.reason === 'preflight' && e.time >= since);
   });
 
   it('no response ever carries an Access-Control-Allow-* header (checked over every reply above and these)', async () => {
