@@ -54,9 +54,12 @@ async function main(): Promise<void> {
       port: Number(upstreamUrl.port || 80),
       token,
       // With `assertion: true` in demo/gatehouse.yaml the upstream also demands Gatehouse's signed
-      // assertion (SPEC §7), checked against the keys this gateway publishes.
+      // assertion (SPEC §7), checked against the keys this gateway publishes. It fetches them from
+      // publicOrigin, as an upstream elsewhere would: Gatehouse answers only the host names it is
+      // configured for (SPEC §4.4), so fetching by the listening address would need that address
+      // in server.allowedHosts, which would also open the website on a name CSRF checks refuse.
       ...(upstreamConfig.assertion && {
-        assertion: { jwksUrl: jwksUrlOf(gateway.url), issuer: config.server.publicOrigin, audience: upstreamUrl.origin },
+        assertion: { jwksUrl: new URL('/.well-known/jwks.json', config.server.publicOrigin).href, issuer: config.server.publicOrigin, audience: upstreamUrl.origin },
       }),
     });
     await gateway.start();
@@ -123,14 +126,6 @@ function readOrCreateToken(): string {
   const token = randomBytes(32).toString('base64url');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   return token;
-}
-
-/** The gateway's JWKS as the upstream reaches it: a wildcard listen address is reached on loopback. */
-function jwksUrlOf(gatewayUrl: string): string {
-  const url = new URL('/.well-known/jwks.json', gatewayUrl);
-  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1';
-  if (url.hostname === '[::]') url.hostname = '[::1]';
-  return url.href;
 }
 
 function box(lines: string[]): string {

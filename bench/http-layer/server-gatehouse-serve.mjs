@@ -34,8 +34,9 @@ const pids = () => (serve ? [serve.pid, ...childPids(serve.pid)] : []);
 
 try {
   // YAML is a superset of JSON: the file is written as JSON, and loaded through the real loader.
+  // wrk reaches serve by address, so that address is publicOrigin (as in server-gatehouse.mjs).
   writeFileSync(configFile, `${JSON.stringify({
-    server: { host: '127.0.0.1', port, publicOrigin: 'http://localhost:8080', workers },
+    server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}`, workers },
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: process.env.BENCH_UPSTREAM, credential: { type: 'bearer', secret: 'api-token' } }],

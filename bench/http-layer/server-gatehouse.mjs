@@ -27,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
+import { freePort } from '../lib/processes.mjs';
 import { seedSessions, usedSince } from '../lib/sessions.mjs';
 
 const dist = resolve(process.env.GATEHOUSE_DIST ?? 'dist');
@@ -51,8 +52,12 @@ function routes(count) {
 }
 
 try {
+  // wrk and the checks reach the gateway by address, so that address is publicOrigin: Gatehouse
+  // answers 421 to any other Host (SPEC §4.4). Not server.allowedHosts, which older builds
+  // (GATEHOUSE_DIST) would refuse as an unknown key.
+  const port = await freePort();
   const config = parseConfig({
-    server: { host: '127.0.0.1', port: 0, publicOrigin: 'http://localhost:8080' },
+    server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}` },
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: upstream, credential: { type: 'bearer', secret: 'api-token' } }],
