@@ -61,7 +61,7 @@ describe('parseConfig', () => {
       `server.allowedHosts[3]: ${expected}`,
       'server.allowedHosts[4]: expected a host like "app.example.com" or "app.example.com:8443"',
     ]);
-    expect(problemsOf({ server: { allowedHosts: 'app.example.com' } })).toHaveLength(1);
+    expect(problemsOf({ server: { allowedHosts: 'app.example.com' } })).toEqual(['server.allowedHosts: expected a list of hosts like [app.example.com, "internal.example:8080"]']);
   });
 
   it('accepts assertion: true on an upstream (SPEC §7), and the route to the JWKS stays reserved', () => {

@@ -146,7 +146,7 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     publicOrigin: origin.default('http://localhost:8080'),
-    allowedHosts: z.array(allowedHost).default([]),
+    allowedHosts: z.array(allowedHost, { error: 'expected a list of hosts like [app.example.com, "internal.example:8080"]' }).default([]),
     trustedProxies: z.array(cidr).default([]),
     tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
     maxBodySize: size.default(1024 * 1024),
