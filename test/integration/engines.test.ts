@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { ClientOfflineError, createClient, TimeoutReadError } from '@redis/client';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPostgresInstalled, usePostgres } from '../helpers/postgres.js';
@@ -52,22 +52,28 @@ function poolFor(url: string, overrides: pg.PoolConfig = {}): pg.Pool {
   return pool;
 }
 
-function redisClient(url: string): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    commandTimeout: TIMEOUT,
-    maxRetriesPerRequest: 0,
-    connectTimeout: TIMEOUT,
-    retryStrategy: (times) => Math.min(25 * 2 ** times, 500),
+// Its type is inferred: spelled out, node-redis's generics would say nothing useful.
+function redisClient(url: string, commandOptions: { timeout: number; rejectInFlight?: boolean } = { timeout: TIMEOUT, rejectInFlight: true }) {
+  const client = createClient({
+    url,
+    // Refused while (re)connecting instead of queued until a reconnection: no request waits on it.
+    disableOfflineQueue: true,
+    // rejectInFlight: the timeout also covers a command already sent (a hung server); without it
+    // the timeout covers only commands still waiting to be written.
+    commandOptions,
+    socket: { connectTimeout: TIMEOUT, reconnectStrategy: (retries) => Math.min(25 * 2 ** retries, 500) },
   });
+  // node-redis reports connection trouble as 'error' events: unheard, one would end the process.
   client.on('error', () => {});
   return client;
 }
+type RedisClient = ReturnType<typeof redisClient>;
 
 describe('PostgreSQL from the test helper', () => {
   const pools: pg.Pool[] = [];
   afterEach(async () => {
     postgres.server.thaw();
+    await postgres.server.start();
     await Promise.all(pools.splice(0).map((p) => p.end().catch(() => {})));
   });
 
@@ -155,57 +161,75 @@ describe('PostgreSQL from the test helper', () => {
   });
 });
 
-describe('Redis from the test helper, through ioredis without an offline queue', () => {
-  const clients: Redis[] = [];
-  afterEach(() => {
+describe('Redis from the test helper, through node-redis without an offline queue', () => {
+  const clients: RedisClient[] = [];
+  afterEach(async () => {
     redis.server.thaw();
-    clients.splice(0).forEach((c) => c.disconnect());
+    await redis.server.start(); // a test that failed while it was stopped must not fail the next ones
+    clients.splice(0).forEach((c) => { if (c.isOpen) c.destroy(); });
   });
 
-  async function ready(): Promise<Redis> {
-    const client = redisClient(redis.server.url);
+  async function connected(options?: Parameters<typeof redisClient>[1]): Promise<RedisClient> {
+    const client = redisClient(redis.server.url, options);
     clients.push(client);
-    await expect.poll(() => client.status).toBe('ready');
+    await client.connect();
     return client;
   }
 
-  it('answers commands', async () => {
-    const client = await ready();
-    const [[, count], [, expiry]] = (await client.multi().incr('k').pexpire('k', 60_000).exec()) as [[null, number], [null, number]];
-    expect(count).toBe(1);
-    expect(expiry).toBe(1);
+  it('answers a pipelined INCR and PEXPIRE, and a script by its SHA', async () => {
+    const client = await connected();
+    expect(await client.multi().incr('k').pExpire('k', 60_000, 'NX').execAsPipeline()).toEqual([1, 1]);
+    const sha = await client.scriptLoad("return redis.call('INCR', KEYS[1])");
+    expect(await client.evalSha(sha, { keys: ['k'] })).toBe(2);
   });
 
-  it('fails a command within commandTimeout while redis-server is frozen (SIGSTOP), and works once it runs again', async () => {
-    const client = await ready();
+  it('fails a command within its timeout while redis-server is frozen (SIGSTOP), and works once it runs again', async () => {
+    const client = await connected();
     redis.server.freeze();
     const frozen = await elapsed(() => client.incr('k2'));
-    expect(String(frozen.error)).toContain('Command timed out');
+    expect(frozen.error).toBeInstanceOf(TimeoutReadError);
     expect(frozen.ms).toBeGreaterThanOrEqual(TIMEOUT - 5);
     expect(frozen.ms).toBeLessThan(TIMEOUT + SLACK);
+    const pipeline = await elapsed(() => client.multi().incr('k2').pExpire('k2', 60_000, 'NX').execAsPipeline());
+    expect(pipeline.error).toBeInstanceOf(TimeoutReadError);
+    expect(pipeline.ms).toBeLessThan(TIMEOUT + SLACK);
     redis.server.thaw();
-    await expect.poll(async () => client.ping().catch(() => 'no'), { timeout: 5_000 }).toBe('PONG');
+    await expect.poll(() => client.ping().catch(() => 'no'), { timeout: 5_000 }).toBe('PONG');
+  });
+
+  it('without rejectInFlight, a command already sent waits for as long as redis-server is frozen', async () => {
+    const client = await connected({ timeout: TIMEOUT });
+    redis.server.freeze();
+    let settled = false;
+    const command = client.incr('k4').finally(() => { settled = true; });
+    await new Promise((r) => setTimeout(r, TIMEOUT * 3));
+    expect(settled).toBe(false);
+    redis.server.thaw();
+    expect(await command).toBe(1);
   });
 
   it('fails at once while redis-server is down, and reconnects by itself after it restarts', async () => {
-    const client = await ready();
+    const client = await connected();
     await redis.server.stop();
-    await expect.poll(() => client.status).not.toBe('ready');
+    await expect.poll(() => client.isReady).toBe(false);
     const down = await elapsed(() => client.incr('k3'));
-    // Refused without being queued (with a queue, it would wait for a reconnection attempt to fail).
-    expect(String(down.error)).toContain('enableOfflineQueue options is false');
+    // Refused without being queued: with a queue it would wait for the reconnection.
+    expect(down.error).toBeInstanceOf(ClientOfflineError);
     expect(down.ms).toBeLessThan(TIMEOUT);
     await redis.server.start();
-    await expect.poll(async () => client.incr('k3').catch(() => 0), { timeout: 5_000 }).toBe(1);
+    await expect.poll(() => client.incr('k3').catch(() => 0), { timeout: 5_000 }).toBe(1);
   });
 
-  it('cuts every subscriber with CLIENT KILL TYPE pubsub; ioredis reconnects and subscribes again', async () => {
-    const [subscriber, publisher] = [await ready(), await ready()];
+  it('cuts every subscriber with CLIENT KILL TYPE pubsub; node-redis reconnects and subscribes again', async () => {
+    const publisher = await connected();
+    const subscriber = publisher.duplicate();
+    subscriber.on('error', () => {});
+    clients.push(subscriber);
     let cut = 0;
     subscriber.on('reconnecting', () => { cut += 1; });
+    await subscriber.connect();
     const heard: string[] = [];
-    subscriber.on('message', (_channel: string, message: string) => heard.push(message));
-    await subscriber.subscribe('gh:test');
+    await subscriber.subscribe('gh:test', (message) => heard.push(message));
     expect(await redis.server.killSubscribers()).toBe(1);
     await expect.poll(() => cut).toBeGreaterThanOrEqual(1);
     // Messages published while it was away are lost (ENVIRONMENT.md): publish until one is heard.
