@@ -20,6 +20,14 @@ export const requirements = [
   { command: 'chromium', path: '/usr/bin/chromium', pkg: 'chromium', usedBy: 'browser tests' },
   { command: 'openssl', pkg: 'openssl', usedBy: 'TLS certificates' },
   { command: 'testssl', pkg: 'testssl.sh', usedBy: 'TLS scan' },
+  // Debian's postgresql-15 holds the server binaries; the `postgresql` metapackage only depends on it.
+  // Installing it may create and start a system cluster on 5432 (and redis-server a service on 6379):
+  // the tests leave those alone, as they start their own servers on free ports (test/helpers/).
+  { command: 'initdb', path: '/usr/lib/postgresql/15/bin/initdb', pkg: 'postgresql-15', usedBy: 'PostgreSQL tests' },
+  { command: 'pg_ctl', path: '/usr/lib/postgresql/15/bin/pg_ctl', pkg: 'postgresql-15', usedBy: 'PostgreSQL tests' },
+  { command: 'postgres', path: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql-15', usedBy: 'PostgreSQL tests' },
+  { command: 'redis-server', path: '/usr/bin/redis-server', pkg: 'redis-server', usedBy: 'Redis tests' },
+  { command: 'haproxy', path: '/usr/sbin/haproxy', pkg: 'haproxy', usedBy: 'cluster example' },
 ];
 
 /** Whether `command` is an executable file on `pathList` (or at its absolute `path`). */
@@ -48,7 +56,10 @@ export function plan({ missing, isRoot, hasAptGet, canUseSudo }) {
 }
 
 export function stopMessage(missing, packages) {
-  const what = missing.map((r) => `${r.command} (${r.usedBy})`).join(', ');
+  // One mention per use: "initdb, pg_ctl, postgres (PostgreSQL tests)", not the use three times.
+  const byUse = new Map();
+  for (const r of missing) byUse.set(r.usedBy, [...(byUse.get(r.usedBy) ?? []), r.command]);
+  const what = [...byUse].map(([usedBy, commands]) => `${commands.join(', ')} (${usedBy})`).join(', ');
   return `npm test needs ${what}, which it cannot install here without root or password-less sudo and apt-get, so install them with "sudo apt-get install -y ${packages.join(' ')}" and run npm test again.`;
 }
 

@@ -22,7 +22,30 @@ describe('the system programs npm test needs (SPEC §1)', () => {
   it('names every program a test drives, each with its Debian package', () => {
     expect(requirements.map((r) => [r.command, r.pkg])).toEqual(expect.arrayContaining([
       ['chromium', 'chromium'], ['testssl', 'testssl.sh'], ['openssl', 'openssl'],
+      ['initdb', 'postgresql-15'], ['pg_ctl', 'postgresql-15'], ['postgres', 'postgresql-15'],
+      ['redis-server', 'redis-server'], ['haproxy', 'haproxy'],
     ]));
+  });
+
+  it('looks for PostgreSQL 15, redis-server and haproxy where Debian puts them, which is where the test helpers run them', () => {
+    const paths = Object.fromEntries(requirements.map((r) => [r.command, r.path]));
+    expect(paths).toMatchObject({
+      initdb: '/usr/lib/postgresql/15/bin/initdb',
+      pg_ctl: '/usr/lib/postgresql/15/bin/pg_ctl',
+      postgres: '/usr/lib/postgresql/15/bin/postgres',
+      'redis-server': '/usr/bin/redis-server',
+      haproxy: '/usr/sbin/haproxy',
+    });
+  });
+
+  it('installs one package for the PostgreSQL binaries and names their use once when it cannot', () => {
+    const postgres = requirements.filter((r) => r.pkg === 'postgresql-15');
+    expect(postgres.map((r) => r.command)).toEqual(['initdb', 'pg_ctl', 'postgres']);
+    expect(plan({ missing: postgres, isRoot: true, hasAptGet: true, canUseSudo: () => false }))
+      .toEqual({ action: 'install', packages: ['postgresql-15'], sudo: false });
+    const decision = plan({ missing: postgres, isRoot: false, hasAptGet: false, canUseSudo: () => false });
+    expect(decision.action === 'stop' && decision.message).toContain('npm test needs initdb, pg_ctl, postgres (PostgreSQL tests), which');
+    expect(decision.action === 'stop' && decision.message).toContain('apt-get install -y postgresql-15"');
   });
 
   it('does nothing when everything is there', () => {
