@@ -262,7 +262,7 @@ describe('LoginThrottle: concurrency', () => {
   test('a failing counter store fails the attempt before anything is checked (fail closed)', async () => {
     const broken: CounterStore = new Proxy(counters, {
       get(target, name, receiver) {
-        if (name === 'blockedUntil') return async () => {
+        if (name === 'count') return async () => {
           throw new Error('database is locked');
         };
         const value = Reflect.get(target, name, receiver) as unknown;

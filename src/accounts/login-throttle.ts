@@ -167,11 +167,13 @@ export class LoginThrottle {
 
   async #check(accountId: string, addressId: string, now: number): Promise<ThrottleVerdict> {
     const { perIp } = this.#settings;
-    const [blockedUntil, recent] = await Promise.all([
-      this.#counters.blockedUntil(accountId, now),
+    const [account, recent] = await Promise.all([
+      this.#counters.count(accountId, now, this.#accountWindowMs),
       this.#counters.count(addressId, now, perIp.per),
     ]);
-    let waitMs = blockedUntil === null ? 0 : blockedUntil - now;
+    // The back-off runs from the account's latest failure for as long as its count has earned, so
+    // the counts alone say it: nothing else is stored, and concurrent failures can only lengthen it.
+    let waitMs = account.newest === null ? 0 : account.newest + this.backoffAfter(account.count) - now;
     // SPEC §5: at the cap, refused "until its oldest counted failure leaves the window".
     if (recent.count >= perIp.max && recent.oldest !== null) waitMs = Math.max(waitMs, recent.oldest + perIp.per - now);
     return waitMs > 0 ? { allowed: false, retryAfterSeconds: wholeSeconds(waitMs) } : allowed;
@@ -185,7 +187,6 @@ export class LoginThrottle {
     ]);
     const started: ThrottleStart[] = [];
     const waitMs = this.backoffAfter(failures);
-    if (waitMs > 0) await this.#counters.block(accountId, now + waitMs);
     // Exactly one failure sees each count (`add` is atomic), so each start is reported once.
     if (failures === maxFailures) started.push({ scope: 'account', failures, retryAfterSeconds: wholeSeconds(waitMs) });
     if (fromAddress === perIp.max) {

@@ -47,7 +47,8 @@ export interface Gateway {
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
-   * hits that left every window, expired WebAuthn challenges. Tests move the clock and call it.
+   * hits that left every window, expired WebAuthn challenges, ended rate-rule blocks. Tests move
+   * the clock and call it.
    */
   housekeep(): Promise<void>;
   /** Drains in-flight requests, then closes the listener, upstream pools and (if it opened it) the store. */
@@ -137,6 +138,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   const rateRules = new RateRules(config.limits, {
     counters,
+    blocks: services.store.blocks,
     clock: services.clock,
     audit: services.audit,
     revoke: async (live, reason, at) => {
@@ -167,8 +169,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const counterWindows = longestWindows([
     [throttleCounters, throttle.longestWindowMs],
-    // Rule windows and blocks, and the once-a-minute markers of RefusalAudit.
-    [counters, Math.max(refusalAuditWindowMs, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
+    // Rule windows, and the once-a-minute markers of RefusalAudit.
+    [counters, Math.max(refusalAuditWindowMs, ...config.limits.map((l) => l.per))],
   ]);
 
   let listening: ListeningServer | null = null;
@@ -200,6 +202,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Login options are public: each request stores a challenge, so an anonymous client can fill
         // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
         services.passkeys.purgeExpiredChallenges(),
+        services.store.blocks.purge(now),
         ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs)),
       ]);
     },

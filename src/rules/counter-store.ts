@@ -1,7 +1,8 @@
 /**
- * Sliding-window counters and timed blocks: the storage that rate rules (SPEC §5) and login
- * throttling need. A window is exact (a log of hit times, not two weighted buckets), so `max`
- * requests at the end of one window and `max` at the start of the next cannot both pass.
+ * Sliding-window counters: the storage that rate rules (SPEC §5) and login throttling need (the
+ * blocks that rules set live in rules/block-store.ts). A window is exact (a log of hit times, not
+ * two weighted buckets), so `max` requests at the end of one window and `max` at the start of the
+ * next cannot both pass.
  *
  * Every verb is atomic for its key: two concurrent `take`s at `max - 1` let exactly one through
  * (rate-limiter-flexible's rule: increment-with-expiry in one step, never get-then-set).
@@ -21,11 +22,7 @@ export interface CounterStore {
   count(key: string, now: number, windowMs: number): Promise<WindowCount>;
   /** Forgets every hit of the key. */
   reset(key: string): Promise<void>;
-  /** Blocks the key until `until`; of two blocks the later end wins. */
-  block(key: string, until: number): Promise<void>;
-  /** When the key's block ends, or null when it is not blocked at `now`. */
-  blockedUntil(key: string, now: number): Promise<number | null>;
-  /** Deletes hits older than `now - maxWindowMs` and blocks that have ended (housekeeping). */
+  /** Deletes hits older than `now - maxWindowMs` (housekeeping). */
   purge(now: number, maxWindowMs: number): Promise<void>;
 }
 

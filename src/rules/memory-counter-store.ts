@@ -9,7 +9,7 @@ const evictionScan = 64;
 
 export interface MemoryCounterStoreOptions {
   /**
-   * Most keys held at once, hits and blocks together (default 100,000). A new key past the cap
+   * Most keys held at once (default 100,000). A new key past the cap
    * evicts one not used since the eviction hand last passed it, so an attacker spraying fresh keys
    * (addresses, user names) pushes out idle keys, not the busy ones being limited.
    */
@@ -22,25 +22,22 @@ export interface MemoryCounterStoreOptions {
    */
   maxAddHits?: number;
   /**
-   * How often, in the callers' time, the store drops expired hits and ended blocks by itself
+   * How often, in the callers' time, the store drops expired hits by itself
    * (default 60,000 ms), so memory is returned even when nobody calls `purge`. A sweep visits every
    * key (15-45 ms for 100,000), so it runs in slices of 1,000 keys on successive calls.
    */
   sweepEveryMs?: number;
 }
 
-/** One pass over the keys, forgetting hits older than `cutoff` and blocks ended at `now`. */
+/** One pass over the keys, forgetting hits older than `cutoff`. */
 interface Sweep {
   readonly entries: Iterator<[string, KeyState]>;
   readonly cutoff: number;
-  readonly now: number;
 }
 
-/** Hits and block of one key. */
+/** The hits of one key. */
 class KeyState {
   readonly log = new HitLog();
-  /** -Infinity when the key is not blocked. */
-  blockedUntil = Number.NEGATIVE_INFINITY;
   /** Touched since the eviction hand last passed: CLOCK, an LRU approximation costing one write per call. */
   used = false;
 }
@@ -54,7 +51,7 @@ class KeyState {
  * Memory is bounded: at most `maxKeys` keys; a key's log holds at most the largest `max` it was
  * taken with, or `maxAddHits` if it is ever `add`ed, at 8 bytes a hit. Measured on Node 20: ~160
  * bytes a key, ~230 more once it has hits (the typed array), so 100,000 keys at max 20 ≈ 50 MB.
- * Evicting a key forgets its hits and block, which lets that client start afresh: the price of a
+ * Evicting a key forgets its hits, which lets that client start afresh: the price of a
  * bound, paid by idle keys first.
  *
  * A key is meant to be used with one window. When a key's log is full, hits outside the current
@@ -119,28 +116,12 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   async reset(key: string): Promise<void> {
-    const state = this.#keys.get(key);
-    if (!state) return;
-    if (state.blockedUntil === Number.NEGATIVE_INFINITY) this.#keys.delete(key);
-    else state.log.dropOldest(state.log.size);
-  }
-
-  async block(key: string, until: number): Promise<void> {
-    const state = this.#entry(key);
-    if (until > state.blockedUntil) state.blockedUntil = until;
-  }
-
-  async blockedUntil(key: string, now: number): Promise<number | null> {
-    this.#observe(now, 0);
-    const state = this.#keys.get(key);
-    if (!state || state.blockedUntil <= now) return null;
-    state.used = true;
-    return state.blockedUntil;
+    this.#keys.delete(key);
   }
 
   /** Sweeps every key, yielding to the event loop between slices (each key is still atomic). */
   async purge(now: number, maxWindowMs: number): Promise<void> {
-    const sweep = this.#startSweep(now - maxWindowMs, now);
+    const sweep = this.#startSweep(now - maxWindowMs);
     while (!this.#sweepSlice(sweep)) await nextTurn();
   }
 
@@ -150,13 +131,13 @@ export class MemoryCounterStore implements CounterStore {
     if (windowMs > this.#largestWindowMs) this.#largestWindowMs = windowMs;
     if (this.#sweep === null && now >= this.#nextSweepAt) {
       this.#nextSweepAt = now + this.#sweepEveryMs;
-      this.#sweep = this.#startSweep(now - this.#largestWindowMs, now);
+      this.#sweep = this.#startSweep(now - this.#largestWindowMs);
     }
     if (this.#sweep !== null && this.#sweepSlice(this.#sweep)) this.#sweep = null;
   }
 
-  #startSweep(cutoff: number, now: number): Sweep {
-    return { entries: this.#keys.entries(), cutoff, now };
+  #startSweep(cutoff: number): Sweep {
+    return { entries: this.#keys.entries(), cutoff };
   }
 
   /**
@@ -170,8 +151,7 @@ export class MemoryCounterStore implements CounterStore {
       if (next.done === true) return true;
       const [key, state] = next.value;
       state.log.dropOldest(state.log.firstNotBefore(sweep.cutoff));
-      if (state.blockedUntil <= sweep.now) state.blockedUntil = Number.NEGATIVE_INFINITY;
-      if (state.log.size === 0 && state.blockedUntil === Number.NEGATIVE_INFINITY) this.#keys.delete(key);
+      if (state.log.size === 0) this.#keys.delete(key);
     }
     return false;
   }
@@ -190,7 +170,7 @@ export class MemoryCounterStore implements CounterStore {
 
   /**
    * CLOCK eviction over the Map's insertion order: a key that is dead (no hit any window still
-   * sees, no running block) or unused since the hand last passed goes; a used key loses its mark and
+   * sees) or unused since the hand last passed goes; a used key loses its mark and
    * moves to the back. The hand spares at most `evictionScan` keys, then evicts the next one
    * whatever its mark: a full lap over 100,000 busy keys would stall one call for ~100 ms.
    */
@@ -200,7 +180,7 @@ export class MemoryCounterStore implements CounterStore {
     for (const [key, state] of this.#keys) {
       const log = state.log;
       const hitsDead = log.size === 0 || log.at(log.size - 1) <= deadBefore;
-      if (spared === evictionScan || !state.used || (hitsDead && state.blockedUntil <= this.#now)) {
+      if (spared === evictionScan || !state.used || hitsDead) {
         this.#keys.delete(key);
         return;
       }

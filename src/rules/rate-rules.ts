@@ -4,6 +4,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { compileGlob } from '../routing/path-glob.js';
 import type { Clock } from '../security/clock.js';
 import type { LiveSession } from '../sessions/session-service.js';
+import type { BlockStore } from './block-store.js';
 import type { CounterStore } from './counter-store.js';
 
 /** Who a rule counts: the parts of a request a key can come from. */
@@ -37,6 +38,8 @@ interface CompiledRule {
 
 export interface RateRulesDeps {
   counters: CounterStore;
+  /** Where `block` actions are kept: shared by every process, and lifted by `gatehouse block remove`. */
+  blocks: BlockStore;
   clock: Clock;
   audit: AuditLog;
   revoke(live: LiveSession, reason: string, context: { ip: string; requestId: string }): Promise<void>;
@@ -71,8 +74,9 @@ export class RateRules {
   /** An address under a `block` (SPEC §5: refused on every request but /healthz and /readyz). */
   async addressBlocked(ip: string): Promise<GatewayError | undefined> {
     if (!this.blocksByIp) return undefined;
-    const until = await this.#deps.counters.blockedUntil(`block:ip:${ip}`, this.#deps.clock.now());
-    return until === null ? undefined : blockedError(until, this.#deps.clock.now());
+    const now = this.#deps.clock.now();
+    const until = await this.#deps.blocks.blockedUntil('ip', ip, now);
+    return until === null ? undefined : blockedError(until, now);
   }
 
   /** Applies every rule that matches the request; the first that refuses decides. */
@@ -80,7 +84,7 @@ export class RateRules {
     const now = this.#deps.clock.now();
     if (subject.live) {
       for (const by of this.#identityBlocks) {
-        const until = await this.#deps.counters.blockedUntil(`block:${by}:${keyOf(by, subject)}`, now);
+        const until = await this.#deps.blocks.blockedUntil(by, keyOf(by, subject)!, now);
         if (until !== null) return { kind: 'error', error: blockedError(until, now) };
       }
     }
@@ -111,7 +115,7 @@ export class RateRules {
       // Crossing the limit: blocks and revocations take effect now, so the key's next request
       // meets them; reject and respond are answered by check() while the count stays above max.
       this.#trigger(rule, key, subject);
-      if (rule.config.action === 'block') await this.#deps.counters.block(`block:${rule.config.by}:${key}`, now + rule.config.for!);
+      if (rule.config.action === 'block') await this.#block(rule, key, now + rule.config.for!);
       if (rule.config.action === 'revoke' && subject.live) await this.#deps.revoke(subject.live, `rate_rule:${rule.config.name}`, subject);
     }
   }
@@ -137,7 +141,7 @@ export class RateRules {
         return { kind: 'error', error: new GatewayError('rate_limited', { headers: { 'retry-after': String(seconds(retryAt - now)) } }) };
       case 'block': {
         const until = now + rule.config.for!;
-        await this.#deps.counters.block(`block:${rule.config.by}:${key}`, until);
+        await this.#block(rule, key, until);
         return { kind: 'error', error: blockedError(until, now) };
       }
       case 'revoke':
@@ -146,6 +150,10 @@ export class RateRules {
       case 'respond':
         return { kind: 'respond', ...rule.respond! };
     }
+  }
+
+  #block(rule: CompiledRule, key: string, until: number): Promise<void> {
+    return this.#deps.blocks.add({ rule: rule.config.name, by: rule.config.by, key, until });
   }
 
   /** One audit event per trigger: the first refusal while the key's window is full. */
@@ -159,7 +167,7 @@ export class RateRules {
       rule: rule.config.name,
       by: rule.config.by,
       action: rule.config.action,
-      key: rule.config.by === 'session' ? subject.live?.session.handle ?? null : key,
+      key,
     });
   }
 }
@@ -201,10 +209,15 @@ function applies(rule: CompiledRule, subject: RuleSubject): boolean {
   return (rule.methods === null || rule.methods.has(subject.method)) && rule.matchesPath(subject.path);
 }
 
+/**
+ * What a rule counts and blocks a request by. A session is its handle: stable across the id's
+ * rotations (login completion, password change), and not secret, so a block can be listed and
+ * lifted by it and nothing derived from the cookie is stored or shown.
+ */
 function keyOf(by: LimitConfig['by'], subject: RuleSubject): string | null {
   if (by === 'ip') return subject.ip;
   if (!subject.live) return null;
-  return by === 'session' ? subject.live.session.idHash : subject.live.user.name;
+  return by === 'session' ? subject.live.session.handle : subject.live.user.name;
 }
 
 function counterKey(rule: CompiledRule, key: string): string {

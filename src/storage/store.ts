@@ -1,5 +1,6 @@
 import type { UserStore } from '../accounts/user-store.js';
 import type { AuditStore } from '../audit/audit-store.js';
+import type { BlockStore } from '../rules/block-store.js';
 import type { CounterStore } from '../rules/counter-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import type { SessionStore } from '../sessions/session-store.js';
@@ -24,6 +25,8 @@ export interface Store {
   audit: AuditStore;
   meta: MetaStore;
   counters: CounterStore;
+  /** Rate-rule blocks: always here, shared by every process, whatever holds the counters. */
+  blocks: BlockStore;
   mfa: MfaStore;
   /** Gatehouse's own keys for upstream assertions (SPEC §7). */
   keys: SigningKeyStore;

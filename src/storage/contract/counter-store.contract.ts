@@ -83,55 +83,23 @@ export function describeCounterStoreContract(name: string, factory: ContractFact
       expect(await peer.take('k', t0 + windowMs, windowMs, 2)).toEqual({ allowed: true, count: 1, retryAt: null });
     });
 
-    test('reset forgets every hit of that key only, and leaves its block', async () => {
+    test('reset forgets every hit of that key only', async () => {
       for (let i = 0; i < 3; i += 1) await store.add('a', t0 + i, windowMs);
       await store.add('b', t0, windowMs);
-      await store.block('a', t0 + 5_000);
       await peer.reset('a');
       expect(await store.count('a', t0 + 10, windowMs)).toEqual({ count: 0, oldest: null, newest: null });
       expect(await store.count('b', t0 + 10, windowMs)).toMatchObject({ count: 1 });
       expect(await store.take('a', t0 + 10, windowMs, 1)).toMatchObject({ allowed: true, count: 1 });
-      expect(await store.blockedUntil('a', t0 + 10)).toBe(t0 + 5_000);
       await store.reset('never-seen');
     });
 
-    test('blockedUntil is the end of the block until it ends, then null', async () => {
-      expect(await store.blockedUntil('k', t0)).toBeNull();
-      await store.block('k', t0 + 5_000);
-      expect(await peer.blockedUntil('k', t0)).toBe(t0 + 5_000);
-      expect(await peer.blockedUntil('k', t0 + 4_999)).toBe(t0 + 5_000);
-      expect(await store.blockedUntil('k', t0 + 5_000)).toBeNull();
-      expect(await store.blockedUntil('k', t0 + 6_000)).toBeNull();
-    });
-
-    test('of two blocks the later end wins, whichever comes first', async () => {
-      await store.block('k', t0 + 5_000);
-      await peer.block('k', t0 + 3_000);
-      expect(await store.blockedUntil('k', t0)).toBe(t0 + 5_000);
-      await peer.block('k', t0 + 8_000);
-      expect(await store.blockedUntil('k', t0)).toBe(t0 + 8_000);
-    });
-
-    test('blocks and hits are independent: a block counts no hit, hits block nothing', async () => {
-      await store.block('k', t0 + 5_000);
-      expect(await store.count('k', t0, windowMs)).toMatchObject({ count: 0 });
-      await store.add('other', t0, windowMs);
-      expect(await store.blockedUntil('other', t0)).toBeNull();
-    });
-
-    test('purge deletes hits older than now - maxWindow and ended blocks, and keeps the rest', async () => {
+    test('purge deletes hits older than now - maxWindow, and keeps the rest', async () => {
       const now = t0 + 1_500;
       for (const at of [t0 + 100, t0 + 499, t0 + 500, t0 + 1_000]) await store.add('k', at, windowMs);
-      await store.block('ended', now - 1);
-      await store.block('ends-now', now);
-      await store.block('running', now + 1);
       await peer.purge(now, 1_000);
       // A window wider than maxWindow shows what is left: the hit at exactly now - maxWindow is
       // not older than it, so it stays.
       expect(await store.count('k', now, 10_000)).toEqual({ count: 2, oldest: t0 + 500, newest: t0 + 1_000 });
-      expect(await store.blockedUntil('ended', t0)).toBeNull();
-      expect(await store.blockedUntil('ends-now', t0)).toBeNull();
-      expect(await store.blockedUntil('running', t0)).toBe(now + 1);
     });
 
     test('keys are independent', async () => {
@@ -139,8 +107,6 @@ export function describeCounterStoreContract(name: string, factory: ContractFact
       expect((await store.take('a', t0, windowMs, 1)).allowed).toBe(false);
       expect(await peer.take('b', t0, windowMs, 1)).toEqual({ allowed: true, count: 1, retryAt: null });
       expect(await peer.add('c', t0, windowMs)).toBe(1);
-      await store.block('a', t0 + 5_000);
-      expect(await peer.blockedUntil('b', t0)).toBeNull();
       expect(await store.count('a', t0, windowMs)).toMatchObject({ count: 1 });
     });
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { migrate, migrations, schemaVersion, type Migration } from './migrations.js';
+import { applyMigrations, migrate, migrations, pendingMigrations, SchemaTooNewError, schemaVersion, type Migration } from './migrations.js';
 
 describe('migrate', () => {
   let db: Database.Database;
@@ -51,9 +51,23 @@ describe('migrate', () => {
     expect(schemaVersion(db)).toBe(0);
   });
 
-  test('refuses a database newer than the code', () => {
+  test('refuses a database newer than the code, with one sentence naming both versions, and changes nothing', () => {
     db.pragma('user_version = 7');
-    expect(() => migrate(db, steps)).toThrow('the database is at schema version 7, newer than this Gatehouse knows (3); upgrade Gatehouse');
+    expect(() => migrate(db, steps)).toThrow(SchemaTooNewError);
+    expect(() => applyMigrations(db, steps)).toThrow('the store is at schema version 7, newer than this Gatehouse knows (3); upgrade Gatehouse');
+    expect(() => pendingMigrations(db, steps)).toThrow(SchemaTooNewError);
+    expect(schemaVersion(db)).toBe(7);
+    expect(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'log'").pluck().get()).toBe(0);
+  });
+
+  test('applyMigrations returns what this call applied; pendingMigrations what is left, changing nothing', () => {
+    expect(pendingMigrations(db, steps).map((m) => m.version)).toEqual([1, 2, 3]);
+    expect(schemaVersion(db)).toBe(0);
+    expect(applyMigrations(db, steps.slice(0, 1)).map((m) => m.version)).toEqual([1]);
+    expect(pendingMigrations(db, steps).map((m) => m.version)).toEqual([2, 3]);
+    expect(applyMigrations(db, steps).map((m) => m.description)).toEqual(['two', 'three']);
+    expect(applyMigrations(db, steps)).toEqual([]);
+    expect(pendingMigrations(db, steps)).toEqual([]);
   });
 
   test('the real migrations apply cleanly, twice, and create the tables the adapters use', () => {
@@ -61,7 +75,7 @@ describe('migrate', () => {
     expect(migrate(db)).toBe(migrations.length);
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
-      'audit_events', 'counter_blocks', 'counter_hits', 'meta', 'passkeys', 'recovery_codes', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
+      'audit_events', 'counter_hits', 'meta', 'passkeys', 'recovery_codes', 'rule_blocks', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
     ]);
     const indexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").pluck().all();
     expect(indexes).toEqual(['sessions_expires_at', 'sessions_handle', 'sessions_last_seen_at', 'sessions_user_name']);
@@ -71,6 +85,35 @@ describe('migrate', () => {
     expect(mfaIndexes).toEqual(['passkeys_user_name', 'webauthn_challenges_expires_at']);
     const keyIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'signing_keys' AND sql IS NOT NULL").pluck().all();
     expect(keyIndexes).toEqual(['signing_keys_one_active']);
+    const blockIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'rule_blocks' AND sql IS NOT NULL ORDER BY name").pluck().all();
+    expect(blockIndexes).toEqual(['rule_blocks_by_key', 'rule_blocks_until']);
+  });
+
+  test('the per-request block lookup reads one index only, and the purge is a range scan', () => {
+    migrate(db);
+    const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan("SELECT max(until) FROM rule_blocks WHERE by = 'ip' AND key = 'k' AND until > 0")).toMatch(/USING COVERING INDEX rule_blocks_by_key \(by=\? AND key=\? AND until>\?\)/);
+    expect(plan('DELETE FROM rule_blocks WHERE until <= 0')).toMatch(/USING (COVERING )?INDEX rule_blocks_until \(until<\?\)/);
+  });
+
+  test('version 6 moves the blocks of counter_blocks to rule_blocks, a session by its handle, and not the login throttle', () => {
+    migrate(db, migrations.slice(0, 5));
+    db.prepare("INSERT INTO sessions VALUES ('f00dhash', 'Hndl-1', 'alice', 1, 1, 9, '192.0.2.9', 'ua', 0, 0, 0)").run();
+    const old = db.prepare('INSERT INTO counter_blocks (key, until) VALUES (?, ?)');
+    old.run('block:ip:192.0.2.1', 5_000);
+    old.run('block:ip:2001:db8::1', 6_000);
+    old.run('block:user:bob', 7_000);
+    old.run('block:session:f00dhash', 8_000);
+    old.run('block:session:gone', 9_000);
+    old.run(`login:acct:${'a'.repeat(64)}`, 10_000);
+    migrate(db);
+    expect(db.prepare('SELECT rule, by, key, until FROM rule_blocks ORDER BY until').all()).toEqual([
+      { rule: '(unknown)', by: 'ip', key: '192.0.2.1', until: 5_000 },
+      { rule: '(unknown)', by: 'ip', key: '2001:db8::1', until: 6_000 },
+      { rule: '(unknown)', by: 'user', key: 'bob', until: 7_000 },
+      { rule: '(unknown)', by: 'session', key: 'Hndl-1', until: 8_000 },
+    ]);
+    expect(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'counter_blocks'").pluck().get()).toBe(0);
   });
 
   test('migration 6 renames live session handles that start with "-", and only those', () => {

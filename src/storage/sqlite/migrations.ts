@@ -173,6 +173,37 @@ export const migrations: readonly Migration[] = [
       UPDATE OR IGNORE sessions SET handle = 'A' || substr(handle, 2) WHERE substr(handle, 1, 1) = '-';
     `,
   },
+  {
+    version: 7,
+    description: 'rate-rule blocks, with the rule that set them',
+    // rules/block-store.ts. One row per rule and key: "the later end wins" is one upsert. The
+    // (by, key, until) index answers the per-request lookup from the index alone; the until index
+    // keeps the housekeeping purge a range scan. Blocks move out of counter_blocks, whose keys
+    // ("block:ip:ADDR", "block:session:ID_HASH", "block:user:NAME") did not name the rule: those
+    // still stored keep running under the rule "(unknown)", which no configured rule can be named
+    // (config/schema.ts namePattern), and a session's id hash becomes its handle, so the table
+    // holds nothing derived from a cookie. The login throttle's blocks ("login:acct:…") are not
+    // carried: the back-off is now derived from the account's counted failures.
+    sql: `
+      CREATE TABLE rule_blocks (
+        rule TEXT NOT NULL,
+        by TEXT NOT NULL CHECK (by IN ('ip', 'session', 'user')),
+        key TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (rule, key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX rule_blocks_by_key ON rule_blocks (by, key, until);
+      CREATE INDEX rule_blocks_until ON rule_blocks (until);
+
+      INSERT INTO rule_blocks (rule, by, key, until)
+        SELECT '(unknown)', 'ip', substr(key, 10), until FROM counter_blocks WHERE key LIKE 'block:ip:%'
+        UNION ALL
+        SELECT '(unknown)', 'user', substr(key, 12), until FROM counter_blocks WHERE key LIKE 'block:user:%'
+        UNION ALL
+        SELECT '(unknown)', 'session', s.handle, b.until FROM counter_blocks b JOIN sessions s ON b.key = 'block:session:' || s.id_hash;
+      DROP TABLE counter_blocks;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */
@@ -181,7 +212,32 @@ export function schemaVersion(db: Database): number {
 }
 
 /**
- * Brings the database up to the last migration and returns the version it is at.
+ * A store whose schema is newer than this code knows (SPEC §8): a newer Gatehouse has migrated it,
+ * and this one must not run on tables it does not understand. The message is one sentence naming
+ * both versions, shown as it is.
+ */
+export class SchemaTooNewError extends Error {
+  readonly code = 'schema_too_new';
+  readonly storeVersion: number;
+  readonly knownVersion: number;
+
+  constructor(storeVersion: number, knownVersion: number) {
+    super(`the store is at schema version ${storeVersion}, newer than this Gatehouse knows (${knownVersion}); upgrade Gatehouse`);
+    this.name = 'SchemaTooNewError';
+    this.storeVersion = storeVersion;
+    this.knownVersion = knownVersion;
+  }
+}
+
+/** Brings the database up to the last migration and returns the version it is at (see applyMigrations). */
+export function migrate(db: Database, list: readonly Migration[] = migrations): number {
+  applyMigrations(db, list);
+  return list.length;
+}
+
+/**
+ * Applies the pending migrations and returns those this call applied, oldest first (none when the
+ * database was up to date, or another process got there first).
  *
  * All pending migrations run in ONE transaction, so a failure leaves the schema as it was. The
  * transaction is BEGIN IMMEDIATE: it takes the write lock before reading the version, so when two
@@ -189,28 +245,30 @@ export function schemaVersion(db: Database): number {
  * applies nothing. A deferred transaction would read first and could not upgrade its lock in WAL mode
  * (SQLITE_BUSY_SNAPSHOT, https://www.sqlite.org/wal.html#sometimes_queries_return_sqlite_busy_in_wal_mode).
  */
-export function migrate(db: Database, list: readonly Migration[] = migrations): number {
+export function applyMigrations(db: Database, list: readonly Migration[] = migrations): readonly Migration[] {
+  checkList(list);
+  // Fast path, no lock: versions only ever grow, so a database already at the last needs nothing.
+  if (pendingMigrations(db, list).length === 0) return [];
+
+  const apply = db.transaction(() => {
+    const pending = pendingMigrations(db, list);
+    for (const migration of pending) db.exec(migration.sql);
+    // PRAGMA takes no bound parameters; the length is a number we computed, never input.
+    db.pragma(`user_version = ${list.length}`);
+    return pending;
+  });
+  return apply.immediate();
+}
+
+/** The migrations the database has yet to apply, oldest first. Throws SchemaTooNewError for a newer database. */
+export function pendingMigrations(db: Database, list: readonly Migration[] = migrations): readonly Migration[] {
+  const current = schemaVersion(db);
+  if (current > list.length) throw new SchemaTooNewError(current, list.length);
+  return list.slice(current);
+}
+
+function checkList(list: readonly Migration[]): void {
   list.forEach((migration, index) => {
     if (migration.version !== index + 1) throw new Error(`migration ${index} has version ${migration.version}; versions must count from 1 without gaps`);
   });
-  const latest = list.length;
-  // Fast path, no lock: versions only ever grow, so a database already at `latest` needs nothing.
-  if (checkedVersion(db, latest) === latest) return latest;
-
-  const apply = db.transaction(() => {
-    const current = checkedVersion(db, latest);
-    for (const migration of list.slice(current)) db.exec(migration.sql);
-    // PRAGMA takes no bound parameters; `latest` is a number we computed, never input.
-    db.pragma(`user_version = ${latest}`);
-  });
-  apply.immediate();
-  return latest;
-}
-
-function checkedVersion(db: Database, latest: number): number {
-  const current = schemaVersion(db);
-  if (current > latest) {
-    throw new Error(`the database is at schema version ${current}, newer than this Gatehouse knows (${latest}); upgrade Gatehouse`);
-  }
-  return current;
 }

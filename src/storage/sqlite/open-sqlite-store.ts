@@ -3,6 +3,7 @@ import type { Store } from '../store.js';
 import { migrate } from './migrations.js';
 import { openDatabase } from './open-database.js';
 import { SqliteAuditStore } from './sqlite-audit-store.js';
+import { SqliteBlockStore } from './sqlite-block-store.js';
 import { SqliteCounterStore } from './sqlite-counter-store.js';
 import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteMfaStore } from './sqlite-mfa-store.js';
@@ -36,6 +37,7 @@ function storeOn(db: Database): Store {
     audit: new SqliteAuditStore(db),
     meta: new SqliteMetaStore(db),
     counters: new SqliteCounterStore(db),
+    blocks: new SqliteBlockStore(db),
     mfa: new SqliteMfaStore(db),
     keys: new SqliteSigningKeyStore(db),
     async ping() {

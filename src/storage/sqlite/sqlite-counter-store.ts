@@ -24,8 +24,6 @@ export class SqliteCounterStore implements CounterStore {
   readonly #windowUpTo: Statement<[string, number, number], WindowRow>;
   readonly #insert: Statement<[string, number]>;
   readonly #reset: Statement<[string]>;
-  readonly #block: Statement<[string, number]>;
-  readonly #blockedUntil: Statement<[string, number], { until: number }>;
   readonly #take: Transaction<(key: string, now: number, windowMs: number, max: number) => TakeResult>;
   readonly #add: Transaction<(key: string, now: number, windowMs: number) => number>;
   readonly #purge: Transaction<(now: number, maxWindowMs: number) => void>;
@@ -41,12 +39,7 @@ export class SqliteCounterStore implements CounterStore {
       FROM (SELECT at FROM counter_hits WHERE key = ? AND at > ? ORDER BY at LIMIT ?)`);
     this.#insert = db.prepare('INSERT INTO counter_hits (key, at) VALUES (?, ?)');
     this.#reset = db.prepare('DELETE FROM counter_hits WHERE key = ?');
-    // One statement, so "the later end wins" holds across processes without a transaction.
-    this.#block = db.prepare(`INSERT INTO counter_blocks (key, until) VALUES (?, ?)
-      ON CONFLICT (key) DO UPDATE SET until = max(counter_blocks.until, excluded.until)`);
-    this.#blockedUntil = db.prepare('SELECT until FROM counter_blocks WHERE key = ? AND until > ?');
     const purgeHits = db.prepare<[number]>('DELETE FROM counter_hits WHERE at < ?');
-    const purgeBlocks = db.prepare<[number]>('DELETE FROM counter_blocks WHERE until <= ?');
 
     this.#take = db.transaction((key: string, now: number, windowMs: number, max: number): TakeResult => {
       const { count, oldest } = this.#windowUpTo.get(key, now - windowMs, max)!;
@@ -60,7 +53,6 @@ export class SqliteCounterStore implements CounterStore {
     });
     this.#purge = db.transaction((now: number, maxWindowMs: number): void => {
       purgeHits.run(now - maxWindowMs);
-      purgeBlocks.run(now);
     });
   }
 
@@ -88,14 +80,6 @@ export class SqliteCounterStore implements CounterStore {
 
   async reset(key: string): Promise<void> {
     this.#reset.run(key);
-  }
-
-  async block(key: string, until: number): Promise<void> {
-    this.#block.run(key, until);
-  }
-
-  async blockedUntil(key: string, now: number): Promise<number | null> {
-    return this.#blockedUntil.get(key, now)?.until ?? null;
   }
 
   async purge(now: number, maxWindowMs: number): Promise<void> {
