@@ -100,6 +100,24 @@ describe('openSqliteStore', () => {
       await step(children, 'exit');
     });
 
+    test('open and migrate fresh files at once, 150 times: none fails, each migration is applied once, by one process', async () => {
+      for (let i = 0; i < 6; i += 1) children.push(startChild(join(dir, 'unused.db'), i));
+      await Promise.all(children.map((c) => c.next()));
+      // A race that is lost about once in a hundred starts (open-database.ts, switchToWal): many
+      // fresh files, every process on each at the same moment.
+      for (let round = 0; round < 150; round += 1) {
+        const path = join(dir, `fresh-${round}`, 'g.db');
+        const applied = (await step(children, `migrate ${path}`)).map((r) => {
+          if (!Array.isArray(r.ok)) throw new Error(`round ${round}: a child failed: ${r.error}`);
+          return r.ok as number[];
+        });
+        expect(applied.flat().sort((a, b) => a - b)).toEqual(migrations.map((m) => m.version));
+        // All in one transaction: the one process that found them pending applied every one.
+        expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
+      }
+      await step(children, 'exit');
+    });
+
     test('race on counters.take for one key: exactly max allowed in total, with the counts 1..max', async () => {
       const path = join(dir, 'g.db');
       for (let i = 0; i < 4; i += 1) children.push(startChild(path, i));
@@ -203,6 +221,9 @@ import { createInterface } from 'node:readline';
 import { runnerImport } from 'vite';
 const [modulePath, file, index] = process.argv.slice(1);
 const { module } = await runnerImport(modulePath, { configFile: false, logLevel: 'silent' });
+const sibling = async (name) => (await runnerImport(modulePath.replace(/open-sqlite-store\.ts$/, name), { configFile: false, logLevel: 'silent' })).module;
+const { applyMigrations } = await sibling('migrations.ts');
+const { openDatabase } = await sibling('open-database.ts');
 const say = (reply) => process.stdout.write(JSON.stringify(reply) + '\\n');
 const lines = createInterface({ input: process.stdin });
 let store;
@@ -210,6 +231,11 @@ say({ ready: true });
 for await (const command of lines) {
   try {
     if (command === 'open') { store = module.openSqliteStore(file); say({ ok: true }); }
+    if (command.startsWith('migrate ')) {
+      // What \`gatehouse migrate\` does, on the file named: the versions this process applied.
+      const db = openDatabase(command.slice('migrate '.length));
+      try { say({ ok: applyMigrations(db).map((m) => m.version) }); } finally { db.close(); }
+    }
     if (command === 'create') say({ ok: await store.users.create({ name: 'racer', roles: [], passwordHash: 'h' + index, locked: false, passwordResetRequired: false, mfaEnabled: false, createdAt: 1, lastLoginAt: null }) });
     if (command === 'rotate') say({ ok: await store.sessions.rotate('old', 'new-' + index, {}) });
     if (command.startsWith('take ')) {
@@ -246,7 +272,7 @@ for await (const command of lines) {
       const id = round + '-' + index;
       say({ ok: await store.mfa.addPasskey({ id, userName: 'racer', name: id, publicKey: Buffer.from([1]), counter: 0, transports: [], createdAt: 1, lastUsedAt: null }, Number(limit)) });
     }
-    if (command === 'exit') { await store.close(); say({ ok: true }); break; }
+    if (command === 'exit') { await store?.close(); say({ ok: true }); break; }
   } catch (error) {
     say({ error: error.message });
   }
