@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../security/clock.js';
 import { cryptoRandom, type RandomBytes } from '../security/random.js';
 import { loadKeyring, type Keyring } from '../secrets/keyring.js';
 import { SecretService } from '../secrets/secret-service.js';
+import { BlockService } from '../rules/block-service.js';
 import { SessionService } from '../sessions/session-service.js';
 import { PasskeyService } from '../mfa/passkey-service.js';
 import { TotpService } from '../mfa/totp-service.js';
@@ -25,6 +26,8 @@ export interface Services {
   sessions: SessionService;
   totp: TotpService;
   passkeys: PasskeyService;
+  /** Active rate-rule blocks: listed and lifted from the CLI. */
+  blocks: BlockService;
   /** Gatehouse's own keys for upstream assertions (SPEC §7); loaded by the gateway, rotated by the CLI. */
   signingKeys: SigningKeys;
   clock: Clock;
@@ -77,6 +80,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit });
     const totp = new TotpService({ store: store.mfa, users: store.users, keyring, clock, random, issuer: config.mfa.issuer, audit });
     const passkeys = new PasskeyService({ store: store.mfa, users: store.users, clock, random, publicOrigin: config.server.publicOrigin, rpName: config.mfa.issuer, audit });
+    const blocks = new BlockService({ store: store.blocks, audit, clock });
     const signingKeys = new SigningKeys({
       store: store.keys,
       keyring,
@@ -89,7 +93,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     await secrets.verifyMasterKey();
     await accounts.init();
     return {
-      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, signingKeys, clock, random, logger,
+      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, blocks, signingKeys, clock, random, logger,
       close: async () => {
         signingKeys.stop();
         await sessions.flushActivity().catch((error: unknown) => {

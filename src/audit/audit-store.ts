@@ -14,6 +14,8 @@ export type AuditType =
   | 'secret_removed'
   | 'csrf_rejected'
   | 'rate_limit_triggered'
+  /** A rate-rule block lifted before its end (`gatehouse block remove`): detail.rule, by, key, until, removedBy. */
+  | 'block_removed'
   /** Login protection (SPEC §5) started for an account or a client address: once per start, not per refusal. */
   | 'login_throttled'
   | 'ip_blocked'

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type ConfigProblem } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { cryptoRandom } from '../security/random.js';
 import { loadKeyring, MasterKeyError } from '../secrets/keyring.js';
+import { SchemaTooNewError } from '../storage/sqlite/migrations.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
 import { printLine } from './cli-io.js';
@@ -51,6 +52,8 @@ async function inspectStore(config: GatewayConfig, env: NodeJS.ProcessEnv, keyRe
   try {
     store = openSqliteStore(file);
   } catch (error) {
+    // Not a problem of the configuration: this Gatehouse is too old for the store (exit 1, SPEC §8).
+    if (error instanceof SchemaTooNewError) throw error;
     const code = (error as { code?: unknown }).code;
     const why = typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : '';
     return { secretNames: null, problems: [{ path: 'store.sqlite', message: `${file} cannot be opened as a Gatehouse store${why}` }] };

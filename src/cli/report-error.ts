@@ -3,6 +3,7 @@ import { ConfigError, formatProblem } from '../config/load.js';
 import { MasterKeyError } from '../secrets/keyring.js';
 import { SecretError } from '../secrets/secret-service.js';
 import { AccountError } from '../accounts/account-service.js';
+import { SchemaTooNewError } from '../storage/sqlite/migrations.js';
 import { printLine, type CliIo } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { terminalSafe } from './display.js';
@@ -36,7 +37,8 @@ export function reportError(error: unknown, io: CliIo): number {
     printLine(io.stderr, `error: ${terminalSafe(error.message)}`);
     return 2;
   }
-  if (error instanceof MasterKeyError) {
+  // SPEC §8: one sentence naming both versions; nothing was changed.
+  if (error instanceof MasterKeyError || error instanceof SchemaTooNewError) {
     printLine(io.stderr, `error: ${terminalSafe(error.message)}`);
     return 1;
   }

@@ -1,9 +1,12 @@
 import { Command, Option } from 'commander';
 import { addAuditCommand } from './audit.js';
+import { addBlockListCommand } from './block-list.js';
+import { addBlockRemoveCommand } from './block-remove.js';
 import { addCheckCommand } from './check.js';
 import type { CliIo } from './cli-io.js';
 import { defaultConfigFile, type CliContext } from './context.js';
 import { addKeysRotateCommand } from './keys-rotate.js';
+import { addMigrateCommand } from './migrate.js';
 import { reportError } from './report-error.js';
 import { addSecretListCommand } from './secret-list.js';
 import { addSecretRemoveCommand } from './secret-remove.js';
@@ -62,7 +65,12 @@ function buildProgram(io: CliIo, ctx: CliContext): Command {
   const keys = program.command('keys').description('manage the keys that sign upstream assertions');
   addKeysRotateCommand(keys, ctx);
 
+  const block = program.command('block').description('list and lift rate-rule blocks');
+  addBlockListCommand(block, ctx);
+  addBlockRemoveCommand(block, ctx);
+
   addAuditCommand(program, ctx);
+  addMigrateCommand(program, ctx);
   return program;
 }
 

@@ -1,0 +1,50 @@
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../security/clock.js';
+import type { Block, BlockStore } from './block-store.js';
+
+export interface BlockServiceDeps {
+  store: BlockStore;
+  audit: AuditLog;
+  clock: Clock;
+}
+
+/**
+ * What an operator does with rate-rule blocks (SPEC §2 `block list` / `block remove`): see the
+ * active ones and lift one. Lifting is one write to the shared store, which every process reads on
+ * each request a blocking rule could refuse, so it holds on every worker from the next request.
+ */
+export class BlockService {
+  readonly #store: BlockStore;
+  readonly #audit: AuditLog;
+  readonly #clock: Clock;
+
+  constructor(deps: BlockServiceDeps) {
+    this.#store = deps.store;
+    this.#audit = deps.audit;
+    this.#clock = deps.clock;
+  }
+
+  /** The blocks active now, by rule, then kind of key, then key. */
+  async list(): Promise<Block[]> {
+    return this.#store.list(this.#clock.now());
+  }
+
+  /**
+   * Lifts the rule's block on `key` and audits it (`block_removed`: the event's user is the blocked
+   * user for a `by: user` block; `detail.by` is the rule's kind of key, as in `rate_limit_triggered`,
+   * so who lifted it is `detail.removedBy`). Null when no such block is active.
+   */
+  async remove(rule: string, key: string, actor: AuditContext): Promise<Block | null> {
+    const removed = await this.#store.remove(rule, key, this.#clock.now());
+    if (removed) {
+      await this.#audit.record('block_removed', { user: removed.by === 'user' ? removed.key : null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, {
+        rule: removed.rule,
+        by: removed.by,
+        key: removed.key,
+        until: new Date(removed.until).toISOString(),
+        removedBy: actor.user ?? null,
+      });
+    }
+    return removed;
+  }
+}
