@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { call, login } from '../helpers/http.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+/**
+ * The once-a-minute housekeeping deletes blocks that have ended, so the blocks table does not grow
+ * with every address ever blocked. The minute is the gateway's interval timer (faked here, and only
+ * it); the end of the block is the injected clock.
+ */
+
+let upstream: TestUpstream;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+  gw = await startGateway({
+    upstreamUrl: upstream.url,
+    config: {
+      routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
+      limits: [{ name: 'per-user', match: '/api/**', by: 'user', max: 1, per: '1m', action: 'block', for: '5m' }],
+    },
+  });
+});
+
+afterAll(async () => {
+  vi.useRealTimers();
+  await gw?.close();
+  await upstream?.close();
+});
+
+describe('housekeeping', () => {
+  it('purges a block once it has ended, and not before', async () => {
+    const cookie = await login(gw.url, 'alice');
+    expect((await call(gw.url, '/api/x', { session: cookie })).status).toBe(200);
+    expect((await call(gw.url, '/api/x', { session: cookie })).status).toBe(403);
+    const stored = (): Promise<unknown[]> => gw.gateway.services.store.blocks.list(0);
+    expect(await stored()).toHaveLength(1);
+
+    gw.clock.advance(5 * 60_000 - 1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await stored()).toHaveLength(1);
+
+    gw.clock.advance(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.waitFor(async () => expect(await stored()).toEqual([]));
+  });
+});
