@@ -96,8 +96,10 @@ describe('migrate', () => {
     expect(plan('DELETE FROM rule_blocks WHERE until <= 0')).toMatch(/USING (COVERING )?INDEX rule_blocks_until \(until<\?\)/);
   });
 
-  test('version 6 moves the blocks of counter_blocks to rule_blocks, a session by its handle, and not the login throttle', () => {
-    migrate(db, migrations.slice(0, 5));
+  test('the rule_blocks migration moves the blocks of counter_blocks, a session by its handle, and not the login throttle', () => {
+    // Found by what it does, not its number: migrations may be renumbered when branches merge.
+    const version = migrations.find((m) => m.sql.includes('CREATE TABLE rule_blocks'))!.version;
+    migrate(db, migrations.slice(0, version - 1));
     db.prepare("INSERT INTO sessions VALUES ('f00dhash', 'Hndl-1', 'alice', 1, 1, 9, '192.0.2.9', 'ua', 0, 0, 0)").run();
     const old = db.prepare('INSERT INTO counter_blocks (key, until) VALUES (?, ?)');
     old.run('block:ip:192.0.2.1', 5_000);
