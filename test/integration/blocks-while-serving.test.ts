@@ -28,7 +28,7 @@ async function prepare(name: string, workers: number): Promise<{ file: string; p
   const port = await freePort();
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, [
-    `server: { host: 127.0.0.1, port: ${port}, workers: ${workers} }`,
+    `server: { host: 127.0.0.1, port: ${port}, allowedHosts: [127.0.0.1], workers: ${workers} }`,
     `store: { sqlite: ./${name}.db }`,
     'masterKey: file:./master.key',
     `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
