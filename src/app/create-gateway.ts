@@ -172,14 +172,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       listening = await listen(runtime);
       credentials.startRefreshing();
       services.signingKeys.start();
-      const counterWindows = longestWindows([
-        [throttleCounters, throttle.longestWindowMs],
-        // Rule windows and blocks; 60 s covers the once-a-minute audit markers.
-        [counters, Math.max(60_000, ...config.limits.map((l) => Math.max(l.per, l.for ?? 0)))],
-      ]);
+      // Each distinct counter store once (the throttle's is the rules' with several workers).
+      const counterStores = new Set([throttleCounters, counters]);
       purge = setInterval(() => {
         const now = services.clock.now();
-        const jobs = [services.sessions.purgeExpired(), ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs))];
+        const jobs = [services.sessions.purgeExpired(), ...[...counterStores].map((store) => store.purge(now))];
         Promise.all(jobs).catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
       }, 60_000);
       purge.unref();
@@ -215,16 +212,7 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  * across processes. Redis takes this place when Gatehouse scales beyond one machine.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
-  // A status rule's count must be able to exceed its max, or it could never fire.
-  const maxAddHits = Math.max(10_000, ...config.limits.map((l) => l.max + 1));
-  return workerCount(config) === 1 ? new MemoryCounterStore({ maxAddHits }) : store.counters;
-}
-
-/** Each distinct counter store once, with the longest window any of its users needs kept. */
-function longestWindows(users: [CounterStore, number][]): Map<CounterStore, number> {
-  const windows = new Map<CounterStore, number>();
-  for (const [store, windowMs] of users) windows.set(store, Math.max(windows.get(store) ?? 0, windowMs));
-  return windows;
+  return workerCount(config) === 1 ? new MemoryCounterStore() : store.counters;
 }
 
 /** `server.workers` resolved: `auto` is one per core. */

@@ -43,8 +43,8 @@ export interface RateRulesDeps {
 }
 
 /**
- * The rate rules of SPEC §5. Plain rules count requests they let through (an exact sliding window,
- * counter-store.ts) and answer the request that would be number max + 1 with their action. Status
+ * The rate rules of SPEC §5. Plain rules count requests they let through (a sliding window in
+ * buckets of 1/60 of `per`, counter-store.ts) and answer the request that would be number max + 1 with their action. Status
  * rules (`match.status`) count responses with a matching status; the response that crosses `max`
  * is delivered and the action applies from the key's next request. Each trigger writes one audit
  * event, not one per refused request.
@@ -125,10 +125,10 @@ export class RateRules {
 
   async #checkStatusRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
     if (rule.config.action === 'block' || rule.config.action === 'revoke') return pass;
-    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per);
-    if (counted.count <= rule.config.max) return pass;
-    // Until enough counted responses leave the window for the count to fall back to max.
-    return this.#act(rule, key, subject, now, (counted.oldest ?? now) + rule.config.per);
+    // Refused while more than max are counted: until enough leave the window for it to fall to max.
+    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per, rule.config.max + 1);
+    if (counted.retryAt === null) return pass;
+    return this.#act(rule, key, subject, now, counted.retryAt);
   }
 
   async #act(rule: CompiledRule, key: string, subject: RuleSubject, now: number, retryAt: number): Promise<RuleVerdict> {

@@ -161,6 +161,28 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX sessions_expires_at ON sessions (expires_at);
     `,
   },
+  {
+    version: 6,
+    description: 'rate counters in constant memory: one row of bucket counts per key',
+    // rules/bucket-window.ts: a key's window is at most 61 bucket counts, so one row per key holds
+    // it (`counts`: (age, count) pairs, sqlite-counter-store.ts), whatever the rule's max and its
+    // traffic; counter_hits held a row per counted request. Its rows are dropped, not converted:
+    // they do not say which window they were counted for, so requests counted in the minutes
+    // before the upgrade are forgotten once (a client may get up to one more `max` in the first
+    // window after it). `expires_at` (when every count has left the window) lets the purge delete
+    // whole keys by an index range. Blocks are unchanged.
+    sql: `
+      DROP TABLE counter_hits;
+      CREATE TABLE counter_windows (
+        key TEXT PRIMARY KEY,
+        window_ms INTEGER NOT NULL CHECK (window_ms >= 1),
+        head INTEGER NOT NULL,
+        counts BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX counter_windows_expires_at ON counter_windows (expires_at);
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */
