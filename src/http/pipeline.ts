@@ -245,7 +245,8 @@ function ruleSubject(ctx: RequestContext): RuleSubject {
 }
 
 /**
- * One audit event per address per minute: a denied client hammering the gateway must not turn
+ * At most one audit event per address in any minute (the next comes up to a second late: the
+ * counter's bucket, rules/bucket-window.ts): a denied client hammering the gateway must not turn
  * into a store write per request.
  */
 async function refuseAddress(ctx: RequestContext, rt: Runtime): Promise<GatewayError> {

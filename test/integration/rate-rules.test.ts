@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { windowBuckets } from '../../src/rules/bucket-window.js';
 import { call, fromAddress, login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
 
@@ -22,33 +23,47 @@ const env = useGateway({
   },
 });
 
+/**
+ * Moves the shared clock to the next multiple of 10 s: the rules count in buckets of 1/60 of their
+ * window (src/rules/bucket-window.ts), so from a bucket's start each margin below is exact.
+ */
+const alignClock = (): void => env.gw.clock.set(Math.ceil(env.gw.clock.now() / 10_000) * 10_000);
+/** One bucket of a 10 s window, rounded up to the millisecond. */
+const bucket10s = Math.ceil(10_000 / windowBuckets);
+
 const triggered = async (name: string) => (await env.gw.gateway.services.store.audit.recent(500)).filter((e) => e.type === 'rate_limit_triggered' && e.detail.rule === name);
 
 describe('reject', () => {
   it('answers max + 1 with 429 rate_limited and an accurate Retry-After, forwarding nothing', async () => {
     const cookie = await login(env.gw.url, 'alice');
+    alignClock();
     for (let i = 0; i < 3; i += 1) expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(200);
     env.gw.clock.advance(4_000);
     const refused = await call(env.gw.url, '/api/reject/x', { session: cookie });
     expect(refused.status).toBe(429);
     expect(refused.json().error.code).toBe('rate_limited');
-    expect(refused.headers['retry-after']).toBe('6');
+    // The three leave the window with their bucket: 6 s and one bucket (167 ms) from now, rounded up.
+    expect(refused.headers['retry-after']).toBe('7');
     expect(env.upstream.seen).toHaveLength(3);
-    env.gw.clock.advance(6_000);
+    env.gw.clock.advance(6_000 + bucket10s - 1);
+    expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(429);
+    env.gw.clock.advance(1);
     expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(200);
   });
 
   it('is a true sliding window: max at the end of one window and max at the start of the next do not both pass', async () => {
     const cookie = await login(env.gw.url, 'alice');
+    alignClock();
     env.gw.clock.advance(9_000);
     for (let i = 0; i < 5; i += 1) expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(200);
     env.gw.clock.advance(2_000);
     for (let i = 0; i < 5; i += 1) {
       const reply = await call(env.gw.url, '/api/window/a', { session: cookie });
       expect(reply.status).toBe(429);
-      expect(reply.headers['retry-after']).toBe('8');
+      // 8 s until the five's bucket would leave an exact window, plus the bucket: 8.167 s, rounded up.
+      expect(reply.headers['retry-after']).toBe('9');
     }
-    env.gw.clock.advance(7_999);
+    env.gw.clock.advance(8_000 + bucket10s - 1);
     expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(429);
     env.gw.clock.advance(1);
     for (let i = 0; i < 5; i += 1) expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(200);
@@ -147,9 +162,10 @@ describe('revoke', () => {
       res.end();
     });
     const cookie = await login(env.gw.url, 'carol');
+    // Spaced so that no window of 10 s and one bucket holds three: 2 × 5,100 > 10,000 + 167.
     for (let i = 0; i < 6; i += 1) {
       expect((await call(env.gw.url, '/api/probe/x', { session: cookie })).status).toBe(404);
-      env.gw.clock.advance(5_001);
+      env.gw.clock.advance(5_100);
     }
     await new Promise((r) => setTimeout(r, 50));
     expect((await call(env.gw.url, '/auth/session', { session: cookie })).status).toBe(200);
@@ -185,7 +201,8 @@ describe('status rules by address', () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     expect((await call(env.gw.url, '/api/fail/a', { session: await login(env.gw.url, 'bob') })).status).toBe(503);
-    env.gw.clock.advance(10_000);
+    // The window frees when the bucket of the two 503s has left it: at most 10 s and a bucket on.
+    env.gw.clock.advance(10_000 + bucket10s);
     expect((await call(env.gw.url, '/api/fail/a', { session: cookie, dispatcher: client })).status).toBe(503);
   });
 });
