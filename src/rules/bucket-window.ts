@@ -30,9 +30,9 @@ const noEntries = new Float64Array(0);
  *
  * The entries are a ring of (bucket index, count) pairs, oldest first, grown by doubling up to
  * `windowBuckets + 1`: a key with a few hits costs a few pairs, a busy key at most 61 (976 bytes).
- * Bucket indices are whole numbers of `windowMs / windowBuckets` since the epoch, computed as
- * floor(now × windowBuckets / windowMs): exact for whole-millisecond windows and times until the
- * year 2500 or so (the product stays below 2^53).
+ * Bucket indices count buckets of `windowMs / windowBuckets` since the epoch, computed as
+ * floor(now × windowBuckets / windowMs): exact for whole-millisecond windows and times while that
+ * product stays well below 2^53 (until the year 6000 or so).
  */
 export class BucketWindow {
   readonly windowMs: number;
@@ -56,11 +56,6 @@ export class BucketWindow {
   /** The newest bucket reached, -Infinity when none. */
   get head(): number {
     return this.#head;
-  }
-
-  /** How many buckets hold hits (at most windowBuckets + 1). */
-  get buckets(): number {
-    return this.#size;
   }
 
   /** Bytes held for the counts (the ring's capacity), whatever the traffic: for tests and metrics. */
@@ -119,7 +114,8 @@ export class BucketWindow {
    */
   retryAt(max: number, now: number): number | null {
     const first = this.#firstAt(now);
-    const count = this.countAt(now);
+    let count = this.#total;
+    for (let i = 0; i < first; i += 1) count -= this.#hitsAt(i);
     if (count < max) return null;
     let dropped = 0;
     for (let i = first; i < this.#size; i += 1) {
@@ -132,14 +128,6 @@ export class BucketWindow {
   /** When every counted hit has left the window (the key can then be forgotten); -Infinity when empty. */
   get expiresAt(): number {
     return this.#size === 0 ? Number.NEGATIVE_INFINITY : this.#leavesAt(this.#bucketAt(this.#size - 1));
-  }
-
-  /** Forgets every hit. */
-  clear(): void {
-    this.#entries = noEntries;
-    this.#first = 0;
-    this.#size = 0;
-    this.#total = 0;
   }
 
   /** The (bucket, count) pairs, oldest first: for the SQLite encoding. */

@@ -50,10 +50,11 @@ function isDead(state: KeyState, now: number): boolean {
  * state; two instances in one process share nothing.
  *
  * Memory is bounded: at most `maxKeys` keys, each with at most 61 bucket counts
- * (rules/bucket-window.ts), whatever its `max` and its traffic. Measured on Node 20 (heap per key,
- * docs/decisions/0002-rate-window.md): ~0.3 KB for a key with hits in one bucket, ~1.3 KB for one
- * with hits in all 61, so 100,000 keys take 30-130 MB at worst. Evicting a key forgets its counts
- * and block, which lets that client start afresh: the price of a bound, paid by idle keys first.
+ * (rules/bucket-window.ts), whatever its `max` and its traffic. Measured on Node 20 (heap and the
+ * array per key, docs/decisions/0002-rate-window.md): ~0.5 KB for a key with hits in one bucket,
+ * ~1.5 KB for one with hits in all 61, so 100,000 keys take 50-150 MB at worst. Evicting a key
+ * forgets its counts and block, which lets that client start afresh: the price of a bound, paid by
+ * idle keys first.
  */
 export class MemoryCounterStore implements CounterStore {
   readonly #keys = new Map<string, KeyState>();
