@@ -44,10 +44,10 @@ export interface RateRulesDeps {
 
 /**
  * The rate rules of SPEC §5. Plain rules count requests they let through (a sliding window in
- * buckets of 1/60 of `per`, counter-store.ts) and answer the request that would be number max + 1 with their action. Status
- * rules (`match.status`) count responses with a matching status; the response that crosses `max`
- * is delivered and the action applies from the key's next request. Each trigger writes one audit
- * event, not one per refused request.
+ * buckets of 1/60 of `per`, counter-store.ts) and answer the request that would be number max + 1
+ * with their action. Status rules (`match.status`) count responses with a matching status; the
+ * response that crosses `max` is delivered and the action applies from the key's next request.
+ * Each trigger writes one audit event, not one per refused request.
  */
 export class RateRules {
   readonly #rules: readonly CompiledRule[];
@@ -136,7 +136,10 @@ export class RateRules {
       case 'reject':
         return { kind: 'error', error: new GatewayError('rate_limited', { headers: { 'retry-after': String(seconds(retryAt - now)) } }) };
       case 'block': {
-        const until = now + rule.config.for!;
+        // For `for`, and at least until the window has room again: else a client coming back when
+        // Retry-After says would find it still full (by up to a bucket when `for` equals `per`)
+        // and be blocked anew.
+        const until = Math.max(now + rule.config.for!, retryAt);
         await this.#deps.counters.block(`block:${rule.config.by}:${key}`, until);
         return { kind: 'error', error: blockedError(until, now) };
       }

@@ -534,7 +534,8 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
       await page.locator('#refresh').click();
       const answer = await blocked;
       expect(await answer.json()).toMatchObject({ error: { code: 'blocked' } });
-      // A minute, plus what is left of the three calls' bucket (1 s, 1/60 of it), rounded up.
+      // The minute of `for`, stretched to when the window has room again: the rest of the four
+      // calls' bucket (1 s, 1/60 of the minute) more, rounded up.
       const retryAfter = Number(await answer.headerValue('retry-after'));
       expect(retryAfter).toBe(61);
 

@@ -19,6 +19,7 @@ const env = useGateway({
       rule('errors-per-ip', { path: '/api/fail/**', status: ['5xx'] }, { by: 'ip', max: 1, action: 'reject' }),
       rule('per-user', '/api/user/**', { by: 'user', max: 2, per: '1m', action: 'reject' }),
       rule('block-per-user', '/api/ublock/**', { by: 'user', max: 1, per: '1m', action: 'block', for: '1m' }),
+      rule('block-short', '/api/bshort/**', { by: 'ip', max: 2, per: '1m', action: 'block', for: '10s' }),
     ],
   },
 });
@@ -111,17 +112,39 @@ describe('block', () => {
   });
 });
 
+describe('block until the window has room', () => {
+  it('lasts `for`, and longer while the window is still full, so a client back at Retry-After gets in', async () => {
+    const client = fromAddress('127.0.0.12');
+    const cookie = await login(env.gw.url, 'dave', undefined, client);
+    env.gw.clock.set(Math.ceil(env.gw.clock.now() / 60_000) * 60_000);
+    for (let i = 0; i < 2; i += 1) expect((await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client })).status).toBe(200);
+    env.gw.clock.advance(30_000);
+    const blocked = await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client });
+    expect(blocked.status).toBe(403);
+    // Not 10 s: the two requests leave the 1-minute window with their 1 s bucket, 31 s from now.
+    expect(blocked.headers['retry-after']).toBe('31');
+    env.gw.clock.advance(31_000 - 1);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: cookie, dispatcher: client })).status).toBe(403);
+    env.gw.clock.advance(1);
+    expect((await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client })).status).toBe(200);
+  });
+});
+
 describe('block by user', () => {
   it('refuses every session of the user for `for`, and no one else', async () => {
     const one = await login(env.gw.url, 'erin');
     const two = await login(env.gw.url, 'erin');
+    env.gw.clock.set(Math.ceil(env.gw.clock.now() / 60_000) * 60_000);
     expect((await call(env.gw.url, '/api/ublock/x', { session: one })).status).toBe(200);
     const blocked = await call(env.gw.url, '/api/ublock/x', { session: one });
     expect(blocked.status, blocked.text).toBe(403);
     expect(blocked.json().error.code).toBe('blocked');
     expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(403);
     expect((await call(env.gw.url, '/api/elsewhere', { session: await login(env.gw.url, 'carol') })).status).toBe(200);
-    env.gw.clock.advance(60_000);
+    // `for` is 1m, and the window (1m) frees when the request's 1 s bucket leaves it: 61 s.
+    env.gw.clock.advance(61_000 - 1);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(403);
+    env.gw.clock.advance(1);
     expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(200);
   });
 });
