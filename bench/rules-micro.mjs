@@ -5,7 +5,7 @@
  * pipeline does (src/http/pipeline.ts): the early address-block lookup, `check`, and `observe` of a
  * 200, against the in-memory counter store a single node uses and the SQLite block store (on an
  * in-memory database here, so the file's locks are not counted), with the clock advancing 0.25 ms
- * per request (4,000 req/s, so the 1m windows hold ~240,000 hits as in the end-to-end run).
+ * per request (4,000 req/s, so the 1m windows count ~240,000 hits as in the end-to-end run).
  *
  *   node bench/rules-micro.mjs [--requests 200000] [--rounds 5]
  *
@@ -31,7 +31,7 @@ const { SqliteBlockStore } = await load('src/storage/sqlite/sqlite-block-store.j
 
 const { limits } = parseConfig({ store: { sqlite: ':memory:' }, limits: activeRules() }, process.cwd());
 let now = Date.now();
-const counters = new MemoryCounterStore({ maxAddHits: Math.max(10_000, ...limits.map((l) => l.max + 1)) });
+const counters = new MemoryCounterStore();
 const db = openDatabase(':memory:');
 migrate(db);
 const rules = new RateRules(limits, {
@@ -57,7 +57,7 @@ async function round() {
   return Number(process.hrtime.bigint() - started) / requests / 1000;
 }
 
-await round(); // warm-up (JIT, the logs grow to their window)
+await round(); // warm-up (JIT, the windows fill)
 const perRequest = [];
 for (let r = 0; r < rounds; r++) perRequest.push(await round());
 console.log(`${limits.length} rate rules in process (${limits.map((l) => l.name).join(', ')}): ${fmt(median(perRequest), 2)} µs per request (median of ${rounds} rounds of ${fmt(requests, 0)}; ${perRequest.map((us) => us.toFixed(2)).join(', ')})`);

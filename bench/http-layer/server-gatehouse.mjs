@@ -8,7 +8,9 @@
  * BENCH_LOG_LEVEL=silent turns logging off, to measure its cost.
  * BENCH_LIMITS (a JSON array, default []) becomes the config's `limits` (bench/run.mjs); then the
  * parent may ask `{ type: 'rule-hits', since }` for each rule's hits counted since the gateway's
- * clock read `since` (`{ type: 'clock' }`), to check that every request was counted.
+ * clock read `since` (`{ type: 'clock' }`), to check that every request was counted. The hits are
+ * tallied as the counter store records them (its `take` and `add`, wrapped on the gateway's own
+ * instance): the store's windows count in buckets, so it cannot answer "since a moment" itself.
  *
  * For the scale benchmark (bench/scale.mjs, issue 6 item 3), all off by default:
  *  - BENCH_SESSIONS=N writes N more sessions of the bench user straight into the SQLite file before
@@ -105,22 +107,44 @@ try {
     user: 'bench',
     ip: '127.0.0.1',
   };
+  // Hits the counter store recorded, per key: its allowed takes and its adds (see the header).
+  const recorded = new Map();
+  const tally = (key) => recorded.set(key, (recorded.get(key) ?? 0) + 1);
+  const counters = gateway.runtime.counters;
+  const take = counters.take.bind(counters);
+  const add = counters.add.bind(counters);
+  counters.take = async (key, ...rest) => {
+    const result = await take(key, ...rest);
+    if (result.allowed) tally(key);
+    return result;
+  };
+  counters.add = async (key, ...rest) => {
+    tally(key);
+    return add(key, ...rest);
+  };
+  /** The tallies as they were when the parent read the clock, by the time it was given. */
+  const tallied = new Map();
   const scale = { sessions: extraSessions, seedMs: seeding?.ms ?? 0, cookieFile, cookieName, spread: cookieSpread, routes: config.routes.length };
   serveAsChild({ url: gateway.url, cookie, ...scale }, async () => {
     await gateway.stop();
     logger.flush?.();
     cleanup();
   }, {
-    clock: () => ({ now: clock.now() }),
+    clock: () => {
+      const now = clock.now();
+      tallied.set(now, new Map(recorded));
+      return { now };
+    },
     'sessions-used': () => ({ used: extraSessions > 0 ? usedSince(sessionsFile, seededAt) : 0 }),
     /** process.memoryUsage(): what of the RSS is the JS heap, and what native (SQLite's page cache among it). */
     memory: () => ({ memory: process.memoryUsage() }),
     /** Hits per rule in (since, now], read from the gateway's own counter store (`rule:<name>:<key>`). */
     'rule-hits': async ({ since }) => {
-      const now = clock.now();
+      const before = tallied.get(since) ?? new Map();
       const hits = {};
       for (const rule of config.limits) {
-        hits[rule.name] = (await gateway.runtime.counters.count(`rule:${rule.name}:${subjectKey[rule.by]}`, now, Math.max(1, now - since))).count;
+        const key = `rule:${rule.name}:${subjectKey[rule.by]}`;
+        hits[rule.name] = (recorded.get(key) ?? 0) - (before.get(key) ?? 0);
       }
       return { hits };
     },

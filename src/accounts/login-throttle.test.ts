@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, test } from 'vitest';
 import type { CounterStore } from '../rules/counter-store.js';
+import { windowBuckets } from '../rules/bucket-window.js';
 import { MemoryCounterStore } from '../rules/memory-counter-store.js';
 import { ManualClock } from '../security/clock.js';
 import { accountKey, accountMemoryMs, addressKey, LoginThrottle, type LoginSettings } from './login-throttle.js';
@@ -109,7 +110,7 @@ describe('LoginThrottle: per-account back-off', () => {
     expect(await throttle.guard('alice', ip, right)).toEqual({ outcome: 'succeeded', value: 'ok' });
   });
 
-  test(`failures are forgotten after ${accountMemoryMs / 3_600_000} h of quiet, not before`, async () => {
+  test(`failures are forgotten after ${accountMemoryMs / 3_600_000} h of quiet (and at most one bucket, 24 min, more), not before`, async () => {
     const throttle = throttleWith({ perIp: roomyIp });
     for (let i = 0; i < 4; i += 1) await throttle.guard('alice', ip, wrong);
     clock.advance(accountMemoryMs - 1);
@@ -117,7 +118,9 @@ describe('LoginThrottle: per-account back-off', () => {
     expect((await throttle.check('alice', ip)).allowed).toBe(false);
 
     for (let i = 0; i < 4; i += 1) await throttle.guard('bob', ip, wrong);
-    clock.advance(accountMemoryMs);
+    // Counted in buckets of 1/60 of the window (rules/bucket-window.ts): bob's are the last
+    // millisecond of one, so they are kept a whole bucket longer than an exact window would.
+    clock.advance(accountMemoryMs + accountMemoryMs / windowBuckets);
     for (let i = 0; i < 4; i += 1) expect((await throttle.guard('bob', ip, wrong)).outcome).toBe('failed');
     expect(await throttle.check('bob', ip)).toEqual({ allowed: true });
   });
@@ -125,7 +128,6 @@ describe('LoginThrottle: per-account back-off', () => {
   test('with a maxBackoff over half a day, failures are remembered twice that long', async () => {
     const throttle = throttleWith({ backoff: 2 * 86_400_000, maxBackoff: 2 * 86_400_000, perIp: roomyIp });
     for (let i = 0; i < 5; i += 1) await throttle.guard('alice', ip, wrong);
-    expect(throttle.longestWindowMs).toBe(4 * 86_400_000);
     clock.advance(2 * 86_400_000);
     await throttle.guard('alice', ip, wrong);
     // Six failures still in memory: the wait is the capped maxBackoff again, not a fresh count.
@@ -158,17 +160,19 @@ describe('LoginThrottle: per-address cap', () => {
       expect((await throttle.guard(`user-${i}`, ip, wrong)).outcome).toBe('failed');
       clock.advance(1000);
     }
-    // Now start + 20 s; the oldest failure (at start) leaves the window at start + 300 s.
-    expect(await throttle.guard('someone-new', ip, right)).toEqual({ outcome: 'throttled', retryAfterSeconds: 280 });
-    expect(await throttle.guard('user-0', ip, right)).toEqual({ outcome: 'throttled', retryAfterSeconds: 280 });
+    // Now start + 20 s. The window counts in buckets of 5 s (1/60 of 5 min): the oldest failure
+    // (at start, with the next four) leaves it when its bucket does, at start + 305 s.
+    expect(await throttle.guard('someone-new', ip, right)).toEqual({ outcome: 'throttled', retryAfterSeconds: 285 });
+    expect(await throttle.guard('user-0', ip, right)).toEqual({ outcome: 'throttled', retryAfterSeconds: 285 });
     expect(await throttle.guard('someone-new', '198.51.100.1', right)).toEqual({ outcome: 'succeeded', value: 'ok' });
-    clock.set(start + 5 * minute - 1);
+    clock.set(start + 5 * minute + 5_000 - 1);
     expect(await throttle.check('x', ip)).toEqual({ allowed: false, retryAfterSeconds: 1 });
-    clock.set(start + 5 * minute);
-    // One slot free: one more failure, and the cap is back until the next oldest (start + 1 s) leaves.
-    expect((await throttle.guard('x', ip, wrong)).outcome).toBe('failed');
-    expect(await throttle.check('y', ip)).toEqual({ allowed: false, retryAfterSeconds: 1 });
-    expect(checks).toBe(22);
+    clock.set(start + 5 * minute + 5_000);
+    // Five slots free (the bucket held five failures): five more, and the cap is back until the
+    // next bucket (start + 5 s to 10 s) leaves, at start + 310 s.
+    for (let i = 0; i < 5; i += 1) expect((await throttle.guard(`x-${i}`, ip, wrong)).outcome).toBe('failed');
+    expect(await throttle.check('y', ip)).toEqual({ allowed: false, retryAfterSeconds: 5 });
+    expect(checks).toBe(26);
   });
 
   test('a success from the address does not clear its failures', async () => {
@@ -182,8 +186,8 @@ describe('LoginThrottle: per-address cap', () => {
   test('when both apply, Retry-After is the longer wait', async () => {
     const throttle = throttleWith({ perIp: { max: 5, per: 10_000 } });
     for (let i = 0; i < 5; i += 1) await throttle.guard('alice', ip, wrong);
-    // The account waits 1 s, the address 10 s.
-    expect(await throttle.check('alice', ip)).toEqual({ allowed: false, retryAfterSeconds: 10 });
+    // The account waits 1 s, the address 10 s and the rest of the failures' bucket (1/60 of 10 s): 11.
+    expect(await throttle.check('alice', ip)).toEqual({ allowed: false, retryAfterSeconds: 11 });
     expect(await throttle.check('alice', '198.51.100.1')).toEqual({ allowed: false, retryAfterSeconds: 1 });
   });
 
@@ -208,8 +212,8 @@ describe('LoginThrottle: what a failure started (for the audit trail)', () => {
       [], [], [], [],
       [{ scope: 'account', failures: 5, retryAfterSeconds: 1 }],
       [],
-      // The oldest failure is 6 s old: 54 s to go.
-      [{ scope: 'ip', failures: 7, retryAfterSeconds: 54 }],
+      // The oldest failure is 6 s old, its bucket (1 s, 1/60 of the minute) leaves in 55 s.
+      [{ scope: 'ip', failures: 7, retryAfterSeconds: 55 }],
     ]);
   });
 });

@@ -106,14 +106,6 @@ export class LoginThrottle {
     this.#addressLocks = new KeyedLock(deps.maxPendingKeys ?? 10_000);
   }
 
-  /**
-   * The longest window the throttle counts hits in. Whoever calls `CounterStore.purge` must pass at
-   * least this, or account failures are forgotten early.
-   */
-  get longestWindowMs(): number {
-    return Math.max(this.#accountWindowMs, this.#settings.perIp.per);
-  }
-
   /** Attempts in flight (running or waiting), by account and by address: for tests and metrics. */
   get pending(): { accounts: number; addresses: number } {
     return { accounts: this.#accountLocks.size, addresses: this.#addressLocks.size };
@@ -167,15 +159,14 @@ export class LoginThrottle {
 
   async #check(accountId: string, addressId: string, now: number): Promise<ThrottleVerdict> {
     const { perIp } = this.#settings;
-    const [account, recent] = await Promise.all([
-      this.#counters.count(accountId, now, this.#accountWindowMs),
-      this.#counters.count(addressId, now, perIp.per),
+    const [blockedUntil, recent] = await Promise.all([
+      this.#counters.blockedUntil(accountId, now),
+      this.#counters.count(addressId, now, perIp.per, perIp.max),
     ]);
-    // The back-off runs from the account's latest failure for as long as its count has earned, so
-    // the counts alone say it: nothing else is stored, and concurrent failures can only lengthen it.
-    let waitMs = account.newest === null ? 0 : account.newest + this.backoffAfter(account.count) - now;
-    // SPEC §5: at the cap, refused "until its oldest counted failure leaves the window".
-    if (recent.count >= perIp.max && recent.oldest !== null) waitMs = Math.max(waitMs, recent.oldest + perIp.per - now);
+    let waitMs = blockedUntil === null ? 0 : blockedUntil - now;
+    // SPEC §5: at the cap, refused "until its oldest counted failure leaves the window" (counted
+    // in buckets of per/60: until the bucket that holds it has left, counter-store.ts).
+    if (recent.retryAt !== null) waitMs = Math.max(waitMs, recent.retryAt - now);
     return waitMs > 0 ? { allowed: false, retryAfterSeconds: wholeSeconds(waitMs) } : allowed;
   }
 
@@ -187,11 +178,12 @@ export class LoginThrottle {
     ]);
     const started: ThrottleStart[] = [];
     const waitMs = this.backoffAfter(failures);
+    if (waitMs > 0) await this.#counters.block(accountId, now + waitMs);
     // Exactly one failure sees each count (`add` is atomic), so each start is reported once.
     if (failures === maxFailures) started.push({ scope: 'account', failures, retryAfterSeconds: wholeSeconds(waitMs) });
     if (fromAddress === perIp.max) {
-      const { oldest } = await this.#counters.count(addressId, now, perIp.per);
-      started.push({ scope: 'ip', failures: fromAddress, retryAfterSeconds: wholeSeconds((oldest ?? now) + perIp.per - now) });
+      const { retryAt } = await this.#counters.count(addressId, now, perIp.per, perIp.max);
+      started.push({ scope: 'ip', failures: fromAddress, retryAfterSeconds: wholeSeconds((retryAt ?? now) - now) });
     }
     return started;
   }

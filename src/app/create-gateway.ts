@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { LoginThrottle } from '../accounts/login-throttle.js';
-import { RefusalAudit, refusalAuditWindowMs } from '../audit/refusal-audit.js';
+import { RefusalAudit } from '../audit/refusal-audit.js';
 import { referencedSecrets } from '../config/cross-check.js';
 import { authEndpoints } from '../http/auth-endpoints.js';
 import type { AuthDeps } from '../http/auth-support.js';
@@ -167,11 +167,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     requestIds: requestIdSource(services.random),
   };
 
-  const counterWindows = longestWindows([
-    [throttleCounters, throttle.longestWindowMs],
-    // Rule windows, and the once-a-minute markers of RefusalAudit.
-    [counters, Math.max(refusalAuditWindowMs, ...config.limits.map((l) => l.per))],
-  ]);
+  // Each distinct counter store once (the throttle's is the rules' with several workers).
+  const counterStores = new Set([throttleCounters, counters]);
 
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
@@ -203,7 +200,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
         services.passkeys.purgeExpiredChallenges(),
         services.store.blocks.purge(now),
-        ...[...counterWindows].map(([store, windowMs]) => store.purge(now, windowMs)),
+        ...[...counterStores].map((store) => store.purge(now)),
       ]);
     },
     async stop() {
@@ -236,16 +233,7 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  * across processes. Redis takes this place when Gatehouse scales beyond one machine.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
-  // A status rule's count must be able to exceed its max, or it could never fire.
-  const maxAddHits = Math.max(10_000, ...config.limits.map((l) => l.max + 1));
-  return workerCount(config) === 1 ? new MemoryCounterStore({ maxAddHits }) : store.counters;
-}
-
-/** Each distinct counter store once, with the longest window any of its users needs kept. */
-function longestWindows(users: [CounterStore, number][]): Map<CounterStore, number> {
-  const windows = new Map<CounterStore, number>();
-  for (const [store, windowMs] of users) windows.set(store, Math.max(windows.get(store) ?? 0, windowMs));
-  return windows;
+  return workerCount(config) === 1 ? new MemoryCounterStore() : store.counters;
 }
 
 /** `server.workers` resolved: `auto` is one per core. */

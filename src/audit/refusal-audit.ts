@@ -14,7 +14,8 @@ export const refusalAuditWindowMs = 60_000;
  * minute, not one per request.
  *
  * The marker is a `take` of 1 per minute on the gateway's counters: atomic, so concurrent requests,
- * or workers sharing the store, write one row between them. Those counters are bounded, and so is
+ * or workers sharing the store, write one row between them. Counted in buckets of a second
+ * (rules/bucket-window.ts), the next marker comes up to a second after the minute, never before. Those counters are bounded, and so is
  * this memory: in process memory at most 100,000 keys in all (MemoryCounterStore evicts the idlest,
  * which at worst lets an evicted address be audited again within its minute); in the store a
  * marker is purged a minute after it was set (the gateway's housekeeping).

@@ -46,11 +46,11 @@ export interface RateRulesDeps {
 }
 
 /**
- * The rate rules of SPEC §5. Plain rules count requests they let through (an exact sliding window,
- * counter-store.ts) and answer the request that would be number max + 1 with their action. Status
- * rules (`match.status`) count responses with a matching status; the response that crosses `max`
- * is delivered and the action applies from the key's next request. Each trigger writes one audit
- * event, not one per refused request.
+ * The rate rules of SPEC §5. Plain rules count requests they let through (a sliding window in
+ * buckets of 1/60 of `per`, counter-store.ts) and answer the request that would be number max + 1
+ * with their action. Status rules (`match.status`) count responses with a matching status; the
+ * response that crosses `max` is delivered and the action applies from the key's next request.
+ * Each trigger writes one audit event, not one per refused request.
  */
 export class RateRules {
   readonly #rules: readonly CompiledRule[];
@@ -129,10 +129,10 @@ export class RateRules {
 
   async #checkStatusRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
     if (rule.config.action === 'block' || rule.config.action === 'revoke') return pass;
-    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per);
-    if (counted.count <= rule.config.max) return pass;
-    // Until enough counted responses leave the window for the count to fall back to max.
-    return this.#act(rule, key, subject, now, (counted.oldest ?? now) + rule.config.per);
+    // Refused while more than max are counted: until enough leave the window for it to fall to max.
+    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per, rule.config.max + 1);
+    if (counted.retryAt === null) return pass;
+    return this.#act(rule, key, subject, now, counted.retryAt);
   }
 
   async #act(rule: CompiledRule, key: string, subject: RuleSubject, now: number, retryAt: number): Promise<RuleVerdict> {
@@ -140,7 +140,10 @@ export class RateRules {
       case 'reject':
         return { kind: 'error', error: new GatewayError('rate_limited', { headers: { 'retry-after': String(seconds(retryAt - now)) } }) };
       case 'block': {
-        const until = now + rule.config.for!;
+        // For `for`, and at least until the window has room again: else a client coming back when
+        // Retry-After says would find it still full (by up to a bucket when `for` equals `per`)
+        // and be blocked anew.
+        const until = Math.max(now + rule.config.for!, retryAt);
         await this.#block(rule, key, until);
         return { kind: 'error', error: blockedError(until, now) };
       }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { windowBuckets } from '../../src/rules/bucket-window.js';
 import { call, fromAddress, login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
 
@@ -18,37 +19,52 @@ const env = useGateway({
       rule('errors-per-ip', { path: '/api/fail/**', status: ['5xx'] }, { by: 'ip', max: 1, action: 'reject' }),
       rule('per-user', '/api/user/**', { by: 'user', max: 2, per: '1m', action: 'reject' }),
       rule('block-per-user', '/api/ublock/**', { by: 'user', max: 1, per: '1m', action: 'block', for: '1m' }),
+      rule('block-short', '/api/bshort/**', { by: 'ip', max: 2, per: '1m', action: 'block', for: '10s' }),
     ],
   },
 });
+
+/**
+ * Moves the shared clock to the next multiple of 10 s: the rules count in buckets of 1/60 of their
+ * window (src/rules/bucket-window.ts), so from a bucket's start each margin below is exact.
+ */
+const alignClock = (): void => env.gw.clock.set(Math.ceil(env.gw.clock.now() / 10_000) * 10_000);
+/** One bucket of a 10 s window, rounded up to the millisecond. */
+const bucket10s = Math.ceil(10_000 / windowBuckets);
 
 const triggered = async (name: string) => (await env.gw.gateway.services.store.audit.recent(500)).filter((e) => e.type === 'rate_limit_triggered' && e.detail.rule === name);
 
 describe('reject', () => {
   it('answers max + 1 with 429 rate_limited and an accurate Retry-After, forwarding nothing', async () => {
     const cookie = await login(env.gw.url, 'alice');
+    alignClock();
     for (let i = 0; i < 3; i += 1) expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(200);
     env.gw.clock.advance(4_000);
     const refused = await call(env.gw.url, '/api/reject/x', { session: cookie });
     expect(refused.status).toBe(429);
     expect(refused.json().error.code).toBe('rate_limited');
-    expect(refused.headers['retry-after']).toBe('6');
+    // The three leave the window with their bucket: 6 s and one bucket (167 ms) from now, rounded up.
+    expect(refused.headers['retry-after']).toBe('7');
     expect(env.upstream.seen).toHaveLength(3);
-    env.gw.clock.advance(6_000);
+    env.gw.clock.advance(6_000 + bucket10s - 1);
+    expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(429);
+    env.gw.clock.advance(1);
     expect((await call(env.gw.url, '/api/reject/x', { session: cookie })).status).toBe(200);
   });
 
   it('is a true sliding window: max at the end of one window and max at the start of the next do not both pass', async () => {
     const cookie = await login(env.gw.url, 'alice');
+    alignClock();
     env.gw.clock.advance(9_000);
     for (let i = 0; i < 5; i += 1) expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(200);
     env.gw.clock.advance(2_000);
     for (let i = 0; i < 5; i += 1) {
       const reply = await call(env.gw.url, '/api/window/a', { session: cookie });
       expect(reply.status).toBe(429);
-      expect(reply.headers['retry-after']).toBe('8');
+      // 8 s until the five's bucket would leave an exact window, plus the bucket: 8.167 s, rounded up.
+      expect(reply.headers['retry-after']).toBe('9');
     }
-    env.gw.clock.advance(7_999);
+    env.gw.clock.advance(8_000 + bucket10s - 1);
     expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(429);
     env.gw.clock.advance(1);
     for (let i = 0; i < 5; i += 1) expect((await call(env.gw.url, '/api/window/a', { session: cookie })).status).toBe(200);
@@ -96,17 +112,39 @@ describe('block', () => {
   });
 });
 
+describe('block until the window has room', () => {
+  it('lasts `for`, and longer while the window is still full, so a client back at Retry-After gets in', async () => {
+    const client = fromAddress('127.0.0.12');
+    const cookie = await login(env.gw.url, 'dave', undefined, client);
+    env.gw.clock.set(Math.ceil(env.gw.clock.now() / 60_000) * 60_000);
+    for (let i = 0; i < 2; i += 1) expect((await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client })).status).toBe(200);
+    env.gw.clock.advance(30_000);
+    const blocked = await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client });
+    expect(blocked.status).toBe(403);
+    // Not 10 s: the two requests leave the 1-minute window with their 1 s bucket, 31 s from now.
+    expect(blocked.headers['retry-after']).toBe('31');
+    env.gw.clock.advance(31_000 - 1);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: cookie, dispatcher: client })).status).toBe(403);
+    env.gw.clock.advance(1);
+    expect((await call(env.gw.url, '/api/bshort/x', { session: cookie, dispatcher: client })).status).toBe(200);
+  });
+});
+
 describe('block by user', () => {
   it('refuses every session of the user for `for`, and no one else', async () => {
     const one = await login(env.gw.url, 'erin');
     const two = await login(env.gw.url, 'erin');
+    env.gw.clock.set(Math.ceil(env.gw.clock.now() / 60_000) * 60_000);
     expect((await call(env.gw.url, '/api/ublock/x', { session: one })).status).toBe(200);
     const blocked = await call(env.gw.url, '/api/ublock/x', { session: one });
     expect(blocked.status, blocked.text).toBe(403);
     expect(blocked.json().error.code).toBe('blocked');
     expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(403);
     expect((await call(env.gw.url, '/api/elsewhere', { session: await login(env.gw.url, 'carol') })).status).toBe(200);
-    env.gw.clock.advance(60_000);
+    // `for` is 1m, and the window (1m) frees when the request's 1 s bucket leaves it: 61 s.
+    env.gw.clock.advance(61_000 - 1);
+    expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(403);
+    env.gw.clock.advance(1);
     expect((await call(env.gw.url, '/api/elsewhere', { session: two })).status).toBe(200);
   });
 });
@@ -147,9 +185,10 @@ describe('revoke', () => {
       res.end();
     });
     const cookie = await login(env.gw.url, 'carol');
+    // Spaced so that no window of 10 s and one bucket holds three: 2 × 5,100 > 10,000 + 167.
     for (let i = 0; i < 6; i += 1) {
       expect((await call(env.gw.url, '/api/probe/x', { session: cookie })).status).toBe(404);
-      env.gw.clock.advance(5_001);
+      env.gw.clock.advance(5_100);
     }
     await new Promise((r) => setTimeout(r, 50));
     expect((await call(env.gw.url, '/auth/session', { session: cookie })).status).toBe(200);
@@ -185,7 +224,8 @@ describe('status rules by address', () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     expect((await call(env.gw.url, '/api/fail/a', { session: await login(env.gw.url, 'bob') })).status).toBe(503);
-    env.gw.clock.advance(10_000);
+    // The window frees when the bucket of the two 503s has left it: at most 10 s and a bucket on.
+    env.gw.clock.advance(10_000 + bucket10s);
     expect((await call(env.gw.url, '/api/fail/a', { session: cookie, dispatcher: client })).status).toBe(503);
   });
 });

@@ -33,7 +33,13 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   gw = await startGateway({ upstreamUrl: upstream.url, users: [{ name: 'alice' }, { name: 'bob' }], config: { login: loginConfig } });
+  // To a multiple of perIp's window: failures are counted in buckets of 1/60 of it (5 s), so from
+  // a bucket's start every Retry-After below is exact.
+  gw.clock.set(Math.ceil(gw.clock.now() / (login.perIp.perSeconds * 1000)) * login.perIp.perSeconds * 1000);
 });
+
+/** perIp's bucket: a failure is forgotten when its bucket leaves the window, at most this much late. */
+const bucketSeconds = login.perIp.perSeconds / 60;
 afterEach(async () => {
   await Promise.all([...agents.values()].map((agent) => agent.close()));
   agents.clear();
@@ -122,11 +128,13 @@ describe('login brute force', () => {
     const late = await attempt('127.0.0.7', 'alice', PASSWORD);
     expect(late.status).toBe(200);
     expect(late.cookie).toBeTruthy();
-    // …and a capped address gets in once its oldest failure has left the 5-minute window.
+    // …and a capped address gets in once its oldest failure (its bucket) has left the 5-minute window.
     const capped = await attempt('127.0.0.2', 'alice', PASSWORD);
     expect(capped.status).toBe(429);
-    expect(capped.headers['retry-after']).toBe(String(login.perIp.perSeconds - 1));
-    gw.clock.advance((login.perIp.perSeconds - 1) * 1000);
+    expect(capped.headers['retry-after']).toBe(String(login.perIp.perSeconds + bucketSeconds - 1));
+    gw.clock.advance((login.perIp.perSeconds + bucketSeconds - 1) * 1000 - 1);
+    expect((await attempt('127.0.0.2', 'alice', PASSWORD)).status).toBe(429);
+    gw.clock.advance(1);
     expect((await attempt('127.0.0.2', 'alice', PASSWORD)).status).toBe(200);
   });
 
@@ -157,7 +165,7 @@ describe('login brute force', () => {
     expect(existing.headers['x-request-id']).not.toBe(missing.headers['x-request-id']);
   });
 
-  it('spraying 25 names from one address: the 21st attempt hits the cap, Retry-After counts down to the oldest failure leaving the window', async () => {
+  it('spraying 25 names from one address: the 21st attempt hits the cap, Retry-After counts down to the oldest failure (its bucket) leaving the window', async () => {
     const address = '127.0.0.30';
     const start = gw.clock.now();
     const seen: [number, string | undefined][] = [];
@@ -166,24 +174,27 @@ describe('login brute force', () => {
       seen.push([reply.status, reply.headers['retry-after'] as string | undefined]);
       gw.clock.advance(1000);
     }
-    // Failures at start + 0 … 19 s; the 21st attempt comes at start + 20 s: 300 − 20 = 280 s to go.
+    // Failures at start + 0 … 19 s; the oldest five share the bucket [start, start + 5 s), which
+    // leaves the window at start + 305 s; the 21st attempt comes at start + 20 s: 285 s to go.
     expect(seen).toEqual([
       ...Array.from({ length: 20 }, (): [number, undefined] => [401, undefined]),
-      [429, '280'], [429, '279'], [429, '278'], [429, '277'], [429, '276'],
+      [429, '285'], [429, '284'], [429, '283'], [429, '282'], [429, '281'],
     ]);
     // Another client is not affected.
     expect((await attempt('127.0.0.31', 'victim-0', 'Summer2026!Summer')).status).toBe(401);
-    // When the oldest failure leaves the window one slot frees: one attempt, then the cap again
-    // until the next oldest (start + 1 s) leaves.
-    gw.clock.set(start + login.perIp.perSeconds * 1000);
-    expect((await attempt(address, 'victim-25', 'Summer2026!Summer')).status).toBe(401);
-    const again = await attempt(address, 'victim-26', 'Summer2026!Summer');
-    expect([again.status, again.headers['retry-after']]).toEqual([429, '1']);
+    // When that bucket leaves, its five slots free: five attempts, then the cap again until the
+    // next bucket (start + 5 … 9 s) leaves, 5 s later.
+    gw.clock.set(start + (login.perIp.perSeconds + bucketSeconds) * 1000 - 1);
+    expect((await attempt(address, 'victim-25', 'Summer2026!Summer')).status).toBe(429);
+    gw.clock.advance(1);
+    for (let i = 0; i < 5; i += 1) expect((await attempt(address, `victim-${26 + i}`, 'Summer2026!Summer')).status).toBe(401);
+    const again = await attempt(address, 'victim-31', 'Summer2026!Summer');
+    expect([again.status, again.headers['retry-after']]).toEqual([429, '5']);
     // Newest first: the cap started twice, once per time the address reached it.
     const events = (await auditEvents(gw, 'login_throttled')).filter((e) => e.ip === address);
     expect(events.map((e) => e.detail)).toEqual([
-      { scope: 'ip', failures: 20, retryAfterSeconds: 1, endpoint: 'auth.login' },
-      { scope: 'ip', failures: 20, retryAfterSeconds: 281, endpoint: 'auth.login' },
+      { scope: 'ip', failures: 20, retryAfterSeconds: 5, endpoint: 'auth.login' },
+      { scope: 'ip', failures: 20, retryAfterSeconds: 286, endpoint: 'auth.login' },
     ]);
   });
 

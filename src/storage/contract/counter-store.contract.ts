@@ -1,25 +1,63 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { windowBuckets } from '../../rules/bucket-window.js';
 import type { CounterStore, TakeResult } from '../../rules/counter-store.js';
-import { race, type ContractFactory, type ContractSubject } from './contract-subject.js';
+import { race, type ContractSubject } from './contract-subject.js';
 
-/** A one-second window from t0: round numbers so each edge case reads as arithmetic. */
-const t0 = 10_000;
-const windowMs = 1_000;
+/**
+ * A six-second window, so a bucket is 100 ms (with 60 buckets), from t0, a multiple of both: round
+ * numbers, so each edge case reads as arithmetic.
+ */
+const windowMs = 6_000;
+const bucketMs = windowMs / windowBuckets;
+const t0 = 10 * windowMs;
 /** Callers in the concurrency cases: more than `racers`, to press the point. */
 const crowd = 50;
 
 const allowedCounts = (results: TakeResult[]): number[] => results.filter((r) => r.allowed).map((r) => r.count);
 const ascending = (values: number[]): number[] => [...values].sort((a, b) => a - b);
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+const none = { count: 0, retryAt: null };
+
+/** A counter backend under test, and what it holds for one key (its own measure, in bytes). */
+export interface CounterSubject extends ContractSubject<CounterStore> {
+  footprint(key: string): Promise<number>;
+}
+
+/** A deterministic generator (a linear congruential one), so a failing schedule can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** How many of `times` (ascending) are in (from, to]. */
+function inWindow(times: readonly number[], from: number, to: number): number {
+  let n = 0;
+  for (let i = times.length - 1; i >= 0 && times[i]! > from; i -= 1) if (times[i]! <= to) n += 1;
+  return n;
+}
+
+/** The largest number of `times` (ascending) in any window (t - windowMs, t]. */
+function busiestWindow(times: readonly number[]): number {
+  let busiest = 0;
+  let first = 0;
+  for (let last = 0; last < times.length; last += 1) {
+    while (times[first]! <= times[last]! - windowMs) first += 1;
+    busiest = Math.max(busiest, last - first + 1);
+  }
+  return busiest;
+}
 
 /**
  * The behaviour every CounterStore adapter must have (rules/counter-store.ts). For an in-process
  * store, `peer` is the very same instance as `store`: a second instance would be a separate
  * counter by design, and one process has no second connection to share state through.
  */
-export function describeCounterStoreContract(name: string, factory: ContractFactory<CounterStore>): void {
+export function describeCounterStoreContract(name: string, factory: () => Promise<CounterSubject>): void {
   describe(`${name}: CounterStore contract`, () => {
-    let subject: ContractSubject<CounterStore>;
+    let subject: CounterSubject;
     let store: CounterStore;
     let peer: CounterStore;
 
@@ -35,71 +73,119 @@ export function describeCounterStoreContract(name: string, factory: ContractFact
       expect(await store.take('k', t0, windowMs, 3)).toEqual({ allowed: true, count: 1, retryAt: null });
       expect(await peer.take('k', t0 + 1, windowMs, 3)).toEqual({ allowed: true, count: 2, retryAt: null });
       expect(await store.take('k', t0 + 2, windowMs, 3)).toEqual({ allowed: true, count: 3, retryAt: null });
-      expect(await peer.take('k', t0 + 3, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + windowMs });
-      expect(await store.count('k', t0 + 3, windowMs)).toEqual({ count: 3, oldest: t0, newest: t0 + 2 });
+      // All three are in the bucket [t0, t0 + 100): they are forgotten when it leaves the window.
+      expect(await peer.take('k', t0 + 3, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + bucketMs + windowMs });
+      expect(await store.count('k', t0 + 3, windowMs, 3)).toEqual({ count: 3, retryAt: t0 + bucketMs + windowMs });
+      expect(await store.count('k', t0 + 3, windowMs, 4)).toEqual({ count: 3, retryAt: null });
     });
 
     test('add records unconditionally and returns the count, this hit included', async () => {
-      for (let i = 1; i <= 5; i += 1) expect(await (i % 2 ? store : peer).add('k', t0 + i, windowMs)).toBe(i);
-      expect(await peer.count('k', t0 + 5, windowMs)).toEqual({ count: 5, oldest: t0 + 1, newest: t0 + 5 });
+      for (let i = 1; i <= 5; i += 1) expect(await (i % 2 ? store : peer).add('k', t0 + i * bucketMs, windowMs)).toBe(i);
+      expect(await peer.count('k', t0 + 5 * bucketMs, windowMs, 10)).toEqual({ count: 5, retryAt: null });
     });
 
-    test('count of an unknown key is zero with no times, and records nothing', async () => {
-      expect(await store.count('k', t0, windowMs)).toEqual({ count: 0, oldest: null, newest: null });
+    test('count of an unknown key is zero, and records nothing', async () => {
+      expect(await store.count('k', t0, windowMs, 1)).toEqual(none);
       expect(await store.take('k', t0, windowMs, 1)).toMatchObject({ allowed: true, count: 1 });
     });
 
-    test('the window edge: a hit at t is counted at t + window - 1 and not at t + window', async () => {
-      await store.add('k', t0, windowMs);
-      expect(await peer.count('k', t0 + windowMs - 1, windowMs)).toEqual({ count: 1, oldest: t0, newest: t0 });
-      expect(await peer.count('k', t0 + windowMs, windowMs)).toEqual({ count: 0, oldest: null, newest: null });
-      expect(await store.take('k', t0 + windowMs - 1, windowMs, 1)).toEqual({ allowed: false, count: 1, retryAt: t0 + windowMs });
-      expect(await store.take('k', t0 + windowMs, windowMs, 1)).toEqual({ allowed: true, count: 1, retryAt: null });
+    test('the window edge: a hit is counted until its whole bucket has left the window, and no longer', async () => {
+      const at = t0 + 50;
+      await store.add('k', at, windowMs);
+      // An exact window would forget it at at + windowMs; its bucket [t0, t0 + 100) leaves at t0 + 100 + windowMs.
+      expect(await peer.count('k', at + windowMs - 1, windowMs, 1)).toEqual({ count: 1, retryAt: t0 + bucketMs + windowMs });
+      expect(await peer.count('k', t0 + bucketMs + windowMs - 1, windowMs, 1)).toEqual({ count: 1, retryAt: t0 + bucketMs + windowMs });
+      expect(await peer.count('k', t0 + bucketMs + windowMs, windowMs, 1)).toEqual(none);
+      expect(await store.take('k', t0 + bucketMs + windowMs - 1, windowMs, 1)).toEqual({ allowed: false, count: 1, retryAt: t0 + bucketMs + windowMs });
+      expect(await store.take('k', t0 + bucketMs + windowMs, windowMs, 1)).toEqual({ allowed: true, count: 1, retryAt: null });
     });
 
     test('no double burst: max at the end of one window and max at the start of the next refuses the excess', async () => {
-      const late = Array.from({ length: 5 }, (_, i) => t0 + 990 + i);
-      const early = Array.from({ length: 5 }, (_, i) => t0 + 1_000 + i);
+      const late = Array.from({ length: 5 }, (_, i) => t0 + windowMs - bucketMs + i);
+      const early = Array.from({ length: 5 }, (_, i) => t0 + windowMs + i);
       for (const now of late) expect((await store.take('k', now, windowMs, 5)).allowed).toBe(true);
-      for (const now of early) expect(await peer.take('k', now, windowMs, 5)).toEqual({ allowed: false, count: 5, retryAt: t0 + 990 + windowMs });
-      // One slot frees when the first hit leaves, and only one.
-      expect(await store.take('k', t0 + 990 + windowMs, windowMs, 5)).toEqual({ allowed: true, count: 5, retryAt: null });
-      expect(await peer.take('k', t0 + 990 + windowMs, windowMs, 5)).toEqual({ allowed: false, count: 5, retryAt: t0 + 991 + windowMs });
+      for (const now of early) expect(await peer.take('k', now, windowMs, 5)).toEqual({ allowed: false, count: 5, retryAt: t0 + 2 * windowMs });
+      // The five share a bucket: all five slots free when it leaves, not before.
+      expect((await store.take('k', t0 + 2 * windowMs - 1, windowMs, 5)).allowed).toBe(false);
+      for (let i = 1; i <= 5; i += 1) expect(await peer.take('k', t0 + 2 * windowMs, windowMs, 5)).toEqual({ allowed: true, count: i, retryAt: null });
     });
 
-    test('retryAt is when the oldest counted hit leaves the window', async () => {
-      for (const at of [100, 400, 700]) await store.take('k', t0 + at, windowMs, 3);
-      expect(await peer.take('k', t0 + 900, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 1_100 });
-      expect(await peer.take('k', t0 + 1_099, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 1_100 });
-      expect(await store.take('k', t0 + 1_100, windowMs, 3)).toEqual({ allowed: true, count: 3, retryAt: null });
-      expect(await store.take('k', t0 + 1_100, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 1_400 });
+    test('retryAt is when the bucket of the oldest hit that must go has left the window', async () => {
+      for (const at of [1_000, 3_000, 5_000]) await store.take('k', t0 + at, windowMs, 3);
+      expect(await peer.take('k', t0 + 5_500, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 1_000 + bucketMs + windowMs });
+      expect(await peer.take('k', t0 + 1_000 + bucketMs + windowMs - 1, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 1_000 + bucketMs + windowMs });
+      expect(await store.take('k', t0 + 1_000 + bucketMs + windowMs, windowMs, 3)).toEqual({ allowed: true, count: 3, retryAt: null });
+      expect(await store.take('k', t0 + 1_000 + bucketMs + windowMs, windowMs, 3)).toEqual({ allowed: false, count: 3, retryAt: t0 + 3_000 + bucketMs + windowMs });
+    });
+
+    test('over max (adds count unconditionally), retryAt waits for as many buckets as must go', async () => {
+      for (const at of [0, 1_000, 2_000, 3_000, 4_000]) await store.add('k', t0 + at, windowMs);
+      // Five counted, a take of max 3 needs three of them gone: the one at t0 + 2,000 is the last.
+      expect(await peer.take('k', t0 + 4_500, windowMs, 3)).toEqual({ allowed: false, count: 5, retryAt: t0 + 2_000 + bucketMs + windowMs });
+      expect(await peer.count('k', t0 + 4_500, windowMs, 5)).toEqual({ count: 5, retryAt: t0 + bucketMs + windowMs });
+      expect((await store.take('k', t0 + 2_000 + bucketMs + windowMs - 1, windowMs, 3)).allowed).toBe(false);
+      expect(await store.take('k', t0 + 2_000 + bucketMs + windowMs, windowMs, 3)).toEqual({ allowed: true, count: 3, retryAt: null });
     });
 
     test('refused takes are not counted: a client that slows down regains access as the window slides', async () => {
       await store.take('k', t0, windowMs, 2);
       await store.take('k', t0, windowMs, 2);
-      for (let i = 1; i <= 10; i += 1) expect((await peer.take('k', t0 + i * 50, windowMs, 2)).allowed).toBe(false);
-      expect(await store.count('k', t0 + 500, windowMs)).toMatchObject({ count: 2, newest: t0 });
-      expect(await peer.take('k', t0 + windowMs, windowMs, 2)).toEqual({ allowed: true, count: 1, retryAt: null });
+      for (let i = 1; i <= 10; i += 1) expect((await peer.take('k', t0 + i * 500, windowMs, 2)).allowed).toBe(false);
+      expect(await store.count('k', t0 + 5_000, windowMs, 2)).toEqual({ count: 2, retryAt: t0 + bucketMs + windowMs });
+      expect(await peer.take('k', t0 + bucketMs + windowMs, windowMs, 2)).toEqual({ allowed: true, count: 1, retryAt: null });
     });
 
-    test('reset forgets every hit of that key only', async () => {
+    test('reset forgets every hit of that key only, and leaves its block', async () => {
       for (let i = 0; i < 3; i += 1) await store.add('a', t0 + i, windowMs);
       await store.add('b', t0, windowMs);
+      await store.block('a', t0 + 5_000);
       await peer.reset('a');
-      expect(await store.count('a', t0 + 10, windowMs)).toEqual({ count: 0, oldest: null, newest: null });
-      expect(await store.count('b', t0 + 10, windowMs)).toMatchObject({ count: 1 });
+      expect(await store.count('a', t0 + 10, windowMs, 1)).toEqual(none);
+      expect(await store.count('b', t0 + 10, windowMs, 1)).toMatchObject({ count: 1 });
       expect(await store.take('a', t0 + 10, windowMs, 1)).toMatchObject({ allowed: true, count: 1 });
+      expect(await store.blockedUntil('a', t0 + 10)).toBe(t0 + 5_000);
       await store.reset('never-seen');
     });
 
-    test('purge deletes hits older than now - maxWindow, and keeps the rest', async () => {
-      const now = t0 + 1_500;
-      for (const at of [t0 + 100, t0 + 499, t0 + 500, t0 + 1_000]) await store.add('k', at, windowMs);
-      await peer.purge(now, 1_000);
-      // A window wider than maxWindow shows what is left: the hit at exactly now - maxWindow is
-      // not older than it, so it stays.
-      expect(await store.count('k', now, 10_000)).toEqual({ count: 2, oldest: t0 + 500, newest: t0 + 1_000 });
+    test('blockedUntil is the end of the block until it ends, then null', async () => {
+      expect(await store.blockedUntil('k', t0)).toBeNull();
+      await store.block('k', t0 + 5_000);
+      expect(await peer.blockedUntil('k', t0)).toBe(t0 + 5_000);
+      expect(await peer.blockedUntil('k', t0 + 4_999)).toBe(t0 + 5_000);
+      expect(await store.blockedUntil('k', t0 + 5_000)).toBeNull();
+      expect(await store.blockedUntil('k', t0 + 6_000)).toBeNull();
+    });
+
+    test('of two blocks the later end wins, whichever comes first', async () => {
+      await store.block('k', t0 + 5_000);
+      await peer.block('k', t0 + 3_000);
+      expect(await store.blockedUntil('k', t0)).toBe(t0 + 5_000);
+      await peer.block('k', t0 + 8_000);
+      expect(await store.blockedUntil('k', t0)).toBe(t0 + 8_000);
+    });
+
+    test('blocks and hits are independent: a block counts no hit, hits block nothing', async () => {
+      await store.block('k', t0 + 5_000);
+      expect(await store.count('k', t0, windowMs, 1)).toEqual(none);
+      await store.add('other', t0, windowMs);
+      expect(await store.blockedUntil('other', t0)).toBeNull();
+    });
+
+    test('purge drops the keys whose window has emptied and ended blocks, and keeps the rest', async () => {
+      await store.add('gone', t0, windowMs);
+      await store.add('kept', t0 + bucketMs, windowMs);
+      const now = t0 + bucketMs + windowMs;
+      await store.block('ended', now - 1);
+      await store.block('ends-now', now);
+      await store.block('running', now + 1);
+      const held = await subject.footprint('kept');
+      await peer.purge(now);
+      expect(await subject.footprint('gone')).toBe(0);
+      expect(await subject.footprint('kept')).toBe(held);
+      expect(await store.count('kept', now, windowMs, 1)).toEqual({ count: 1, retryAt: t0 + 2 * bucketMs + windowMs });
+      expect(await store.blockedUntil('ended', t0)).toBeNull();
+      expect(await store.blockedUntil('ends-now', t0)).toBeNull();
+      expect(await store.blockedUntil('running', t0)).toBe(now + 1);
     });
 
     test('keys are independent', async () => {
@@ -107,35 +193,47 @@ export function describeCounterStoreContract(name: string, factory: ContractFact
       expect((await store.take('a', t0, windowMs, 1)).allowed).toBe(false);
       expect(await peer.take('b', t0, windowMs, 1)).toEqual({ allowed: true, count: 1, retryAt: null });
       expect(await peer.add('c', t0, windowMs)).toBe(1);
-      expect(await store.count('a', t0, windowMs)).toMatchObject({ count: 1 });
+      await store.block('a', t0 + 5_000);
+      expect(await peer.blockedUntil('b', t0)).toBeNull();
+      expect(await store.count('a', t0, windowMs, 1)).toMatchObject({ count: 1 });
     });
 
-    test('hits recorded out of time order all count, and oldest is the earliest', async () => {
-      expect(await store.add('k', t0 + 500, windowMs)).toBe(1);
-      expect(await peer.add('k', t0 + 300, windowMs)).toBe(2);
-      expect(await store.add('k', t0 + 400, windowMs)).toBe(3);
-      expect(await peer.count('k', t0 + 1_000, windowMs)).toEqual({ count: 3, oldest: t0 + 300, newest: t0 + 500 });
-      expect(await peer.count('k', t0 + 1_300, windowMs)).toEqual({ count: 2, oldest: t0 + 400, newest: t0 + 500 });
+    test('a hit stamped before the key\'s newest bucket is counted in that bucket: kept longer, never shorter', async () => {
+      expect(await store.add('k', t0 + 5 * bucketMs, windowMs)).toBe(1);
+      expect(await peer.add('k', t0 + 2 * bucketMs, windowMs)).toBe(2);
+      // Its own bucket left at t0 + 3 buckets + window; it is still counted, with the newest.
+      expect(await peer.count('k', t0 + 3 * bucketMs + windowMs, windowMs, 1)).toEqual({ count: 2, retryAt: t0 + 6 * bucketMs + windowMs });
+      expect(await peer.count('k', t0 + 6 * bucketMs + windowMs, windowMs, 1)).toEqual(none);
     });
 
     test('a hit later than now still counts, so clock order between workers cannot let an extra request in', async () => {
-      expect((await store.take('k', t0 + 5, windowMs, 1)).allowed).toBe(true);
-      expect(await peer.take('k', t0 + 3, windowMs, 1)).toEqual({ allowed: false, count: 1, retryAt: t0 + 5 + windowMs });
+      expect((await store.take('k', t0 + 2 * bucketMs + 5, windowMs, 1)).allowed).toBe(true);
+      expect(await peer.take('k', t0 + 3, windowMs, 1)).toEqual({ allowed: false, count: 1, retryAt: t0 + 3 * bucketMs + windowMs });
     });
 
-    test('rejects a window that is not positive and a max that is not a whole number of at least 1', async () => {
+    test('a key whose window changes keeps its hits, as if they had all come at the newest of them', async () => {
+      await store.add('k', t0, windowMs);
+      await store.add('k', t0 + 10 * bucketMs, windowMs);
+      // The rule's per halved: both hits now count from t0 + 1,000 in 3 s buckets of 50 ms.
+      expect(await peer.take('k', t0 + 1_000, windowMs / 2, 3)).toEqual({ allowed: true, count: 3, retryAt: null });
+      expect(await peer.count('k', t0 + 1_000, windowMs / 2, 3)).toEqual({ count: 3, retryAt: t0 + 1_000 + windowMs / 2 / windowBuckets + windowMs / 2 });
+    });
+
+    test('rejects a window that is not a whole positive number of ms, and a max that is not a whole number of at least 1', async () => {
       await expect(store.take('k', t0, windowMs, 0)).rejects.toThrow(RangeError);
       await expect(store.take('k', t0, windowMs, 1.5)).rejects.toThrow(RangeError);
       await expect(store.take('k', t0, 0, 1)).rejects.toThrow(RangeError);
+      await expect(store.take('k', t0, 1.5, 1)).rejects.toThrow(RangeError);
       await expect(store.add('k', t0, -1)).rejects.toThrow(RangeError);
-      await expect(store.count('k', t0, Number.NaN)).rejects.toThrow(RangeError);
-      expect(await store.count('k', t0, windowMs)).toMatchObject({ count: 0 });
+      await expect(store.count('k', t0, Number.NaN, 1)).rejects.toThrow(RangeError);
+      await expect(store.count('k', t0, windowMs, 0)).rejects.toThrow(RangeError);
+      expect(await store.count('k', t0, windowMs, 1)).toEqual(none);
     });
 
     test(`${crowd} concurrent adds across both connections get exactly the counts 1..${crowd}`, async () => {
       const counts = await race(subject, (s) => s.add('k', t0, windowMs), crowd);
       expect(ascending(counts)).toEqual(oneTo(crowd));
-      expect(await store.count('k', t0, windowMs)).toMatchObject({ count: crowd });
+      expect(await store.count('k', t0, windowMs, crowd + 1)).toEqual({ count: crowd, retryAt: null });
     });
 
     test(`${crowd} concurrent takes with max 20 across both connections: exactly 20 allowed, counts 1..20`, async () => {
@@ -143,8 +241,96 @@ export function describeCounterStoreContract(name: string, factory: ContractFact
       expect(ascending(allowedCounts(results))).toEqual(oneTo(20));
       const refused = results.filter((r) => !r.allowed);
       expect(refused).toHaveLength(crowd - 20);
-      for (const r of refused) expect(r).toEqual({ allowed: false, count: 20, retryAt: t0 + windowMs });
-      expect(await peer.count('k', t0, windowMs)).toMatchObject({ count: 20 });
+      for (const r of refused) expect(r).toEqual({ allowed: false, count: 20, retryAt: t0 + bucketMs + windowMs });
+      expect(await peer.count('k', t0, windowMs, 20)).toMatchObject({ count: 20 });
     });
+
+    /**
+     * SPEC §5's bound, against an exact reference: every take of a long adversarial schedule (bursts,
+     * hits on both sides of bucket edges, a steady pace, pauses, clients retrying exactly at the
+     * Retry-After they were given) is checked against the exact log of the takes allowed so far.
+     */
+    test.each([
+      { max: 1, seed: 1 },
+      { max: 3, seed: 2 },
+      { max: 10, seed: 3 },
+      { max: 50, seed: 4 },
+    ])('never more than max ($max) in any window, refusing at most one bucket early, with an honest retryAt (seed $seed)', async ({ max, seed }) => {
+      const random = prng(seed);
+      const allowed: number[] = [];
+      let now = t0;
+      let retried = 0;
+      let early = 0;
+      const takeAt = async (at: number): Promise<TakeResult> => {
+        const result = await (allowed.length % 2 ? peer : store).take('k', at, windowMs, max);
+        // Safety: a window (at - windowMs, at] already holding max refuses.
+        if (inWindow(allowed, at - windowMs, at) >= max) expect(result.allowed, `take at ${at}`).toBe(false);
+        // Liveness: one bucket more than the window holding fewer than max allows.
+        if (inWindow(allowed, at - windowMs - bucketMs, at) < max) expect(result.allowed, `take at ${at}`).toBe(true);
+        if (result.allowed) {
+          allowed.push(at);
+        } else {
+          // Never before an exact window would free a slot, and at most one bucket after: when the
+          // exact window is full, the moment its (n - max + 1)-th oldest hit leaves; else (refused
+          // early, within the margin) now.
+          const inside = allowed.filter((t) => t > at - windowMs);
+          const exactFree = inside.length >= max ? inside[inside.length - max]! + windowMs : at;
+          if (inside.length < max) early += 1;
+          expect(result.retryAt!, `retryAt of a take at ${at}`).toBeGreaterThan(exactFree);
+          expect(result.retryAt!, `retryAt of a take at ${at}`).toBeLessThanOrEqual(exactFree + bucketMs);
+        }
+        return result;
+      };
+      // Segments of 1 to 3 × max takes, each in one manner: a burst (0-2 ms apart), on both sides
+      // of bucket edges, at about the pace max allows, or a single pause of most of a window.
+      let manner = 0;
+      let left = 0;
+      for (let step = 0; step < 2_000; step += 1) {
+        if (left === 0) {
+          manner = Math.floor(random() * 4);
+          left = manner === 3 ? 1 : 1 + Math.floor(random() * 3 * max);
+        }
+        left -= 1;
+        if (manner === 0) now += Math.floor(random() * 3);
+        else if (manner === 1) now = Math.ceil((now + 1) / bucketMs) * bucketMs - 1 + Math.floor(random() * 3);
+        else if (manner === 2) now += Math.floor((windowMs / max) * (0.3 + random()));
+        else now += Math.floor(windowMs * (0.2 + random()));
+        const result = await takeAt(now);
+        if (!result.allowed && random() < 0.5) {
+          // The client obeys: one ms before retryAt it is still refused, at retryAt it gets in.
+          expect((await takeAt(result.retryAt! - 1)).allowed).toBe(false);
+          expect((await takeAt(result.retryAt!)).allowed).toBe(true);
+          now = result.retryAt!;
+          retried += 1;
+        }
+      }
+      expect(busiestWindow(allowed)).toBeLessThanOrEqual(max);
+      // The schedule did press the limit, and clients did come back at their retryAt.
+      expect(busiestWindow(allowed)).toBe(max);
+      expect(retried).toBeGreaterThan(10);
+      // Some refusals came early (the exact window was not full), so the margin was exercised.
+      expect(early).toBeGreaterThan(10);
+    });
+
+    test('a key holds the same whatever its max and its traffic (100,000 takes at max 1,000,000)', async () => {
+      /** `takes` takes spread evenly over two windows from `start`, all allowed. */
+      const spread = async (key: string, start: number, takes: number, max: number): Promise<void> => {
+        for (let i = 0; i < takes; i += 1) {
+          const at = start + Math.floor((i * 2 * windowMs) / takes);
+          expect((await (i % 2 ? peer : store).take(key, at, windowMs, max)).allowed).toBe(true);
+        }
+      };
+      await spread('light', t0, 1_000, 1_000);
+      await spread('heavy', t0, 100_000, 1_000_000);
+      const light = await subject.footprint('light');
+      const heavy = await subject.footprint('heavy');
+      expect(light).toBeGreaterThan(0);
+      // Every bucket of both windows holds hits; a hundred times the traffic and a thousand times
+      // the max may widen a count's encoding, not add to what is kept.
+      expect(heavy).toBeLessThanOrEqual(2 * light);
+      // More traffic on the same key (two more windows) adds nothing either.
+      await spread('heavy', t0 + 2 * windowMs, 10_000, 1_000_000);
+      expect(await subject.footprint('heavy')).toBeLessThanOrEqual(heavy);
+    }, 60_000);
   });
 }

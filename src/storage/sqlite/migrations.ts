@@ -182,8 +182,8 @@ export const migrations: readonly Migration[] = [
     // ("block:ip:ADDR", "block:session:ID_HASH", "block:user:NAME") did not name the rule: those
     // still stored keep running under the rule "(unknown)", which no configured rule can be named
     // (config/schema.ts namePattern), and a session's id hash becomes its handle, so the table
-    // holds nothing derived from a cookie. The login throttle's blocks ("login:acct:…") are not
-    // carried: the back-off is now derived from the account's counted failures.
+    // holds nothing derived from a cookie. The login throttle's back-off holds ("login:…" keys) stay
+    // in counter_blocks: they belong to the counter store (CounterStore.block), not to a rule.
     sql: `
       CREATE TABLE rule_blocks (
         rule TEXT NOT NULL,
@@ -201,7 +201,29 @@ export const migrations: readonly Migration[] = [
         SELECT '(unknown)', 'user', substr(key, 12), until FROM counter_blocks WHERE key LIKE 'block:user:%'
         UNION ALL
         SELECT '(unknown)', 'session', s.handle, b.until FROM counter_blocks b JOIN sessions s ON b.key = 'block:session:' || s.id_hash;
-      DROP TABLE counter_blocks;
+      DELETE FROM counter_blocks WHERE key LIKE 'block:%';
+    `,
+  },
+  {
+    version: 8,
+    description: 'rate counters in constant memory: one row of bucket counts per key',
+    // rules/bucket-window.ts: a key's window is at most 61 bucket counts, so one row per key holds
+    // it (`counts`: (age, count) pairs, sqlite-counter-store.ts), whatever the rule's max and its
+    // traffic; counter_hits held a row per counted request. Its rows are dropped, not converted:
+    // they do not say which window they were counted for, so requests counted in the minutes
+    // before the upgrade are forgotten once (a client may get up to one more `max` in the first
+    // window after it). `expires_at` (when every count has left the window) lets the purge delete
+    // whole keys by an index range. counter_blocks (the login back-off's holds) is unchanged.
+    sql: `
+      DROP TABLE counter_hits;
+      CREATE TABLE counter_windows (
+        key TEXT PRIMARY KEY,
+        window_ms INTEGER NOT NULL CHECK (window_ms >= 1),
+        head INTEGER NOT NULL,
+        counts BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX counter_windows_expires_at ON counter_windows (expires_at);
     `,
   },
 ];

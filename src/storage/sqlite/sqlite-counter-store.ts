@@ -1,69 +1,70 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
+import { BucketWindow, checkMax, checkWindow, windowBuckets, windowFor } from '../../rules/bucket-window.js';
 import type { CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
 
 interface WindowRow {
-  count: number;
-  oldest: number | null;
-  newest: number | null;
+  windowMs: number;
+  head: number;
+  counts: Buffer;
 }
 
 /**
- * CounterStore on SQLite, for several processes (workers) on one machine sharing the file. A hit is
- * a row (key, at); the (key, at) index answers every window query without touching the table.
+ * CounterStore on SQLite, for several processes (workers) on one machine sharing the file. A key is
+ * one row: its window's bucket counts (rules/bucket-window.ts) in a small BLOB, at most 61 pairs of
+ * (age in buckets, count), so a key costs the same whatever its `max` and its traffic, and every
+ * verb reads and writes that one row by its primary key.
  *
  * `take` and `add` read and write in one BEGIN IMMEDIATE transaction: the file's write lock is taken
- * before the count, so two processes at `max - 1` serialise and the second sees the first's hit.
+ * before the read, so two processes at `max - 1` serialise and the second sees the first's hit.
  * (A deferred transaction reading first could not upgrade to a write in WAL mode once a peer has
  * committed: SQLITE_BUSY.) A take that will be refused is answered without the lock.
  *
- * Expired rows stay until `purge`, which the composition root must call periodically with the
- * largest configured window; without it the table grows with every counted request.
+ * Keys whose window has emptied stay until `purge`, which the composition root calls periodically.
  */
 export class SqliteCounterStore implements CounterStore {
-  readonly #window: Statement<[string, number], WindowRow>;
-  readonly #windowUpTo: Statement<[string, number, number], WindowRow>;
-  readonly #insert: Statement<[string, number]>;
+  readonly #select: Statement<[string], WindowRow>;
+  readonly #write: Statement<[string, number, number, Buffer, number]>;
   readonly #reset: Statement<[string]>;
+  readonly #block: Statement<[string, number]>;
+  readonly #blockedUntil: Statement<[string, number], { until: number }>;
   readonly #take: Transaction<(key: string, now: number, windowMs: number, max: number) => TakeResult>;
   readonly #add: Transaction<(key: string, now: number, windowMs: number) => number>;
-  readonly #purge: Transaction<(now: number, maxWindowMs: number) => void>;
+  readonly #purge: Transaction<(now: number) => void>;
 
   constructor(db: Database) {
-    // No upper bound on `at`: a hit a little later than `now` (another worker read the clock after
-    // this one but committed first) still counts, so clock order can never let an extra request in.
-    this.#window = db.prepare('SELECT count(*) AS count, min(at) AS oldest, max(at) AS newest FROM counter_hits WHERE key = ? AND at > ?');
-    // What `take` needs: whether `max` is reached, and the oldest hit. Walking the (key, at) index
-    // in order and stopping at `max` rows bounds its cost by the limit, not by the hits a busy key
-    // holds (a window of 10,000 hits cost ~1 ms per request counted in full).
-    this.#windowUpTo = db.prepare(`SELECT count(*) AS count, min(at) AS oldest, max(at) AS newest
-      FROM (SELECT at FROM counter_hits WHERE key = ? AND at > ? ORDER BY at LIMIT ?)`);
-    this.#insert = db.prepare('INSERT INTO counter_hits (key, at) VALUES (?, ?)');
-    this.#reset = db.prepare('DELETE FROM counter_hits WHERE key = ?');
-    const purgeHits = db.prepare<[number]>('DELETE FROM counter_hits WHERE at < ?');
+    this.#select = db.prepare('SELECT window_ms AS windowMs, head, counts FROM counter_windows WHERE key = ?');
+    this.#write = db.prepare(`INSERT INTO counter_windows (key, window_ms, head, counts, expires_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET window_ms = excluded.window_ms, head = excluded.head, counts = excluded.counts, expires_at = excluded.expires_at`);
+    this.#reset = db.prepare('DELETE FROM counter_windows WHERE key = ?');
+    // One statement, so "the later end wins" holds across processes without a transaction.
+    this.#block = db.prepare(`INSERT INTO counter_blocks (key, until) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET until = max(counter_blocks.until, excluded.until)`);
+    this.#blockedUntil = db.prepare('SELECT until FROM counter_blocks WHERE key = ? AND until > ?');
+    const purgeWindows = db.prepare<[number]>('DELETE FROM counter_windows WHERE expires_at <= ?');
+    const purgeBlocks = db.prepare<[number]>('DELETE FROM counter_blocks WHERE until <= ?');
 
     this.#take = db.transaction((key: string, now: number, windowMs: number, max: number): TakeResult => {
-      const { count, oldest } = this.#windowUpTo.get(key, now - windowMs, max)!;
-      if (count >= max) return { allowed: false, count, retryAt: oldest! + windowMs };
-      this.#insert.run(key, now);
-      return { allowed: true, count: count + 1, retryAt: null };
+      const window = this.#load(key, now, windowMs);
+      const count = window.countAt(now);
+      if (count >= max) return { allowed: false, count, retryAt: window.retryAt(max, now) };
+      return { allowed: true, count: this.#record(key, window, now), retryAt: null };
     });
-    this.#add = db.transaction((key: string, now: number, windowMs: number): number => {
-      this.#insert.run(key, now);
-      return this.#window.get(key, now - windowMs)!.count;
-    });
-    this.#purge = db.transaction((now: number, maxWindowMs: number): void => {
-      purgeHits.run(now - maxWindowMs);
+    this.#add = db.transaction((key: string, now: number, windowMs: number): number => this.#record(key, this.#load(key, now, windowMs), now));
+    this.#purge = db.transaction((now: number): void => {
+      purgeWindows.run(now);
+      purgeBlocks.run(now);
     });
   }
 
   async take(key: string, now: number, windowMs: number, max: number): Promise<TakeResult> {
     checkWindow(windowMs);
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`take: max must be a whole number of at least 1, not ${max}`);
+    checkMax(max);
     // Fast path for refusals (most takes under a flood): a plain read, no write lock. Sound,
-    // because hits leave a window only as time passes or by reset/purge: a count at `max` in the
+    // because counts leave a window only as time passes or by reset/purge: a count at `max` in the
     // snapshot this read saw was true at a moment within this call, so refusing is linearisable.
-    const seen = this.#windowUpTo.get(key, now - windowMs, max)!;
-    if (seen.count >= max) return { allowed: false, count: seen.count, retryAt: seen.oldest! + windowMs };
+    const seen = this.#load(key, now, windowMs);
+    const count = seen.countAt(now);
+    if (count >= max) return { allowed: false, count, retryAt: seen.retryAt(max, now) };
     return this.#take.immediate(key, now, windowMs, max);
   }
 
@@ -72,22 +73,79 @@ export class SqliteCounterStore implements CounterStore {
     return this.#add.immediate(key, now, windowMs);
   }
 
-  async count(key: string, now: number, windowMs: number): Promise<WindowCount> {
+  async count(key: string, now: number, windowMs: number, max: number): Promise<WindowCount> {
     checkWindow(windowMs);
-    const row = this.#window.get(key, now - windowMs)!;
-    return { count: row.count, oldest: row.oldest, newest: row.newest };
+    checkMax(max);
+    const window = this.#load(key, now, windowMs);
+    return { count: window.countAt(now), retryAt: window.retryAt(max, now) };
   }
 
   async reset(key: string): Promise<void> {
     this.#reset.run(key);
   }
 
-  async purge(now: number, maxWindowMs: number): Promise<void> {
-    // The hits scan is a full one (the index leads with key); it runs as housekeeping, not per request.
-    this.#purge.immediate(now, maxWindowMs);
+  async block(key: string, until: number): Promise<void> {
+    this.#block.run(key, until);
+  }
+
+  async blockedUntil(key: string, now: number): Promise<number | null> {
+    return this.#blockedUntil.get(key, now)?.until ?? null;
+  }
+
+  async purge(now: number): Promise<void> {
+    this.#purge.immediate(now);
+  }
+
+  /** The key's window as stored, laid out for `windowMs` (rules/bucket-window.ts, `windowFor`). */
+  #load(key: string, now: number, windowMs: number): BucketWindow {
+    const row = this.#select.get(key);
+    const stored = row ? BucketWindow.restore(row.windowMs, row.head, decodeCounts(row.head, row.counts)) : null;
+    return windowFor(stored, windowMs, now);
+  }
+
+  /** Counts one hit at `now` in the window and writes it back; returns the hits it now counts. */
+  #record(key: string, window: BucketWindow, now: number): number {
+    window.advance(now);
+    window.record();
+    this.#write.run(key, window.windowMs, window.head, encodeCounts(window), window.expiresAt);
+    return window.total;
   }
 }
 
-function checkWindow(windowMs: number): void {
-  if (!(windowMs > 0)) throw new RangeError(`the window must be a positive number of milliseconds, not ${windowMs}`);
+/**
+ * The window's (bucket, count) pairs, oldest first, as bytes: per pair the bucket's age (the
+ * newest bucket's index minus its own, 0 to 60: one byte) and its count as an unsigned LEB128
+ * varint (one byte up to 127, at most 8 for any count below 2^53). At most 61 pairs.
+ */
+export function encodeCounts(window: BucketWindow): Buffer {
+  const bytes: number[] = [];
+  for (const [bucket, count] of window.entries()) {
+    bytes.push(window.head - bucket);
+    // Arithmetic, not bit operators: those are 32-bit, and a count may be larger.
+    let rest = count;
+    while (rest >= 0x80) {
+      bytes.push((rest % 0x80) + 0x80);
+      rest = Math.floor(rest / 0x80);
+    }
+    bytes.push(rest);
+  }
+  return Buffer.from(bytes);
+}
+
+/** The pairs `encodeCounts` wrote; a pair that cannot be in a window of `head` is skipped. */
+export function* decodeCounts(head: number, bytes: Uint8Array): Generator<[bucket: number, count: number]> {
+  let i = 0;
+  while (i < bytes.length) {
+    const age = bytes[i++]!;
+    let count = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = bytes[i++];
+      if (byte === undefined) return;
+      count += (byte % 0x80) * scale;
+      if (byte < 0x80) break;
+      scale *= 0x80;
+    }
+    if (age <= windowBuckets) yield [head - age, count];
+  }
 }

@@ -1,10 +1,11 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeAuditStoreContract } from '../contract/audit-store.contract.js';
 import { describeBlockStoreContract } from '../contract/block-store.contract.js';
-import type { ContractFactory } from '../contract/contract-subject.js';
-import { describeCounterStoreContract } from '../contract/counter-store.contract.js';
+import type { ContractSubject } from '../contract/contract-subject.js';
+import { describeCounterStoreContract, type CounterSubject } from '../contract/counter-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
@@ -15,13 +16,14 @@ import type { Store } from '../store.js';
 import { openSqliteStore } from './open-sqlite-store.js';
 
 /** Two connections to one fresh temp file per test: `peer` is a second openSqliteStore on it. */
-function sqlite<T>(pick: (store: Store) => T): ContractFactory<T> {
+function sqlite<T>(pick: (store: Store) => T): () => Promise<ContractSubject<T> & { file: string }> {
   return async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
     const file = join(dir, 'gatehouse.db');
     const first = openSqliteStore(file);
     const second = openSqliteStore(file);
     return {
+      file,
       store: pick(first),
       peer: pick(second),
       async cleanup() {
@@ -39,7 +41,22 @@ describeSessionWithUserContract('sqlite', sqlite((s) => ({ sessions: s.sessions,
 describeSecretStoreContract('sqlite', sqlite((s) => s.secrets));
 describeAuditStoreContract('sqlite', sqlite((s) => s.audit));
 describeMetaStoreContract('sqlite', sqlite((s) => s.meta));
-describeCounterStoreContract('sqlite', sqlite((s) => s.counters));
+describeCounterStoreContract('sqlite', async (): Promise<CounterSubject> => {
+  const subject = await sqlite((s) => s.counters)();
+  const file = subject.file;
+  return {
+    ...subject,
+    // What the file holds for the key: its rows' columns (three 8-byte integers beside the key and the BLOB).
+    async footprint(key) {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT coalesce(sum(length(key) + length(counts) + 24), 0) FROM counter_windows WHERE key = ?').pluck().get(key) as number;
+      } finally {
+        db.close();
+      }
+    },
+  };
+});
 describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
