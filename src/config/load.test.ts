@@ -20,7 +20,7 @@ describe('parseConfig', () => {
   it('fills in the SPEC defaults and resolves relative paths against the config folder', () => {
     const config = parseConfig({}, '/etc/gatehouse');
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, publicOrigin: 'http://localhost:8080', maxBodySize: 1024 * 1024, workers: 1 });
-    expect(config.store.sqlite).toBe('/etc/gatehouse/data/gatehouse.db');
+    expect(config.store).toEqual({ sqlite: '/etc/gatehouse/data/gatehouse.db' });
     expect(config.masterKey).toEqual(['file:/etc/gatehouse/data/master.key']);
     expect(config.session).toEqual({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000, sameSite: 'strict' });
     expect(config.login).toEqual({ maxFailures: 5, backoff: 1000, maxBackoff: 15 * 60_000, perIp: { max: 20, per: 5 * 60_000 } });
