@@ -348,6 +348,16 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await store.takeChallenge(record.challenge, 5_000)).toEqual(record);
       });
 
+      test('a challenge or credential id holding a NUL character (a client sends both) finds nothing', async () => {
+        await store.putChallenge(challengeRecord({ challenge: 'known' }));
+        await store.addPasskey(passkeyRecord({ id: 'known' }), limit);
+        expect(await store.takeChallenge('known\u0000', 5_000)).toBeNull();
+        expect(await store.getPasskey('known\u0000')).toBeNull();
+        expect(await store.recordPasskeyUse('known\u0000', 0, 1, 5_000)).toBe(false);
+        expect(await store.takeChallenge('known', 5_000)).not.toBeNull();
+        expect(await store.getPasskey('known')).not.toBeNull();
+      });
+
       test('an unknown challenge is null', async () => {
         await store.putChallenge(challengeRecord({ challenge: 'known' }));
         expect(await store.takeChallenge('unknown', 5_000)).toBeNull();
