@@ -220,6 +220,17 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await store.consumeRecoveryCode('alice', codeHash(1), 5_000)).toBe(true);
       });
 
+      test(`${racers} concurrent replacements across both connections leave exactly one of the sets, whole`, async () => {
+        await store.replaceRecoveryCodes('alice', [codeHash(1_000), codeHash(1_001)]);
+        await race(subject, (s, i) => s.replaceRecoveryCodes('alice', [codeHash(i * 10), codeHash(i * 10 + 1), codeHash(i * 10 + 2)]));
+        expect(await peer.countRecoveryCodes('alice')).toBe(3);
+        const usable = [];
+        for (let i = 0; i < racers; i += 1) if (await store.consumeRecoveryCode('alice', codeHash(i * 10), 5_000)) usable.push(i);
+        expect(usable).toHaveLength(1);
+        expect(await store.consumeRecoveryCode('alice', codeHash(usable[0]! * 10 + 2), 5_000)).toBe(true);
+        expect(await store.consumeRecoveryCode('alice', codeHash(1_000), 5_000)).toBe(false);
+      });
+
       test(`${racers} concurrent uses of one code across both connections: exactly one succeeds`, async () => {
         await store.replaceRecoveryCodes('alice', [codeHash(1), codeHash(2)]);
         const results = await race(subject, (s, i) => s.consumeRecoveryCode('alice', codeHash(1), 5_000 + i));
