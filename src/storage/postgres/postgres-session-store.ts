@@ -154,7 +154,9 @@ export class PostgresSessionStore implements SessionStore {
     if (!storable(userName)) return 0;
     return transaction(this.#pool, async (client) => {
       await run(client, lockByUser, [userName]);
-      return changed(await run(client, removeByUser, [userName, exceptIdHash ?? null]));
+      // An id PostgreSQL cannot hold matches no row: sparing it spares nothing.
+      const spared = exceptIdHash !== undefined && storable(exceptIdHash) ? exceptIdHash : null;
+      return changed(await run(client, removeByUser, [userName, spared]));
     });
   }
 
