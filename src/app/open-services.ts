@@ -1,5 +1,6 @@
 import { AccountService } from '../accounts/account-service.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -49,6 +50,13 @@ export interface ServiceOptions {
   signingKeyRefreshInterval?: number;
 }
 
+function openConfiguredStore(config: GatewayConfig): Store {
+  if ('sqlite' in config.store) return openSqliteStore(config.store.sqlite);
+  // storage/postgres/open-postgres-store.ts has the durable parts; the counters (Redis) and the
+  // composition into serve and the CLI come with the rest of issue 11.
+  throw new ConfigError([{ path: 'store.postgres', message: 'not served by this build yet (the PostgreSQL store is not wired into serve and the CLI)' }]);
+}
+
 /**
  * Opens the store and builds the services on it. Refuses (MasterKeyError) when the master key
  * cannot be read or does not match the store.
@@ -58,7 +66,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
   const random = options.random ?? cryptoRandom;
   const logger = options.logger ?? silentLogger();
   const keyring = loadKeyring(config.masterKey, { create: options.createMasterKey ?? false, env: options.env ?? process.env, random });
-  const store = options.store ?? openSqliteStore(config.store.sqlite);
+  const store = options.store ?? openConfiguredStore(config);
   try {
     const audit = new AuditLog({ store: store.audit, logger, clock });
     const sessions = new SessionService({

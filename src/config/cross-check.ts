@@ -57,6 +57,15 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
+  // SPEC §8: nodes sharing PostgreSQL count and talk through Redis. One machine on SQLite counts in
+  // its file and has no use for it: a cache there would suggest limits are shared when nothing is.
+  if ('postgres' in config.store && config.cache === undefined) {
+    problems.push({ path: 'cache', message: 'required with store.postgres: { redis: URL } for the counters and messages the nodes share' });
+  }
+  if ('sqlite' in config.store && config.cache !== undefined) {
+    problems.push({ path: 'cache', message: 'only used with store.postgres (with store.sqlite the counters live in the SQLite file)' });
+  }
+
   if (config.session.idleTimeout > config.session.absoluteTimeout) {
     problems.push({ path: 'session.idleTimeout', message: 'must not be longer than session.absoluteTimeout' });
   }

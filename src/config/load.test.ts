@@ -20,7 +20,7 @@ describe('parseConfig', () => {
   it('fills in the SPEC defaults and resolves relative paths against the config folder', () => {
     const config = parseConfig({}, '/etc/gatehouse');
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, publicOrigin: 'http://localhost:8080', maxBodySize: 1024 * 1024, workers: 1 });
-    expect(config.store.sqlite).toBe('/etc/gatehouse/data/gatehouse.db');
+    expect(config.store).toEqual({ sqlite: '/etc/gatehouse/data/gatehouse.db' });
     expect(config.masterKey).toEqual(['file:/etc/gatehouse/data/master.key']);
     expect(config.session).toEqual({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000, sameSite: 'strict' });
     expect(config.login).toEqual({ maxFailures: 5, backoff: 1000, maxBackoff: 15 * 60_000, perIp: { max: 20, per: 5 * 60_000 } });
@@ -137,5 +137,76 @@ describe('loadConfig', () => {
     expect(() => loadConfig(join(dir, 'bad.yaml'))).toThrow(/invalid YAML at line/);
     writeFileSync(join(dir, 'dup.yaml'), 'server:\n  port: 1\nserver:\n  port: 2\n');
     expect(() => loadConfig(join(dir, 'dup.yaml'))).toThrow(ConfigError);
+  });
+});
+
+describe('store and cache (SPEC §8)', () => {
+  const cache = { redis: 'redis://127.0.0.1:6379/0' };
+
+  it('keeps SQLite the default, and takes store.postgres with its pool and timeout defaults, and a cache with its own', () => {
+    expect(parseConfig({}, '/etc/gatehouse').store).toEqual({ sqlite: '/etc/gatehouse/data/gatehouse.db' });
+    expect(parseConfig({ store: { sqlite: 'x.db' } }, '/etc/gatehouse').store).toEqual({ sqlite: '/etc/gatehouse/x.db' });
+    expect(parseConfig({}, '/x').cache).toBeUndefined();
+    const config = parseConfig({ store: { postgres: 'postgres://gh@db.internal:5432/gatehouse' }, cache }, '/x');
+    expect(config.store).toEqual({ postgres: 'postgres://gh@db.internal:5432/gatehouse', pool: 10, timeout: 2_000 });
+    expect(config.cache).toEqual({ redis: 'redis://127.0.0.1:6379/0', prefix: 'gh:', timeout: 100 });
+    expect(parseConfig({
+      store: { postgres: 'postgresql:///gatehouse?host=/run/postgresql', pool: 4, timeout: '500ms' },
+      cache: { redis: 'rediss://cache.internal:6380', prefix: 'gate:', timeout: '50ms' },
+    }, '/x')).toMatchObject({
+      store: { postgres: 'postgresql:///gatehouse?host=/run/postgresql', pool: 4, timeout: 500 },
+      cache: { redis: 'rediss://cache.internal:6380', prefix: 'gate:', timeout: 50 },
+    });
+  });
+
+  it('keeps env: sources as they are and resolves a file: source against the config folder', () => {
+    expect(parseConfig({ store: { postgres: 'env:DATABASE_URL' }, cache: { redis: 'env:REDIS_URL' } }, '/x')).toMatchObject({
+      store: { postgres: 'env:DATABASE_URL' }, cache: { redis: 'env:REDIS_URL' },
+    });
+    expect(parseConfig({ store: { postgres: 'file:secrets/db-url' }, cache }, '/etc/gatehouse').store).toMatchObject({ postgres: 'file:/etc/gatehouse/secrets/db-url' });
+  });
+
+  it('wants exactly one engine, a postgres URL, a positive whole pool, and names the key path', () => {
+    expect(problemsOf({ store: { sqlite: 'a.db', postgres: 'postgres://h/db' }, cache })).toEqual(['store: give either sqlite or postgres, not both']);
+    expect(problemsOf({ store: {} })).toEqual(['store: expected sqlite: PATH or postgres: URL']);
+    expect(problemsOf({ store: { pool: 5 } })).toEqual(['store: expected sqlite: PATH or postgres: URL']);
+    const url = 'expected a postgres:// or postgresql:// URL, "env:VARNAME" or "file:PATH"';
+    for (const postgres of ['mysql://h/db', 'http://h/db', 'db.internal:5432', 'env:', 'env:1X', 'file:', 42]) {
+      expect(problemsOf({ store: { postgres }, cache })).toEqual([`store.postgres: ${url}`]);
+    }
+    for (const pool of [0, -1, 2.5, '10']) {
+      expect(problemsOf({ store: { postgres: 'postgres://h/db', pool }, cache })).toEqual(['store.pool: expected a whole number of at least 1']);
+    }
+    expect(problemsOf({ store: { postgres: 'postgres://h/db', timeout: 'soon' }, cache })).toEqual(['store.timeout: expected a duration like "30m"']);
+    expect(problemsOf({ store: { sqlite: 'a.db', pool: 5, timeout: '1s' } })).toEqual(['store.pool: only allowed with store.postgres', 'store.timeout: only allowed with store.postgres']);
+    expect(problemsOf({ store: { postgres: 'postgres://h/db', user: 'x' }, cache })).toEqual(['store.user: unknown key']);
+  });
+
+  it('requires a cache with store.postgres and refuses one with store.sqlite', () => {
+    expect(problemsOf({ store: { postgres: 'postgres://h/db' } })).toEqual([
+      'cache: required with store.postgres: { redis: URL } for the counters and messages the nodes share',
+    ]);
+    expect(problemsOf({ cache })).toEqual(['cache: only used with store.postgres (with store.sqlite the counters live in the SQLite file)']);
+    const store = { postgres: 'postgres://h/db' };
+    expect(problemsOf({ store, cache: {} })).toEqual(['cache.redis: expected a redis:// or rediss:// URL, or "env:VARNAME"']);
+    expect(problemsOf({ store, cache: { redis: 'file:/run/redis-url' } })).toEqual(['cache.redis: expected a redis:// or rediss:// URL, or "env:VARNAME"']);
+    expect(problemsOf({ store, cache: { redis: 'postgres://h/db', prefix: '', timeout: '0ms', extra: 1 } })).toEqual([
+      'cache.redis: expected a redis:// or rediss:// URL, or "env:VARNAME"',
+      'cache.prefix: expected 1 to 64 visible ASCII characters like "gh:"',
+      'cache.timeout: expected a duration like "30m"',
+      'cache.extra: unknown key',
+    ]);
+  });
+
+  it('never repeats a URL, so never its password, in a problem', () => {
+    const password = 'Pa55-w0rd-in-the-url';
+    const messages = [
+      ...problemsOf({ store: { postgres: `mysql://gh:${password}@db/gatehouse` }, cache: { redis: `http://:${password}@cache:6379` } }),
+      ...problemsOf({ store: { postgres: `postgres://gh:${password}@db/gatehouse`, sqlite: 'a.db' }, cache }),
+      ...problemsOf({ store: { sqlite: 'a.db' }, cache: { redis: `redis://:${password}@cache:6379` } }),
+      ...problemsOf({ store: { postgres: `postgres://gh:${password}@db/gatehouse`, pool: 0 } }),
+    ];
+    expect(messages).toHaveLength(5);
+    for (const message of messages) expect(message).not.toContain(password);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type GatewayConfig } from './schema.js';
+import { configSchema, type GatewayConfig, type StoreConfig } from './schema.js';
 import { crossCheck } from './cross-check.js';
 
 /** One thing wrong with a configuration: the key path (`routes[2].upstream`) and what was expected. */
@@ -103,7 +103,7 @@ function resolvePaths(config: GatewayConfig, baseDir: string): GatewayConfig {
   return {
     ...config,
     server: { ...config.server, tls: config.server.tls && { cert: at(config.server.tls.cert), key: at(config.server.tls.key) } },
-    store: { sqlite: config.store.sqlite === ':memory:' ? ':memory:' : at(config.store.sqlite) },
+    store: resolveStorePaths(config.store, at),
     masterKey: config.masterKey.map((source) => (source.startsWith('file:') ? `file:${at(source.slice(5))}` : source)),
     upstreams: config.upstreams.map((u) => ({
       ...u,
@@ -111,4 +111,9 @@ function resolvePaths(config: GatewayConfig, baseDir: string): GatewayConfig {
     })),
     static: atOptional(config.static),
   };
+}
+
+function resolveStorePaths(store: StoreConfig, at: (path: string) => string): StoreConfig {
+  if ('sqlite' in store) return { sqlite: store.sqlite === ':memory:' ? ':memory:' : at(store.sqlite) };
+  return { ...store, postgres: store.postgres.startsWith('file:') ? `file:${at(store.postgres.slice(5))}` : store.postgres };
 }

@@ -141,6 +141,64 @@ const limit = z.strictObject({
   }).optional(),
 });
 
+/**
+ * A connection URL source: a literal URL with one of `schemes`, or `env:VARNAME` / `file:PATH` (the
+ * file relative to the config file) holding one, resolved when the store is opened
+ * (config/connection-url.ts). A literal URL may hold a password, so no message ever repeats it.
+ */
+function connectionSource(schemes: readonly string[], sources: readonly ('env' | 'file')[], message: string) {
+  return z.string({ error: message }).refine((text) => {
+    if (sources.includes('env') && /^env:[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return true;
+    if (sources.includes('file') && /^file:.+$/.test(text)) return true;
+    return isUrlWithScheme(text, schemes);
+  }, message);
+}
+
+/** Whether `text` parses as a URL whose scheme is one of `schemes` (with the colon, like URL.protocol). */
+export function isUrlWithScheme(text: string, schemes: readonly string[]): boolean {
+  try {
+    return schemes.includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+export const postgresSchemes = ['postgres:', 'postgresql:'] as const;
+export const redisSchemes = ['redis:', 'rediss:'] as const;
+
+const postgresSource = connectionSource(postgresSchemes, ['env', 'file'], 'expected a postgres:// or postgresql:// URL, "env:VARNAME" or "file:PATH"');
+const redisSource = connectionSource(redisSchemes, ['env'], 'expected a redis:// or rediss:// URL, or "env:VARNAME"');
+
+/** `store`: exactly one engine. SQLite for one machine; PostgreSQL (with `cache`) for several (SPEC §8). */
+const store = z.strictObject({
+  sqlite: z.string({ error: 'expected a file path' }).min(1, 'expected a file path').optional(),
+  postgres: postgresSource.optional(),
+  pool: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').optional(),
+  timeout: duration.optional(),
+}).transform((value, ctx): { sqlite: string } | { postgres: string; pool: number; timeout: number } => {
+  if (value.sqlite !== undefined && value.postgres !== undefined) {
+    ctx.addIssue({ code: 'custom', message: 'give either sqlite or postgres, not both' });
+    return z.NEVER;
+  }
+  if (value.postgres !== undefined) return { postgres: value.postgres, pool: value.pool ?? 10, timeout: value.timeout ?? 2_000 };
+  if (value.sqlite === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected sqlite: PATH or postgres: URL' });
+    return z.NEVER;
+  }
+  for (const key of ['pool', 'timeout'] as const) {
+    if (value[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only allowed with store.postgres' });
+  }
+  return { sqlite: value.sqlite };
+});
+
+/** `cache`: Redis, for what the nodes of a PostgreSQL store count together and tell each other (SPEC §8). */
+const cache = z.strictObject({
+  redis: redisSource,
+  prefix: z.string({ error: 'expected 1 to 64 visible ASCII characters like "gh:"' })
+    .regex(/^[\x21-\x7e]{1,64}$/, 'expected 1 to 64 visible ASCII characters like "gh:"').default('gh:'),
+  timeout: duration.default(100),
+});
+
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -152,9 +210,8 @@ export const configSchema = z.strictObject({
     maxBodySize: size.default(1024 * 1024),
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number of at least 1' }).default(1),
   }).prefault({}),
-  store: z.strictObject({
-    sqlite: z.string().min(1).default('./data/gatehouse.db'),
-  }).prefault({}),
+  store: store.default({ sqlite: './data/gatehouse.db' }),
+  cache: cache.optional(),
   masterKey: z.union([keySource, z.array(keySource).min(1)]).default('file:./data/master.key')
     .transform((value) => (Array.isArray(value) ? value : [value])),
   session: z.strictObject({
@@ -186,4 +243,7 @@ export type GatewayConfig = z.output<typeof configSchema>;
 export type UpstreamConfig = GatewayConfig['upstreams'][number];
 export type RouteConfig = GatewayConfig['routes'][number];
 export type LimitConfig = GatewayConfig['limits'][number];
+export type StoreConfig = GatewayConfig['store'];
+export type PostgresStoreConfig = Extract<StoreConfig, { postgres: string }>;
+export type CacheConfig = NonNullable<GatewayConfig['cache']>;
 export type CredentialConfig = NonNullable<UpstreamConfig['credential']>;

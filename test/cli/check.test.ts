@@ -73,3 +73,19 @@ describe('gatehouse check on a broken store', () => {
     expect(result.stderr).toBe(`store.sqlite: ${join(ws.dir, 'gatehouse.db')} cannot be opened as a Gatehouse store (SQLITE_NOTADB)\n`);
   });
 });
+
+describe('a PostgreSQL store before serve and the CLI open one', () => {
+  const postgresConfig = baseConfig.replace('store:\n  sqlite: ./gatehouse.db', 'store:\n  postgres: postgres://gh:Pa55-w0rd-in-the-url@127.0.0.1:1/gatehouse\ncache:\n  redis: redis://127.0.0.1:1/0');
+
+  it('check validates the configuration and the master key without contacting the database', async () => {
+    ws = new Workspace(postgresConfig);
+    expect(await ws.run(['check'])).toEqual({ code: 0, stdout: 'configuration OK\n', stderr: '' });
+  });
+
+  it('a command that needs the store says, by key path, that this build does not open it yet, and never shows the URL', async () => {
+    ws = new Workspace(postgresConfig);
+    const result = await ws.run(['secret', 'list']);
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'store.postgres: not served by this build yet (the PostgreSQL store is not wired into serve and the CLI)\n' });
+    expect(ws.output).not.toContain('Pa55-w0rd-in-the-url');
+  });
+});

@@ -220,6 +220,17 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         expect(await store.consumeRecoveryCode('alice', codeHash(1), 5_000)).toBe(true);
       });
 
+      test(`${racers} concurrent replacements across both connections leave exactly one of the sets, whole`, async () => {
+        await store.replaceRecoveryCodes('alice', [codeHash(1_000), codeHash(1_001)]);
+        await race(subject, (s, i) => s.replaceRecoveryCodes('alice', [codeHash(i * 10), codeHash(i * 10 + 1), codeHash(i * 10 + 2)]));
+        expect(await peer.countRecoveryCodes('alice')).toBe(3);
+        const usable = [];
+        for (let i = 0; i < racers; i += 1) if (await store.consumeRecoveryCode('alice', codeHash(i * 10), 5_000)) usable.push(i);
+        expect(usable).toHaveLength(1);
+        expect(await store.consumeRecoveryCode('alice', codeHash(usable[0]! * 10 + 2), 5_000)).toBe(true);
+        expect(await store.consumeRecoveryCode('alice', codeHash(1_000), 5_000)).toBe(false);
+      });
+
       test(`${racers} concurrent uses of one code across both connections: exactly one succeeds`, async () => {
         await store.replaceRecoveryCodes('alice', [codeHash(1), codeHash(2)]);
         const results = await race(subject, (s, i) => s.consumeRecoveryCode('alice', codeHash(1), 5_000 + i));
@@ -346,6 +357,16 @@ export function describeMfaStoreContract(name: string, factory: ContractFactory<
         const record = challengeRecord({ purpose: 'login', userName: null });
         await store.putChallenge(record);
         expect(await store.takeChallenge(record.challenge, 5_000)).toEqual(record);
+      });
+
+      test('a challenge or credential id holding a NUL character (a client sends both) finds nothing', async () => {
+        await store.putChallenge(challengeRecord({ challenge: 'known' }));
+        await store.addPasskey(passkeyRecord({ id: 'known' }), limit);
+        expect(await store.takeChallenge('known\u0000', 5_000)).toBeNull();
+        expect(await store.getPasskey('known\u0000')).toBeNull();
+        expect(await store.recordPasskeyUse('known\u0000', 0, 1, 5_000)).toBe(false);
+        expect(await store.takeChallenge('known', 5_000)).not.toBeNull();
+        expect(await store.getPasskey('known')).not.toBeNull();
       });
 
       test('an unknown challenge is null', async () => {

@@ -134,6 +134,40 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       expect(await store.get(idHash(1))).toBeNull();
     });
 
+    test('a rotation racing the deletion of its user\'s sessions never leaves a session behind, whichever wins', async () => {
+      for (let round = 0; round < 30; round += 1) {
+        await store.create(sessionRecord({ idHash: idHash(1), handle: `r${round}`, userName: 'alice' }));
+        const [rotated, deleted] = await Promise.all([store.rotate(idHash(1), idHash(2), { mfaCompleted: true }), peer.deleteByUser('alice')]);
+        expect(await store.list({ userName: 'alice' })).toEqual([]);
+        // Either the deletion took the rotated session, or the rotation found nothing left to rotate.
+        expect(deleted).toBe(1);
+        expect(typeof rotated).toBe('boolean');
+      }
+    });
+
+    test('batches of activity over the same sessions in opposite orders, racing revocations, all succeed', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => idHash(i + 1));
+      for (const [i, id] of ids.entries()) await store.create(sessionRecord({ idHash: id, handle: `t${i}`, userName: i % 2 === 0 ? 'alice' : 'bob', lastSeenAt: 0 }));
+      for (let round = 1; round <= 10; round += 1) {
+        const forward = new Map(ids.map((id) => [id, round * 10]));
+        const backward = new Map([...ids].reverse().map((id) => [id, round * 10 + 1]));
+        await Promise.all([store.touchAll(forward), peer.touchAll(backward), store.touchAll(backward), peer.touchAll(forward)]);
+      }
+      const [, , deleted] = await Promise.all([store.touchAll(new Map(ids.map((id) => [id, 500]))), peer.touchAll(new Map([...ids].reverse().map((id) => [id, 501]))), peer.deleteByUser('alice')]);
+      expect(deleted).toBe(20);
+      expect((await store.list()).map((s) => s.lastSeenAt)).toEqual(Array.from({ length: 20 }, () => 501));
+    });
+
+    test('an id hash holding a NUL character finds nothing and changes nothing', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1) }));
+      const odd = `${idHash(1).slice(0, 63)}\u0000`;
+      expect(await store.get(odd)).toBeNull();
+      expect(await store.delete(odd)).toBeNull();
+      expect(await store.rotate(odd, idHash(2), {})).toBe(false);
+      await store.touch(odd, 5_000);
+      expect(await store.list()).toEqual([sessionRecord({ idHash: idHash(1) })]);
+    });
+
     test('concurrent touches leave the latest time', async () => {
       await store.create(sessionRecord({ idHash: idHash(1), lastSeenAt: 0 }));
       const times = [7, 3, 19, 1, 12, 19, 5, 18, 2, 11, 4, 9, 15, 8, 6, 14, 13, 10, 16, 17];
@@ -284,6 +318,10 @@ export function describeSessionWithUserContract(name: string, factory: ContractF
       await peer.users.remove('bob');
       expect(await store.sessions.getWithUser(idHash(2))).toEqual({ session: await store.sessions.get(idHash(2)), user: null });
       expect(await store.sessions.getWithUser(idHash(404))).toBeNull();
+    });
+
+    test('an id hash holding a NUL character is no session', async () => {
+      expect(await subject.store.sessions.getWithUser(`${idHash(1).slice(0, 63)}\u0000`)).toBeNull();
     });
 
     test('never returns another user of a similar name', async () => {

@@ -50,6 +50,14 @@ export function describeUserStoreContract(name: string, factory: ContractFactory
       expect(await store.get('ALICE')).toBeNull();
     });
 
+    test('a name holding a NUL character (one a client may send) finds nothing and changes nothing', async () => {
+      await store.create(userRecord({ name: 'alice' }));
+      expect(await store.get('alice\u0000')).toBeNull();
+      expect(await store.update('alice\u0000', { locked: true })).toBe(false);
+      expect(await store.remove('alice\u0000')).toBe(false);
+      expect(await store.get('alice')).toEqual(userRecord({ name: 'alice' }));
+    });
+
     test('get of a missing user is null', async () => {
       expect(await store.get('nobody')).toBeNull();
     });

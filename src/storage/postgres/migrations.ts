@@ -1,0 +1,207 @@
+import type pg from 'pg';
+
+/** One step of the PostgreSQL schema. `version` counts from 1 with no gaps; `sql` may hold several statements. */
+export interface PostgresMigration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/**
+ * The PostgreSQL schema, oldest first: its own list, numbered apart from SQLite's (the engines'
+ * histories differ; the ports they serve are the same). Append only: a published migration is never
+ * edited, since databases already at its version would never see the change.
+ *
+ * Conventions (docs/decisions/0004-postgres-store.md): times and counters are BIGINT milliseconds,
+ * as in the SQLite schema, so a port's numbers round-trip exactly; flags are BOOLEAN; lists are
+ * text[]; keys and names compare and sort byte by byte (COLLATE "C"), as SQLite's do, whatever
+ * locale the database was created with. `seq` (an identity) orders rows created in the same
+ * millisecond by insertion, where SQLite uses its rowid. No counter tables: rate-rule counters live
+ * in Redis (SPEC §8).
+ */
+export const postgresMigrations: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    description: 'users, sessions, secrets, audit events, meta',
+    // sessions: the primary key serves every request's read (joined with users on their primary
+    // key); the handle is unique (CLI revoke); user_name serves per-user revocation; last_seen_at
+    // and expires_at let the purge visit only what it deletes (SQLite migration 5).
+    sql: `
+      CREATE TABLE users (
+        name text COLLATE "C" PRIMARY KEY,
+        roles text[] NOT NULL,
+        password_hash text NOT NULL,
+        locked boolean NOT NULL,
+        password_reset_required boolean NOT NULL,
+        mfa_enabled boolean NOT NULL,
+        created_at bigint NOT NULL,
+        last_login_at bigint
+      );
+
+      CREATE TABLE sessions (
+        id_hash text COLLATE "C" PRIMARY KEY,
+        handle text COLLATE "C" NOT NULL,
+        user_name text COLLATE "C" NOT NULL,
+        created_at bigint NOT NULL,
+        last_seen_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        ip text NOT NULL,
+        user_agent text NOT NULL,
+        password_reset_required boolean NOT NULL,
+        mfa_pending boolean NOT NULL,
+        mfa_completed boolean NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY
+      );
+      CREATE UNIQUE INDEX sessions_handle ON sessions (handle);
+      CREATE INDEX sessions_user_name ON sessions (user_name);
+      CREATE INDEX sessions_last_seen_at ON sessions (last_seen_at);
+      CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+      CREATE TABLE secrets (
+        name text COLLATE "C" PRIMARY KEY,
+        sealed text NOT NULL,
+        updated_at bigint NOT NULL
+      );
+
+      CREATE TABLE audit_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        time bigint NOT NULL,
+        type text NOT NULL,
+        user_name text,
+        ip text,
+        request_id text,
+        detail text NOT NULL
+      );
+      CREATE INDEX audit_events_time ON audit_events (time, id);
+
+      CREATE TABLE meta (
+        key text COLLATE "C" PRIMARY KEY,
+        value text NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: 'second factors: TOTP, recovery codes, passkeys, WebAuthn challenges',
+    // mfa/mfa-store.ts; as SQLite migration 3. No foreign key to users: removing a user clears these
+    // through MfaStore.removeAll. The passkey counter is WebAuthn's unsigned 32-bit one.
+    sql: `
+      CREATE TABLE totp_enrolments (
+        user_name text COLLATE "C" PRIMARY KEY,
+        sealed_secret text NOT NULL,
+        confirmed_at bigint,
+        last_step bigint,
+        created_at bigint NOT NULL
+      );
+
+      CREATE TABLE recovery_codes (
+        user_name text COLLATE "C" NOT NULL,
+        code_hash text COLLATE "C" NOT NULL,
+        used_at bigint,
+        PRIMARY KEY (user_name, code_hash)
+      );
+
+      CREATE TABLE passkeys (
+        id text COLLATE "C" PRIMARY KEY,
+        user_name text COLLATE "C" NOT NULL,
+        name text NOT NULL,
+        public_key bytea NOT NULL,
+        counter bigint NOT NULL CHECK (counter >= 0),
+        transports text[] NOT NULL,
+        created_at bigint NOT NULL,
+        last_used_at bigint,
+        seq bigint GENERATED ALWAYS AS IDENTITY
+      );
+      CREATE INDEX passkeys_user_name ON passkeys (user_name);
+
+      CREATE TABLE webauthn_challenges (
+        challenge text COLLATE "C" PRIMARY KEY,
+        purpose text NOT NULL CHECK (purpose IN ('register', 'login')),
+        user_name text COLLATE "C",
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX webauthn_challenges_expires_at ON webauthn_challenges (expires_at);
+    `,
+  },
+  {
+    version: 3,
+    description: 'signing keys for upstream assertions',
+    // trust/signing-key-store.ts; as SQLite migration 4: the partial unique index admits at most one
+    // active key, whatever the interleaving of writers.
+    sql: `
+      CREATE TABLE signing_keys (
+        kid text COLLATE "C" PRIMARY KEY,
+        sealed_private_key text NOT NULL,
+        created_at bigint NOT NULL,
+        retired_at bigint,
+        published_until bigint,
+        CHECK ((retired_at IS NULL) = (published_until IS NULL))
+      );
+      CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+    `,
+  },
+];
+
+/**
+ * The key of the transaction-level advisory lock migrations run under: one per database, the same in
+ * every Gatehouse ("gatehous" in ASCII). Single 64-bit keys and pairs of 32-bit keys are separate
+ * key spaces in PostgreSQL, so the adapters' two-key locks never meet it.
+ */
+export const migrationLockKey = '7449363237540164979';
+
+/** The one-row table that holds the schema version. */
+const versionTable = 'gatehouse_schema';
+
+/**
+ * A store whose schema is newer than this code: a newer Gatehouse migrated it, and this one must not
+ * run on tables it does not know (SPEC §8). The same sentence as the SQLite store's (sqlite/migrations.ts).
+ */
+export function schemaTooNewMessage(current: number, latest: number): string {
+  return `the database is at schema version ${current}, newer than this Gatehouse knows (${latest}); upgrade Gatehouse`;
+}
+
+/** The schema version of the database `client` is connected to; 0 when Gatehouse never migrated it. */
+export async function postgresSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const exists = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [versionTable]);
+  if (!exists.rows[0]?.found) return 0;
+  const row = await client.query<{ version: number }>(`SELECT version FROM ${versionTable}`);
+  return row.rows[0]?.version ?? 0;
+}
+
+/**
+ * Brings the database up to the last migration and returns the migrations this call applied, oldest
+ * first (none when it was up to date, or another node got there first).
+ *
+ * Everything happens in ONE transaction that first takes a transaction-level advisory lock: nodes
+ * starting together queue on it, and each reads the version only once it holds the lock, so every
+ * migration is applied exactly once, by whichever node came first; the lock ends with the
+ * transaction, even if the node dies. PostgreSQL's DDL is transactional, so a failing migration
+ * leaves the schema as it was. `client` is a connection of its own, not a pool's: a migration may
+ * legitimately run longer than `store.timeout`, so its timeouts are the caller's to choose.
+ */
+export async function migratePostgres(client: pg.ClientBase, list: readonly PostgresMigration[] = postgresMigrations): Promise<PostgresMigration[]> {
+  list.forEach((migration, index) => {
+    if (migration.version !== index + 1) throw new Error(`migration ${index} has version ${migration.version}; versions must count from 1 without gaps`);
+  });
+  const latest = list.length;
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
+    // Created under the lock: two nodes creating it at once could otherwise collide in the catalog.
+    await client.query(`CREATE TABLE IF NOT EXISTS ${versionTable} (
+      singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+      version integer NOT NULL CHECK (version >= 0)
+    )`);
+    await client.query(`INSERT INTO ${versionTable} (version) VALUES (0) ON CONFLICT (singleton) DO NOTHING`);
+    const current = (await client.query<{ version: number }>(`SELECT version FROM ${versionTable}`)).rows[0]?.version ?? 0;
+    if (current > latest) throw new Error(schemaTooNewMessage(current, latest));
+    const pending = list.slice(current);
+    for (const migration of pending) await client.query(migration.sql);
+    if (pending.length > 0) await client.query(`UPDATE ${versionTable} SET version = $1`, [latest]);
+    await client.query('COMMIT');
+    return pending;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
