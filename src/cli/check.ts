@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, type ConfigProblem } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { cryptoRandom } from '../security/random.js';
 import { loadKeyring, MasterKeyError } from '../secrets/keyring.js';
-import { SchemaTooNewError } from '../storage/sqlite/migrations.js';
+import { SchemaTooNewError } from '../storage/schema-too-new-error.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
 import { printLine } from './cli-io.js';

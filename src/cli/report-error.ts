@@ -3,7 +3,7 @@ import { ConfigError, formatProblem } from '../config/load.js';
 import { MasterKeyError } from '../secrets/keyring.js';
 import { SecretError } from '../secrets/secret-service.js';
 import { AccountError } from '../accounts/account-service.js';
-import { SchemaTooNewError } from '../storage/sqlite/migrations.js';
+import { SchemaTooNewError } from '../storage/schema-too-new-error.js';
 import { printLine, type CliIo } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { terminalSafe } from './display.js';

@@ -93,7 +93,7 @@ describe('PostgreSQL migrations', () => {
       await migratePostgres(client!);
       await client!.query('UPDATE gatehouse_schema SET version = 99');
       const refusal = await migratePostgres(client!).then(() => 'applied', (error: Error) => error.message);
-      expect(refusal).toBe(`the database is at schema version 99, newer than this Gatehouse knows (${postgresMigrations.length}); upgrade Gatehouse`);
+      expect(refusal).toBe(`the store is at schema version 99, newer than this Gatehouse knows (${postgresMigrations.length}); upgrade Gatehouse`);
       expect(await postgresSchemaVersion(client!)).toBe(99);
 
       const sqlite = openDatabase(':memory:');

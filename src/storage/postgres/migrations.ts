@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { SchemaTooNewError } from '../schema-too-new-error.js';
 
 /** One step of the PostgreSQL schema. `version` counts from 1 with no gaps; `sql` may hold several statements. */
 export interface PostgresMigration {
@@ -140,6 +141,24 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'rate-rule blocks, with the rule that set them',
+    // rules/block-store.ts; as SQLite migration 7: one row per rule and key, the (by, key, until)
+    // index for the per-request lookup, the until index for the purge. Keys are addresses, session
+    // handles and user names: nothing derived from a cookie.
+    sql: `
+      CREATE TABLE rule_blocks (
+        rule text COLLATE "C" NOT NULL,
+        by text NOT NULL CHECK (by IN ('ip', 'session', 'user')),
+        key text COLLATE "C" NOT NULL,
+        until bigint NOT NULL,
+        PRIMARY KEY (rule, key)
+      );
+      CREATE INDEX rule_blocks_by_key ON rule_blocks (by, key, until);
+      CREATE INDEX rule_blocks_until ON rule_blocks (until);
+    `,
+  },
 ];
 
 /**
@@ -151,14 +170,6 @@ export const migrationLockKey = '7449363237540164979';
 
 /** The one-row table that holds the schema version. */
 const versionTable = 'gatehouse_schema';
-
-/**
- * A store whose schema is newer than this code: a newer Gatehouse migrated it, and this one must not
- * run on tables it does not know (SPEC §8). The same sentence as the SQLite store's (sqlite/migrations.ts).
- */
-export function schemaTooNewMessage(current: number, latest: number): string {
-  return `the database is at schema version ${current}, newer than this Gatehouse knows (${latest}); upgrade Gatehouse`;
-}
 
 /** The schema version of the database `client` is connected to; 0 when Gatehouse never migrated it. */
 export async function postgresSchemaVersion(client: pg.ClientBase): Promise<number> {
@@ -194,7 +205,7 @@ export async function migratePostgres(client: pg.ClientBase, list: readonly Post
     )`);
     await client.query(`INSERT INTO ${versionTable} (version) VALUES (0) ON CONFLICT (singleton) DO NOTHING`);
     const current = (await client.query<{ version: number }>(`SELECT version FROM ${versionTable}`)).rows[0]?.version ?? 0;
-    if (current > latest) throw new Error(schemaTooNewMessage(current, latest));
+    if (current > latest) throw new SchemaTooNewError(current, latest);
     const pending = list.slice(current);
     for (const migration of pending) await client.query(migration.sql);
     if (pending.length > 0) await client.query(`UPDATE ${versionTable} SET version = $1`, [latest]);

@@ -73,7 +73,7 @@ describe('openPostgresStore', () => {
     await client.query('UPDATE gatehouse_schema SET version = 42');
     await client.end();
     await expect(openPostgresStore({ postgres: url, pool: 1, timeout: 5_000 }, { env: {}, logger: silentLogger() }))
-      .rejects.toThrow(`the database is at schema version 42, newer than this Gatehouse knows (${postgresMigrations.length}); upgrade Gatehouse`);
+      .rejects.toThrow(`the store is at schema version 42, newer than this Gatehouse knows (${postgresMigrations.length}); upgrade Gatehouse`);
   });
 
   test('times of today round-trip exactly as numbers', async () => {

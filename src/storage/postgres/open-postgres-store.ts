@@ -6,6 +6,7 @@ import type { Store } from '../store.js';
 import { migratePostgres } from './migrations.js';
 import { createPostgresPool, queryTimeoutMarginMs } from './postgres-pool.js';
 import { PostgresAuditStore } from './postgres-audit-store.js';
+import { PostgresBlockStore } from './postgres-block-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
@@ -35,6 +36,32 @@ export interface PostgresStoreOptions {
 
 const defaultMigrationTimeoutMs = 120_000;
 
+/** A client of its own for schema work (not connected yet): timeouts sized for migrations, not requests. */
+function migrationClient(url: string, config: PostgresStoreConfig, options: Pick<PostgresStoreOptions, 'applicationName' | 'migrationTimeoutMs'>): pg.Client {
+  const migrationTimeoutMs = options.migrationTimeoutMs ?? defaultMigrationTimeoutMs;
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: config.timeout,
+    statement_timeout: migrationTimeoutMs,
+    query_timeout: migrationTimeoutMs + queryTimeoutMarginMs,
+    application_name: `${options.applicationName ?? 'gatehouse'} (migrations)`,
+  });
+  // A connection lost mid-migration also fails the query in flight, which is what reports it.
+  client.on('error', () => {});
+  return client;
+}
+
+/** Runs `work` on a connected schema client (`gatehouse migrate`), and closes it. No error holds the URL. */
+export async function withSchemaClient<T>(config: PostgresStoreConfig, env: NodeJS.ProcessEnv, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = migrationClient(resolveConnectionUrl(config.postgres, postgresUrlKind, env), config, {});
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /**
  * Opens the PostgreSQL store `config` names: brings the schema up to date on a connection of its own
  * (several nodes may start at once: each migration is applied by one of them, see migrations.ts),
@@ -44,16 +71,7 @@ const defaultMigrationTimeoutMs = 120_000;
 export async function openPostgresStore(config: PostgresStoreConfig, options: PostgresStoreOptions): Promise<PostgresStore> {
   const url = resolveConnectionUrl(config.postgres, postgresUrlKind, options.env);
   const applicationName = options.applicationName ?? 'gatehouse';
-  const migrationTimeoutMs = options.migrationTimeoutMs ?? defaultMigrationTimeoutMs;
-  const migrator = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: config.timeout,
-    statement_timeout: migrationTimeoutMs,
-    query_timeout: migrationTimeoutMs + queryTimeoutMarginMs,
-    application_name: `${applicationName} (migrations)`,
-  });
-  // A connection lost mid-migration also fails the query in flight, which is what reports it.
-  migrator.on('error', () => {});
+  const migrator = migrationClient(url, config, options);
   try {
     await migrator.connect();
     const applied = await migratePostgres(migrator);
@@ -71,6 +89,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     meta: new PostgresMetaStore(pool),
     mfa: new PostgresMfaStore(pool),
     keys: new PostgresSigningKeyStore(pool),
+    blocks: new PostgresBlockStore(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

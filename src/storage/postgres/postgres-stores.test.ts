@@ -7,6 +7,7 @@ import { usePostgres } from '../../../test/helpers/postgres.js';
 import { describeAuditStoreContract } from '../contract/audit-store.contract.js';
 import type { ContractFactory } from '../contract/contract-subject.js';
 import { totpRecord } from '../contract/fixtures.js';
+import { describeBlockStoreContract } from '../contract/block-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeResealableContract } from '../contract/resealable.contract.js';
@@ -73,6 +74,7 @@ describeAuditStoreContract('postgres', postgresSubject((s) => s.audit));
 describeMetaStoreContract('postgres', postgresSubject((s) => s.meta));
 describeMfaStoreContract('postgres', postgresSubject((s) => s.mfa));
 describeSigningKeyStoreContract('postgres', postgresSubject((s) => s.keys));
+describeBlockStoreContract('postgres', postgresSubject((s) => s.blocks));
 
 /** The MFA and meta ports do not declare Resealable; their PostgreSQL adapters do (as SQLite's). */
 const asResealable = (part: object): Resealable => part as Resealable;

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { applyMigrations, migrate, migrations, pendingMigrations, SchemaTooNewError, schemaVersion, type Migration } from './migrations.js';
+import { SchemaTooNewError } from '../schema-too-new-error.js';
+import { applyMigrations, migrate, migrations, pendingMigrations, schemaVersion, type Migration } from './migrations.js';
 
 describe('migrate', () => {
   let db: Database.Database;

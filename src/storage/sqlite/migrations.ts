@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { SchemaTooNewError } from '../schema-too-new-error.js';
 
 /** One step of the schema. `version` counts from 1 with no gaps; `sql` may hold several statements. */
 export interface Migration {
@@ -231,24 +232,6 @@ export const migrations: readonly Migration[] = [
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */
 export function schemaVersion(db: Database): number {
   return db.pragma('user_version', { simple: true }) as number;
-}
-
-/**
- * A store whose schema is newer than this code knows (SPEC §8): a newer Gatehouse has migrated it,
- * and this one must not run on tables it does not understand. The message is one sentence naming
- * both versions, shown as it is.
- */
-export class SchemaTooNewError extends Error {
-  readonly code = 'schema_too_new';
-  readonly storeVersion: number;
-  readonly knownVersion: number;
-
-  constructor(storeVersion: number, knownVersion: number) {
-    super(`the store is at schema version ${storeVersion}, newer than this Gatehouse knows (${knownVersion}); upgrade Gatehouse`);
-    this.name = 'SchemaTooNewError';
-    this.storeVersion = storeVersion;
-    this.knownVersion = knownVersion;
-  }
 }
 
 /** Brings the database up to the last migration and returns the version it is at (see applyMigrations). */
