@@ -91,7 +91,9 @@ export function mfaEndpoints(deps: AuthDeps): Map<string, Endpoint> {
   /** 400 invalid_code; the fifth wrong code in a pending session ends it (401). */
   async function wrongCode(ctx: RequestContext): Promise<never> {
     const live = ctx.live!;
-    const wrong = await deps.counters.add(`mfa-wrong:${live.session.idHash}`, deps.clock.now(), 24 * 3_600_000);
+    // By the session's handle: the counters may be Redis (SPEC §8, nothing secret there), and the
+    // id's hash is an unsalted SHA-256 of the cookie, the key the session store finds it by.
+    const wrong = await deps.counters.add(`mfa-wrong:${live.session.handle}`, deps.clock.now(), 24 * 3_600_000);
     await audit.record('mfa_failed', auditContext(ctx), { attempt: wrong });
     if (wrong >= maxWrongCodes) {
       await sessions.revoke(live.session, auditContext(ctx, 'gatehouse'), 'too_many_wrong_codes');
