@@ -228,12 +228,13 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
 }
 
 /**
- * Counters live in process memory on a single node (no store round trip on the hot path); with
- * several workers they must be shared, so they live in the SQLite store, whose `take` is atomic
- * across processes. Redis takes this place when Gatehouse scales beyond one machine.
+ * Counters live in process memory on a single SQLite node (no store round trip on the hot path);
+ * with several workers they must be shared, so they live in the SQLite store, whose `take` is
+ * atomic across processes. With PostgreSQL, nodes count together in Redis (SPEC §8: a rule's `max`
+ * and the login throttle hold across nodes), whatever the number of workers.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
-  return workerCount(config) === 1 ? new MemoryCounterStore() : store.counters;
+  return workerCount(config) === 1 && 'sqlite' in config.store ? new MemoryCounterStore() : store.counters;
 }
 
 /** `server.workers` resolved: `auto` is one per core. */

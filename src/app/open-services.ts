@@ -1,6 +1,5 @@
 import { AccountService } from '../accounts/account-service.js';
 import { AuditLog } from '../audit/audit-log.js';
-import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -12,7 +11,7 @@ import { BlockService } from '../rules/block-service.js';
 import { SessionService } from '../sessions/session-service.js';
 import { PasskeyService } from '../mfa/passkey-service.js';
 import { TotpService } from '../mfa/totp-service.js';
-import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
+import { openStore } from '../storage/open-store.js';
 import type { Store } from '../storage/store.js';
 import { SigningKeys } from '../trust/signing-keys.js';
 
@@ -50,13 +49,6 @@ export interface ServiceOptions {
   signingKeyRefreshInterval?: number;
 }
 
-function openConfiguredStore(config: GatewayConfig): Store {
-  if ('sqlite' in config.store) return openSqliteStore(config.store.sqlite);
-  // storage/postgres/open-postgres-store.ts has the durable parts; the counters (Redis) and the
-  // composition into serve and the CLI come with the rest of issue 11.
-  throw new ConfigError([{ path: 'store.postgres', message: 'not served by this build yet (the PostgreSQL store is not wired into serve and the CLI)' }]);
-}
-
 /**
  * Opens the store and builds the services on it. Refuses (MasterKeyError) when the master key
  * cannot be read or does not match the store.
@@ -66,7 +58,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
   const random = options.random ?? cryptoRandom;
   const logger = options.logger ?? silentLogger();
   const keyring = loadKeyring(config.masterKey, { create: options.createMasterKey ?? false, env: options.env ?? process.env, random });
-  const store = options.store ?? openConfiguredStore(config);
+  const store = options.store ?? await openStore(config, { env: options.env ?? process.env, logger });
   try {
     const audit = new AuditLog({ store: store.audit, logger, clock });
     const sessions = new SessionService({

@@ -32,5 +32,10 @@ export interface Store {
   keys: SigningKeyStore;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
+  /**
+   * With a cache beside the store (PostgreSQL + Redis, SPEC §8): resolves when it answers within
+   * `cache.timeout`. Absent when there is no cache (SQLite).
+   */
+  pingCache?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, login } from '../helpers/http.js';
+import { usePostgres } from '../helpers/postgres.js';
+import { freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
+import { useRedis } from '../helpers/redis.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+/**
+ * Two `gatehouse serve` nodes on two ports sharing one PostgreSQL and one Redis (SPEC §8), no sticky
+ * sessions: a session made on one works on the other, a revocation made on one is refused on the
+ * very next request to the other, and a rate rule's `max`, a block and the login throttle count
+ * both nodes together. Every process here is real: PostgreSQL and redis-server from the helpers,
+ * the nodes and the CLI through the built bin.
+ */
+
+const postgres = usePostgres();
+const redis = useRedis();
+const password = 'a long enough password';
+let dir: string;
+let upstream: TestUpstream;
+const nodes: { serve: ServeProcess; base: string; configFile: string }[] = [];
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-nodes-'));
+  upstream = await startUpstream();
+  const url = await postgres.server.createDatabase();
+  writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  for (const name of ['a', 'b']) {
+    const port = await freePort();
+    const configFile = join(dir, `${name}.yaml`);
+    writeFileSync(configFile, [
+      `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "http://127.0.0.1:${port}" }`,
+      `store: { postgres: "${url}", timeout: 5s }`,
+      `cache: { redis: "${redis.server.url}", prefix: "t2:" }`,
+      'masterKey: file:./master.key',
+      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
+      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
+      'login: { maxFailures: 3, backoff: 30s }',
+      'limits:',
+      '  - { name: five, match: /api/limited/**, by: session, max: 5, per: 1m, action: reject }',
+      '  - { name: fence, match: /api/fenced/**, by: session, max: 1, per: 1m, action: block, for: 15m }',
+      '',
+    ].join('\n'));
+    nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile });
+  }
+  const first = nodes[0]!.configFile;
+  expect(gatehouse(['secret', 'set', 'api-token', '--config', first], { input: 'the-upstream-token-123' })).toMatchObject({ code: 0 });
+  for (const user of ['alice', 'bob', 'carol']) {
+    expect(gatehouse(['user', 'add', user, '--password-stdin', '--config', first], { input: `${password}\n` })).toMatchObject({ code: 0 });
+  }
+  for (const node of nodes) {
+    const port = Number(new URL(node.base).port);
+    node.serve = await startServe(node.configFile, port);
+  }
+  a = nodes[0]!.base;
+  b = nodes[1]!.base;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.serve?.stop()));
+  await upstream?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const get = (base: string, path: string, session: string) => call(base, path, { session });
+
+describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
+  it('answer /readyz ok with both parts up', async () => {
+    for (const base of [a, b]) expect((await call(base, '/readyz')).json()).toEqual({ status: 'ok' });
+  });
+
+  it('a session made on one node works on the other', async () => {
+    const cookie = await login(a, 'alice', password);
+    expect((await get(b, '/api/x', cookie)).status).toBe(200);
+    expect((await get(a, '/api/x', cookie)).status).toBe(200);
+    expect(upstream.seen.at(-1)?.headers.authorization).toBe('Bearer the-upstream-token-123');
+  });
+
+  it('logout on one node is refused on the very next request to the other, 200 rounds, no miss', async () => {
+    for (let round = 0; round < 200; round++) {
+      const [here, there] = round % 2 === 0 ? [a, b] : [b, a];
+      const cookie = await login(here, 'alice', password);
+      expect((await get(there, '/api/x', cookie)).status).toBe(200);
+      expect((await call(here, '/auth/logout', { method: 'POST', session: cookie })).status).toBe(204);
+      expect((await get(there, '/api/x', cookie)).status, `round ${round}`).toBe(401);
+    }
+  }, 120_000);
+
+  it('the CLI revokes (session revoke, user lock) for both nodes at once', async () => {
+    const cookie = await login(b, 'bob', password);
+    const [session] = JSON.parse(gatehouse(['session', 'list', '--user', 'bob', '--json', '--config', nodes[0]!.configFile]).stdout) as { id: string }[];
+    expect(gatehouse(['session', 'revoke', session!.id, '--config', nodes[0]!.configFile]).code).toBe(0);
+    expect((await get(a, '/api/x', cookie)).status).toBe(401);
+    expect((await get(b, '/api/x', cookie)).status).toBe(401);
+    const again = await login(a, 'bob', password);
+    expect(gatehouse(['user', 'lock', 'bob', '--config', nodes[1]!.configFile]).code).toBe(0);
+    expect((await get(b, '/api/x', again)).status).toBe(401);
+    expect((await call(a, '/auth/login', { method: 'POST', body: { username: 'bob', password } })).status).toBe(401);
+  });
+
+  it("a rule's max holds across the nodes: 5 through, whichever node, then 429 on both", async () => {
+    const cookie = await login(a, 'carol', password);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await get(i % 2 === 0 ? a : b, '/api/limited/x', cookie)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+  });
+
+  it('a block set on one node is enforced on the other, and lifted from the CLI for both', async () => {
+    const cookie = await login(b, 'carol', password);
+    expect((await get(a, '/api/fenced/x', cookie)).status).toBe(200);
+    expect((await get(b, '/api/fenced/x', cookie)).status).toBe(403);
+    expect((await get(a, '/api/x', cookie)).status).toBe(403);
+    const blocks = JSON.parse(gatehouse(['block', 'list', '--json', '--config', nodes[0]!.configFile]).stdout) as { rule: string; key: string }[];
+    expect(blocks).toHaveLength(1);
+    expect(gatehouse(['block', 'remove', 'fence', blocks[0]!.key, '--config', nodes[1]!.configFile]).code).toBe(0);
+    expect((await get(a, '/api/x', cookie)).status).toBe(200);
+    expect((await get(b, '/api/x', cookie)).status).toBe(200);
+  });
+
+  it('the login throttle counts failures on both nodes together', async () => {
+    const attempt = (base: string, pw: string) => call(base, '/auth/login', { method: 'POST', body: { username: 'dave', password: pw } });
+    expect((await attempt(a, 'wrong password 1')).status).toBe(401);
+    expect((await attempt(b, 'wrong password 2')).status).toBe(401);
+    expect((await attempt(a, 'wrong password 3')).status).toBe(401);
+    // The account's third failure started the back-off: the next attempt waits, on either node.
+    expect((await attempt(b, 'wrong password 4')).status).toBe(429);
+    expect((await attempt(a, 'wrong password 5')).status).toBe(429);
+  });
+
+  it('secret set reaches both nodes within 5 s', async () => {
+    const cookie = await login(a, 'alice', password);
+    expect(gatehouse(['secret', 'set', 'api-token', '--config', nodes[1]!.configFile], { input: 'a-rotated-upstream-token' }).code).toBe(0);
+    for (const base of [a, b]) {
+      await poll(async () => {
+        expect((await get(base, '/api/x', cookie)).status).toBe(200);
+        if (upstream.seen.at(-1)?.headers.authorization !== 'Bearer a-rotated-upstream-token') throw new Error('not yet');
+      });
+    }
+  });
+
+  it('Redis stopped: /readyz says degraded, sessions, login and logout keep working, revocation still reaches the other node', async () => {
+    const cookie = await login(a, 'alice', password);
+    await redis.server.stop();
+    try {
+      for (const base of [a, b]) {
+        const ready = await call(base, '/readyz');
+        expect([ready.status, ready.json()]).toEqual([200, { status: 'degraded', cache: 'down' }]);
+      }
+      expect((await get(b, '/api/x', cookie)).status).toBe(200);
+      const other = await login(b, 'alice', password);
+      expect((await call(a, '/auth/logout', { method: 'POST', session: other })).status).toBe(204);
+      expect((await get(b, '/api/x', other)).status).toBe(401);
+      // Rules count per node meanwhile (SPEC §8 table): the shared limit is not enforced, no request fails.
+      expect((await get(a, '/api/limited/y', cookie)).status).toBe(200);
+    } finally {
+      await redis.server.start();
+    }
+    await poll(async () => {
+      if ((await call(a, '/readyz')).json().status !== 'ok') throw new Error('not yet');
+    });
+  }, 60_000);
+});
