@@ -4,6 +4,7 @@ import { MasterKeyError } from '../secrets/keyring.js';
 import { SecretError } from '../secrets/secret-service.js';
 import { AccountError } from '../accounts/account-service.js';
 import { SchemaTooNewError } from '../storage/schema-too-new-error.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import { printLine, type CliIo } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { terminalSafe } from './display.js';
@@ -37,8 +38,9 @@ export function reportError(error: unknown, io: CliIo): number {
     printLine(io.stderr, `error: ${terminalSafe(error.message)}`);
     return 2;
   }
-  // SPEC §8: one sentence naming both versions; nothing was changed.
-  if (error instanceof MasterKeyError || error instanceof SchemaTooNewError) {
+  // One sentence, nothing changed: a master key that does not fit, a store newer than this
+  // Gatehouse (naming both versions), a store that does not answer (SPEC §8).
+  if (error instanceof MasterKeyError || error instanceof SchemaTooNewError || error instanceof StoreUnavailableError) {
     printLine(io.stderr, `error: ${terminalSafe(error.message)}`);
     return 1;
   }

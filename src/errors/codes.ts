@@ -33,6 +33,8 @@ export const errorCodes = {
   secret_leak_blocked: { status: 502, message: 'The upstream response was withheld because it contained a secret.' },
   upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
   not_ready: { status: 503, message: 'The gateway is not ready.' },
+  /** SPEC §8: the store is down or slower than store.timeout; never 401, so an outage logs nobody out. */
+  store_unavailable: { status: 503, message: 'The gateway cannot reach its store; try again shortly.' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

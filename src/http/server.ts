@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import { answerClientError, writeRawError } from './client-error.js';
 import type { RequestContext } from './context.js';
 import { outcomeHeaders, stages } from './pipeline.js';
@@ -14,6 +15,8 @@ import type { Runtime } from './runtime.js';
  * retransmission (1 s, then 3 s). The kernel caps it at net.core.somaxconn.
  */
 const listenBacklog = 4096;
+/** Retry-After of a 503 store_unavailable: a restart or failover of the store takes seconds. */
+const storeRetryAfterSeconds = 5;
 
 /** SPEC §4.4: request line and headers together over 16 KB → 431 (enforced by Node's parser). */
 const maxHeaderSize = 16 * 1024;
@@ -76,6 +79,11 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
       return;
     }
     if (isClientGone(error, res)) return;
+    if (error instanceof StoreUnavailableError) {
+      rt.logger.warn({ requestId, err: { type: error.name, code: error.reason } }, 'store unavailable');
+      rt.respond.error(res, new GatewayError('store_unavailable', { headers: { 'retry-after': String(storeRetryAfterSeconds) } }), outcomeHeaders(ctx, rt));
+      return;
+    }
     rt.logger.error({ requestId, err: describe(error) }, 'request failed');
     rt.respond.error(res, new GatewayError('internal_error'), { 'x-request-id': requestId });
   }

@@ -165,4 +165,29 @@ describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
       if ((await call(a, '/readyz')).json().status !== 'ok') throw new Error('not yet');
     });
   }, 60_000);
+
+  it('PostgreSQL stopped: 503 store_unavailable with Retry-After, never 401; /readyz 503; the CLI exits 1; all back after a restart', async () => {
+    const cookie = await login(a, 'alice', password);
+    await postgres.server.stop();
+    try {
+      const refused = await call(b, '/api/x', { session: cookie });
+      expect([refused.status, refused.json().error.code, refused.headers['retry-after']]).toEqual([503, 'store_unavailable', '5']);
+      const loginRefused = await call(a, '/auth/login', { method: 'POST', body: { username: 'alice', password } });
+      expect([loginRefused.status, loginRefused.json().error.code]).toEqual([503, 'store_unavailable']);
+      expect((await call(a, '/readyz')).status).toBe(503);
+      const cli = gatehouse(['session', 'list', '--config', nodes[0]!.configFile]);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toMatch(/^error: the store did not answer \([^)]+\)\n$/);
+      expect(`${refused.text}${loginRefused.text}${cli.stderr}`).not.toContain('127.0.0.1:');
+    } finally {
+      await postgres.server.start();
+    }
+    // The pools drop their broken connections; the same cookie works again on both nodes.
+    for (const base of [a, b]) {
+      await poll(async () => {
+        const status = (await get(base, '/api/x', cookie)).status;
+        if (status !== 200) throw new Error(`status ${status}`);
+      });
+    }
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import type { PostgresStoreConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import type { Store } from '../store.js';
 import { migratePostgres } from './migrations.js';
+import { unavailable } from './queries.js';
 import { createPostgresPool, queryTimeoutMarginMs } from './postgres-pool.js';
 import { PostgresAuditStore } from './postgres-audit-store.js';
 import { PostgresBlockStore } from './postgres-block-store.js';
@@ -55,7 +56,7 @@ function migrationClient(url: string, config: PostgresStoreConfig, options: Pick
 export async function withSchemaClient<T>(config: PostgresStoreConfig, env: NodeJS.ProcessEnv, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = migrationClient(resolveConnectionUrl(config.postgres, postgresUrlKind, env), config, {});
   try {
-    await client.connect();
+    await client.connect().catch(unavailable);
     return await work(client);
   } finally {
     await client.end().catch(() => {});
@@ -73,7 +74,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
   const applicationName = options.applicationName ?? 'gatehouse';
   const migrator = migrationClient(url, config, options);
   try {
-    await migrator.connect();
+    await migrator.connect().catch(unavailable);
     const applied = await migratePostgres(migrator);
     if (applied.length > 0) options.logger.info({ versions: applied.map((m) => m.version) }, 'applied PostgreSQL schema migrations');
   } finally {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { StoreUnavailableError } from '../store-unavailable-error.js';
 
 /**
  * A named statement: node-postgres prepares it once per connection under `name` and from then on
@@ -19,7 +20,23 @@ export function statement(name: string, text: string): Statement {
 export type Queryable = pg.Pool | pg.PoolClient;
 
 export function run<R extends pg.QueryResultRow = pg.QueryResultRow>(db: Queryable, sql: Statement, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-  return db.query<R>({ name: sql.name, text: sql.text, values });
+  return db.query<R>({ name: sql.name, text: sql.text, values }).catch(unavailable);
+}
+
+/**
+ * SQLSTATE classes and codes that say the server cannot answer now, not that the statement is wrong:
+ * connection exceptions (08), insufficient resources (53), operator intervention (57: a statement
+ * cancelled by statement_timeout, a shutdown, a server still starting).
+ */
+const outage = /^(08|53|57)/;
+
+/** Rethrows a broken, refused or timed-out connection, or an outage the server reports, as StoreUnavailableError. */
+export function unavailable(error: unknown): never {
+  if (error instanceof StoreUnavailableError) throw error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!fromServer(error)) throw new StoreUnavailableError(typeof code === 'string' ? code : 'no connection', { cause: error });
+  if (typeof code === 'string' && outage.test(code)) throw new StoreUnavailableError(code, { cause: error });
+  throw error;
 }
 
 /** The rows a statement changed (or returned): pg reports null for statements that count nothing. */
@@ -40,7 +57,7 @@ function fromServer(error: unknown): boolean {
  * connection is destroyed, since a statement may still be running on it.
  */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+  const client = await pool.connect().catch(unavailable);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -50,7 +67,7 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
   } catch (error) {
     if (!fromServer(error)) {
       client.release(error instanceof Error ? error : true);
-      throw error;
+      unavailable(error);
     }
     try {
       await client.query('ROLLBACK');
@@ -58,7 +75,7 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
     } catch (rollbackError) {
       client.release(rollbackError instanceof Error ? rollbackError : true);
     }
-    throw error;
+    unavailable(error);
   }
 }
 
