@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@redis/client';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, login } from '../helpers/http.js';
+import { call, login as loginAt } from '../helpers/http.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { useRedis } from '../helpers/redis.js';
@@ -25,11 +27,15 @@ let upstream: TestUpstream;
 const nodes: { serve: ServeProcess; base: string; configFile: string }[] = [];
 let a: string;
 let b: string;
+let databaseUrl: string;
+/** Every session cookie value the journeys were given, to look for in the shared engines. */
+const seenCookies: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-nodes-'));
   upstream = await startUpstream();
   const url = await postgres.server.createDatabase();
+  databaseUrl = url;
   writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   for (const name of ['a', 'b']) {
     const port = await freePort();
@@ -69,6 +75,12 @@ afterAll(async () => {
 });
 
 const get = (base: string, path: string, session: string) => call(base, path, { session });
+/** `login`, remembering the cookie for the scan of the shared engines. */
+async function login(base: string, user: string, pw: string): Promise<string> {
+  const cookie = await loginAt(base, user, pw);
+  seenCookies.push(cookie);
+  return cookie;
+}
 
 describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
   it('answer /readyz ok with both parts up', async () => {
@@ -142,6 +154,45 @@ describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
         if (upstream.seen.at(-1)?.headers.authorization !== 'Bearer a-rotated-upstream-token') throw new Error('not yet');
       });
     }
+  });
+
+  it('nothing secret in Redis or PostgreSQL after the journeys: no cookie value, password or upstream token, in any key, value or row', async () => {
+    // More traffic that touches every counter kind: a rule, a refused login, a wrong MFA-less login.
+    const cookie = await login(b, 'alice', password);
+    seenCookies.push(cookie);
+    await get(a, '/api/limited/z', cookie);
+    await call(a, '/auth/login', { method: 'POST', body: { username: 'alice', password: 'not the password at all' } });
+    const secrets = [...seenCookies, password, 'not the password at all', 'the-upstream-token-123', 'a-rotated-upstream-token'];
+    const hashes = seenCookies.map((c) => createHash('sha256').update(c).digest('hex'));
+
+    const reader = createClient({ url: redis.server.url });
+    await reader.connect();
+    let redisText = '';
+    try {
+      const keys = await reader.keys('*');
+      expect(keys.length).toBeGreaterThan(0);
+      redisText = keys.join('\n');
+      for (const key of keys) redisText += `\n${await reader.type(key)} ${JSON.stringify(await reader.get(key).catch(() => null))}`;
+    } finally {
+      reader.destroy();
+    }
+
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    let rowsText = '';
+    try {
+      const tables = (await client.query<{ name: string }>("SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = current_schema()")).rows;
+      for (const { name } of tables) rowsText += JSON.stringify((await client.query(`SELECT * FROM ${name}`)).rows);
+    } finally {
+      await client.end();
+    }
+    expect(rowsText).toContain('alice');
+    for (const value of secrets) {
+      expect(redisText, 'redis').not.toContain(value);
+      expect(rowsText, 'postgres').not.toContain(value);
+    }
+    // The session ids are stored only as SHA-256 (SPEC §8), and that hash never leaves PostgreSQL.
+    for (const hash of hashes) expect(redisText).not.toContain(hash);
   });
 
   it('Redis stopped: /readyz says degraded, sessions, login and logout keep working, revocation still reaches the other node', async () => {
