@@ -156,6 +156,20 @@ describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
     }
   });
 
+  it('keys rotate reaches both nodes within 5 s: each publishes the new key', async () => {
+    const rotated = gatehouse(['keys', 'rotate', '--config', nodes[1]!.configFile]);
+    expect(rotated.code).toBe(0);
+    const kid = /^new signing key (\S+);/.exec(rotated.stdout)![1]!;
+    const started = Date.now();
+    for (const base of [a, b]) {
+      await poll(async () => {
+        const jwks = (await call(base, '/.well-known/jwks.json')).json() as { keys: { kid: string }[] };
+        if (!jwks.keys.some((k) => k.kid === kid)) throw new Error('not yet');
+      });
+    }
+    expect(Date.now() - started).toBeLessThan(7_000);
+  });
+
   it('nothing secret in Redis or PostgreSQL after the journeys: no cookie value, password or upstream token, in any key, value or row', async () => {
     // More traffic that touches every counter kind: a rule, a refused login, a wrong MFA-less login.
     const cookie = await login(b, 'alice', password);
