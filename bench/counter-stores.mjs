@@ -169,3 +169,5 @@ console.log(`Redis server: ${evalshaCalls} EVALSHA for ${redisTakes} takes (${fm
 clearTimeout(budget);
 client.destroy();
 await sqlite.close();
+// The redis-server child keeps the event loop alive: exit, which stops it (the 'exit' handler).
+process.exit(0);
