@@ -13,11 +13,12 @@ import { windowBuckets } from '../../rules/bucket-window.js';
  * test counter-script.test.ts runs both on random schedules and compares every answer and every
  * stored window, so the two cannot drift apart unnoticed.
  *
- * A key's window is one string: "windowMs head age count age count …", the newest bucket's index
- * and, per bucket holding hits, oldest first, its age (head minus its index, 0-60) and its count, at
- * most 61 pairs (about 330 bytes for a key busy in every bucket, whatever its `max`). Numbers are
- * written with %d: Lua's tostring keeps only 14 significant digits, and a bucket index of a
- * one-second window is 15.
+ * A key's window is one string, a MessagePack array (Redis's built-in cmsgpack, C code: 1.6 times
+ * cheaper per take for Redis than the same numbers as decimal text parsed and printed in Lua,
+ * decision 0005): [windowMs, head, age, count, age, count, …], the newest bucket's index and, per
+ * bucket holding hits, oldest first, its age (head minus its index, 0-60: one byte) and its count,
+ * at most 61 pairs. Integral numbers are packed as integers, exact up to 2^53. The expiry is
+ * written with %d: Lua's tostring keeps only 14 significant digits.
  *
  * ARGV[1] is the verb; times and windows are whole milliseconds as decimal strings.
  *   take  now windowMs max marginMs -> {1, count, false} or {0, count, retryAt}
@@ -42,8 +43,7 @@ local function empty(w) return { w = w, head = -math.huge, b = {}, c = {}, n = 0
 
 -- BucketWindow.restore: pairs outside the window of head, or empty, are left out.
 local function decode(raw)
-  local f = {}
-  for x in string.gmatch(raw, '%-?%d+') do f[#f + 1] = tonumber(x) end
+  local f = cmsgpack.unpack(raw)
   local win = empty(f[1])
   win.head = f[2]
   for i = 3, #f - 1, 2 do
@@ -57,12 +57,12 @@ local function decode(raw)
 end
 
 local function encode(win)
-  local parts = { int(win.w), int(win.head) }
+  local parts = { win.w, win.head }
   for i = 1, win.n do
-    parts[#parts + 1] = int(win.head - win.b[i])
-    parts[#parts + 1] = int(win.c[i])
+    parts[2 * i + 1] = win.head - win.b[i]
+    parts[2 * i + 2] = win.c[i]
   end
-  return table.concat(parts, ' ')
+  return cmsgpack.pack(parts)
 end
 
 -- BucketWindow.advance: moves the head forward (never back) and drops the buckets that left.

@@ -96,7 +96,14 @@ describe('RedisCounterStore keys and expiry', () => {
     await store.add('login:ip:2001:db8::/64', now, 300_000);
     await store.block('login:acct:ab12', now + 5_000);
     expect((await observer.keys('*')).sort()).toEqual(['acme:gh:cnt:login:ip:2001:db8::/64', 'acme:gh:cnt:rule:api:203.0.113.7', 'acme:gh:hold:login:acct:ab12']);
-    for (const key of await observer.keys('*')) expect(await observer.get(key)).toMatch(/^[\d -]+$/);
+    // A window is a MessagePack array of integers; a hold its end in decimal.
+    for (const key of ['acme:gh:cnt:login:ip:2001:db8::/64', 'acme:gh:cnt:rule:api:203.0.113.7']) {
+      const numbers = await observer.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]))", { keys: [key] }) as unknown[];
+      expect(numbers.length).toBe(4);
+      for (const n of numbers) expect(Number.isInteger(n)).toBe(true);
+      expect(await observer.strLen(key)).toBeLessThan(16);
+    }
+    expect(await observer.get('acme:gh:hold:login:acct:ab12')).toBe(String(now + 5_000));
   });
 
   it('keeps a hold until its end plus the margin, relative to the latest time the store was given', async () => {
