@@ -14,14 +14,13 @@
  *
  *   npm run build && node bench/counter-stores.mjs [--rounds 5] [--ops 20000]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { dist, fmt, machine, median, numberArg, parseArgs } from './lib/harness.mjs';
+import { startBenchRedis } from './lib/redis-server.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const rounds = numberArg(args, 'rounds', 5, 1);
@@ -42,29 +41,12 @@ const { openSqliteStore } = await load('src/storage/sqlite/open-sqlite-store.js'
 const { RedisCounterStore } = await load('src/storage/redis/redis-counter-store.js');
 const { createRedisClient } = await load('src/storage/redis/create-redis-client.js');
 
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
+const { url } = await startBenchRedis('counters');
+// The SQLite contender's file.
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-counters-'));
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-const cleanup = () => {
-  server.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
-const budget = setTimeout(() => {
-  console.error('bench: exceeded its 300 s budget; stopping');
-  process.exit(1);
-}, 300_000);
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-const client = createRedisClient({ url: `redis://127.0.0.1:${port}/0`, timeoutMs: 1_000 });
+const client = createRedisClient({ url, timeoutMs: 1_000 });
 for (let attempt = 0; ; attempt++) {
   try {
     await client.connect();
@@ -166,7 +148,6 @@ for (const [a, b] of [['redis×1', 'memory×1'], ['redis×1', 'sqlite×1'], ['sq
 console.log(`A busy key: Redis ${redisBytes} bytes (MEMORY USAGE; the value ${redisValue}), SQLite ${sqliteBytes} bytes of columns, memory ${memory.countBytes(busy)} bytes of counts`);
 console.log(`Redis server: ${evalshaCalls} EVALSHA for ${redisTakes} takes (${fmt(evalshaCalls / redisTakes, 2)} per take), ${fmt(evalshaUs / evalshaCalls, 1)} µs of its CPU each (INFO commandstats)`);
 
-clearTimeout(budget);
 client.destroy();
 await sqlite.close();
 // The redis-server child keeps the event loop alive: exit, which stops it (the 'exit' handler).

@@ -19,14 +19,10 @@
  * node-redis won (docs/decisions/0003-redis-client.md) and is the dependency; ioredis is not: install
  * it for a run with `npm install --no-save ioredis@6.1.0`.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createClient } from '@redis/client';
 import { machine, median, numberArg, parseArgs } from './lib/harness.mjs';
+import { startBenchRedis } from './lib/redis-server.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const rounds = numberArg(args, 'rounds', 5, 1);
@@ -48,29 +44,7 @@ if (spawnSync('redis-server', ['--version']).error) {
   process.exit(1);
 }
 
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-redis-'));
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-const stopServer = () => {
-  server.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', stopServer);
-const budget = setTimeout(() => {
-  console.error('bench: exceeded its 300 s budget; stopping');
-  process.exit(1);
-}, 300_000);
-
-const url = `redis://127.0.0.1:${port}/0`;
+const { url } = await startBenchRedis('redis');
 const script = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 
 const io = new Redis(url, { enableOfflineQueue: false, commandTimeout: TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: (t) => Math.min(50 * t, 500) });
@@ -183,8 +157,6 @@ for (const [kind, inFlight] of cases) {
 }
 console.log('(medians over rounds, min–max in brackets; below 1× CPU per op is cheaper than ioredis, above 1× ops/s is faster)');
 
-clearTimeout(budget);
 io.disconnect();
 ioBare.disconnect();
 await nr.close();
-stopServer();
