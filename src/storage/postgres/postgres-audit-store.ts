@@ -1,15 +1,7 @@
 import type pg from 'pg';
-import type { AuditEvent, AuditStore, AuditType } from '../../audit/audit-store.js';
+import type { AuditEvent, AuditStore } from '../../audit/audit-store.js';
+import { toAuditEvent, type AuditRow } from '../rows.js';
 import { run, statement } from './queries.js';
-
-interface AuditRow {
-  time: number;
-  type: string;
-  user_name: string | null;
-  ip: string | null;
-  request_id: string | null;
-  detail: string;
-}
 
 const append = statement('audit_append', 'INSERT INTO audit_events (time, type, user_name, ip, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6)');
 const recent = statement('audit_recent', 'SELECT time, type, user_name, ip, request_id, detail FROM audit_events ORDER BY time DESC, id DESC LIMIT $1');
@@ -33,17 +25,6 @@ export class PostgresAuditStore implements AuditStore {
   async recent(limit: number): Promise<AuditEvent[]> {
     // The same refusal as the SQLite adapter's: a caller asking for this has a bug.
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`audit limit must be a whole number of at least 0, got ${limit}`);
-    return (await run<AuditRow>(this.#pool, recent, [limit])).rows.map(toEvent);
+    return (await run<AuditRow>(this.#pool, recent, [limit])).rows.map(toAuditEvent);
   }
-}
-
-function toEvent(row: AuditRow): AuditEvent {
-  return {
-    time: row.time,
-    type: row.type as AuditType,
-    user: row.user_name,
-    ip: row.ip,
-    requestId: row.request_id,
-    detail: JSON.parse(row.detail) as AuditEvent['detail'],
-  };
 }

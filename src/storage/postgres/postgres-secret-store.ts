@@ -2,13 +2,8 @@ import type pg from 'pg';
 import type { SealedEntry } from '../../secrets/resealable.js';
 import { secretAad } from '../../secrets/sealed-values.js';
 import type { SecretRecord, SecretStore } from '../../secrets/secret-store.js';
+import { toSecretRecord, type SecretRow } from '../rows.js';
 import { changed, run, statement, storable } from './queries.js';
-
-interface SecretRow {
-  name: string;
-  sealed: string;
-  updated_at: number;
-}
 
 const put = statement('secrets_put', `INSERT INTO secrets (name, sealed, updated_at) VALUES ($1, $2, $3)
   ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`);
@@ -35,11 +30,11 @@ export class PostgresSecretStore implements SecretStore {
   async get(name: string): Promise<SecretRecord | null> {
     if (!storable(name)) return null;
     const row = (await run<SecretRow>(this.#pool, get, [name])).rows[0];
-    return row ? toRecord(row) : null;
+    return row ? toSecretRecord(row) : null;
   }
 
   async list(): Promise<SecretRecord[]> {
-    return (await run<SecretRow>(this.#pool, list)).rows.map(toRecord);
+    return (await run<SecretRow>(this.#pool, list)).rows.map(toSecretRecord);
   }
 
   async remove(name: string): Promise<boolean> {
@@ -55,8 +50,4 @@ export class PostgresSecretStore implements SecretStore {
     if (!storable(name)) return false;
     return changed(await run(this.#pool, replaceSealed, [name, sealed, next])) === 1;
   }
-}
-
-function toRecord(row: SecretRow): SecretRecord {
-  return { name: row.name, sealed: row.sealed, updatedAt: row.updated_at };
 }

@@ -1,15 +1,8 @@
 import type pg from 'pg';
 import type { SealedEntry } from '../../secrets/resealable.js';
 import { signingKeyAad, type NewSigningKey, type SigningKeyRecord, type SigningKeyStore } from '../../trust/signing-key-store.js';
+import { toSigningKeyRecord, type SigningKeyRow } from '../rows.js';
 import { changed, run, statement, storable, transaction } from './queries.js';
-
-interface SigningKeyRow {
-  kid: string;
-  sealed_private_key: string;
-  created_at: number;
-  retired_at: number | null;
-  published_until: number | null;
-}
 
 const columns = 'kid, sealed_private_key, created_at, retired_at, published_until';
 
@@ -62,7 +55,7 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
   }
 
   async list(): Promise<SigningKeyRecord[]> {
-    return (await run<SigningKeyRow>(this.#pool, list)).rows.map(toRecord);
+    return (await run<SigningKeyRow>(this.#pool, list)).rows.map(toSigningKeyRecord);
   }
 
   async purge(now: number): Promise<number> {
@@ -78,14 +71,4 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
     if (!storable(id)) return false;
     return changed(await run(this.#pool, replaceSealed, [id, sealed, next])) === 1;
   }
-}
-
-function toRecord(row: SigningKeyRow): SigningKeyRecord {
-  return {
-    kid: row.kid,
-    sealedPrivateKey: row.sealed_private_key,
-    createdAt: row.created_at,
-    retiredAt: row.retired_at,
-    publishedUntil: row.published_until,
-  };
 }

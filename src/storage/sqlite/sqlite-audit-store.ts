@@ -1,14 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { AuditEvent, AuditStore, AuditType } from '../../audit/audit-store.js';
-
-interface AuditRow {
-  time: number;
-  type: string;
-  user_name: string | null;
-  ip: string | null;
-  request_id: string | null;
-  detail: string;
-}
+import type { AuditEvent, AuditStore } from '../../audit/audit-store.js';
+import { toAuditEvent, type AuditRow } from '../rows.js';
 
 /** AuditStore on SQLite: append-only; the autoincrement id orders events that share a millisecond. */
 export class SqliteAuditStore implements AuditStore {
@@ -35,17 +27,6 @@ export class SqliteAuditStore implements AuditStore {
   async recent(limit: number): Promise<AuditEvent[]> {
     // SQLite reads a negative LIMIT as "no limit"; a caller asking for that has a bug.
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`audit limit must be a whole number of at least 0, got ${limit}`);
-    return this.#recent.all(limit).map(toEvent);
+    return this.#recent.all(limit).map(toAuditEvent);
   }
-}
-
-function toEvent(row: AuditRow): AuditEvent {
-  return {
-    time: row.time,
-    type: row.type as AuditType,
-    user: row.user_name,
-    ip: row.ip,
-    requestId: row.request_id,
-    detail: JSON.parse(row.detail) as AuditEvent['detail'],
-  };
 }

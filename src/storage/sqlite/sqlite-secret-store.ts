@@ -2,12 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SealedEntry } from '../../secrets/resealable.js';
 import { secretAad } from '../../secrets/sealed-values.js';
 import type { SecretRecord, SecretStore } from '../../secrets/secret-store.js';
-
-interface SecretRow {
-  name: string;
-  sealed: string;
-  updated_at: number;
-}
+import { toSecretRecord, type SecretRow } from '../rows.js';
 
 /** SecretStore on SQLite. It only ever sees sealed values (secrets/envelope.ts). */
 export class SqliteSecretStore implements SecretStore {
@@ -36,11 +31,11 @@ export class SqliteSecretStore implements SecretStore {
 
   async get(name: string): Promise<SecretRecord | null> {
     const row = this.#get.get(name);
-    return row ? toRecord(row) : null;
+    return row ? toSecretRecord(row) : null;
   }
 
   async list(): Promise<SecretRecord[]> {
-    return this.#list.all().map(toRecord);
+    return this.#list.all().map(toSecretRecord);
   }
 
   async remove(name: string): Promise<boolean> {
@@ -54,8 +49,4 @@ export class SqliteSecretStore implements SecretStore {
   async replaceSealed(name: string, sealed: string, next: string): Promise<boolean> {
     return this.#replaceSealed.run(next, name, sealed).changes === 1;
   }
-}
-
-function toRecord(row: SecretRow): SecretRecord {
-  return { name: row.name, sealed: row.sealed, updatedAt: row.updated_at };
 }

@@ -1,14 +1,7 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
 import type { SealedEntry } from '../../secrets/resealable.js';
 import { signingKeyAad, type NewSigningKey, type SigningKeyRecord, type SigningKeyStore } from '../../trust/signing-key-store.js';
-
-interface SigningKeyRow {
-  kid: string;
-  sealed_private_key: string;
-  created_at: number;
-  retired_at: number | null;
-  published_until: number | null;
-}
+import { toSigningKeyRecord, type SigningKeyRow } from '../rows.js';
 
 const columns = 'kid, sealed_private_key, created_at, retired_at, published_until';
 
@@ -63,7 +56,7 @@ export class SqliteSigningKeyStore implements SigningKeyStore {
   }
 
   async list(): Promise<SigningKeyRecord[]> {
-    return this.#list.all().map(toRecord);
+    return this.#list.all().map(toSigningKeyRecord);
   }
 
   async purge(now: number): Promise<number> {
@@ -83,14 +76,4 @@ type NewSigningKeyRow = Pick<SigningKeyRow, 'kid' | 'sealed_private_key' | 'crea
 
 function toRow(key: NewSigningKey): NewSigningKeyRow {
   return { kid: key.kid, sealed_private_key: key.sealedPrivateKey, created_at: key.createdAt };
-}
-
-function toRecord(row: SigningKeyRow): SigningKeyRecord {
-  return {
-    kid: row.kid,
-    sealedPrivateKey: row.sealed_private_key,
-    createdAt: row.created_at,
-    retiredAt: row.retired_at,
-    publishedUntil: row.published_until,
-  };
 }
