@@ -11,6 +11,9 @@
  * with the CPU time and RSS of serve and its workers summed (read from /proc; its own are left
  * out), `processes` with each one's, and reports their pids in `ready.pids` so a watchdog can kill
  * them.
+ * BENCH_STORE=postgres (bench/cluster.mjs, issue 11 item 8): the same node on a throwaway PostgreSQL
+ * and redis-server of its own (scripts/servers/, the tests' launchers) instead of SQLite; their
+ * CPU time is not in `cpu`, which stays the node's.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +21,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
 import { childPids, cpuWith, freePort, killPid, processStats } from '../lib/processes.mjs';
+import { startPostgres } from '../../scripts/servers/postgres.mjs';
+import { startRedis } from '../../scripts/servers/redis.mjs';
 
 const cli = join(resolve(process.env.GATEHOUSE_DIST ?? 'dist'), 'src/cli/main.js');
 const workersSetting = process.env.BENCH_WORKERS ?? '1';
@@ -29,6 +34,8 @@ const port = await freePort();
 let serve = null;
 let serveExited = false;
 let stderr = '';
+/** PostgreSQL and Redis with BENCH_STORE=postgres, closed after serve. */
+const engines = [];
 /** serve and the workers it forked: what `cpu` sums and a watchdog kills. */
 const pids = () => (serve ? [serve.pid, ...childPids(serve.pid)] : []);
 
@@ -37,7 +44,7 @@ try {
   // wrk reaches serve by address, so that address is publicOrigin (as in server-gatehouse.mjs).
   writeFileSync(configFile, `${JSON.stringify({
     server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}`, workers },
-    store: { sqlite: './gatehouse.db' },
+    ...(await storeConfig()),
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: process.env.BENCH_UPSTREAM, credential: { type: 'bearer', secret: 'api-token' } }],
     routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
@@ -67,6 +74,17 @@ try {
 } catch (error) {
   await stopServe();
   throw error;
+}
+
+/** SQLite in the temp dir, or (BENCH_STORE=postgres) PostgreSQL and Redis started for this run. */
+async function storeConfig() {
+  if ((process.env.BENCH_STORE ?? 'sqlite') === 'sqlite') return { store: { sqlite: './gatehouse.db' } };
+  if (process.env.BENCH_STORE !== 'postgres') throw new Error(`BENCH_STORE is sqlite or postgres, not ${process.env.BENCH_STORE}`);
+  const postgres = await startPostgres();
+  engines.push(postgres);
+  const redis = await startRedis();
+  engines.push(redis);
+  return { store: { postgres: await postgres.createDatabase() }, cache: { redis: redis.url, prefix: 'bench:' } };
 }
 
 /** One CLI command, as an operator types it, with `input` on stdin; throws with its output if it fails. */
@@ -114,5 +132,6 @@ async function stopServe() {
     await exited;
     clearTimeout(timer);
   }
+  for (const engine of engines.reverse()) await engine.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }

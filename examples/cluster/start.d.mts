@@ -31,6 +31,7 @@ export interface Cluster {
   readonly nodes: readonly ClusterNode[];
   readonly haproxy: {
     readonly url: string;
+    readonly pid: number;
     output(): string;
     /** Each server's state as haproxy sees it, e.g. `{ 'node-a': 'UP', 'node-b': 'DOWN' }`. */
     states(): Promise<Record<string, string>>;
@@ -55,6 +56,8 @@ export interface ClusterOptions {
   config?: Record<string, unknown>;
   /** The account created (default `demo`), with the role `user`. */
   user?: string;
+  /** An upstream already running (its URL and bearer token) instead of the demo upstream. */
+  upstream?: { url: string; token: string };
 }
 
 export declare function startCluster(options?: ClusterOptions): Promise<Cluster>;

@@ -33,7 +33,8 @@ const nodeNames = ['node-a', 'node-b'];
 /**
  * Starts the whole cluster. `dist` is the compiled tree (GATEHOUSE_DIST, else dist/); `nodes` how
  * many serve processes (2; the bench runs 1 too); `config`'s top-level keys replace the template's
- * (the bench's rate rules); `user` is the account created.
+ * (the bench's rate rules); `user` is the account created; `upstream` ({ url, token }) one already
+ * running instead of the demo upstream (the bench's).
  */
 export async function startCluster(options = {}) {
   const dist = resolve(options.dist ?? process.env.GATEHOUSE_DIST ?? join(repoRoot, 'dist'));
@@ -57,10 +58,14 @@ export async function startCluster(options = {}) {
     const env = { PATH: process.env.PATH, DATABASE_URL: await postgres.createDatabase(), REDIS_URL: redis.url };
 
     // The upstream's bearer token: Gatehouse keeps it (secret set below); no client ever sees it.
-    const token = randomBytes(32).toString('base64url');
-    const { startDemoUpstream } = await import(pathToFileURL(join(dist, 'demo/upstream/server.js')).href);
-    const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0, token });
-    parts.push(() => upstream.close());
+    const token = options.upstream?.token ?? randomBytes(32).toString('base64url');
+    let upstream = options.upstream;
+    if (!upstream) {
+      const { startDemoUpstream } = await import(pathToFileURL(join(dist, 'demo/upstream/server.js')).href);
+      const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0, token });
+      parts.push(() => demo.close());
+      upstream = demo;
+    }
 
     writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const haproxyPort = await freePort();
@@ -212,6 +217,7 @@ async function startHaproxy({ dir, port, nodes }) {
   const watchdog = startWatchdog({ pidFile, remove: pidFile });
   const haproxy = {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     output: () => output,
     /** Each server's state as haproxy sees it: { 'node-a': 'UP', 'node-b': 'DOWN', … }. */
     states: () => serverStates(socket),
