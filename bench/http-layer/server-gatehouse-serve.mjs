@@ -13,10 +13,13 @@
  * them.
  * BENCH_STORE=postgres (bench/cluster.mjs, issue 11 item 8): the same node on a throwaway PostgreSQL
  * and redis-server of its own (scripts/servers/, the tests' launchers) instead of SQLite; their
- * CPU time is not in `cpu`, which stays the node's.
+ * CPU time is not in `cpu`, which stays the node's. `engine-counts` answers PostgreSQL's committed
+ * and rolled-back transactions in the node's database and Redis's commands processed so far, so the
+ * parent can tell the store traffic per request (decision 0006).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
@@ -36,6 +39,7 @@ let serveExited = false;
 let stderr = '';
 /** PostgreSQL and Redis with BENCH_STORE=postgres, closed after serve. */
 const engines = [];
+let databaseUrl = null;
 /** serve and the workers it forked: what `cpu` sums and a watchdog kills. */
 const pids = () => (serve ? [serve.pid, ...childPids(serve.pid)] : []);
 
@@ -70,6 +74,7 @@ try {
     cpu: () => cpuWith(pids(), { self: false }),
     /** Each of serve's processes on its own (serve first), to see whether every worker carried load. */
     processes: () => ({ processes: pids().map((pid) => ({ pid, ...processStats(pid) })) }),
+    'engine-counts': engineCounts,
   });
 } catch (error) {
   await stopServe();
@@ -84,7 +89,43 @@ async function storeConfig() {
   engines.push(postgres);
   const redis = await startRedis();
   engines.push(redis);
-  return { store: { postgres: await postgres.createDatabase() }, cache: { redis: redis.url, prefix: 'bench:' } };
+  databaseUrl = await postgres.createDatabase();
+  return { store: { postgres: databaseUrl }, cache: { redis: redis.url, prefix: 'bench:' } };
+}
+
+/** What PostgreSQL and Redis have done so far (zeros on SQLite); the query itself is one transaction. */
+async function engineCounts() {
+  const [postgres, redis] = engines;
+  if (!postgres) return { transactions: 0, commands: 0 };
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
+    const info = await redisInfo(redis.port);
+    return { transactions: Number(rows[0].n), commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** INFO stats over a plain socket (its answer is a bulk string: read until it is whole). */
+function redisInfo(port) {
+  return new Promise((resolveInfo, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    socket.setTimeout(2_000, () => socket.destroy(new Error('redis INFO: no answer')));
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n'));
+    socket.on('data', (chunk) => {
+      text += chunk;
+      const length = Number(/^\$(\d+)\r\n/.exec(text)?.[1] ?? -1);
+      if (length >= 0 && Buffer.byteLength(text) >= length + String(length).length + 5) {
+        socket.end();
+        resolveInfo(text);
+      }
+    });
+  });
 }
 
 /** One CLI command, as an operator types it, with `input` on stdin; throws with its output if it fails. */

@@ -206,7 +206,7 @@ async function startHaproxy({ dir, port, nodes }) {
     PORT: String(port), STATS_SOCKET: socket, NODE_A_PORT: String(a.port), NODE_B_PORT: String(b?.port ?? 0),
   });
   // One node (the bench's baseline): the second server line goes.
-  if (!b) cfg = cfg.split('\n').filter((line) => !line.includes('server node-b')).join('\n');
+  if (!b) cfg = cfg.split('\n').filter((line) => !/server node-b/.test(line)).join('\n');
   writeFileSync(configFile, cfg);
   const check = spawnSync(haproxyBin, ['-c', '-q', '-f', configFile], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy refuses ${configFile}: ${check.stderr || check.stdout}`);

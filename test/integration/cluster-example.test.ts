@@ -174,10 +174,38 @@ describe('the example cluster, through haproxy', () => {
     await until('the node is back UP', bothUp);
   }, 120_000);
 
+  it("PostgreSQL down: every node is out of the check, yet clients get Gatehouse's own answer (never 401, never haproxy's bare 503)", async () => {
+    const cookie = await signIn();
+    await cluster.postgres.stop();
+    try {
+      await until('haproxy marks both nodes DOWN', async () => {
+        const states = await cluster.haproxy.states();
+        return states['node-a'] === 'DOWN' && states['node-b'] === 'DOWN';
+      });
+      for (let i = 0; i < 4; i++) {
+        const reply = await call(url, today, { session: cookie });
+        expect(reply.status).not.toBe(401);
+        // The unchecked backups forward it: a node answers, from memory (200) or with store_unavailable.
+        expect(nodeOf(reply)).toMatch(/^node-[ab]-unchecked$/);
+        if (reply.status !== 200) {
+          expect(reply.status).toBe(503);
+          expect(reply.json()).toMatchObject({ error: { code: 'store_unavailable' } });
+          expect(reply.headers['retry-after']).toBeDefined();
+        }
+      }
+    } finally {
+      await cluster.postgres.start();
+    }
+    await until('both nodes back UP', bothUp, 20_000);
+    expect((await call(url, today, { session: cookie })).status).toBe(200);
+  }, 90_000);
+
   it('both nodes restarted: sessions continue with the same cookies, and users, secrets and an active block are kept', async () => {
     const alive = await signIn();
     const probing = await signIn();
-    for (let i = 0; i < 21; i++) await call(url, '/api/weather/v1/no-such-endpoint', { session: probing });
+    // 21 upstream 404s trip the rule; up to 60, in case Redis is slow past cache.timeout on this busy
+    // machine and each node counts alone for a while (SPEC §8, degraded).
+    for (let i = 0; i < 60 && (await call(url, '/api/weather/v1/no-such-endpoint', { session: probing })).status === 404; i++);
     expect((await call(url, today, { session: probing })).status, 'the probing rule blocked the session').toBe(403);
     expect((await call(url, today, { session: alive })).status).toBe(200);
 
@@ -187,20 +215,20 @@ describe('the example cluster, through haproxy', () => {
     await until('both nodes back UP', bothUp);
 
     // 200 proves the session (PostgreSQL), the upstream's token (an encrypted secret) and the master
-    // key it decrypts with; 403, the block. Four in a row each, so that both nodes answer each.
+    // key it decrypts with; 403, the block. In a row each, until both nodes have answered each.
     const aliveOn = new Set<string>();
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 10 && aliveOn.size < 2; i++) {
       const reply = await call(url, today, { session: alive });
       expect(reply.status).toBe(200);
       aliveOn.add(nodeOf(reply));
     }
     const blockedOn = new Set<string>();
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 10 && blockedOn.size < 2; i++) {
       const reply = await call(url, today, { session: probing });
       expect(reply.status).toBe(403);
       blockedOn.add(nodeOf(reply));
     }
-    expect([aliveOn.size, blockedOn.size]).toEqual([2, 2]);
+    expect([[...aliveOn].sort(), [...blockedOn].sort()], JSON.stringify(await cluster.haproxy.states())).toEqual([["node-a", "node-b"], ["node-a", "node-b"]]);
     expect((await signIn()).length).toBeGreaterThan(0);
   }, 120_000);
 });
