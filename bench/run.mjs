@@ -19,7 +19,9 @@
  * per-round ratios. Asserts nothing about speed: the machine is noisy.
  *
  *   npm run bench -- [--body small|64k] [--rounds 6] [--duration 3] [--warmup 2] [--connections 50]
- *                    [--only U,A,E,N,G0,G3] [--json FILE]
+ *                    [--only U,A,E,N,G0,G3] [--json FILE] [--cluster off]
+ * Then, unless `--cluster off`, bench/cluster.mjs with its defaults (about a minute and a half):
+ * one node on PostgreSQL + Redis against one on SQLite, and two nodes behind haproxy against one.
  * `--body 64k`: the upstream answers 64 KiB of JSON instead of ~220 B. The defaults keep a run
  * near 2–3 minutes; `--rounds 8 --duration 5 --warmup 3` is the longer run.
  *
@@ -111,6 +113,11 @@ try {
 } finally {
   await stopAll();
   clearWatchdog();
+}
+if (args.cluster !== 'off') {
+  // Its own process, watchdog and defaults: the flags above are for the contenders of this file.
+  const cluster = spawnSync(process.execPath, [resolve(import.meta.dirname, 'cluster.mjs')], { stdio: 'inherit' });
+  if (cluster.status !== 0) process.exitCode = 1;
 }
 
 /** Starts the liveness variants side by side, plays each one's steps, stops them. */

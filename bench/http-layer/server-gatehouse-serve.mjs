@@ -11,13 +11,21 @@
  * with the CPU time and RSS of serve and its workers summed (read from /proc; its own are left
  * out), `processes` with each one's, and reports their pids in `ready.pids` so a watchdog can kill
  * them.
+ * BENCH_STORE=postgres (bench/cluster.mjs, issue 11 item 8): the same node on a throwaway PostgreSQL
+ * and redis-server of its own (scripts/servers/, the tests' launchers) instead of SQLite; their
+ * CPU time is not in `cpu`, which stays the node's. `engine-counts` answers PostgreSQL's committed
+ * and rolled-back transactions in the node's database and Redis's commands processed so far, so the
+ * parent can tell the store traffic per request (decision 0006).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
 import { childPids, cpuWith, freePort, killPid, processStats } from '../lib/processes.mjs';
+import { startPostgres } from '../../scripts/servers/postgres.mjs';
+import { startRedis } from '../../scripts/servers/redis.mjs';
 
 const cli = join(resolve(process.env.GATEHOUSE_DIST ?? 'dist'), 'src/cli/main.js');
 const workersSetting = process.env.BENCH_WORKERS ?? '1';
@@ -29,6 +37,9 @@ const port = await freePort();
 let serve = null;
 let serveExited = false;
 let stderr = '';
+/** PostgreSQL and Redis with BENCH_STORE=postgres, closed after serve. */
+const engines = [];
+let databaseUrl = null;
 /** serve and the workers it forked: what `cpu` sums and a watchdog kills. */
 const pids = () => (serve ? [serve.pid, ...childPids(serve.pid)] : []);
 
@@ -37,7 +48,7 @@ try {
   // wrk reaches serve by address, so that address is publicOrigin (as in server-gatehouse.mjs).
   writeFileSync(configFile, `${JSON.stringify({
     server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}`, workers },
-    store: { sqlite: './gatehouse.db' },
+    ...(await storeConfig()),
     masterKey: 'file:./master.key',
     upstreams: [{ name: 'api', url: process.env.BENCH_UPSTREAM, credential: { type: 'bearer', secret: 'api-token' } }],
     routes: [{ path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }],
@@ -63,10 +74,58 @@ try {
     cpu: () => cpuWith(pids(), { self: false }),
     /** Each of serve's processes on its own (serve first), to see whether every worker carried load. */
     processes: () => ({ processes: pids().map((pid) => ({ pid, ...processStats(pid) })) }),
+    'engine-counts': engineCounts,
   });
 } catch (error) {
   await stopServe();
   throw error;
+}
+
+/** SQLite in the temp dir, or (BENCH_STORE=postgres) PostgreSQL and Redis started for this run. */
+async function storeConfig() {
+  if ((process.env.BENCH_STORE ?? 'sqlite') === 'sqlite') return { store: { sqlite: './gatehouse.db' } };
+  if (process.env.BENCH_STORE !== 'postgres') throw new Error(`BENCH_STORE is sqlite or postgres, not ${process.env.BENCH_STORE}`);
+  const postgres = await startPostgres();
+  engines.push(postgres);
+  const redis = await startRedis();
+  engines.push(redis);
+  databaseUrl = await postgres.createDatabase();
+  return { store: { postgres: databaseUrl }, cache: { redis: redis.url, prefix: 'bench:' } };
+}
+
+/** What PostgreSQL and Redis have done so far (zeros on SQLite); the query itself is one transaction. */
+async function engineCounts() {
+  const [postgres, redis] = engines;
+  if (!postgres) return { transactions: 0, commands: 0 };
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
+    const info = await redisInfo(redis.port);
+    return { transactions: Number(rows[0].n), commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** INFO stats over a plain socket (its answer is a bulk string: read until it is whole). */
+function redisInfo(port) {
+  return new Promise((resolveInfo, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    socket.setTimeout(2_000, () => socket.destroy(new Error('redis INFO: no answer')));
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n'));
+    socket.on('data', (chunk) => {
+      text += chunk;
+      const length = Number(/^\$(\d+)\r\n/.exec(text)?.[1] ?? -1);
+      if (length >= 0 && Buffer.byteLength(text) >= length + String(length).length + 5) {
+        socket.end();
+        resolveInfo(text);
+      }
+    });
+  });
 }
 
 /** One CLI command, as an operator types it, with `input` on stdin; throws with its output if it fails. */
@@ -114,5 +173,6 @@ async function stopServe() {
     await exited;
     clearTimeout(timer);
   }
+  for (const engine of engines.reverse()) await engine.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }

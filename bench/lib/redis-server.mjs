@@ -3,20 +3,10 @@
  * folder; killed and removed when the process exits. The whole run is bounded by `budgetMs`.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { freePort } from '../../scripts/servers/free-port.mjs';
 
 /** Starts redis-server and returns its `redis://` URL (answering once a client connects). */
 export async function startBenchRedis(name, budgetMs = 300_000) {

@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { freePort } from '../../scripts/servers/free-port.mjs';
+
+export { freePort };
 
 /** The built bin that package.json points at; `npm test` compiles it before vitest runs. */
 export const bin = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
@@ -10,15 +12,6 @@ export const bin = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
 export function gatehouse(args: string[], options: { input?: string } = {}): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [bin, ...args], { input: options.input ?? '', env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Retries `attempt` every 100 ms for up to 10 s. */

@@ -1,21 +1,12 @@
 import { spawn } from 'node:child_process';
 
 /**
- * What to undo when the test process is gone without closing its server: vitest ends a worker with a
- * signal, and a test file that crashed never reaches afterAll, so no `exit` hook of ours would run.
+ * What to undo when the process that started a server is gone without closing it: vitest ends a
+ * worker with a signal, a test file that crashed never reaches afterAll, and the cluster example may
+ * get SIGKILL, so no `exit` hook of theirs would run.
  */
-export interface WatchdogPlan {
-  /** The server's pid file (first line: the pid), read when cleaning up: a restart changes the pid. */
-  pidFile: string;
-  /** SIGCONT the pid's children too (PostgreSQL's backends, which `freeze` may have stopped). */
-  thawChildren?: boolean;
-  /** A command that stops the server (pg_ctl stop); else the pid gets SIGKILL. */
-  stop?: string[];
-  /** The folder to remove. */
-  remove: string;
-}
 
-// Plain JavaScript for `node -e`: it must run without the test's TypeScript loader.
+// Run with `node -e`: a string, so the watchdog needs no file of its own beside this one.
 const source = `
 const { readFileSync, readdirSync, rmSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
@@ -41,7 +32,7 @@ setInterval(() => {
 `;
 
 /** Starts a detached process that cleans up after `plan` once this process has died; `stop` it on a normal close. */
-export function startWatchdog(plan: WatchdogPlan): { stop(): void } {
+export function startWatchdog(plan) {
   const child = spawn(process.execPath, ['-e', source, String(process.pid), JSON.stringify(plan)], { detached: true, stdio: 'ignore' });
   child.unref();
   return { stop: () => { child.kill('SIGKILL'); } };
