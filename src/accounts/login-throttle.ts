@@ -80,14 +80,14 @@ const busy = { outcome: 'throttled', retryAfterSeconds: 1 } as const;
  *
  * Concurrency: `guard` serialises attempts per client address and per account name in this process
  * (address first, then account: one order, so no deadlock), so check → verify → record is one
- * step and a parallel burst cannot overshoot either limit. Across processes (workers sharing SQLite
- * counters) each verb is atomic but the check and the record are not one transaction: N workers can
+ * step and a parallel burst cannot overshoot either limit. Across processes (workers sharing the
+ * SQLite file, nodes sharing PostgreSQL: Store.throttle) each verb is atomic but the check and the record are not one transaction: N workers can
  * each let one attempt through before any of them records it, so an account can see up to N − 1
  * extra verifications per back-off step and an address up to N − 1 past its cap. The bound stays
  * linear in the worker count, not in the attacker's parallelism.
  *
- * A counter store that fails makes the attempt fail (an exception, 500) before any password is
- * checked: fail closed, so breaking the store never buys unthrottled guesses.
+ * A counter store that fails makes the attempt fail (an exception: 503 `store_unavailable` when
+ * PostgreSQL is out, else 500) before any password is checked: fail closed, so breaking the store never buys unthrottled guesses.
  */
 export class LoginThrottle {
   readonly #counters: CounterStore;

@@ -105,9 +105,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     assertion: assertions.get(route.config.upstream) ?? null,
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
-  // Counters of its own on a single node: rate-rule keys sprayed by many clients cannot evict login
-  // state, and login's 24-hour window does not keep rate-rule keys alive. With workers, the shared store.
-  const throttleCounters = countersFor(config, services.store);
+  // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
+  // Redis restart loses no login throttle, and a restart of this node none either). A login costs
+  // an argon2 hash, so the store's round trips are nothing beside it.
+  const throttleCounters = services.store.throttle;
   const throttle = new LoginThrottle({ counters: throttleCounters, clock: services.clock, settings: config.login });
   const counters = countersFor(config, services.store);
   const authDeps: AuthDeps = {
@@ -167,7 +168,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     requestIds: requestIdSource(services.random),
   };
 
-  // Each distinct counter store once (the throttle's is the rules' with several workers).
+  // Each distinct counter store once (the throttle's is the rules' with several SQLite workers).
   const counterStores = new Set([throttleCounters, counters]);
 
   let listening: ListeningServer | null = null;
@@ -228,10 +229,10 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
 }
 
 /**
- * Counters live in process memory on a single SQLite node (no store round trip on the hot path);
- * with several workers they must be shared, so they live in the SQLite store, whose `take` is
+ * Rate-rule counters live in process memory on a single SQLite node (no store round trip on the hot
+ * path); with several workers they must be shared, so they live in the SQLite store, whose `take` is
  * atomic across processes. With PostgreSQL, nodes count together in Redis (SPEC §8: a rule's `max`
- * and the login throttle hold across nodes), whatever the number of workers.
+ * holds across nodes), whatever the number of workers. The login throttle is not here: Store.throttle.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
   return workerCount(config) === 1 && 'sqlite' in config.store ? new MemoryCounterStore() : store.counters;

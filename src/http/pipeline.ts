@@ -230,11 +230,21 @@ export const stages: readonly Stage[] = [
   {
     name: 'activity',
     run(ctx, rt) {
-      if (ctx.live && ctx.endpoint!.touches) rt.services.sessions.touch(ctx.live.session);
-      return undefined;
+      // A write-through (near the idle deadline, session-service.ts) is waited for: the request
+      // counts as activity on every node only once the store holds it, and a session ended
+      // meanwhile (by idleness on another node, or revoked) no longer serves it.
+      const writing = ctx.live && ctx.endpoint!.touches ? rt.services.sessions.touch(ctx.live.session) : null;
+      return writing ? writing.then((stillLive) => (stillLive ? undefined : lostSession(ctx))) : undefined;
     },
   },
 ];
+
+/** The session vanished between validation and activity: as if the cookie had been stale from the start. */
+function lostSession(ctx: RequestContext): StageResult {
+  ctx.live = null;
+  ctx.staleCookie = true;
+  return ctx.endpoint!.access === 'optional' ? undefined : new GatewayError('unauthenticated');
+}
 
 /**
  * Headers for a response that ends the request early (an error, a rule's own answer): its id, and

@@ -26,18 +26,28 @@ export interface IssuedSession {
 const tokenShape = /^[A-Za-z0-9_-]{43}$/;
 
 /**
- * Activity is recorded at most this often per session: every proxied request would pay for a
- * store write otherwise. A session can therefore end up to this much before its idle timeout.
- */
-const touchGranularityMs = 1000;
-
-/**
  * Recorded activity reaches the store in one transaction per this interval (write-behind): with
  * many sessions active, one write per request otherwise. This process reads its own pending
  * activity, so its idle checks are exact; other processes see it this much later (sessions they
  * list look idle that much longer). A crash loses at most this much activity, never a revocation.
  */
 const activityFlushMs = 250;
+
+/**
+ * SPEC §8, "Idle timeout across nodes": a session is never ended for idleness early, whichever
+ * node (or worker) served its last request. Activity written behind reaches the store up to
+ * `activityFlushMs` plus a write later, so another node deciding from the store alone could end a
+ * session whose last request is still on its way there. Hence: a request that comes when the
+ * store's last activity for its session is within this margin of the idle deadline is written
+ * through, and goes on only once the store holds it and the session is still there (a node that
+ * deleted it at the deadline meanwhile wins: the request is refused, on time); every other request
+ * leaves the session at least this margin from its deadline in the store, far longer than a batch
+ * takes to land. A node that reads a session idle in the store therefore knows no node served it
+ * since, and its delete re-checks that in the same statement (SessionStore.deleteIdle, as the purge
+ * does). With the default 30-minute idle timeout, only the first request after 29 m 50 s of quiet
+ * pays the write.
+ */
+export const writeThroughMarginMs = 10_000;
 
 /** Sessions: create, validate, rotate, touch, revoke (lucia's auth_session shape; OWASP Session Management). */
 export class SessionService {
@@ -49,6 +59,8 @@ export class SessionService {
   readonly #logger: Logger;
   /** Activity recorded but not yet written: id hash → lastSeenAt. */
   readonly #activity = new Map<string, number>();
+  /** The lastSeenAt the store held when `validate` read each live session (before this process's pending activity). */
+  readonly #stored = new WeakMap<SessionRecord, number>();
   #flushTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -84,17 +96,26 @@ export class SessionService {
 
   /**
    * The session behind a cookie value, or null when it is malformed, unknown, revoked, idle too long
-   * or past its absolute lifetime. An expired session is deleted on sight.
+   * or past its absolute lifetime. Idleness is judged on the store's last activity (just read) and
+   * this process's pending activity, never on an older copy. An expired session is deleted on
+   * sight; an idle one only if the store still says so as it is deleted (`writeThroughMarginMs`).
    */
   async validate(token: string): Promise<LiveSession | null> {
     if (!tokenShape.test(token)) return null;
     const found = await this.#store.getWithUser(sha256Hex(token));
     if (!found) return null;
     const { session, user } = found;
+    this.#stored.set(session, session.lastSeenAt);
     const pending = this.#activity.get(session.idHash);
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
-    if (this.isExpired(session)) {
+    const now = this.#clock.now();
+    if (now >= session.expiresAt) {
       await this.#store.delete(session.idHash);
+      return null;
+    }
+    if (now >= this.idleExpiresAt(session)) {
+      // Idle when lastSeenAt + idleTimeout <= now, i.e. lastSeenAt < now - idleTimeout + 1 (whole ms).
+      await this.#store.deleteIdle(session.idHash, now - this.#settings.idleTimeout + 1);
       return null;
     }
     if (!user || user.locked) {
@@ -114,15 +135,34 @@ export class SessionService {
   }
 
   /**
-   * Records activity (the idle timeout restarts): at most once a second per session, and written
-   * to the store with the other sessions' activity within `activityFlushMs`.
+   * Records a request's activity (the idle timeout restarts from it): written to the store with the
+   * other sessions' activity within `activityFlushMs`, or at once, before this resolves, when the
+   * store's last activity is within `writeThroughMarginMs` of the idle deadline: then it returns
+   * the write, which the request must wait for, resolving to whether the session is still there
+   * (false: another node ended it, or it was revoked, meanwhile: refuse the request); else null
+   * (nothing to wait for, no promise made on the hot path).
    */
-  touch(session: SessionRecord): void {
+  touch(session: SessionRecord): Promise<boolean> | null {
     const now = this.#clock.now();
-    if (now - session.lastSeenAt < touchGranularityMs) return;
+    if (now <= session.lastSeenAt) return null;
     session.lastSeenAt = now;
-    this.#activity.set(session.idHash, now);
+    const stored = this.#stored.get(session) ?? Number.NEGATIVE_INFINITY;
+    if (stored + this.#settings.idleTimeout - now < writeThroughMarginMs) return this.#writeThrough(session, now);
+    if ((this.#activity.get(session.idHash) ?? Number.NEGATIVE_INFINITY) < now) this.#activity.set(session.idHash, now);
     this.#flushTimer ??= setTimeout(() => this.#flushInBackground(), activityFlushMs).unref();
+    return null;
+  }
+
+  /**
+   * Writes the activity, then reads the session back: a delete that committed before the write
+   * (deleteIdle at the deadline, a revocation) shows as its absence; one that comes after it sees
+   * the new time and, if for idleness, deletes nothing.
+   */
+  async #writeThrough(session: SessionRecord, now: number): Promise<boolean> {
+    await this.#store.touch(session.idHash, now);
+    if (!(await this.#store.get(session.idHash))) return false;
+    this.#stored.set(session, now);
+    return true;
   }
 
   #flushInBackground(): void {
@@ -193,11 +233,15 @@ export class SessionService {
     return (await this.#store.list(filter)).filter((s) => !this.isExpired(s));
   }
 
-  /** Deletes expired sessions; run periodically so the table does not grow without bound. */
+  /**
+   * Deletes expired sessions; run periodically so the table does not grow without bound. As careful
+   * as `validate`: this process's activity is written first, the delete re-checks each session's
+   * time in its own statement, and a request validated just before loses to it (`#writeThrough`).
+   */
   async purgeExpired(): Promise<number> {
     await this.flushActivity();
     const now = this.#clock.now();
-    return this.#store.purgeExpired(now, now - this.#settings.idleTimeout);
+    return this.#store.purgeExpired(now, now - this.#settings.idleTimeout + 1);
   }
 }
 

@@ -45,6 +45,12 @@ export interface SessionStore {
   rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean>;
   /** Deletes one session; returns what was deleted, or null. */
   delete(idHash: string): Promise<SessionRecord | null>;
+  /**
+   * Deletes the session only if its last activity is before `idleBefore`, checked in the same
+   * statement: activity another node wrote meanwhile saves it (SPEC §8, "Idle timeout across
+   * nodes"). Whether it deleted.
+   */
+  deleteIdle(idHash: string, idleBefore: number): Promise<boolean>;
   deleteByHandle(handle: string): Promise<SessionRecord | null>;
   /** Deletes every session of a user, except `exceptIdHash` if given; returns how many. */
   deleteByUser(userName: string, exceptIdHash?: string): Promise<number>;

@@ -24,7 +24,13 @@ export interface Store {
   secrets: SecretStore;
   audit: AuditStore;
   meta: MetaStore;
+  /** Rate-rule counters: Redis beside PostgreSQL (SPEC §8); the SQLite file on one machine. */
   counters: CounterStore;
+  /**
+   * The login throttle's failures and back-off holds: durable on both engines (SPEC §8, "Where state
+   * lives": a Redis restart loses no login throttle; on SQLite a hold survives a restart too).
+   */
+  throttle: CounterStore;
   /** Rate-rule blocks: always here, shared by every process, whatever holds the counters. */
   blocks: BlockStore;
   mfa: MfaStore;

@@ -55,7 +55,10 @@ function busiestWindow(times: readonly number[]): number {
  * store, `peer` is the very same instance as `store`: a second instance would be a separate
  * counter by design, and one process has no second connection to share state through.
  */
-export function describeCounterStoreContract(name: string, factory: () => Promise<CounterSubject>): void {
+export function describeCounterStoreContract(name: string, factory: () => Promise<CounterSubject>, options: { heavyTakes?: number } = {}): void {
+  // The constant-memory case's busy key: 100,000 takes, fewer for an engine whose take is several
+  // round trips (PostgreSQL's five); a tenth as many still shows a key's size does not follow its traffic.
+  const heavyTakes = options.heavyTakes ?? 100_000;
   describe(`${name}: CounterStore contract`, () => {
     let subject: CounterSubject;
     let store: CounterStore;
@@ -312,7 +315,7 @@ export function describeCounterStoreContract(name: string, factory: () => Promis
       expect(early).toBeGreaterThan(10);
     });
 
-    test('a key holds the same whatever its max and its traffic (100,000 takes at max 1,000,000)', async () => {
+    test(`a key holds the same whatever its max and its traffic (${heavyTakes.toLocaleString('en')} takes at max 1,000,000)`, async () => {
       /** `takes` takes spread evenly over two windows from `start`, all allowed. */
       const spread = async (key: string, start: number, takes: number, max: number): Promise<void> => {
         for (let i = 0; i < takes; i += 1) {
@@ -324,14 +327,14 @@ export function describeCounterStoreContract(name: string, factory: () => Promis
       // (Redis) would drop `light` while `heavy` is written, the test's clock standing still.
       await spread('light', t0, 1_000, 1_000);
       const light = await subject.footprint('light');
-      await spread('heavy', t0, 100_000, 1_000_000);
+      await spread('heavy', t0, heavyTakes, 1_000_000);
       const heavy = await subject.footprint('heavy');
       expect(light).toBeGreaterThan(0);
-      // Every bucket of both windows holds hits; a hundred times the traffic and a thousand times
+      // Every bucket of both windows holds hits; ten to a hundred times the traffic and a thousand times
       // the max may widen a count's encoding, not add to what is kept.
       expect(heavy).toBeLessThanOrEqual(2 * light);
       // More traffic on the same key (two more windows) adds nothing either.
-      await spread('heavy', t0 + 2 * windowMs, 10_000, 1_000_000);
+      await spread('heavy', t0 + 2 * windowMs, heavyTakes / 10, 1_000_000);
       expect(await subject.footprint('heavy')).toBeLessThanOrEqual(heavy);
     }, 60_000);
   });

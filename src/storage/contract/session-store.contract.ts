@@ -163,6 +163,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       const odd = `${idHash(1).slice(0, 63)}\u0000`;
       expect(await store.get(odd)).toBeNull();
       expect(await store.delete(odd)).toBeNull();
+      expect(await store.deleteIdle(odd, 9_999_999)).toBe(false);
       expect(await store.rotate(odd, idHash(2), {})).toBe(false);
       await store.touch(odd, 5_000);
       expect(await store.list()).toEqual([sessionRecord({ idHash: idHash(1) })]);
@@ -187,6 +188,19 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       await store.create(sessionRecord({ idHash: idHash(1) }));
       const results = await race(subject, (s) => s.delete(idHash(1)));
       expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    test('deleteIdle deletes only a session whose last activity is before the time given, as of the delete', async () => {
+      await store.create(sessionRecord({ idHash: idHash(1), handle: 'one', lastSeenAt: 5_000 }));
+      await store.create(sessionRecord({ idHash: idHash(2), handle: 'two', lastSeenAt: 5_000 }));
+      expect(await peer.deleteIdle(idHash(1), 5_000)).toBe(false);
+      // Activity written by another connection after the caller read the session saves it.
+      await store.touch(idHash(1), 6_000);
+      expect(await peer.deleteIdle(idHash(1), 5_001)).toBe(false);
+      expect(await peer.deleteIdle(idHash(1), 6_001)).toBe(true);
+      expect(await store.get(idHash(1))).toBeNull();
+      expect(await store.deleteIdle(idHash(1), 9_000)).toBe(false);
+      expect(await store.get(idHash(2))).not.toBeNull();
     });
 
     test('deleteByHandle deletes that session only, then is null', async () => {

@@ -17,8 +17,8 @@ export interface PostgresMigration {
  * as in the SQLite schema, so a port's numbers round-trip exactly; flags are BOOLEAN; lists are
  * text[]; keys and names compare and sort byte by byte (COLLATE "C"), as SQLite's do, whatever
  * locale the database was created with. `seq` (an identity) orders rows created in the same
- * millisecond by insertion, where SQLite uses its rowid. No counter tables: rate-rule counters live
- * in Redis (SPEC §8).
+ * millisecond by insertion, where SQLite uses its rowid. The counter tables serve the login throttle
+ * only: rate-rule counters live in Redis (SPEC §8).
  */
 export const postgresMigrations: readonly PostgresMigration[] = [
   {
@@ -157,6 +157,31 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
       CREATE INDEX rule_blocks_by_key ON rule_blocks (by, key, until);
       CREATE INDEX rule_blocks_until ON rule_blocks (until);
+    `,
+  },
+  {
+    version: 5,
+    description: 'login-throttle counters and back-off holds',
+    // rules/counter-store.ts on PostgreSQL (postgres-counter-store.ts), for the login throttle: SPEC
+    // §8 keeps its failures in PostgreSQL, so a Redis restart forgets none. As SQLite's
+    // counter_windows (migration 8) and counter_blocks: one row per key, bucket counts in bytea; the
+    // expires_at and until indexes keep the housekeeping purge a range scan. Keys are hashed account
+    // names and client addresses ("login:acct:…", "login:ip:…"): nothing a user typed as a secret.
+    sql: `
+      CREATE TABLE counter_windows (
+        key text COLLATE "C" PRIMARY KEY,
+        window_ms bigint NOT NULL CHECK (window_ms >= 1),
+        head bigint NOT NULL,
+        counts bytea NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX counter_windows_expires_at ON counter_windows (expires_at);
+
+      CREATE TABLE counter_blocks (
+        key text COLLATE "C" PRIMARY KEY,
+        until bigint NOT NULL
+      );
+      CREATE INDEX counter_blocks_until ON counter_blocks (until);
     `,
   },
 ];

@@ -8,6 +8,7 @@ import { unavailable } from './queries.js';
 import { createPostgresPool, queryTimeoutMarginMs } from './postgres-pool.js';
 import { PostgresAuditStore } from './postgres-audit-store.js';
 import { PostgresBlockStore } from './postgres-block-store.js';
+import { PostgresCounterStore } from './postgres-counter-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
@@ -16,8 +17,8 @@ import { PostgresSigningKeyStore } from './postgres-signing-key-store.js';
 import { PostgresUserStore } from './postgres-user-store.js';
 
 /**
- * The parts of a Store that live in PostgreSQL. The rate-rule counters live in Redis (SPEC §8) and
- * are added by whoever composes the full Store, as the block store will be.
+ * The parts of a Store that live in PostgreSQL, the login throttle's counters included. The
+ * rate-rule counters live in Redis (SPEC §8) and are added by whoever composes the full Store.
  */
 export type PostgresStore = Omit<Store, 'counters'>;
 
@@ -91,6 +92,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     mfa: new PostgresMfaStore(pool),
     keys: new PostgresSigningKeyStore(pool),
     blocks: new PostgresBlockStore(pool),
+    throttle: new PostgresCounterStore(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

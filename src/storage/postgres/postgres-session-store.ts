@@ -56,6 +56,7 @@ const rotate = statement('sessions_rotate', `UPDATE sessions SET id_hash = $2,
   mfa_completed = COALESCE($5::boolean, mfa_completed)
   WHERE id_hash = $1`);
 const remove = statement('sessions_delete', `DELETE FROM sessions WHERE id_hash = $1 RETURNING ${columns}`);
+const removeIdle = statement('sessions_delete_idle', 'DELETE FROM sessions WHERE id_hash = $1 AND last_seen_at < $2');
 const removeByHandle = statement('sessions_delete_by_handle', `DELETE FROM sessions WHERE handle = $1 RETURNING ${columns}`);
 // deleteByUser and deleteAll: lock in id_hash order first (see touchAll), then delete with a fresh
 // snapshot, which sees every session committed meanwhile (a rotation's new id included).
@@ -142,6 +143,11 @@ export class PostgresSessionStore implements SessionStore {
     if (!storable(idHash)) return null;
     const row = (await run<SessionRow>(this.#pool, remove, [idHash])).rows[0];
     return row ? toRecord(row) : null;
+  }
+
+  async deleteIdle(idHash: string, idleBefore: number): Promise<boolean> {
+    if (!storable(idHash)) return false;
+    return changed(await run(this.#pool, removeIdle, [idHash, idleBefore])) === 1;
   }
 
   async deleteByHandle(handle: string): Promise<SessionRecord | null> {

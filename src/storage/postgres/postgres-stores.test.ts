@@ -8,6 +8,7 @@ import { describeAuditStoreContract } from '../contract/audit-store.contract.js'
 import type { ContractFactory } from '../contract/contract-subject.js';
 import { totpRecord } from '../contract/fixtures.js';
 import { describeBlockStoreContract } from '../contract/block-store.contract.js';
+import { describeCounterStoreContract, type CounterSubject } from '../contract/counter-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeResealableContract } from '../contract/resealable.contract.js';
@@ -75,6 +76,23 @@ describeMetaStoreContract('postgres', postgresSubject((s) => s.meta));
 describeMfaStoreContract('postgres', postgresSubject((s) => s.mfa));
 describeSigningKeyStoreContract('postgres', postgresSubject((s) => s.keys));
 describeBlockStoreContract('postgres', postgresSubject((s) => s.blocks));
+describeCounterStoreContract('postgres', async (): Promise<CounterSubject> => {
+  const subject = await postgresSubject((s) => s.throttle)();
+  return {
+    ...subject,
+    // What the table holds for the key: its columns (three 8-byte integers beside the key and the bytea).
+    async footprint(key) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const row = await client.query<{ bytes: string }>('SELECT coalesce(sum(octet_length(key) + octet_length(counts) + 24), 0) AS bytes FROM counter_windows WHERE key = $1', [key]);
+        return Number(row.rows[0]!.bytes);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}, { heavyTakes: 10_000 });
 
 /** The MFA and meta ports do not declare Resealable; their PostgreSQL adapters do (as SQLite's). */
 const asResealable = (part: object): Resealable => part as Resealable;

@@ -30,13 +30,16 @@ export function openSqliteStore(path: string): Store {
 
 function storeOn(db: Database): Store {
   const ping = db.prepare('SELECT 1');
+  const counters = new SqliteCounterStore(db);
   return {
     users: new SqliteUserStore(db),
     sessions: new SqliteSessionStore(db),
     secrets: new SqliteSecretStore(db),
     audit: new SqliteAuditStore(db),
     meta: new SqliteMetaStore(db),
-    counters: new SqliteCounterStore(db),
+    counters,
+    // The same table: throttle keys ("login:…") never meet a rule's, and its rows outlive a restart.
+    throttle: counters,
     blocks: new SqliteBlockStore(db),
     mfa: new SqliteMfaStore(db),
     keys: new SqliteSigningKeyStore(db),

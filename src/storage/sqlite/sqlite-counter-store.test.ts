@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BucketWindow } from '../../rules/bucket-window.js';
 import { migrate, migrations } from './migrations.js';
 import { openDatabase } from './open-database.js';
-import { decodeCounts, encodeCounts, SqliteCounterStore } from './sqlite-counter-store.js';
+import { decodeCounts, encodeCounts } from '../bucket-counts.js';
+import { SqliteCounterStore } from './sqlite-counter-store.js';
 
 /** What the contract cannot see through the port: the rows and bytes a key takes. */
 describe('SqliteCounterStore rows', () => {

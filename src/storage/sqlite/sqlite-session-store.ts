@@ -64,6 +64,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #touch: Statement<[number, string, number]>;
   readonly #delete: Statement<[string], SessionRow>;
   readonly #deleteByHandle: Statement<[string], SessionRow>;
+  readonly #deleteIdle: Statement<[string, number]>;
   readonly #deleteByUser: Statement<[string, string | null]>;
   readonly #deleteAll: Statement<[]>;
   readonly #list: Statement<[], SessionRow>;
@@ -89,6 +90,7 @@ export class SqliteSessionStore implements SessionStore {
     this.#touch = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?');
     this.#delete = db.prepare(`DELETE FROM sessions WHERE id_hash = ? RETURNING ${columns}`);
     this.#deleteByHandle = db.prepare(`DELETE FROM sessions WHERE handle = ? RETURNING ${columns}`);
+    this.#deleteIdle = db.prepare('DELETE FROM sessions WHERE id_hash = ? AND last_seen_at < ?');
     // `IS NOT NULL` is true for every row, so one statement serves both "all" and "all but one".
     this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_name = ? AND id_hash IS NOT ?');
     this.#deleteAll = db.prepare('DELETE FROM sessions');
@@ -191,6 +193,10 @@ export class SqliteSessionStore implements SessionStore {
   async delete(idHash: string): Promise<SessionRecord | null> {
     const row = this.#delete.get(idHash);
     return row ? toRecord(row) : null;
+  }
+
+  async deleteIdle(idHash: string, idleBefore: number): Promise<boolean> {
+    return this.#deleteIdle.run(idHash, idleBefore).changes === 1;
   }
 
   async deleteByHandle(handle: string): Promise<SessionRecord | null> {

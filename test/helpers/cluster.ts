@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runRaw, type CliRun } from '../cli/harness.js';
+import { freePort, gatehouse, startServe, type ServeProcess } from './processes.js';
+import type { TestPostgres } from './postgres.js';
+import type { TestRedis } from './redis.js';
+import { startUpstream, type TestUpstream } from './upstream.js';
+
+export const clusterPassword = 'a long enough password';
+
+export interface ClusterNode {
+  serve: ServeProcess;
+  base: string;
+  configFile: string;
+}
+
+export interface Cluster {
+  nodes: [ClusterNode, ClusterNode];
+  upstream: TestUpstream;
+  /** The built bin in its own process, as an operator runs it (slow: a process per call). */
+  cli(args: string[], input?: string): CliRun;
+  /** The same command tree in this process (run-cli.ts), against the same configuration: quick. */
+  cliInProcess(args: string[], input?: string): Promise<CliRun>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  postgres: TestPostgres;
+  redis: TestRedis;
+  /** YAML lines added to each node's configuration (limits, login, session). */
+  extra?: string[];
+  users?: string[];
+  /** `store.timeout` (default 5s, generous for a shared machine). */
+  storeTimeout?: string;
+}
+
+/**
+ * Two `gatehouse serve` nodes (the built bin) on one PostgreSQL database of their own and one
+ * redis-server, with an upstream and `/api/**` routed to it with a bearer secret: SPEC §8's
+ * smallest cluster, for tests that revoke, restart and freeze things under it.
+ */
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'));
+  const upstream = await startUpstream();
+  const url = await options.postgres.createDatabase();
+  const prefix = `c${randomBytes(3).toString('hex')}:`;
+  writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const nodes: ClusterNode[] = [];
+  for (const name of ['a', 'b']) {
+    const port = await freePort();
+    const configFile = join(dir, `${name}.yaml`);
+    writeFileSync(configFile, [
+      `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "http://127.0.0.1:${port}" }`,
+      `store: { postgres: "${url}", timeout: ${options.storeTimeout ?? '5s'} }`,
+      `cache: { redis: "${options.redis.url}", prefix: "${prefix}" }`,
+      'masterKey: file:./master.key',
+      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
+      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
+      ...(options.extra ?? []),
+      '',
+    ].join('\n'));
+    nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile });
+  }
+  const first = nodes[0]!.configFile;
+  const cli = (args: string[], input?: string): CliRun => {
+    const result = gatehouse([...args, '--config', first], input === undefined ? {} : { input });
+    return { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr };
+  };
+  const cliInProcess = (args: string[], input?: string): Promise<CliRun> => runRaw([...args, '--config', first], input === undefined ? {} : { stdin: input });
+  const setup = await cliInProcess(['secret', 'set', 'api-token'], 'the-upstream-token-123');
+  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
+  for (const user of options.users ?? []) {
+    const added = await cliInProcess(['user', 'add', user, '--password-stdin'], `${clusterPassword}\n`);
+    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
+  }
+  for (const node of nodes) node.serve = await startServe(node.configFile, Number(new URL(node.base).port));
+  return {
+    nodes: nodes as [ClusterNode, ClusterNode],
+    upstream,
+    cli,
+    cliInProcess,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.serve?.stop()));
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterPassword as password, startCluster, type Cluster } from '../helpers/cluster.js';
+import { call, login } from '../helpers/http.js';
+import { usePostgres } from '../helpers/postgres.js';
+import { useRedis } from '../helpers/redis.js';
+
+/**
+ * SPEC §8, "Idle timeout across nodes", on two real `serve` processes. They run on the system clock
+ * (a serve process takes no injected one), so this file alone waits in real time, with a 2-second
+ * idle timeout and margins of half a second or more either side; src/sessions/session-service.test.ts
+ * proves the same rules with a manual clock, to the millisecond.
+ */
+
+const postgres = usePostgres();
+const redis = useRedis();
+const idleMs = 2_000;
+let cluster: Cluster;
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  cluster = await startCluster({ postgres: postgres.server, redis: redis.server, users: ['alice'], extra: ['session: { idleTimeout: 2s }'] });
+  [a, b] = cluster.nodes.map((n) => n.base) as [string, string];
+}, 120_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const proxied = async (base: string, cookie: string) => (await call(base, '/api/x', { session: cookie })).status;
+
+describe('idle timeout across two nodes (SPEC §8)', () => {
+  it('requests within the first second on one node keep the session alive on the other until idleTimeout after the last of them, and it ends within 1 s after that', async () => {
+    const cookie = await login(a, 'alice', password);
+    const loggedInAt = Date.now();
+    // Several requests within a second of the login: the old one-second granularity dropped them all.
+    for (let i = 0; i < 3; i++) {
+      await pause(250);
+      expect(await proxied(a, cookie)).toBe(200);
+    }
+    const lastServedAt = Date.now();
+    expect(lastServedAt - loggedInAt).toBeLessThan(1_000);
+    // Past idleTimeout since the login, 1.4 s after the last request: alive on the other node.
+    await pause(1_400);
+    expect(Date.now() - loggedInAt).toBeGreaterThan(idleMs);
+    expect(await proxied(b, cookie)).toBe(200);
+    const lastAt = Date.now();
+    // And ended within a second of idleTimeout after the last request, on both nodes.
+    await pause(idleMs + 1_000 - (Date.now() - lastAt));
+    expect(await proxied(a, cookie)).toBe(401);
+    expect(await proxied(b, cookie)).toBe(401);
+  }, 30_000);
+});
