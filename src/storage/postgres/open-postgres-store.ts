@@ -11,6 +11,7 @@ import { PostgresBlockStore } from './postgres-block-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
+import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresSigningKeyStore } from './postgres-signing-key-store.js';
 import { PostgresUserStore } from './postgres-user-store.js';
@@ -19,7 +20,7 @@ import { PostgresUserStore } from './postgres-user-store.js';
  * The parts of a Store that live in PostgreSQL. The rate-rule counters live in Redis (SPEC §8) and
  * are added by whoever composes the full Store, as the block store will be.
  */
-export type PostgresStore = Omit<Store, 'counters'>;
+export type PostgresStore = Omit<Store, 'counters' | 'channel'>;
 
 export interface PostgresStoreOptions {
   /** Where `env:VARNAME` sources are read (only config/ reads process.env). */
@@ -91,6 +92,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     mfa: new PostgresMfaStore(pool),
     keys: new PostgresSigningKeyStore(pool),
     blocks: new PostgresBlockStore(pool),
+    revocations: new PostgresRevocationLog(pool),
     async ping() {
       await pool.query('SELECT 1');
     },
