@@ -103,6 +103,21 @@ describe('RedisNodeChannel on a real redis-server', () => {
     expect(statuses).toEqual([false, true]);
   });
 
+  it('a process started while Redis is down connects and subscribes once it is up; its publishes fail meanwhile', async () => {
+    await redis.server.stop();
+    const prefix = `gh:late${(tests += 1)}:`;
+    const late = node(prefix, 200);
+    const heard: NodeMessage[] = [];
+    late.subscribe((m) => heard.push(m));
+    await expect(late.publish({ type: 'changed', what: 'keys' })).rejects.toThrow();
+    expect(late.connected).toBe(false);
+    await redis.server.start();
+    await until(() => late.connected, 'late subscribed', 5_000);
+    const other = node(prefix);
+    await expect.poll(() => other.publish({ type: 'changed', what: 'keys' }).then(() => 'ok', () => 'no'), { timeout: 5_000 }).toBe('ok');
+    await until(() => heard.length === 1, 'late heard the other');
+  });
+
   it('the subscriber connection killed (CLIENT KILL TYPE pubsub): false, then true once subscribed again', async () => {
     const { a, b, heard, statuses } = await pair();
     expect(await redis.server.killSubscribers()).toBeGreaterThanOrEqual(1);
