@@ -119,3 +119,18 @@ describe('every revocation path appends to the revocation log (SPEC §8)', () =>
     expect(await logged()).toEqual([{ seq: from + 1, scope: 'session', subject: handle }]);
   });
 });
+
+describe('the revocation log is bounded', () => {
+  it('housekeeping drops entries older than an hour, keeping the newest', async () => {
+    expect((await cli('session', 'revoke', '--user', 'alice')).code).toBe(0);
+    expect((await cli('session', 'revoke', '--user', 'bob')).code).toBe(0);
+    const latest = await gw.gateway.services.store.revocations.latestSeq();
+    await gw.gateway.housekeep();
+    expect((await logged()).length).toBeGreaterThanOrEqual(2);
+    gw.clock.advance(2 * 60 * 60 * 1000);
+    await gw.gateway.housekeep();
+    const { revocations, complete } = await gw.gateway.services.store.revocations.since(0);
+    expect(revocations.map((r) => r.seq)).toEqual([latest]);
+    expect(complete).toBe(false);
+  });
+});
