@@ -28,11 +28,13 @@ import { IpRules } from '../rules/ip-rules.js';
 import { MemoryCounterStore } from '../rules/memory-counter-store.js';
 import { RateRules } from '../rules/rate-rules.js';
 import type { Store } from '../storage/store.js';
+import { revocationRetentionMs } from '../cluster/revocation-log.js';
 import { sessionCookiePolicy } from '../security/cookies.js';
 import { hostPolicy } from '../security/host-policy.js';
 import { requestIdSource } from '../security/random.js';
 import { upstreamAssertion, type UpstreamAssertion } from '../trust/assertion.js';
 import { openServices, type ServiceOptions, type Services } from './open-services.js';
+import { NodeListener } from '../cluster/node-listener.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -44,11 +46,13 @@ export interface Gateway {
   /** e.g. http://127.0.0.1:41234 — set once started. */
   readonly url: string;
   readonly port: number;
+  /** What this gateway hears from the other processes on its store (SPEC §8). */
+  readonly nodes: NodeListener;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
-   * hits that left every window, expired WebAuthn challenges, ended rate-rule blocks. Tests move
-   * the clock and call it.
+   * hits that left every window, expired WebAuthn challenges, ended rate-rule blocks, revocation
+   * log entries older than an hour. Tests move the clock and call it.
    */
   housekeep(): Promise<void>;
   /** Drains in-flight requests, then closes the listener, upstream pools and (if it opened it) the store. */
@@ -171,11 +175,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Each distinct counter store once (the throttle's is the rules' with several SQLite workers).
   const counterStores = new Set([throttleCounters, counters]);
 
+  const nodes = new NodeListener({
+    channel: services.store.channel,
+    refresh: { secrets: () => credentials.load(), keys: () => services.signingKeys.refresh() },
+    logger,
+  });
+
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
   const gateway: Gateway = {
     services,
     runtime,
+    nodes,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;
@@ -186,6 +197,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async start() {
       listening = await listen(runtime);
       credentials.startRefreshing();
+      nodes.start();
       services.signingKeys.start();
       purge = setInterval(() => {
         gateway.housekeep().catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
@@ -201,12 +213,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
         services.passkeys.purgeExpiredChallenges(),
         services.store.blocks.purge(now),
+        services.store.revocations.purge(now - revocationRetentionMs),
         ...[...counterStores].map((store) => store.purge(now)),
       ]);
     },
     async stop() {
       if (purge) clearInterval(purge);
       credentials.stop();
+      nodes.stop();
       services.signingKeys.stop();
       if (listening) await listening.close();
       await Promise.all([...forwarders.values()].map((f) => f.close()));

@@ -12,6 +12,7 @@ import { SessionService } from '../sessions/session-service.js';
 import { PasskeyService } from '../mfa/passkey-service.js';
 import { TotpService } from '../mfa/totp-service.js';
 import { openStore } from '../storage/open-store.js';
+import { announcer } from '../cluster/announcer.js';
 import type { Store } from '../storage/store.js';
 import { SigningKeys } from '../trust/signing-keys.js';
 
@@ -61,6 +62,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
   const store = options.store ?? await openStore(config, { env: options.env ?? process.env, logger });
   try {
     const audit = new AuditLog({ store: store.audit, logger, clock });
+    const announce = announcer(store.channel, logger);
     const sessions = new SessionService({
       store: store.sessions,
       logger,
@@ -68,6 +70,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       random,
       audit,
       settings: { idleTimeout: config.session.idleTimeout, absoluteTimeout: config.session.absoluteTimeout },
+      announce,
     });
     const accounts = new AccountService({
       users: store.users,
@@ -77,10 +80,10 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       clock,
       random,
     });
-    const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit });
+    const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit, announce });
     const totp = new TotpService({ store: store.mfa, users: store.users, keyring, clock, random, issuer: config.mfa.issuer, audit });
     const passkeys = new PasskeyService({ store: store.mfa, users: store.users, clock, random, publicOrigin: config.server.publicOrigin, rpName: config.mfa.issuer, audit });
-    const blocks = new BlockService({ store: store.blocks, audit, clock });
+    const blocks = new BlockService({ store: store.blocks, audit, clock, announce });
     const signingKeys = new SigningKeys({
       store: store.keys,
       keyring,
@@ -88,6 +91,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       random,
       audit,
       logger,
+      announce,
       ...(options.signingKeyRefreshInterval !== undefined ? { refreshIntervalMs: options.signingKeyRefreshInterval } : {}),
     });
     await secrets.verifyMasterKey();

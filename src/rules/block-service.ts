@@ -1,3 +1,4 @@
+import type { Announce } from '../cluster/announcer.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../security/clock.js';
 import type { Block, BlockStore } from './block-store.js';
@@ -6,6 +7,8 @@ export interface BlockServiceDeps {
   store: BlockStore;
   audit: AuditLog;
   clock: Clock;
+  /** Tells the other processes a block was lifted (they read blocks from the store on each request). */
+  announce?: Announce;
 }
 
 /**
@@ -17,11 +20,13 @@ export class BlockService {
   readonly #store: BlockStore;
   readonly #audit: AuditLog;
   readonly #clock: Clock;
+  readonly #announce: Announce;
 
   constructor(deps: BlockServiceDeps) {
     this.#store = deps.store;
     this.#audit = deps.audit;
     this.#clock = deps.clock;
+    this.#announce = deps.announce ?? (async () => undefined);
   }
 
   /** The blocks active now, by rule, then kind of key, then key. */
@@ -44,6 +49,7 @@ export class BlockService {
         until: new Date(removed.until).toISOString(),
         removedBy: actor.user ?? null,
       });
+      await this.#announce({ type: 'changed', what: 'blocks' });
     }
     return removed;
   }

@@ -1,3 +1,4 @@
+import type { Announce } from '../cluster/announcer.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../security/clock.js';
 import type { RandomBytes } from '../security/random.js';
@@ -32,7 +33,11 @@ export class SecretService {
   readonly #random: RandomBytes;
   readonly #audit: AuditLog;
 
-  constructor(deps: { store: SecretStore; meta: MetaStore; keyring: Keyring; clock: Clock; random: RandomBytes; audit: AuditLog }) {
+  /** Tells running gateways to re-read their secrets at once (their polling is the backstop). */
+  readonly #announce: Announce;
+
+  constructor(deps: { store: SecretStore; meta: MetaStore; keyring: Keyring; clock: Clock; random: RandomBytes; audit: AuditLog; announce?: Announce }) {
+    this.#announce = deps.announce ?? (async () => undefined);
     this.#store = deps.store;
     this.#meta = deps.meta;
     this.#keyring = deps.keyring;
@@ -67,6 +72,7 @@ export class SecretService {
     const sealed = seal(this.#keyring, secretAad(name), value, this.#random);
     await this.#store.put({ name, sealed, updatedAt: this.#clock.now() });
     await this.#audit.record('secret_set', { user: null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, { name, by: actor.user ?? null });
+    await this.#announce({ type: 'changed', what: 'secrets' });
   }
 
   /** The secret's value, or null when there is none. Throws SealError if it was tampered with. */
@@ -84,7 +90,10 @@ export class SecretService {
   /** Deletes a secret; false when there was none. */
   async remove(name: string, actor: AuditContext): Promise<boolean> {
     const removed = await this.#store.remove(name);
-    if (removed) await this.#audit.record('secret_removed', { user: null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, { name, by: actor.user ?? null });
+    if (removed) {
+      await this.#audit.record('secret_removed', { user: null, ip: actor.ip ?? null, requestId: actor.requestId ?? null }, { name, by: actor.user ?? null });
+      await this.#announce({ type: 'changed', what: 'secrets' });
+    }
     return removed;
   }
 }

@@ -1,10 +1,12 @@
 import type { UserRecord } from '../accounts/user-store.js';
+import type { Announce } from '../cluster/announcer.js';
+import type { RevocationScope } from '../cluster/revocation-log.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
 import { newHandle, newToken, type RandomBytes } from '../security/random.js';
-import type { SessionPatch, SessionRecord, SessionStore } from './session-store.js';
+import type { Revoked, SessionPatch, SessionRecord, SessionStore } from './session-store.js';
 
 export interface SessionSettings {
   idleTimeout: number;
@@ -57,6 +59,7 @@ export class SessionService {
   readonly #audit: AuditLog;
   readonly #settings: SessionSettings;
   readonly #logger: Logger;
+  readonly #announce: Announce;
   /** Activity recorded but not yet written: id hash → lastSeenAt. */
   readonly #activity = new Map<string, number>();
   /** The lastSeenAt the store held when `validate` read each live session (before this process's pending activity). */
@@ -64,7 +67,8 @@ export class SessionService {
   #flushTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings }) {
+  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce }) {
+    this.#announce = deps.announce ?? (async () => undefined);
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -110,16 +114,16 @@ export class SessionService {
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
     const now = this.#clock.now();
     if (now >= session.expiresAt) {
-      await this.#store.delete(session.idHash);
+      await this.#delete(session.idHash);
       return null;
     }
     if (now >= this.idleExpiresAt(session)) {
       // Idle when lastSeenAt + idleTimeout <= now, i.e. lastSeenAt < now - idleTimeout + 1 (whole ms).
-      await this.#store.deleteIdle(session.idHash, now - this.#settings.idleTimeout + 1);
+      await this.#announceDeleted(await this.#store.deleteIdle(session.idHash, now - this.#settings.idleTimeout + 1));
       return null;
     }
     if (!user || user.locked) {
-      await this.#store.delete(session.idHash);
+      await this.#delete(session.idHash);
       return null;
     }
     return { session, user };
@@ -193,39 +197,65 @@ export class SessionService {
   async rotate(session: SessionRecord, patch: SessionPatch = {}): Promise<IssuedSession | null> {
     const token = newToken(this.#random);
     const idHash = sha256Hex(token);
-    if (!(await this.#store.rotate(session.idHash, idHash, patch))) return null;
+    const rotated = await this.#store.rotate(session.idHash, idHash, patch);
+    if (!rotated) return null;
+    // The old id is revoked: a process that remembers it must let go (by handle, which both share).
+    await this.#announced('session', session.handle, rotated.seq);
     return { token, session: { ...session, ...patch, idHash } };
   }
 
   /** Logout: the session is deleted server-side, so a copied cookie is worthless from now on. */
   async end(session: SessionRecord, context: AuditContext): Promise<void> {
-    const deleted = await this.#store.delete(session.idHash);
+    const deleted = await this.#delete(session.idHash);
     if (deleted) await this.#audit.record('logout', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle });
   }
 
   async revoke(session: SessionRecord, context: AuditContext, reason: string): Promise<boolean> {
-    const deleted = await this.#store.delete(session.idHash);
+    const deleted = await this.#delete(session.idHash);
     if (deleted) await this.#audit.record('session_revoked', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle, reason, by: context.user ?? null });
     return deleted !== null;
   }
 
   async revokeByHandle(handle: string, context: AuditContext, reason: string): Promise<SessionRecord | null> {
     const deleted = await this.#store.deleteByHandle(handle);
-    if (deleted) await this.#audit.record('session_revoked', { user: deleted.userName, ...withoutUser(context) }, { session: deleted.handle, reason, by: context.user ?? null });
-    return deleted;
+    if (!deleted) return null;
+    await this.#announced('session', deleted.session.handle, deleted.seq);
+    await this.#audit.record('session_revoked', { user: deleted.session.userName, ...withoutUser(context) }, { session: deleted.session.handle, reason, by: context.user ?? null });
+    return deleted.session;
   }
 
   /** Every session of a user (but `except`), e.g. on password change, lock or removal. */
   async revokeUser(userName: string, context: AuditContext, reason: string, except?: SessionRecord): Promise<number> {
-    const count = await this.#store.deleteByUser(userName, except?.idHash);
+    const { count, seq } = await this.#store.deleteByUser(userName, except?.idHash);
+    await this.#announced('user', userName, seq);
     if (count > 0) await this.#audit.record('session_revoked', { user: userName, ...withoutUser(context) }, { count, reason, by: context.user ?? null });
     return count;
   }
 
   async revokeAll(context: AuditContext, reason: string): Promise<number> {
-    const count = await this.#store.deleteAll();
+    const { count, seq } = await this.#store.deleteAll();
+    await this.#announced('all', null, seq);
     if (count > 0) await this.#audit.record('session_revoked', { user: null, ...withoutUser(context) }, { count, reason, by: context.user ?? null });
     return count;
+  }
+
+  async #delete(idHash: string): Promise<SessionRecord | null> {
+    return this.#announceDeleted(await this.#store.delete(idHash));
+  }
+
+  async #announceDeleted(deleted: (Revoked & { session: SessionRecord }) | null): Promise<SessionRecord | null> {
+    if (!deleted) return null;
+    await this.#announced('session', deleted.session.handle, deleted.seq);
+    return deleted.session;
+  }
+
+  /**
+   * Every revocation passes here once the store has committed it with its log entry: it is
+   * announced to the other processes (SPEC §8). A failed announcement is logged, never thrown: the
+   * revocation stands in the store and its log, where every process reads it.
+   */
+  #announced(scope: RevocationScope, subject: string | null, seq: number): Promise<void> {
+    return this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
   }
 
   /** Live sessions, newest first. */

@@ -21,6 +21,11 @@ export interface SessionRecord {
   mfaCompleted: boolean;
 }
 
+/** A deletion's entry in the revocation log. */
+export interface Revoked {
+  seq: number;
+}
+
 export type SessionPatch = Partial<Pick<SessionRecord, 'passwordResetRequired' | 'mfaPending' | 'mfaCompleted'>>;
 
 /** The session store port, in the handful of domain verbs sessions need. */
@@ -39,24 +44,34 @@ export interface SessionStore {
   touchAll(activity: ReadonlyMap<string, number>): Promise<void>;
   /**
    * Atomically replaces a session's id (login completion, password change, MFA): the old id stops
-   * working in the same step the new one starts. False when the old one no longer exists — then
+   * working in the same step the new one starts, and that is a revocation of the old id (logged by
+   * the session's handle, which the new id keeps). Null when the old one no longer exists — then
    * nothing was created, so two concurrent rotations cannot both succeed.
    */
-  rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean>;
+  rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<Revoked | null>;
+  /*
+   * The deletions below are revocations: each appends its entry to the revocation log
+   * (cluster/revocation-log.ts) in the same transaction, and answers with the entry's seq. The
+   * `user` and `all` scopes are logged even when they delete nothing, so a revocation someone
+   * asked for is always on record; `session` is logged only when a session went.
+   */
   /** Deletes one session; returns what was deleted, or null. */
-  delete(idHash: string): Promise<SessionRecord | null>;
+  delete(idHash: string): Promise<(Revoked & { session: SessionRecord }) | null>;
   /**
    * Deletes the session only if its last activity is before `idleBefore`, checked in the same
    * statement: activity another node wrote meanwhile saves it (SPEC §8, "Idle timeout across
-   * nodes"). Whether it deleted.
+   * nodes"). What was deleted, or null.
    */
-  deleteIdle(idHash: string, idleBefore: number): Promise<boolean>;
-  deleteByHandle(handle: string): Promise<SessionRecord | null>;
-  /** Deletes every session of a user, except `exceptIdHash` if given; returns how many. */
-  deleteByUser(userName: string, exceptIdHash?: string): Promise<number>;
-  deleteAll(): Promise<number>;
+  deleteIdle(idHash: string, idleBefore: number): Promise<(Revoked & { session: SessionRecord }) | null>;
+  deleteByHandle(handle: string): Promise<(Revoked & { session: SessionRecord }) | null>;
+  /** Deletes every session of a user, except `exceptIdHash` if given; `count` is how many. */
+  deleteByUser(userName: string, exceptIdHash?: string): Promise<Revoked & { count: number }>;
+  deleteAll(): Promise<Revoked & { count: number }>;
   /** Newest first. */
   list(filter?: { userName?: string }): Promise<SessionRecord[]>;
-  /** Removes sessions idle since before `idleBefore` or past their absolute expiry at `now`. */
+  /**
+   * Removes sessions idle since before `idleBefore` or past their absolute expiry at `now`. Not a
+   * revocation (nothing is logged): every process applies the same times itself.
+   */
   purgeExpired(now: number, idleBefore: number): Promise<number>;
 }

@@ -5,6 +5,9 @@ import { FallbackCounterStore } from '../rules/fallback-counter-store.js';
 import { openPostgresStore } from './postgres/open-postgres-store.js';
 import { createRedisClient } from './redis/create-redis-client.js';
 import { RedisCounterStore } from './redis/redis-counter-store.js';
+import { RedisNodeChannel } from './redis/redis-node-channel.js';
+import { newNodeId } from '../cluster/node-messages.js';
+import { cryptoRandom } from '../security/random.js';
 import { openSqliteStore } from './sqlite/open-sqlite-store.js';
 import type { Store } from './store.js';
 
@@ -16,7 +19,8 @@ export interface OpenStoreOptions {
 
 /**
  * The store the configuration names (SPEC §8): one SQLite file, or PostgreSQL for what must last
- * with Redis for the counters all nodes share. The Redis client connects in the background and is
+ * with Redis for the counters all nodes share and the messages between them (one command
+ * connection for both; the channel adds a subscriber connection once something listens). The Redis client connects in the background and is
  * never awaited: until it answers, and whenever it fails or hangs past `cache.timeout`, counters are
  * kept by this node alone (FallbackCounterStore) and `/readyz` says the cache is down.
  */
@@ -41,13 +45,16 @@ export async function openStore(config: GatewayConfig, options: OpenStoreOptions
       else logger.info('redis answers again: counters are shared');
     },
   });
+  const channel = new RedisNodeChannel({ client, prefix: cache.prefix, nodeId: newNodeId(cryptoRandom), timeoutMs: cache.timeout });
   return {
     ...durable,
     counters,
+    channel,
     async pingCache() {
       await client.ping();
     },
     async close() {
+      await channel.close();
       client.destroy();
       await durable.close();
     },

@@ -7,6 +7,8 @@ import type { SessionStore } from '../sessions/session-store.js';
 import type { MfaStore } from '../mfa/mfa-store.js';
 import type { Resealable } from '../secrets/resealable.js';
 import type { SigningKeyStore } from '../trust/signing-key-store.js';
+import type { NodeChannel } from '../cluster/node-channel.js';
+import type { RevocationLog } from '../cluster/revocation-log.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 /** Resealable: the master-key check value is re-sealed by master-key rotation. */
@@ -36,6 +38,13 @@ export interface Store {
   mfa: MfaStore;
   /** Gatehouse's own keys for upstream assertions (SPEC §7). */
   keys: SigningKeyStore;
+  /** Every revocation, appended by `sessions` with the deletion (SPEC §8). */
+  revocations: RevocationLog;
+  /**
+   * Messages to and from the other processes on this store: Redis pub/sub beside PostgreSQL; on
+   * SQLite a channel inside this process only (cross-process on SQLite is issue 12's seam).
+   */
+  channel: NodeChannel;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   /**

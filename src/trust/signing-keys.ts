@@ -1,3 +1,4 @@
+import type { Announce } from '../cluster/announcer.js';
 import { createPrivateKey } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type CryptoKey } from 'jose';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
@@ -77,6 +78,8 @@ export interface SigningKeysDeps {
   logger: Logger;
   /** Real milliseconds between refreshes once started; `defaultRefreshIntervalMs` unless a test says otherwise. */
   refreshIntervalMs?: number;
+  /** Tells running gateways to re-read the keys at once (their refresh is the backstop). */
+  announce?: Announce;
 }
 
 /**
@@ -94,6 +97,7 @@ export class SigningKeys {
   readonly #audit: AuditLog;
   readonly #logger: Logger;
   readonly #refreshIntervalMs: number;
+  readonly #announce: Announce;
   #loaded = new Map<string, LoadedKey>();
   #active: ActiveSigningKey | null = null;
   #published: PublishedKeys | null = null;
@@ -110,6 +114,7 @@ export class SigningKeys {
     this.#audit = deps.audit;
     this.#logger = deps.logger;
     this.#refreshIntervalMs = deps.refreshIntervalMs ?? defaultRefreshIntervalMs;
+    this.#announce = deps.announce ?? (async () => undefined);
   }
 
   /**
@@ -179,6 +184,7 @@ export class SigningKeys {
       publishedUntil: new Date(publishedUntil).toISOString(),
       by: actor.user ?? null,
     });
+    await this.#announce({ type: 'changed', what: 'keys' });
     // A gateway rotating in-process signs with the new key at once; should this read fail, the
     // rotation itself stands and the periodic refresh picks it up.
     if (this.#active) await this.refresh().catch((error: unknown) => this.#refreshFailed(error));

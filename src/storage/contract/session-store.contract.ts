@@ -90,7 +90,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
     test('rotate moves the session to the new id, keeps every other field, applies the patch', async () => {
       const old = sessionRecord({ idHash: idHash(1), handle: 'kept', passwordResetRequired: true, mfaPending: true, lastSeenAt: 1_500 });
       await store.create(old);
-      expect(await peer.rotate(idHash(1), idHash(2), { passwordResetRequired: false })).toBe(true);
+      expect(await peer.rotate(idHash(1), idHash(2), { passwordResetRequired: false })).not.toBeNull();
       expect(await store.get(idHash(1))).toBeNull();
       expect(await store.get(idHash(2))).toEqual({ ...old, idHash: idHash(2), passwordResetRequired: false });
       expect(await peer.list()).toHaveLength(1);
@@ -99,8 +99,8 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
     test('rotate with an empty patch, or undefined values in it, changes only the id', async () => {
       const old = sessionRecord({ idHash: idHash(1), mfaPending: true, mfaCompleted: false });
       await store.create(old);
-      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(true);
-      expect(await store.rotate(idHash(2), idHash(3), { mfaPending: undefined })).toBe(true);
+      expect(await store.rotate(idHash(1), idHash(2), {})).not.toBeNull();
+      expect(await store.rotate(idHash(2), idHash(3), { mfaPending: undefined })).not.toBeNull();
       expect(await store.get(idHash(3))).toEqual({ ...old, idHash: idHash(3) });
     });
 
@@ -111,15 +111,15 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
     });
 
     test('rotate of a missing session is false and creates nothing', async () => {
-      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(false);
+      expect(await store.rotate(idHash(1), idHash(2), {})).toBeNull();
       expect(await store.get(idHash(2))).toBeNull();
       expect(await store.list()).toEqual([]);
     });
 
     test('an old id cannot be rotated twice', async () => {
       await store.create(sessionRecord({ idHash: idHash(1) }));
-      expect(await store.rotate(idHash(1), idHash(2), {})).toBe(true);
-      expect(await peer.rotate(idHash(1), idHash(3), {})).toBe(false);
+      expect(await store.rotate(idHash(1), idHash(2), {})).not.toBeNull();
+      expect(await peer.rotate(idHash(1), idHash(3), {})).toBeNull();
       expect(await store.get(idHash(3))).toBeNull();
     });
 
@@ -128,7 +128,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       await store.create(old);
       const results = await race(subject, (s, i) => s.rotate(idHash(1), idHash(100 + i), {}));
       expect(results.filter(Boolean)).toHaveLength(1);
-      const winner = results.indexOf(true);
+      const winner = results.findIndex((r) => r !== null);
       const remaining = await peer.list();
       expect(remaining).toEqual([{ ...old, idHash: idHash(100 + winner) }]);
       expect(await store.get(idHash(1))).toBeNull();
@@ -140,8 +140,8 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
         const [rotated, deleted] = await Promise.all([store.rotate(idHash(1), idHash(2), { mfaCompleted: true }), peer.deleteByUser('alice')]);
         expect(await store.list({ userName: 'alice' })).toEqual([]);
         // Either the deletion took the rotated session, or the rotation found nothing left to rotate.
-        expect(deleted).toBe(1);
-        expect(typeof rotated).toBe('boolean');
+        expect(deleted.count).toBe(1);
+        expect(rotated === null || typeof rotated.seq === 'number').toBe(true);
       }
     });
 
@@ -154,7 +154,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
         await Promise.all([store.touchAll(forward), peer.touchAll(backward), store.touchAll(backward), peer.touchAll(forward)]);
       }
       const [, , deleted] = await Promise.all([store.touchAll(new Map(ids.map((id) => [id, 500]))), peer.touchAll(new Map([...ids].reverse().map((id) => [id, 501]))), peer.deleteByUser('alice')]);
-      expect(deleted).toBe(20);
+      expect(deleted.count).toBe(20);
       expect((await store.list()).map((s) => s.lastSeenAt)).toEqual(Array.from({ length: 20 }, () => 501));
     });
 
@@ -163,8 +163,8 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       const odd = `${idHash(1).slice(0, 63)}\u0000`;
       expect(await store.get(odd)).toBeNull();
       expect(await store.delete(odd)).toBeNull();
-      expect(await store.deleteIdle(odd, 9_999_999)).toBe(false);
-      expect(await store.rotate(odd, idHash(2), {})).toBe(false);
+      expect(await store.deleteIdle(odd, 9_999_999)).toBeNull();
+      expect(await store.rotate(odd, idHash(2), {})).toBeNull();
       await store.touch(odd, 5_000);
       expect(await store.list()).toEqual([sessionRecord({ idHash: idHash(1) })]);
     });
@@ -179,7 +179,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
     test('delete returns what it deleted, then null', async () => {
       const session = sessionRecord({ idHash: idHash(1) });
       await store.create(session);
-      expect(await peer.delete(idHash(1))).toEqual(session);
+      expect(await peer.delete(idHash(1))).toEqual({ session: session, seq: expect.any(Number) });
       expect(await store.get(idHash(1))).toBeNull();
       expect(await store.delete(idHash(1))).toBeNull();
     });
@@ -190,16 +190,17 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       expect(results.filter((r) => r !== null)).toHaveLength(1);
     });
 
-    test('deleteIdle deletes only a session whose last activity is before the time given, as of the delete', async () => {
-      await store.create(sessionRecord({ idHash: idHash(1), handle: 'one', lastSeenAt: 5_000 }));
+    test('deleteIdle deletes only a session whose last activity is before the time given, as of the delete, and logs it', async () => {
+      const one = sessionRecord({ idHash: idHash(1), handle: 'one', lastSeenAt: 5_000 });
+      await store.create(one);
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'two', lastSeenAt: 5_000 }));
-      expect(await peer.deleteIdle(idHash(1), 5_000)).toBe(false);
+      expect(await peer.deleteIdle(idHash(1), 5_000)).toBeNull();
       // Activity written by another connection after the caller read the session saves it.
       await store.touch(idHash(1), 6_000);
-      expect(await peer.deleteIdle(idHash(1), 5_001)).toBe(false);
-      expect(await peer.deleteIdle(idHash(1), 6_001)).toBe(true);
+      expect(await peer.deleteIdle(idHash(1), 5_001)).toBeNull();
+      expect(await peer.deleteIdle(idHash(1), 6_001)).toEqual({ session: { ...one, lastSeenAt: 6_000 }, seq: expect.any(Number) });
       expect(await store.get(idHash(1))).toBeNull();
-      expect(await store.deleteIdle(idHash(1), 9_000)).toBe(false);
+      expect(await store.deleteIdle(idHash(1), 9_000)).toBeNull();
       expect(await store.get(idHash(2))).not.toBeNull();
     });
 
@@ -207,7 +208,7 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       const one = sessionRecord({ idHash: idHash(1), handle: 'one' });
       await store.create(one);
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'two' }));
-      expect(await peer.deleteByHandle('one')).toEqual(one);
+      expect(await peer.deleteByHandle('one')).toEqual({ session: one, seq: expect.any(Number) });
       expect(await store.get(idHash(1))).toBeNull();
       expect(await store.get(idHash(2))).not.toBeNull();
       expect(await store.deleteByHandle('one')).toBeNull();
@@ -218,31 +219,31 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'a2', userName: 'alice' }));
       await store.create(sessionRecord({ idHash: idHash(3), handle: 'b1', userName: 'bob' }));
-      expect(await peer.deleteByUser('alice')).toBe(2);
+      expect((await peer.deleteByUser('alice')).count).toBe(2);
       expect((await store.list()).map((s) => s.handle)).toEqual(['b1']);
-      expect(await store.deleteByUser('alice')).toBe(0);
-      expect(await store.deleteByUser('nobody')).toBe(0);
+      expect((await store.deleteByUser('alice')).count).toBe(0);
+      expect((await store.deleteByUser('nobody')).count).toBe(0);
     });
 
     test('deleteByUser can spare one session', async () => {
       await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'a2', userName: 'alice' }));
       await store.create(sessionRecord({ idHash: idHash(3), handle: 'a3', userName: 'alice' }));
-      expect(await store.deleteByUser('alice', idHash(2))).toBe(2);
+      expect((await store.deleteByUser('alice', idHash(2))).count).toBe(2);
       expect((await peer.list()).map((s) => s.handle)).toEqual(['a2']);
     });
 
     test('deleteByUser sparing an id of another user spares nothing of this one', async () => {
       await store.create(sessionRecord({ idHash: idHash(1), handle: 'a1', userName: 'alice' }));
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'b1', userName: 'bob' }));
-      expect(await store.deleteByUser('alice', idHash(2))).toBe(1);
+      expect((await store.deleteByUser('alice', idHash(2))).count).toBe(1);
       expect((await store.list()).map((s) => s.handle)).toEqual(['b1']);
     });
 
     test('deleteAll deletes everything and counts it', async () => {
-      expect(await store.deleteAll()).toBe(0);
+      expect((await store.deleteAll()).count).toBe(0);
       for (const n of [1, 2, 3]) await store.create(sessionRecord({ idHash: idHash(n), handle: `h${n}` }));
-      expect(await peer.deleteAll()).toBe(3);
+      expect((await peer.deleteAll()).count).toBe(3);
       expect(await store.list()).toEqual([]);
     });
 

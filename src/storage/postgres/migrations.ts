@@ -184,6 +184,23 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX counter_blocks_until ON counter_blocks (until);
     `,
   },
+  {
+    version: 6,
+    description: 'the revocation log',
+    // cluster/revocation-log.ts; as SQLite migration 9. An identity is never reused; the adapters
+    // append under one transaction-level advisory lock, so seqs also commit in order
+    // (postgres-session-store.ts).
+    sql: `
+      CREATE TABLE revocations (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at bigint NOT NULL,
+        scope text NOT NULL CHECK (scope IN ('session', 'user', 'all')),
+        subject text COLLATE "C",
+        CHECK ((scope = 'all') = (subject IS NULL))
+      );
+      CREATE INDEX revocations_at ON revocations (at);
+    `,
+  },
 ];
 
 /**

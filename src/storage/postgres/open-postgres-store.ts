@@ -12,6 +12,7 @@ import { PostgresCounterStore } from './postgres-counter-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
+import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresSigningKeyStore } from './postgres-signing-key-store.js';
 import { PostgresUserStore } from './postgres-user-store.js';
@@ -20,7 +21,7 @@ import { PostgresUserStore } from './postgres-user-store.js';
  * The parts of a Store that live in PostgreSQL, the login throttle's counters included. The
  * rate-rule counters live in Redis (SPEC §8) and are added by whoever composes the full Store.
  */
-export type PostgresStore = Omit<Store, 'counters'>;
+export type PostgresStore = Omit<Store, 'counters' | 'channel'>;
 
 export interface PostgresStoreOptions {
   /** Where `env:VARNAME` sources are read (only config/ reads process.env). */
@@ -93,6 +94,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     keys: new PostgresSigningKeyStore(pool),
     blocks: new PostgresBlockStore(pool),
     throttle: new PostgresCounterStore(pool),
+    revocations: new PostgresRevocationLog(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

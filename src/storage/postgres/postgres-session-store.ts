@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { UserRecord } from '../../accounts/user-store.js';
-import type { SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+import type { Revoked, SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+import { appendRevocation, lockRevocationLog, PostgresRevocationLog } from './postgres-revocation-log.js';
 import { changed, run, statement, storable, transaction } from './queries.js';
 import { toUserRecord, userColumns, type UserRow } from './postgres-user-store.js';
 
@@ -54,9 +55,9 @@ const rotate = statement('sessions_rotate', `UPDATE sessions SET id_hash = $2,
   password_reset_required = COALESCE($3::boolean, password_reset_required),
   mfa_pending = COALESCE($4::boolean, mfa_pending),
   mfa_completed = COALESCE($5::boolean, mfa_completed)
-  WHERE id_hash = $1`);
+  WHERE id_hash = $1 RETURNING handle`);
 const remove = statement('sessions_delete', `DELETE FROM sessions WHERE id_hash = $1 RETURNING ${columns}`);
-const removeIdle = statement('sessions_delete_idle', 'DELETE FROM sessions WHERE id_hash = $1 AND last_seen_at < $2');
+const removeIdle = statement('sessions_delete_idle', `DELETE FROM sessions WHERE id_hash = $1 AND last_seen_at < $2 RETURNING ${columns}`);
 const removeByHandle = statement('sessions_delete_by_handle', `DELETE FROM sessions WHERE handle = $1 RETURNING ${columns}`);
 // deleteByUser and deleteAll: lock in id_hash order first (see touchAll), then delete with a fresh
 // snapshot, which sees every session committed meanwhile (a rotation's new id included).
@@ -77,8 +78,8 @@ export const purgeSql = `DELETE FROM sessions WHERE id_hash IN (
 const purge = statement('sessions_purge', purgeSql);
 
 /**
- * SessionStore on PostgreSQL. Every verb is one statement but deleteByUser and deleteAll, which are
- * one transaction each (lock, then delete). No read is kept between calls: the session memory that
+ * SessionStore on PostgreSQL. Reads and activity are one statement each; every deletion that revokes
+ * (and rotate) is one transaction with its revocation log entry. No read is kept between calls: the session memory that
  * spares the store most reads comes with the cluster work (SPEC §8, "Speed").
  */
 export class PostgresSessionStore implements SessionStore {
@@ -131,45 +132,63 @@ export class PostgresSessionStore implements SessionStore {
     await run(this.#pool, touchAll, [entries.map(([idHash]) => idHash), entries.map(([, at]) => at)]);
   }
 
-  async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean> {
-    if (!storable(oldIdHash)) return false;
-    const result = await run(this.#pool, rotate, [
-      oldIdHash, newIdHash, patch.passwordResetRequired ?? null, patch.mfaPending ?? null, patch.mfaCompleted ?? null,
-    ]);
-    return changed(result) === 1;
-  }
+  // Every deletion that revokes is one transaction with its log entry, which takes the log's lock
+  // first (postgres-revocation-log.ts): before any row lock, so revokers queue on it and never
+  // deadlock with each other over sessions.
 
-  async delete(idHash: string): Promise<SessionRecord | null> {
-    if (!storable(idHash)) return null;
-    const row = (await run<SessionRow>(this.#pool, remove, [idHash])).rows[0];
-    return row ? toRecord(row) : null;
-  }
-
-  async deleteIdle(idHash: string, idleBefore: number): Promise<boolean> {
-    if (!storable(idHash)) return false;
-    return changed(await run(this.#pool, removeIdle, [idHash, idleBefore])) === 1;
-  }
-
-  async deleteByHandle(handle: string): Promise<SessionRecord | null> {
-    if (!storable(handle)) return null;
-    const row = (await run<SessionRow>(this.#pool, removeByHandle, [handle])).rows[0];
-    return row ? toRecord(row) : null;
-  }
-
-  async deleteByUser(userName: string, exceptIdHash?: string): Promise<number> {
-    if (!storable(userName)) return 0;
+  async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<Revoked | null> {
+    if (!storable(oldIdHash)) return null;
     return transaction(this.#pool, async (client) => {
-      await run(client, lockByUser, [userName]);
-      // An id PostgreSQL cannot hold matches no row: sparing it spares nothing.
-      const spared = exceptIdHash !== undefined && storable(exceptIdHash) ? exceptIdHash : null;
-      return changed(await run(client, removeByUser, [userName, spared]));
+      await run(client, lockRevocationLog);
+      const row = (await run<{ handle: string }>(client, rotate, [
+        oldIdHash, newIdHash, patch.passwordResetRequired ?? null, patch.mfaPending ?? null, patch.mfaCompleted ?? null,
+      ])).rows[0];
+      return row ? { seq: await appendRevocation(client, 'session', row.handle) } : null;
     });
   }
 
-  async deleteAll(): Promise<number> {
+  async delete(idHash: string): Promise<(Revoked & { session: SessionRecord }) | null> {
+    if (!storable(idHash)) return null;
+    return this.#deleteOne(remove, [idHash]);
+  }
+
+  async deleteIdle(idHash: string, idleBefore: number): Promise<(Revoked & { session: SessionRecord }) | null> {
+    if (!storable(idHash)) return null;
+    return this.#deleteOne(removeIdle, [idHash, idleBefore]);
+  }
+
+  async deleteByHandle(handle: string): Promise<(Revoked & { session: SessionRecord }) | null> {
+    if (!storable(handle)) return null;
+    return this.#deleteOne(removeByHandle, [handle]);
+  }
+
+  #deleteOne(sql: typeof remove, params: unknown[]): Promise<(Revoked & { session: SessionRecord }) | null> {
     return transaction(this.#pool, async (client) => {
+      await run(client, lockRevocationLog);
+      const row = (await run<SessionRow>(client, sql, params)).rows[0];
+      return row ? { session: toRecord(row), seq: await appendRevocation(client, 'session', row.handle) } : null;
+    });
+  }
+
+  async deleteByUser(userName: string, exceptIdHash?: string): Promise<Revoked & { count: number }> {
+    // A name PostgreSQL cannot hold names no user, and the log could not hold it either.
+    if (!storable(userName)) return { count: 0, seq: await new PostgresRevocationLog(this.#pool).latestSeq() };
+    return transaction(this.#pool, async (client) => {
+      await run(client, lockRevocationLog);
+      await run(client, lockByUser, [userName]);
+      // An id PostgreSQL cannot hold matches no row: sparing it spares nothing.
+      const spared = exceptIdHash !== undefined && storable(exceptIdHash) ? exceptIdHash : null;
+      const count = changed(await run(client, removeByUser, [userName, spared]));
+      return { count, seq: await appendRevocation(client, 'user', userName) };
+    });
+  }
+
+  async deleteAll(): Promise<Revoked & { count: number }> {
+    return transaction(this.#pool, async (client) => {
+      await run(client, lockRevocationLog);
       await run(client, lockAll);
-      return changed(await run(client, removeAll));
+      const count = changed(await run(client, removeAll));
+      return { count, seq: await appendRevocation(client, 'all', null) };
     });
   }
 

@@ -14,6 +14,7 @@ import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeResealableContract } from '../contract/resealable.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
+import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import { openPostgresStore, type PostgresStore } from './open-postgres-store.js';
@@ -93,6 +94,7 @@ describeCounterStoreContract('postgres', async (): Promise<CounterSubject> => {
     },
   };
 }, { heavyTakes: 10_000 });
+describeRevocationLogContract('postgres', postgresSubject((s) => ({ sessions: s.sessions, revocations: s.revocations })));
 
 /** The MFA and meta ports do not declare Resealable; their PostgreSQL adapters do (as SQLite's). */
 const asResealable = (part: object): Resealable => part as Resealable;

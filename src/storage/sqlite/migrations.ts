@@ -227,6 +227,24 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX counter_windows_expires_at ON counter_windows (expires_at);
     `,
   },
+  {
+    version: 9,
+    description: 'the revocation log',
+    // cluster/revocation-log.ts: one row per revocation, written in the transaction that deletes
+    // the sessions. AUTOINCREMENT, so a seq is never handed out twice, even after the purge has
+    // deleted the newest rows' predecessors (a plain rowid reuses max + 1). Subjects are handles
+    // and user names, never a session id's hash. The `at` index keeps the purge a range scan.
+    sql: `
+      CREATE TABLE revocations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('session', 'user', 'all')),
+        subject TEXT,
+        CHECK ((scope = 'all') = (subject IS NULL))
+      ) STRICT;
+      CREATE INDEX revocations_at ON revocations (at);
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

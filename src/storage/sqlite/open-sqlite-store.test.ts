@@ -237,7 +237,7 @@ for await (const command of lines) {
       try { say({ ok: applyMigrations(db).map((m) => m.version) }); } finally { db.close(); }
     }
     if (command === 'create') say({ ok: await store.users.create({ name: 'racer', roles: [], passwordHash: 'h' + index, locked: false, passwordResetRequired: false, mfaEnabled: false, createdAt: 1, lastLoginAt: null }) });
-    if (command === 'rotate') say({ ok: await store.sessions.rotate('old', 'new-' + index, {}) });
+    if (command === 'rotate') say({ ok: (await store.sessions.rotate('old', 'new-' + index, {})) !== null });
     if (command.startsWith('take ')) {
       // The counts of the takes this process was allowed. Every process starts at the same
       // instant (a busy wait: a timer is too coarse) and passes the same time, so only the file's

@@ -11,6 +11,10 @@ import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
 import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
+import { SqliteRevocationLog } from './sqlite-revocation-log.js';
+import { LocalChannelHub } from '../../cluster/local-node-channel.js';
+import { newNodeId } from '../../cluster/node-messages.js';
+import { cryptoRandom } from '../../security/random.js';
 
 /**
  * Opens (creating if needed) the SQLite file at `path` and brings its schema up to date. `:memory:`
@@ -31,6 +35,7 @@ export function openSqliteStore(path: string): Store {
 function storeOn(db: Database): Store {
   const ping = db.prepare('SELECT 1');
   const counters = new SqliteCounterStore(db);
+  const channel = new LocalChannelHub().channel(newNodeId(cryptoRandom));
   return {
     users: new SqliteUserStore(db),
     sessions: new SqliteSessionStore(db),
@@ -43,10 +48,13 @@ function storeOn(db: Database): Store {
     blocks: new SqliteBlockStore(db),
     mfa: new SqliteMfaStore(db),
     keys: new SqliteSigningKeyStore(db),
+    revocations: new SqliteRevocationLog(db),
+    channel,
     async ping() {
       ping.get();
     },
     async close() {
+      await channel.close();
       db.close();
     },
   };

@@ -1,6 +1,8 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
 import type { UserRecord } from '../../accounts/user-store.js';
-import type { SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+import type { RevocationScope } from '../../cluster/revocation-log.js';
+import type { Revoked, SessionPatch, SessionRecord, SessionStore } from '../../sessions/session-store.js';
+import { appendRevocationSql } from './sqlite-revocation-log.js';
 import { toUserRecord, userColumns, type UserRow } from './sqlite-user-store.js';
 
 interface SessionRow {
@@ -64,13 +66,17 @@ export class SqliteSessionStore implements SessionStore {
   readonly #touch: Statement<[number, string, number]>;
   readonly #delete: Statement<[string], SessionRow>;
   readonly #deleteByHandle: Statement<[string], SessionRow>;
-  readonly #deleteIdle: Statement<[string, number]>;
+  readonly #deleteIdle: Statement<[string, number], SessionRow>;
   readonly #deleteByUser: Statement<[string, string | null]>;
   readonly #deleteAll: Statement<[]>;
   readonly #list: Statement<[], SessionRow>;
   readonly #listByUser: Statement<[string], SessionRow>;
   readonly #purge: Statement<[number, number]>;
-  readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => boolean>;
+  readonly #append: Statement<[RevocationScope, string | null], number>;
+  readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => Revoked | null>;
+  /** Runs the given deletion of one session and logs it, in one transaction. */
+  readonly #deleteOne: Transaction<(remove: () => SessionRow | undefined) => (Revoked & { session: SessionRecord }) | null>;
+  readonly #deleteMany: Transaction<(scope: 'user' | 'all', userName: string | null, exceptIdHash: string | null) => Revoked & { count: number }>;
   readonly #touchAll: Transaction<(activity: ReadonlyMap<string, number>) => void>;
   readonly #readVersioned: Transaction<(idHash: string) => { dataVersion: number; found: SessionWithUser | null }>;
 
@@ -90,22 +96,33 @@ export class SqliteSessionStore implements SessionStore {
     this.#touch = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?');
     this.#delete = db.prepare(`DELETE FROM sessions WHERE id_hash = ? RETURNING ${columns}`);
     this.#deleteByHandle = db.prepare(`DELETE FROM sessions WHERE handle = ? RETURNING ${columns}`);
-    this.#deleteIdle = db.prepare('DELETE FROM sessions WHERE id_hash = ? AND last_seen_at < ?');
+    this.#deleteIdle = db.prepare(`DELETE FROM sessions WHERE id_hash = ? AND last_seen_at < ? RETURNING ${columns}`);
     // `IS NOT NULL` is true for every row, so one statement serves both "all" and "all but one".
     this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_name = ? AND id_hash IS NOT ?');
     this.#deleteAll = db.prepare('DELETE FROM sessions');
     this.#list = db.prepare(`SELECT ${columns} FROM sessions ORDER BY created_at DESC, rowid DESC`);
     this.#listByUser = db.prepare(`SELECT ${columns} FROM sessions WHERE user_name = ? ORDER BY created_at DESC, rowid DESC`);
     this.#purge = db.prepare(purgeSql);
+    this.#append = db.prepare<[RevocationScope, string | null], number>(appendRevocationSql).pluck();
 
-    const rotate = (oldIdHash: string, newIdHash: string, patch: SessionPatch): boolean => {
+    // Every deletion that revokes is one transaction with its log entry (cluster/revocation-log.ts).
+    const rotate = (oldIdHash: string, newIdHash: string, patch: SessionPatch): Revoked | null => {
       const old = this.#delete.get(oldIdHash);
-      if (!old) return false;
+      if (!old) return null;
       const next = toRecord(old);
       this.#insert.run(toParams({ ...next, ...definedOnly(patch), idHash: newIdHash }));
-      return true;
+      return { seq: this.#append.get('session', old.handle)! };
     };
     this.#rotate = db.transaction(rotate);
+    this.#deleteOne = db.transaction((remove: () => SessionRow | undefined) => {
+      const row = remove();
+      if (!row) return null;
+      return { session: toRecord(row), seq: this.#append.get('session', row.handle)! };
+    });
+    this.#deleteMany = db.transaction((scope: 'user' | 'all', userName: string | null, exceptIdHash: string | null) => {
+      const count = scope === 'user' ? this.#deleteByUser.run(userName!, exceptIdHash).changes : this.#deleteAll.run().changes;
+      return { count, seq: this.#append.get(scope, userName)! };
+    });
     this.#touchAll = db.transaction((activity: ReadonlyMap<string, number>) => {
       for (const [idHash, lastSeenAt] of activity) this.#touch.run(lastSeenAt, idHash, lastSeenAt);
     });
@@ -184,32 +201,30 @@ export class SqliteSessionStore implements SessionStore {
     if (activity.size > 0) this.#touchAll.immediate(activity);
   }
 
-  async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<boolean> {
+  async rotate(oldIdHash: string, newIdHash: string, patch: SessionPatch): Promise<Revoked | null> {
     // IMMEDIATE: take the write lock before reading, so two processes rotating the same session
     // serialise instead of both reading it (the second then finds nothing and returns false).
     return this.#rotate.immediate(oldIdHash, newIdHash, patch);
   }
 
-  async delete(idHash: string): Promise<SessionRecord | null> {
-    const row = this.#delete.get(idHash);
-    return row ? toRecord(row) : null;
+  async delete(idHash: string): Promise<(Revoked & { session: SessionRecord }) | null> {
+    return this.#deleteOne.immediate(() => this.#delete.get(idHash));
   }
 
-  async deleteIdle(idHash: string, idleBefore: number): Promise<boolean> {
-    return this.#deleteIdle.run(idHash, idleBefore).changes === 1;
+  async deleteIdle(idHash: string, idleBefore: number): Promise<(Revoked & { session: SessionRecord }) | null> {
+    return this.#deleteOne.immediate(() => this.#deleteIdle.get(idHash, idleBefore));
   }
 
-  async deleteByHandle(handle: string): Promise<SessionRecord | null> {
-    const row = this.#deleteByHandle.get(handle);
-    return row ? toRecord(row) : null;
+  async deleteByHandle(handle: string): Promise<(Revoked & { session: SessionRecord }) | null> {
+    return this.#deleteOne.immediate(() => this.#deleteByHandle.get(handle));
   }
 
-  async deleteByUser(userName: string, exceptIdHash?: string): Promise<number> {
-    return this.#deleteByUser.run(userName, exceptIdHash ?? null).changes;
+  async deleteByUser(userName: string, exceptIdHash?: string): Promise<Revoked & { count: number }> {
+    return this.#deleteMany.immediate('user', userName, exceptIdHash ?? null);
   }
 
-  async deleteAll(): Promise<number> {
-    return this.#deleteAll.run().changes;
+  async deleteAll(): Promise<Revoked & { count: number }> {
+    return this.#deleteMany.immediate('all', null, null);
   }
 
   async list(filter: { userName?: string } = {}): Promise<SessionRecord[]> {

@@ -10,6 +10,7 @@ import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
+import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import type { Store } from '../store.js';
@@ -60,3 +61,4 @@ describeCounterStoreContract('sqlite', async (): Promise<CounterSubject> => {
 describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
+describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));

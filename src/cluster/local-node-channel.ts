@@ -1,0 +1,93 @@
+import type { NodeChannel } from './node-channel.js';
+import { decodeNodeMessage, encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './node-messages.js';
+
+/**
+ * The channel inside one process: every LocalNodeChannel made from one hub hears the others. A
+ * single SQLite process has no one to tell, so its channel is a hub of one; tests give several
+ * services one hub. Messages travel in their wire form and are decoded on receipt, as over Redis.
+ *
+ * Several processes on one SQLite file (workers, the CLI beside `serve`) do not hear each other
+ * through this: that is issue 12's seam (they read the store on every request until then).
+ */
+export class LocalChannelHub {
+  readonly #members = new Set<LocalNodeChannel>();
+
+  channel(nodeId: string): LocalNodeChannel {
+    const channel = new LocalNodeChannel(this, nodeId);
+    this.#members.add(channel);
+    return channel;
+  }
+
+  /** Hands the raw text to every member but the sender (a test injects malformed text here). */
+  deliver(text: string, except?: LocalNodeChannel): void {
+    for (const member of this.#members) if (member !== except) member.receive(text);
+  }
+
+  leave(channel: LocalNodeChannel): void {
+    this.#members.delete(channel);
+  }
+}
+
+export class LocalNodeChannel implements NodeChannel {
+  readonly nodeId: string;
+  readonly #hub: LocalChannelHub;
+  readonly #listeners = new Set<(message: NodeMessage) => void>();
+  readonly #statusListeners = new Set<(connected: boolean) => void>();
+  #malformed = 0;
+  #open = true;
+
+  constructor(hub: LocalChannelHub, nodeId: string) {
+    this.#hub = hub;
+    this.nodeId = nodeId;
+  }
+
+  get connected(): boolean {
+    return this.#open;
+  }
+
+  get malformed(): number {
+    return this.#malformed;
+  }
+
+  async publish(message: NodeMessageBody): Promise<void> {
+    if (!this.#open) throw new Error('the node channel is closed');
+    const text = encodeNodeMessage(this.nodeId, message);
+    // Asynchronous, as over a network: a listener never runs inside the publisher's call.
+    queueMicrotask(() => this.#hub.deliver(text, this));
+  }
+
+  receive(text: string): void {
+    if (!this.#open) return;
+    const message = decodeNodeMessage(text);
+    if (!message) {
+      this.#malformed += 1;
+      return;
+    }
+    if (message.from === this.nodeId) return;
+    for (const listener of this.#listeners) {
+      // One listener's failure must not keep the message from the others.
+      try {
+        listener(message);
+      } catch {
+        // the listener's own business
+      }
+    }
+  }
+
+  subscribe(listener: (message: NodeMessage) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onStatus(listener: (connected: boolean) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#hub.leave(this);
+    for (const listener of this.#statusListeners) listener(false);
+  }
+}

@@ -1,0 +1,32 @@
+import type { NodeMessage, NodeMessageBody } from './node-messages.js';
+
+/**
+ * Messages between the processes sharing a store (SPEC §8 "Changes reach every node", "Revocation
+ * stays immediate"): every process hears what any other publishes. Delivery is at most once and
+ * only to processes connected at the time (Redis pub/sub keeps nothing), so a message is a hint to
+ * act at once, never the record: what must not be missed is in the store (the revocation log, the
+ * secrets, the keys), and a process that was not connected catches up from there.
+ * Adapters: storage/redis/redis-node-channel.ts, cluster/local-node-channel.ts; both pass
+ * storage/contract/node-channel.contract.ts.
+ */
+export interface NodeChannel {
+  /** This process's random id, carried by every message it publishes. */
+  readonly nodeId: string;
+  /**
+   * Sends to every other process. Rejects when the message cannot be handed over within the
+   * cache timeout (never queued for later: a late announcement is worth less than the caller's time).
+   */
+  publish(message: NodeMessageBody): Promise<void>;
+  /**
+   * Hears what other processes publish (never this process's own), each valid message once;
+   * malformed ones are dropped and counted. Returns the unsubscribe function.
+   */
+  subscribe(listener: (message: NodeMessage) => void): () => void;
+  /** True while messages published elsewhere would reach this process's listeners. */
+  readonly connected: boolean;
+  /** Called with the new value each time `connected` changes. Returns the unsubscribe function. */
+  onStatus(listener: (connected: boolean) => void): () => void;
+  /** How many received messages were dropped as malformed since this channel was opened. */
+  readonly malformed: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,64 @@
+import type { Logger } from '../log/logger.js';
+import type { NodeChannel } from './node-channel.js';
+import type { NodeMessage } from './node-messages.js';
+
+/** What a running gateway re-reads at once when another process says it changed. */
+export interface Refreshers {
+  secrets(): Promise<unknown>;
+  keys(): Promise<unknown>;
+}
+
+/**
+ * A running gateway's ear on the channel (SPEC §8). `changed` re-reads that cache at once (the
+ * polling stays, as the backstop for a message missed). `revoked` only records the highest
+ * revocation seq heard: this node still reads the session from the store on every request, so
+ * nothing depends on it yet; issue 12's session memory will drop what it names and confirm.
+ * `blocks` needs nothing: blocks are read from the store on each request a rule could refuse.
+ */
+export class NodeListener {
+  readonly #channel: NodeChannel;
+  readonly #refresh: Refreshers;
+  readonly #logger: Logger;
+  #heardSeq = 0;
+  #stop: (() => void)[] = [];
+
+  constructor(deps: { channel: NodeChannel; refresh: Refreshers; logger: Logger }) {
+    this.#channel = deps.channel;
+    this.#refresh = deps.refresh;
+    this.#logger = deps.logger;
+  }
+
+  /** The highest revocation log seq announced to this process since it started listening. */
+  get heardSeq(): number {
+    return this.#heardSeq;
+  }
+
+  start(): void {
+    if (this.#stop.length > 0) return;
+    this.#stop.push(this.#channel.subscribe((message) => this.#hear(message)));
+    this.#stop.push(this.#channel.onStatus((connected) => {
+      if (connected) this.#logger.info('node channel connected: announcements from other nodes are heard');
+      else this.#logger.warn('node channel lost: changes made elsewhere reach this node by polling until it is back');
+    }));
+  }
+
+  stop(): void {
+    for (const stop of this.#stop) stop();
+    this.#stop = [];
+  }
+
+  #hear(message: NodeMessage): void {
+    switch (message.type) {
+      case 'revoked':
+        if (message.seq > this.#heardSeq) this.#heardSeq = message.seq;
+        return;
+      case 'confirmed':
+        return;
+      case 'changed':
+        if (message.what === 'blocks') return;
+        this.#refresh[message.what]().catch((error: unknown) => {
+          this.#logger.error({ what: message.what, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read what another node changed; polling will');
+        });
+    }
+  }
+}
