@@ -7,6 +7,7 @@ import type { SessionStore } from '../sessions/session-store.js';
 import type { MfaStore } from '../mfa/mfa-store.js';
 import type { Resealable } from '../secrets/resealable.js';
 import type { SigningKeyStore } from '../trust/signing-key-store.js';
+import type { StoreTransfer } from './store-transfer.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 /** Resealable: the master-key check value is re-sealed by master-key rotation. */
@@ -30,6 +31,8 @@ export interface Store {
   mfa: MfaStore;
   /** Gatehouse's own keys for upstream assertions (SPEC §7). */
   keys: SigningKeyStore;
+  /** Every durable row at once, verbatim: `gatehouse store copy` (store-transfer.ts). */
+  transfer: StoreTransfer;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   /**

@@ -12,6 +12,7 @@ import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
+import { PostgresStoreTransfer } from './postgres-store-transfer.js';
 import { PostgresSigningKeyStore } from './postgres-signing-key-store.js';
 import { PostgresUserStore } from './postgres-user-store.js';
 
@@ -91,6 +92,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     mfa: new PostgresMfaStore(pool),
     keys: new PostgresSigningKeyStore(pool),
     blocks: new PostgresBlockStore(pool),
+    transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

@@ -9,6 +9,7 @@ import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteMfaStore } from './sqlite-mfa-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
+import { SqliteStoreTransfer } from './sqlite-store-transfer.js';
 import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 
@@ -40,6 +41,7 @@ function storeOn(db: Database): Store {
     blocks: new SqliteBlockStore(db),
     mfa: new SqliteMfaStore(db),
     keys: new SqliteSigningKeyStore(db),
+    transfer: new SqliteStoreTransfer(db),
     async ping() {
       ping.get();
     },

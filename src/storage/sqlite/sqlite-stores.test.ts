@@ -10,6 +10,7 @@ import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
+import { describeStoreTransferContract } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import type { Store } from '../store.js';
@@ -60,3 +61,19 @@ describeCounterStoreContract('sqlite', async (): Promise<CounterSubject> => {
 describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
+
+/** Two separate files: the store copied from and the one copied into. */
+describeStoreTransferContract('sqlite → sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+  const source = openSqliteStore(join(dir, 'source.db'));
+  const target = openSqliteStore(join(dir, 'target.db'));
+  return {
+    source,
+    target,
+    async cleanup() {
+      await source.close();
+      await target.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
