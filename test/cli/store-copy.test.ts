@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { baseConfig, Workspace } from './harness.js';
@@ -69,13 +69,16 @@ describe('gatehouse store copy', () => {
     expect(existsSync(targetDb())).toBe(false);
   });
 
-  it('onto its own store (the same file by another path): exit 2, and the store is as it was', async () => {
+  it('onto its own store (the same file by another path, or a hard link): exit 2, and the store is as it was', async () => {
     const before = (await source.run(['user', 'list', '--json'])).stdout;
     writeFileSync(target.configFile, baseConfig.replace('./gatehouse.db', `${source.dir}/./gatehouse.db`).replace('./master.key', `${source.dir}/master.key`));
     const result = await copy();
     expect(result.code).toBe(2);
     expect(result.stderr).toBe('error: --to configures the same store as this configuration; a store cannot be copied onto itself\n');
     expect((await source.run(['store', 'copy', '--to', source.configFile])).code).toBe(2);
+    linkSync(join(source.dir, 'gatehouse.db'), join(target.dir, 'linked.db'));
+    writeFileSync(target.configFile, baseConfig.replace('./gatehouse.db', './linked.db'));
+    expect((await copy()).code).toBe(2);
     expect((await source.run(['user', 'list', '--json'])).stdout).toBe(before);
   });
 

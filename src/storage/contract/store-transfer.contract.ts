@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { racers } from './contract-subject.js';
 import type { Store } from '../store.js';
 import { contentTables, TargetNotEmptyError, transferTables, type StoreDump, type TransferTableName } from '../store-transfer.js';
 import { auditEvent, codeHash, idHash, passkeyRecord, sessionRecord, totpRecord, userRecord } from './fixtures.js';
@@ -8,11 +9,13 @@ export type TransferStore = Omit<Store, 'counters' | 'ping' | 'close' | 'pingCac
 
 /**
  * A source and a target on two separate, empty backends (possibly of different engines: the dump is
- * engine-neutral). `cleanup` closes both and removes what the factory created.
+ * engine-neutral); `targetPeer` is a second connection to the target's backend, as a second process
+ * would have. `cleanup` closes all three and removes what the factory created.
  */
 export interface TransferSubject {
   source: TransferStore;
   target: TransferStore;
+  targetPeer: TransferStore;
   cleanup(): Promise<void>;
 }
 
@@ -146,6 +149,24 @@ export function describeStoreTransferContract(name: string, factory: TransferFac
       await target.transfer.load(await source.transfer.dump());
       expect(await target.meta.get('master-key-check')).toBe(sealed('check'));
       expect(await target.meta.get('other')).toBe('kept');
+    });
+
+    test('concurrent loads into one empty target, across both connections: exactly one lands, whole; the others are refused', async () => {
+      await populate(source);
+      const full = await source.transfer.dump();
+      // Dumps that would not collide on any key: without the emptiness check and the inserts being
+      // one step, several would land side by side.
+      const dumps = Array.from({ length: racers }, (_, i) => {
+        const dump = emptyDump();
+        dump.users = [{ ...full.users[0]!, name: `racer-${i}` }];
+        dump.audit_events = full.audit_events.map((row) => ({ ...row, request_id: `racer-${i}` }));
+        return dump;
+      });
+      const outcomes = await Promise.all(dumps.map((dump, i) => (i % 2 === 0 ? target : subject.targetPeer).transfer.load(dump).then(() => 'loaded', (error: unknown) => error)));
+      const winners = outcomes.flatMap((outcome, i) => (outcome === 'loaded' ? [i] : []));
+      expect(winners).toHaveLength(1);
+      for (const outcome of outcomes.filter((o) => o !== 'loaded')) expect(outcome).toBeInstanceOf(TargetNotEmptyError);
+      expect(await subject.targetPeer.transfer.dump()).toEqual(dumps[winners[0]!]);
     });
 
     test('a load failing part-way leaves the target as it was: all rows or none', async () => {

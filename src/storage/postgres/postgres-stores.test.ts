@@ -86,18 +86,29 @@ describeSigningKeyStoreContract('postgres', postgresSubject((s) => s.keys));
 describeBlockStoreContract('postgres', postgresSubject((s) => s.blocks));
 
 /** One side of a store copy on each engine; SQLite on a fresh file, PostgreSQL on an emptied database. */
-async function side(engine: 'sqlite' | 'postgres', at: string): Promise<{ store: TransferStore; close(): Promise<void> }> {
+async function side(engine: 'sqlite' | 'postgres', at: string): Promise<{ store: TransferStore; peer: TransferStore; close(): Promise<void> }> {
   if (engine === 'postgres') {
     await emptyDatabase(at);
     const store = await open(at);
-    return { store, close: () => store.close() };
+    const peer = await open(at);
+    return {
+      store,
+      peer,
+      async close() {
+        await store.close();
+        await peer.close();
+      },
+    };
   }
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
   const store = openSqliteStore(join(dir, 'gatehouse.db'));
+  const peer = openSqliteStore(join(dir, 'gatehouse.db'));
   return {
     store,
+    peer,
     async close() {
       await store.close();
+      await peer.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -110,6 +121,7 @@ for (const [from, to] of [['postgres', 'postgres'], ['sqlite', 'postgres'], ['po
     return {
       source: source.store,
       target: target.store,
+      targetPeer: target.peer,
       async cleanup() {
         await source.close();
         await target.close();

@@ -67,12 +67,15 @@ describeStoreTransferContract('sqlite → sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
   const source = openSqliteStore(join(dir, 'source.db'));
   const target = openSqliteStore(join(dir, 'target.db'));
+  const targetPeer = openSqliteStore(join(dir, 'target.db'));
   return {
     source,
     target,
+    targetPeer,
     async cleanup() {
       await source.close();
       await target.close();
+      await targetPeer.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
