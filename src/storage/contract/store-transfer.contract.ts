@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { racers } from './contract-subject.js';
 import type { Store } from '../store.js';
-import { contentTables, TargetNotEmptyError, transferTables, type StoreDump, type TransferTableName } from '../store-transfer.js';
+import { contentTables, TargetNotEmptyError, transferTables, untransferredTables, type StoreDump, type TransferTableName } from '../store-transfer.js';
 import { auditEvent, codeHash, idHash, passkeyRecord, sessionRecord, totpRecord, userRecord } from './fixtures.js';
 
 /** The ports a transfer is seen through: everything durable (no counters). */
@@ -182,6 +182,25 @@ export function describeStoreTransferContract(name: string, factory: TransferFac
       await target.transfer.load(dump);
       expect(await target.users.list()).toEqual(await source.users.list());
     });
+  });
+}
+
+/**
+ * The engine's schema, fully migrated, against the transfer's description: every table is copied or
+ * deliberately left behind, and a copied table's columns are exactly those copied plus those the
+ * engine numbers itself. `schema` lists each table's columns.
+ */
+export function describeTransferCoverage(name: string, schema: () => Promise<Record<string, string[]>>): void {
+  test(`${name}: the store transfer covers every table and column of the schema`, async () => {
+    const tables = await schema();
+    const described = new Set([...transferTables.map((t) => t.name), ...untransferredTables]);
+    expect(Object.keys(tables).filter((table) => !described.has(table)), 'tables neither copied nor listed as left behind').toEqual([]);
+    for (const table of transferTables) {
+      const columns = tables[table.name];
+      expect(columns, table.name).toBeDefined();
+      const own = columns!.filter((column) => !(table.generated ?? []).includes(column));
+      expect([...own].sort(), table.name).toEqual(table.columns.map((c) => c.name).sort());
+    }
   });
 }
 

@@ -16,7 +16,7 @@ import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeResealableContract } from '../contract/resealable.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
-import { describeStoreTransferContract, type TransferStore } from '../contract/store-transfer.contract.js';
+import { describeStoreTransferContract, describeTransferCoverage, type TransferStore } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import { openSqliteStore } from '../sqlite/open-sqlite-store.js';
@@ -129,6 +129,21 @@ for (const [from, to] of [['postgres', 'postgres'], ['sqlite', 'postgres'], ['po
     };
   });
 }
+
+describeTransferCoverage('postgres', async () => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = (await client.query<{ table: string; column: string }>(
+      'SELECT table_name AS table, column_name AS column FROM information_schema.columns WHERE table_schema = current_schema()',
+    )).rows;
+    const tables: Record<string, string[]> = {};
+    for (const { table, column } of rows) (tables[table] ??= []).push(column);
+    return tables;
+  } finally {
+    await client.end();
+  }
+});
 
 /** The MFA and meta ports do not declare Resealable; their PostgreSQL adapters do (as SQLite's). */
 const asResealable = (part: object): Resealable => part as Resealable;

@@ -10,7 +10,7 @@ import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
-import { describeStoreTransferContract } from '../contract/store-transfer.contract.js';
+import { describeStoreTransferContract, describeTransferCoverage } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import type { Store } from '../store.js';
@@ -79,4 +79,18 @@ describeStoreTransferContract('sqlite → sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describeTransferCoverage('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+  const file = join(dir, 'gatehouse.db');
+  await openSqliteStore(file).close();
+  const db = new Database(file, { readonly: true });
+  try {
+    const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+    return Object.fromEntries(names.map((table) => [table, db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[]]));
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
