@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { postgresUrlKind, resolveConnectionUrl } from '../config/connection-url.js';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
@@ -103,7 +103,7 @@ async function withStore<T>(config: StoreConfig, env: NodeJS.ProcessEnv, work: (
 }
 
 /**
- * Whether two configurations name one store: the same SQLite file (after symbolic links), or the
+ * Whether two configurations name one store: the same SQLite file (whatever the links), or the
  * same PostgreSQL server and database. A copy onto itself would find its target non-empty anyway;
  * this says why in plain words, and before anything is opened.
  */
@@ -118,8 +118,11 @@ function sameStore(a: StoreConfig, b: StoreConfig, env: NodeJS.ProcessEnv): bool
   return false;
 }
 
+/** An existing file by device and inode (a symbolic or hard link is the same file); a new one by its path. */
 function canonicalFile(path: string): string {
-  return existsSync(path) ? realpathSync(path) : path;
+  if (!existsSync(path)) return path;
+  const { dev, ino } = statSync(realpathSync(path));
+  return `${dev}:${ino}`;
 }
 
 /** Server and database of a postgres:// URL (libpq defaults: port 5432, database named after the user). */

@@ -78,7 +78,9 @@ describe('gatehouse store copy', () => {
     expect((await source.run(['store', 'copy', '--to', source.configFile])).code).toBe(2);
     linkSync(join(source.dir, 'gatehouse.db'), join(target.dir, 'linked.db'));
     writeFileSync(target.configFile, baseConfig.replace('./gatehouse.db', './linked.db'));
-    expect((await copy()).code).toBe(2);
+    const linked = await copy();
+    expect(linked.stderr).toMatch(/a store cannot be copied onto itself/);
+    expect(linked.code).toBe(2);
     expect((await source.run(['user', 'list', '--json'])).stdout).toBe(before);
   });
 
