@@ -165,6 +165,20 @@ describe('gatehouse store copy: SQLite to PostgreSQL, then serve on PostgreSQL',
   });
 });
 
+describe('gatehouse store copy: PostgreSQL to SQLite', () => {
+  it('copies back into a new SQLite file while serve runs on PostgreSQL: the same users, secrets, keys and audit', async () => {
+    const file = join(dir, 'back.yaml');
+    writeConfig(file, await freePort(), ['store: { sqlite: ./back/gatehouse.db }']);
+    const result = cli(['store', 'copy', '--to', file, '--config', postgresConfig]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^copied 3 users, 1 TOTP enrolment, 10 recovery codes, 0 passkeys, 1 secret, 1 signing key, \d+ sessions, 1 block, \d+ audit events into the store of /);
+    for (const args of [['user', 'list', '--json'], ['secret', 'list', '--json'], ['block', 'list', '--json'], ['audit', '--limit', '500', '--json']]) {
+      expect(cli([...args, '--config', file]).stdout, args.join(' ')).toBe(cli([...args, '--config', postgresConfig]).stdout);
+    }
+  });
+});
+
 describe('gatehouse store copy: refusals', () => {
   it('a PostgreSQL target that is not empty: exit 1, one sentence, nothing written', async () => {
     const client = new pg.Client({ connectionString: postgresUrl });
