@@ -15,6 +15,7 @@ import { addSecretSetCommand } from './secret-set.js';
 import { addServeCommand } from './serve.js';
 import { addSessionListCommand } from './session-list.js';
 import { addSessionRevokeCommand } from './session-revoke.js';
+import { addStoreCopyCommand } from './store-copy.js';
 import { addUserAddCommand } from './user-add.js';
 import { addUserListCommand } from './user-list.js';
 import { addUserLockCommands } from './user-lock.js';
@@ -71,6 +72,9 @@ function buildProgram(io: CliIo, ctx: CliContext): Command {
 
   addAuditCommand(program, ctx);
   addMigrateCommand(program, ctx);
+
+  const store = program.command('store').description('move the whole store to another backend');
+  addStoreCopyCommand(store, ctx);
   return program;
 }
 

@@ -9,6 +9,7 @@ import type { Resealable } from '../secrets/resealable.js';
 import type { SigningKeyStore } from '../trust/signing-key-store.js';
 import type { NodeChannel } from '../cluster/node-channel.js';
 import type { RevocationLog } from '../cluster/revocation-log.js';
+import type { StoreTransfer } from './store-transfer.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 /** Resealable: the master-key check value is re-sealed by master-key rotation. */
@@ -45,6 +46,8 @@ export interface Store {
    * SQLite a channel inside this process only (cross-process on SQLite is issue 12's seam).
    */
   channel: NodeChannel;
+  /** Every durable row at once, verbatim: `gatehouse store copy` (store-transfer.ts). */
+  transfer: StoreTransfer;
   /** Resolves when the backend answers; rejects otherwise (used by /readyz). */
   ping(): Promise<void>;
   /**

@@ -14,6 +14,7 @@ import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
+import { PostgresStoreTransfer } from './postgres-store-transfer.js';
 import { PostgresSigningKeyStore } from './postgres-signing-key-store.js';
 import { PostgresUserStore } from './postgres-user-store.js';
 
@@ -95,6 +96,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     blocks: new PostgresBlockStore(pool),
     throttle: new PostgresCounterStore(pool),
     revocations: new PostgresRevocationLog(pool),
+    transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

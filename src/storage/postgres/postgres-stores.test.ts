@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { beforeAll, expect, test } from 'vitest';
 import { silentLogger } from '../../log/logger.js';
@@ -15,8 +18,10 @@ import { describeResealableContract } from '../contract/resealable.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
+import { describeStoreTransferContract, describeTransferCoverage, type TransferStore } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
+import { openSqliteStore } from '../sqlite/open-sqlite-store.js';
 import { openPostgresStore, type PostgresStore } from './open-postgres-store.js';
 
 /**
@@ -28,19 +33,23 @@ import { openPostgresStore, type PostgresStore } from './open-postgres-store.js'
  */
 const postgres = usePostgres();
 let url: string;
+/** A second database: the other side of a store copy. */
+let otherUrl: string;
 
 beforeAll(async () => {
   url = await postgres.server.createDatabase();
+  otherUrl = await postgres.server.createDatabase();
   await (await open()).close();
+  await (await open(otherUrl)).close();
 });
 
-function open(): Promise<PostgresStore> {
+function open(at = url): Promise<PostgresStore> {
   // A generous timeout: the machine is shared, and no test here is about timing.
-  return openPostgresStore({ postgres: url, pool: 10, timeout: 10_000 }, { env: {}, logger: silentLogger() });
+  return openPostgresStore({ postgres: at, pool: 10, timeout: 10_000 }, { env: {}, logger: silentLogger() });
 }
 
-async function emptyDatabase(): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+async function emptyDatabase(at = url): Promise<void> {
+  const client = new pg.Client({ connectionString: at });
   await client.connect();
   try {
     const tables = (await client.query<{ name: string }>(
@@ -95,6 +104,66 @@ describeCounterStoreContract('postgres', async (): Promise<CounterSubject> => {
   };
 }, { heavyTakes: 10_000 });
 describeRevocationLogContract('postgres', postgresSubject((s) => ({ sessions: s.sessions, revocations: s.revocations })));
+
+/** One side of a store copy on each engine; SQLite on a fresh file, PostgreSQL on an emptied database. */
+async function side(engine: 'sqlite' | 'postgres', at: string): Promise<{ store: TransferStore; peer: TransferStore; close(): Promise<void> }> {
+  if (engine === 'postgres') {
+    await emptyDatabase(at);
+    const store = await open(at);
+    const peer = await open(at);
+    return {
+      store,
+      peer,
+      async close() {
+        await store.close();
+        await peer.close();
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+  const store = openSqliteStore(join(dir, 'gatehouse.db'));
+  const peer = openSqliteStore(join(dir, 'gatehouse.db'));
+  return {
+    store,
+    peer,
+    async close() {
+      await store.close();
+      await peer.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+for (const [from, to] of [['postgres', 'postgres'], ['sqlite', 'postgres'], ['postgres', 'sqlite']] as const) {
+  describeStoreTransferContract(`${from} → ${to}`, async () => {
+    const source = await side(from, url);
+    const target = await side(to, otherUrl);
+    return {
+      source: source.store,
+      target: target.store,
+      targetPeer: target.peer,
+      async cleanup() {
+        await source.close();
+        await target.close();
+      },
+    };
+  });
+}
+
+describeTransferCoverage('postgres', async () => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = (await client.query<{ table: string; column: string }>(
+      'SELECT table_name AS table, column_name AS column FROM information_schema.columns WHERE table_schema = current_schema()',
+    )).rows;
+    const tables: Record<string, string[]> = {};
+    for (const { table, column } of rows) (tables[table] ??= []).push(column);
+    return tables;
+  } finally {
+    await client.end();
+  }
+});
 
 /** The MFA and meta ports do not declare Resealable; their PostgreSQL adapters do (as SQLite's). */
 const asResealable = (part: object): Resealable => part as Resealable;

@@ -9,6 +9,7 @@ import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteMfaStore } from './sqlite-mfa-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
+import { SqliteStoreTransfer } from './sqlite-store-transfer.js';
 import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { SqliteRevocationLog } from './sqlite-revocation-log.js';
@@ -50,6 +51,7 @@ function storeOn(db: Database): Store {
     keys: new SqliteSigningKeyStore(db),
     revocations: new SqliteRevocationLog(db),
     channel,
+    transfer: new SqliteStoreTransfer(db),
     async ping() {
       ping.get();
     },

@@ -11,6 +11,7 @@ import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
+import { describeStoreTransferContract, describeTransferCoverage } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
 import type { Store } from '../store.js';
@@ -62,3 +63,36 @@ describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
 describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));
+
+/** Two separate files: the store copied from and the one copied into. */
+describeStoreTransferContract('sqlite → sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+  const source = openSqliteStore(join(dir, 'source.db'));
+  const target = openSqliteStore(join(dir, 'target.db'));
+  const targetPeer = openSqliteStore(join(dir, 'target.db'));
+  return {
+    source,
+    target,
+    targetPeer,
+    async cleanup() {
+      await source.close();
+      await target.close();
+      await targetPeer.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeTransferCoverage('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+  const file = join(dir, 'gatehouse.db');
+  await openSqliteStore(file).close();
+  const db = new Database(file, { readonly: true });
+  try {
+    const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+    return Object.fromEntries(names.map((table) => [table, db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[]]));
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
