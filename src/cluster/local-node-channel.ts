@@ -1,5 +1,5 @@
-import type { NodeChannel } from './node-channel.js';
-import { decodeNodeMessage, encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './node-messages.js';
+import { dispatchReceived, type NodeChannel } from './node-channel.js';
+import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './node-messages.js';
 
 /**
  * The channel inside one process: every LocalNodeChannel made from one hub hears the others. A
@@ -58,20 +58,7 @@ export class LocalNodeChannel implements NodeChannel {
 
   receive(text: string): void {
     if (!this.#open) return;
-    const message = decodeNodeMessage(text);
-    if (!message) {
-      this.#malformed += 1;
-      return;
-    }
-    if (message.from === this.nodeId) return;
-    for (const listener of this.#listeners) {
-      // One listener's failure must not keep the message from the others.
-      try {
-        listener(message);
-      } catch {
-        // the listener's own business
-      }
-    }
+    if (!dispatchReceived(text, this.nodeId, this.#listeners)) this.#malformed += 1;
   }
 
   subscribe(listener: (message: NodeMessage) => void): () => void {

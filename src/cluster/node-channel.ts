@@ -1,4 +1,4 @@
-import type { NodeMessage, NodeMessageBody } from './node-messages.js';
+import { decodeNodeMessage, type NodeMessage, type NodeMessageBody } from './node-messages.js';
 
 /**
  * Messages between the processes sharing a store (SPEC §8 "Changes reach every node", "Revocation
@@ -29,4 +29,23 @@ export interface NodeChannel {
   /** How many received messages were dropped as malformed since this channel was opened. */
   readonly malformed: number;
   close(): Promise<void>;
+}
+
+/**
+ * What every adapter does with a message's text as received: decodes it, drops this process's own,
+ * and hands the rest to each listener (one listener's failure must not keep it from the others).
+ * False when the text is malformed (the adapter counts it).
+ */
+export function dispatchReceived(text: string, nodeId: string, listeners: Iterable<(message: NodeMessage) => void>): boolean {
+  const message = decodeNodeMessage(text);
+  if (!message) return false;
+  if (message.from === nodeId) return true;
+  for (const listener of listeners) {
+    try {
+      listener(message);
+    } catch {
+      // the listener's own business
+    }
+  }
+  return true;
 }

@@ -2,12 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { cryptoRandom, type RandomBytes } from '../security/random.js';
 import { open, seal, SealError, sealedKeyId } from './envelope.js';
 import { keyIdOf, type Keyring } from './keyring.js';
-
-function keyringOf(...keys: Buffer[]): Keyring {
-  const [first] = keys;
-  if (!first) throw new Error('need a key');
-  return { primary: { id: keyIdOf(first), key: first }, keys: new Map(keys.map((k) => [keyIdOf(k), k])) };
-}
+import { keyringOf } from '../../test/helpers/keyring.js';
 
 const keyA = Buffer.alloc(32, 0xa1);
 const keyB = Buffer.alloc(32, 0xb2);

@@ -5,12 +5,7 @@ import { seal } from './envelope.js';
 import { keyIdOf, type Keyring } from './keyring.js';
 import { masterKeyMismatch } from './master-key-mismatch.js';
 import { masterKeyCheckKey, metaAad, secretAad } from './sealed-values.js';
-
-function keyringOf(...keys: Buffer[]): Keyring {
-  const [first] = keys;
-  if (!first) throw new Error('need a key');
-  return { primary: { id: keyIdOf(first), key: first }, keys: new Map(keys.map((k) => [keyIdOf(k), k])) };
-}
+import { keyringOf } from '../../test/helpers/keyring.js';
 
 const oldKey = Buffer.alloc(32, 0x01);
 const newKey = Buffer.alloc(32, 0x02);

@@ -8,12 +8,7 @@ import { open, seal, sealedKeyId } from './envelope.js';
 import { keyIdOf, type Keyring } from './keyring.js';
 import { MasterKeyRotation, MasterKeyRotationError, type SealedSource } from './master-key-rotation.js';
 import type { Resealable, SealedEntry } from './resealable.js';
-
-function keyringOf(...keys: Buffer[]): Keyring {
-  const [first] = keys;
-  if (!first) throw new Error('need a key');
-  return { primary: { id: keyIdOf(first), key: first }, keys: new Map(keys.map((k) => [keyIdOf(k), k])) };
-}
+import { keyringOf } from '../../test/helpers/keyring.js';
 
 const oldKey = Buffer.alloc(32, 0x01);
 const newKey = Buffer.alloc(32, 0x02);

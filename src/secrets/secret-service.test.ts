@@ -8,12 +8,7 @@ import type { Store } from '../storage/store.js';
 import { SealError } from './envelope.js';
 import { keyIdOf, MasterKeyError, type Keyring } from './keyring.js';
 import { SecretError, SecretService } from './secret-service.js';
-
-function keyringOf(...keys: Buffer[]): Keyring {
-  const [first] = keys;
-  if (!first) throw new Error('need a key');
-  return { primary: { id: keyIdOf(first), key: first }, keys: new Map(keys.map((k) => [keyIdOf(k), k])) };
-}
+import { keyringOf } from '../../test/helpers/keyring.js';
 
 const keyA = Buffer.alloc(32, 0xa1);
 const keyB = Buffer.alloc(32, 0xb2);

@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.js';
 import { createLogger } from '../log/logger.js';
 import { open, seal } from '../secrets/envelope.js';
-import { keyIdOf, type Keyring } from '../secrets/keyring.js';
+import type { Keyring } from '../secrets/keyring.js';
+import { keyringOf } from '../../test/helpers/keyring.js';
 import { ManualClock } from '../security/clock.js';
 import { cryptoRandom } from '../security/random.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
@@ -17,12 +18,6 @@ import type { Store } from '../storage/store.js';
 import { signAssertion } from './assertion.js';
 import { signingKeyAad } from './signing-key-store.js';
 import { defaultGraceMs, minimumGraceMs, SigningKeys, type PublishedKeys } from './signing-keys.js';
-
-function keyringOf(...keys: Buffer[]): Keyring {
-  const [first] = keys;
-  if (!first) throw new Error('need a key');
-  return { primary: { id: keyIdOf(first), key: first }, keys: new Map(keys.map((k) => [keyIdOf(k), k])) };
-}
 
 const keyA = Buffer.alloc(32, 0xa1);
 const keyB = Buffer.alloc(32, 0xb2);

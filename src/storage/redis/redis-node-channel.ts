@@ -1,5 +1,5 @@
-import type { NodeChannel } from '../../cluster/node-channel.js';
-import { decodeNodeMessage, encodeNodeMessage, type NodeMessage, type NodeMessageBody } from '../../cluster/node-messages.js';
+import { dispatchReceived, type NodeChannel } from '../../cluster/node-channel.js';
+import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from '../../cluster/node-messages.js';
 import type { RedisClient } from './create-redis-client.js';
 
 export interface RedisNodeChannelOptions {
@@ -114,20 +114,7 @@ export class RedisNodeChannel implements NodeChannel {
   }
 
   #receive(text: string): void {
-    const message = decodeNodeMessage(text);
-    if (!message) {
-      this.#malformed += 1;
-      return;
-    }
-    if (message.from === this.nodeId) return;
-    for (const listener of this.#listeners) {
-      // One listener's failure must not keep the message from the others.
-      try {
-        listener(message);
-      } catch {
-        // the listener's own business
-      }
-    }
+    if (!dispatchReceived(text, this.nodeId, this.#listeners)) this.#malformed += 1;
   }
 
   #setConnected(connected: boolean): void {
