@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -12,7 +13,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /**
  * SPEC §8 "Speed": on PostgreSQL + Redis, the rate rules that match a request make at most one
- * round trip to Redis together. Counted, not timed: Redis's own per-command call counts
+ * round trip to Redis together, and their blocks none to PostgreSQL. Counted, not timed: Redis's own per-command call counts
  * (INFO commandstats) around a run of proxied requests through a real `serve`. Commands a script
  * runs (GET, SET) are counted by Redis as calls too, so the round trips are the script calls
  * (EVALSHA, EVAL) plus every other command a client sent; GET and SET are sent only by the script here.
@@ -27,11 +28,13 @@ let upstream: TestUpstream;
 let serve: ServeProcess;
 let base: string;
 let stats: ReturnType<typeof createClient>;
+let databaseUrl: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-round-trips-'));
   upstream = await startUpstream();
   const url = await postgres.server.createDatabase();
+  databaseUrl = url;
   writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const port = await freePort();
   const configFile = join(dir, 'gatehouse.yaml');
@@ -67,6 +70,29 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * The database's committed and rolled-back transactions, once the count has settled: PostgreSQL's
+ * backends report their counts at most once a second, so it is read until it has not moved for 1.5 s.
+ */
+async function transactions(): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const read = async (): Promise<number> => Number((await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
+    let last = await read();
+    for (let i = 0; i < 20; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Each read is a transaction of its own.
+      const next = (await read()) - 1;
+      if (next === last) return last;
+      last = next + 1;
+    }
+    throw new Error('the transaction count did not settle');
+  } finally {
+    await client.end();
+  }
+}
+
 /** Calls per command so far, from INFO commandstats. */
 async function commandCalls(): Promise<Map<string, number>> {
   const info = await stats.sendCommand<string>(['INFO', 'commandstats']);
@@ -87,4 +113,16 @@ describe('the rate rules of a proxied request on PostgreSQL + Redis', () => {
     expect(scripts / requests, `script calls per request (${scripts} for ${requests})`).toBe(1);
     expect(others, 'commands other than the counter script').toEqual([]);
   }, 60_000);
+
+  it('make no PostgreSQL round trip for the blocks (held in memory): at most the session\'s read', async () => {
+    const cookie = await login(base, 'alice', password);
+    for (let i = 0; i < 5; i += 1) expect((await call(base, '/api/warm', { session: cookie })).status).toBe(200);
+    const before = await transactions();
+    for (let i = 0; i < requests; i += 1) expect((await call(base, `/api/x${i}`, { session: cookie })).status).toBe(200);
+    const after = await transactions();
+    // Background reads (the revocation log every 250 ms, the blocks every second) are counted too:
+    // a few per second, against 200 requests.
+    const perRequest = (after - before) / requests;
+    expect(perRequest, `PostgreSQL transactions per request (${after - before} for ${requests})`).toBeLessThan(1.2);
+  }, 90_000);
 });
