@@ -21,6 +21,7 @@ describe('BlockMemory', () => {
   let hearing: boolean;
   let announced: NodeMessageBody[];
   let memory: BlockMemory;
+  let lists: number;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-block-memory-'));
@@ -29,8 +30,19 @@ describe('BlockMemory', () => {
     clock = new ManualClock(Date.UTC(2026, 11, 7));
     hearing = true;
     announced = [];
+    lists = 0;
+    const blocks = store.blocks;
     memory = new BlockMemory({
-      store: store.blocks,
+      store: {
+        add: (b) => blocks.add(b),
+        blockedUntil: (by, key, now) => blocks.blockedUntil(by, key, now),
+        list: (now) => {
+          lists += 1;
+          return blocks.list(now);
+        },
+        remove: (rule, key, now) => blocks.remove(rule, key, now),
+        purge: (now) => blocks.purge(now),
+      },
       hearing: () => hearing,
       announce: async (message) => {
         announced.push(message);
@@ -62,6 +74,17 @@ describe('BlockMemory', () => {
     void memory.changed();
     expect(await memory.blockedUntil('ip', '192.0.2.2', now)).toBe(now + 60_000);
     expect(await memory.blockedUntil('ip', '192.0.2.1', now)).toBeNull();
+  });
+
+  it('a burst of changes costs one re-read under way and one queued behind it', async () => {
+    await memory.start();
+    const now = clock.now();
+    for (let i = 0; i < 50; i += 1) await writer.blocks.add(block(`198.51.100.${i}`, now + 60_000));
+    lists = 0;
+    const burst = Array.from({ length: 50 }, () => memory.changed());
+    expect(await memory.blockedUntil('ip', '198.51.100.49', now)).toBe(now + 60_000);
+    await Promise.all(burst);
+    expect(lists).toBe(2);
   });
 
   it('a block ends at its time without a re-read (the clock moves)', async () => {

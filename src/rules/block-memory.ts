@@ -42,9 +42,10 @@ export class BlockMemory implements BlockStore {
   /** The generation of the newest re-read started, and of the one whose result the memory holds. */
   #started = 0;
   #applied = 0;
-  /** The re-read reads must wait for (the newest one asked for by a change), or null. */
-  #gate: Promise<void> | null = null;
-  #gateGeneration = 0;
+  /** The re-read asked for by a change, under way: reads wait for it. */
+  #running: Promise<void> | null = null;
+  /** One more, queued behind it by a change heard meanwhile (it must start after that change). */
+  #next: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(deps: BlockMemoryDeps) {
@@ -71,10 +72,16 @@ export class BlockMemory implements BlockStore {
    * the message was heard waits for it.
    */
   changed(): Promise<void> {
-    const gate = this.#load();
-    this.#gate = gate;
-    this.#gateGeneration = this.#started;
-    return gate;
+    // At most one re-read at a time and one queued, however many changes arrive (a flood of new
+    // blocks costs each node one list per re-read, not one per block).
+    if (this.#next) return this.#next;
+    if (!this.#running) return this.#run();
+    const next = this.#running.then(() => {
+      this.#next = null;
+      return this.#run();
+    });
+    this.#next = next;
+    return next;
   }
 
   async add(block: Block): Promise<void> {
@@ -87,7 +94,7 @@ export class BlockMemory implements BlockStore {
 
   async blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null> {
     if (!this.#deps.hearing()) return this.#deps.store.blockedUntil(by, key, now);
-    while (this.#gate !== null) await this.#gate;
+    while (this.#next ?? this.#running) await (this.#next ?? this.#running);
     if (this.#blocks === null) return this.#deps.store.blockedUntil(by, key, now);
     const until = this.#blocks.get(`${by} ${key}`);
     return until !== undefined && until > now ? until : null;
@@ -105,6 +112,14 @@ export class BlockMemory implements BlockStore {
 
   purge(now: number): Promise<number> {
     return this.#deps.store.purge(now);
+  }
+
+  #run(): Promise<void> {
+    const run = this.#load().finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    this.#running = run;
+    return run;
   }
 
   /** The one path that changes the memory: the store's list, unless a newer re-read has already landed. */
@@ -128,8 +143,6 @@ export class BlockMemory implements BlockStore {
         this.#applied = generation;
       }
       this.#deps.logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
-    } finally {
-      if (generation === this.#gateGeneration) this.#gate = null;
     }
   }
 }

@@ -22,7 +22,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 const postgres = usePostgres();
 const redis = useRedis();
 const password = 'a long enough password';
-const requests = 200;
+const requests = 400;
 let dir: string;
 let upstream: TestUpstream;
 let serve: ServeProcess;
@@ -71,23 +71,16 @@ afterAll(async () => {
 });
 
 /**
- * The database's committed and rolled-back transactions, once the count has settled: PostgreSQL's
- * backends report their counts at most once a second, so it is read until it has not moved for 1.5 s.
+ * The database's committed and rolled-back transactions so far, as PostgreSQL reports them: a
+ * backend reports its counts at most once a second, so the count is read after a pause of 1.5 s.
+ * The read itself is not counted.
  */
 async function transactions(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const read = async (): Promise<number> => Number((await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
-    let last = await read();
-    for (let i = 0; i < 20; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      // Each read is a transaction of its own.
-      const next = (await read()) - 1;
-      if (next === last) return last;
-      last = next + 1;
-    }
-    throw new Error('the transaction count did not settle');
+    return Number((await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
   } finally {
     await client.end();
   }
@@ -114,15 +107,23 @@ describe('the rate rules of a proxied request on PostgreSQL + Redis', () => {
     expect(others, 'commands other than the counter script').toEqual([]);
   }, 60_000);
 
-  it('make no PostgreSQL round trip for the blocks (held in memory): at most the session\'s read', async () => {
+  it('make no PostgreSQL round trip for the blocks (held in memory): about the session\'s read alone', async () => {
     const cookie = await login(base, 'alice', password);
     for (let i = 0; i < 5; i += 1) expect((await call(base, '/api/warm', { session: cookie })).status).toBe(200);
+    // What the node does with no request (the revocation log read every 250 ms, the blocks every
+    // second) is measured first, over an idle stretch, and taken off.
+    const idleFrom = await transactions();
+    const idleStart = performance.now();
     const before = await transactions();
+    const idleRate = (before - idleFrom - 1) / (performance.now() - idleStart);
+    const started = performance.now();
     for (let i = 0; i < requests; i += 1) expect((await call(base, `/api/x${i}`, { session: cookie })).status).toBe(200);
     const after = await transactions();
-    // Background reads (the revocation log every 250 ms, the blocks every second) are counted too:
-    // a few per second, against 200 requests.
-    const perRequest = (after - before) / requests;
-    expect(perRequest, `PostgreSQL transactions per request (${after - before} for ${requests})`).toBeLessThan(1.2);
+    const background = idleRate * (performance.now() - started);
+    const perRequest = (after - before - 1 - background) / requests;
+    // The session's read is one per request (until the session memory, another part of issue 12);
+    // the blocks were two more (the user's and the address's: 3.9 in all, measured so). The bound
+    // leaves room for what the count cannot tell apart (session touches, autovacuum), not for a block read.
+    expect(perRequest, `PostgreSQL transactions per request (${after - before - 1} for ${requests}, ${background.toFixed(0)} of them background)`).toBeLessThan(1.8);
   }, 90_000);
 });
