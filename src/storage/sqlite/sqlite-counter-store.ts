@@ -92,10 +92,25 @@ export class SqliteCounterStore implements CounterStore {
     return { count: window.countAt(now), retryAt: window.retryAt(max, now) };
   }
 
-  /** One BEGIN IMMEDIATE transaction for the whole batch. */
+  /** One BEGIN IMMEDIATE transaction for the whole batch, unless its first check refuses (below). */
   async evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
     validateChecks(checks);
-    return this.#evaluate.immediate(checks, now);
+    const refused = this.#refusedAtOnce(checks[0], now);
+    return refused ? [refused] : this.#evaluate.immediate(checks, now);
+  }
+
+  /**
+   * `take`'s fast path for a batch: when the first check refuses and writes nothing (a count, or a
+   * take whose marker is already taken too), its answer without the write lock, as under a flood
+   * against the first rule. Sound for the reason `take` gives. Else null.
+   */
+  #refusedAtOnce(check: CounterCheck | undefined, now: number): CheckResult | null {
+    if (check === undefined || check.verb === 'add') return null;
+    const window = this.#load(check.key, now, check.windowMs);
+    const count = window.countAt(now);
+    if (count < check.max) return null;
+    if (check.verb === 'take' && check.marker !== undefined && this.#load(check.marker, now, check.windowMs).countAt(now) < 1) return null;
+    return { allowed: false, count, retryAt: window.retryAt(check.max, now), first: false };
   }
 
   async reset(key: string): Promise<void> {
