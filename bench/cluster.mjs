@@ -79,8 +79,12 @@ try {
           const after = await ask(c.child, 'engine-counts');
           // Each count includes its own query (one transaction, one INFO); idle traffic (the revocation
           // log read every 250 ms) is left in: a few per second against thousands of requests.
-          result.storePerRequest = { transactions: (after.transactions - counted.transactions - 1) / result.requests, commands: (after.commands - counted.commands - 1) / result.requests };
-          note = `  PostgreSQL transactions/req ${result.storePerRequest.transactions.toFixed(2)}, Redis commands/req ${result.storePerRequest.commands.toFixed(2)}`;
+          result.storePerRequest = {
+            transactions: (after.transactions - counted.transactions - 1) / result.requests,
+            commands: (after.commands - counted.commands - 1) / result.requests,
+            scripts: (after.scripts - counted.scripts) / result.requests,
+          };
+          note = `  PostgreSQL transactions/req ${result.storePerRequest.transactions.toFixed(2)}, Redis commands/req ${result.storePerRequest.commands.toFixed(2)} (script calls ${result.storePerRequest.scripts.toFixed(2)})`;
         }
         results[c.key].push(result);
         console.log(`${group.name} round ${r + 1} ${c.key.padEnd(2)}: ${fmt(result.rps, 0)} req/s  p50 ${ms(result.p50Us)}  p99 ${ms(result.p99Us)}  cpu ${fmt(result.cpuUsPerReq, 1)} µs/req${problems(result)}${note}`);
@@ -106,6 +110,6 @@ function report(group, results) {
   const throughput = pairedRatio(results[x], results[y]);
   const cpu = pairedRatio(results[x], results[y], (run) => run.cpuUsPerReq);
   const store = results.P?.filter((run) => run.storePerRequest).map((run) => run.storePerRequest);
-  if (store?.length) console.log(`\nP's store traffic per proxied request (median of rounds): ${median(store.map((s) => s.transactions)).toFixed(2)} PostgreSQL transactions, ${median(store.map((s) => s.commands)).toFixed(2)} Redis commands`);
+  if (store?.length) console.log(`\nP's store traffic per proxied request (median of rounds): ${median(store.map((s) => s.transactions)).toFixed(2)} PostgreSQL transactions, ${median(store.map((s) => s.commands)).toFixed(2)} Redis commands (those its scripts run included), ${median(store.map((s) => s.scripts)).toFixed(2)} Redis script calls`);
   console.log(`\n**${x}/${y}**: throughput ${throughput.median.toFixed(2)}× (${throughput.min.toFixed(2)}–${throughput.max.toFixed(2)}), CPU per request ${cpu.median.toFixed(2)}× (${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}); medians of ${rounds} paired rounds on a shared machine: indicative only\n`);
 }

@@ -96,27 +96,30 @@ async function storeConfig() {
 /** What PostgreSQL and Redis have done so far (zeros on SQLite); the query itself is one transaction. */
 async function engineCounts() {
   const [postgres, redis] = engines;
-  if (!postgres) return { transactions: 0, commands: 0 };
+  if (!postgres) return { transactions: 0, commands: 0, scripts: 0 };
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const { rows } = await client.query('SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
     const info = await redisInfo(redis.port);
-    return { transactions: Number(rows[0].n), commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0) };
+    // Redis counts the commands a script runs (GET, SET) as commands too: the script calls are the
+    // round trips the rate rules make.
+    const calls = (name) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+    return { transactions: Number(rows[0].n), commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0), scripts: calls('evalsha') + calls('eval') };
   } finally {
     await client.end();
   }
 }
 
-/** INFO stats over a plain socket (its answer is a bulk string: read until it is whole). */
+/** INFO stats and commandstats over a plain socket (its answer is a bulk string: read until it is whole). */
 function redisInfo(port) {
   return new Promise((resolveInfo, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     let text = '';
     socket.setTimeout(2_000, () => socket.destroy(new Error('redis INFO: no answer')));
     socket.on('error', reject);
-    socket.on('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n'));
+    socket.on('connect', () => socket.write('*3\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$12\r\ncommandstats\r\n'));
     socket.on('data', (chunk) => {
       text += chunk;
       const length = Number(/^\$(\d+)\r\n/.exec(text)?.[1] ?? -1);

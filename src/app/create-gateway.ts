@@ -35,6 +35,8 @@ import { requestIdSource } from '../security/random.js';
 import { upstreamAssertion, type UpstreamAssertion } from '../trust/assertion.js';
 import { openServices, type ServiceOptions, type Services } from './open-services.js';
 import { NodeListener } from '../cluster/node-listener.js';
+import { announcer } from '../cluster/announcer.js';
+import { BlockMemory } from '../rules/block-memory.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -141,9 +143,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   ]);
   const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId]]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
+  const blockMemory = blockMemoryFor(config, services);
   const rateRules = new RateRules(config.limits, {
     counters,
-    blocks: services.store.blocks,
+    blocks: blockMemory ?? services.store.blocks,
     clock: services.clock,
     audit: services.audit,
     revoke: async (live, reason, at) => {
@@ -177,12 +180,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const nodes = new NodeListener({
     channel: services.store.channel,
-    refresh: { secrets: () => credentials.load(), keys: () => services.signingKeys.refresh() },
+    refresh: { secrets: () => credentials.load(), keys: () => services.signingKeys.refresh(), blocks: async () => blockMemory?.changed() },
     logger,
   });
 
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
+  let stopHearingStatus: (() => void) | null = null;
   const gateway: Gateway = {
     services,
     runtime,
@@ -195,6 +199,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return listening?.port ?? config.server.port;
     },
     async start() {
+      if (blockMemory) {
+        // Back on the channel: announcements made meanwhile were lost, so re-read before trusting memory.
+        stopHearingStatus = services.store.channel.onStatus((connected) => {
+          if (connected) void blockMemory.changed();
+        });
+        await blockMemory.start();
+      }
       listening = await listen(runtime);
       credentials.startRefreshing();
       nodes.start();
@@ -221,6 +232,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (purge) clearInterval(purge);
       credentials.stop();
       nodes.stop();
+      stopHearingStatus?.();
+      blockMemory?.stop();
       services.signingKeys.stop();
       if (listening) await listening.close();
       await Promise.all([...forwarders.values()].map((f) => f.close()));
@@ -250,6 +263,25 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
   return workerCount(config) === 1 && 'sqlite' in config.store ? new MemoryCounterStore() : store.counters;
+}
+
+/**
+ * On PostgreSQL the active blocks are held in memory (no store round trip per request, SPEC §8
+ * "Speed"), kept right by the node channel, which every node and the CLI share through Redis. On
+ * SQLite they are read from the file on each request: a local indexed read, and the in-process
+ * channel there does not reach the other workers nor the CLI, so nothing would tell a memory that
+ * `block remove` ran.
+ */
+function blockMemoryFor(config: GatewayConfig, services: Services): BlockMemory | null {
+  if (!('postgres' in config.store)) return null;
+  const channel = services.store.channel;
+  return new BlockMemory({
+    store: services.store.blocks,
+    hearing: () => channel.connected,
+    announce: announcer(channel, services.logger),
+    clock: services.clock,
+    logger: services.logger,
+  });
 }
 
 /** `server.workers` resolved: `auto` is one per core. */

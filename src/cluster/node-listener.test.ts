@@ -20,13 +20,14 @@ describe('NodeListener', () => {
           refreshed.push('keys');
           throw new Error('store hiccup');
         },
+        blocks: async () => refreshed.push('blocks'),
       },
       logger: silentLogger(),
     });
     return { hub, node, cli, refreshed, listener };
   }
 
-  it('re-reads secrets or keys at once when told they changed; blocks and confirmations need nothing', async () => {
+  it('re-reads secrets, blocks or keys at once when told they changed; confirmations need nothing', async () => {
     const { cli, refreshed, listener } = setup();
     listener.start();
     await cli.publish({ type: 'changed', what: 'secrets' });
@@ -35,8 +36,8 @@ describe('NodeListener', () => {
     await cli.publish({ type: 'changed', what: 'keys' });
     // A failed re-read is logged, and the next message is still heard.
     await cli.publish({ type: 'changed', what: 'secrets' });
-    await until(() => refreshed.length === 3, 'three re-reads');
-    expect(refreshed).toEqual(['secrets', 'keys', 'secrets']);
+    await until(() => refreshed.length === 4, 'four re-reads');
+    expect(refreshed).toEqual(['secrets', 'blocks', 'keys', 'secrets']);
   });
 
   it('records the highest revocation seq heard, whatever the order', async () => {

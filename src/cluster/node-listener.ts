@@ -6,6 +6,8 @@ import type { NodeMessage } from './node-messages.js';
 export interface Refreshers {
   secrets(): Promise<unknown>;
   keys(): Promise<unknown>;
+  /** Called synchronously on receipt: the block memory starts holding reads at once (rules/block-memory.ts). */
+  blocks(): Promise<unknown>;
 }
 
 /**
@@ -13,7 +15,7 @@ export interface Refreshers {
  * polling stays, as the backstop for a message missed). `revoked` only records the highest
  * revocation seq heard: this node still reads the session from the store on every request, so
  * nothing depends on it yet; issue 12's session memory will drop what it names and confirm.
- * `blocks` needs nothing: blocks are read from the store on each request a rule could refuse.
+ * `blocks` re-reads the active blocks (on PostgreSQL they are held in memory, rules/block-memory.ts).
  */
 export class NodeListener {
   readonly #channel: NodeChannel;
@@ -55,7 +57,6 @@ export class NodeListener {
       case 'confirmed':
         return;
       case 'changed':
-        if (message.what === 'blocks') return;
         this.#refresh[message.what]().catch((error: unknown) => {
           this.#logger.error({ what: message.what, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read what another node changed; polling will');
         });

@@ -7,14 +7,16 @@ export interface BlockServiceDeps {
   store: BlockStore;
   audit: AuditLog;
   clock: Clock;
-  /** Tells the other processes a block was lifted (they read blocks from the store on each request). */
+  /** Tells the other processes a block was lifted (on PostgreSQL they hold blocks in memory, block-memory.ts). */
   announce?: Announce;
 }
 
 /**
  * What an operator does with rate-rule blocks (SPEC §2 `block list` / `block remove`): see the
- * active ones and lift one. Lifting is one write to the shared store, which every process reads on
- * each request a blocking rule could refuse, so it holds on every worker from the next request.
+ * active ones and lift one. Lifting is one write to the shared store, then an announcement: on SQLite
+ * every process reads the store on each request a blocking rule could refuse; on PostgreSQL every
+ * node re-reads its block memory when it hears the announcement (or, with the channel down, reads
+ * the store), so it holds everywhere from the next request.
  */
 export class BlockService {
   readonly #store: BlockStore;

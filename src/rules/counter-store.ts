@@ -25,6 +25,16 @@ export interface CounterStore {
   add(key: string, now: number, windowMs: number): Promise<number>;
   /** The hits in the window, and (at `max` or more) when a `take` with that `max` would pass. Records nothing. */
   count(key: string, now: number, windowMs: number, max: number): Promise<WindowCount>;
+  /**
+   * The counter work of every rate rule matching one request, in one step (SPEC §8 "Speed": the
+   * rules of a request make at most one round trip to the shared store together). Runs `checks` in
+   * order, each exactly as its own verb would (`take`, `add`, `count`), and stops after the first
+   * that refuses: a `take` not allowed (then its `marker`, if any, is taken with max 1 in the same
+   * window), or a `count` whose `retryAt` is not null. Returns one result per check run, so a
+   * result shorter than `checks` ends with the refusal. The whole batch is atomic on every adapter
+   * (one script, one transaction, or synchronous); nothing is run when a check is invalid.
+   */
+  evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]>;
   /** Forgets every hit of the key. */
   reset(key: string): Promise<void>;
   /** Holds the key until `until` (the login back-off); of two holds the later end wins. */
@@ -51,3 +61,29 @@ export interface WindowCount {
   /** When `count` is at least the `max` asked about: when it falls below it if nothing else is counted. Else null. */
   retryAt: number | null;
 }
+
+/** One step of `CounterStore.evaluate`. */
+export type CounterCheck =
+  | {
+      verb: 'take';
+      key: string;
+      windowMs: number;
+      max: number;
+      /** When the take is refused, this key is taken with max 1 (a rule's "first refusal in this window" marker). */
+      marker?: string;
+    }
+  | { verb: 'add'; key: string; windowMs: number }
+  | { verb: 'count'; key: string; windowMs: number; max: number };
+
+/** What one check of `evaluate` answered. */
+export interface CheckResult {
+  /** False for a refused `take` and for a `count` at `max` or more; an `add` always passes. */
+  allowed: boolean;
+  /** Hits in the window after the check. */
+  count: number;
+  /** As `TakeResult.retryAt` / `WindowCount.retryAt`; null for an `add`. */
+  retryAt: number | null;
+  /** A refused `take` with a marker: whether the marker's take was allowed (the first refusal). Else false. */
+  first: boolean;
+}
+

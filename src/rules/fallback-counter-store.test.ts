@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../../test/helpers/redis.js';
 import { createRedisClient, type RedisClient } from '../storage/redis/create-redis-client.js';
 import { RedisCounterStore } from '../storage/redis/redis-counter-store.js';
+import type { CounterCheck } from './counter-store.js';
 import { FallbackCounterStore } from './fallback-counter-store.js';
 
 /**
@@ -136,9 +137,37 @@ describe('FallbackCounterStore on a real Redis', () => {
     expect(await timed(() => store.count(key, Date.now(), windowMs, max))).toMatchObject({ count: shared });
   });
 
+  it('answers a batch (evaluate) whole from this node while Redis is down, and from Redis again once it is back', async () => {
+    const { store, changes, timed } = await node();
+    const key = `batch${(prefixes += 1)}`;
+    const checks: CounterCheck[] = [{ verb: 'take', key, windowMs, max, marker: `${key}-trigger` }, { verb: 'add', key: `${key}-after`, windowMs }];
+    expect(await timed(() => store.evaluate(checks, Date.now()))).toHaveLength(2);
+    expect(await observer.count(`${key}-after`, Date.now(), windowMs, max)).toMatchObject({ count: 1 });
+
+    await redis.server.stop();
+    // The first take here is this node's first: the batch runs on the local store, all of it.
+    const local = [];
+    for (let i = 0; i < max + 1; i += 1) local.push(await timed(() => store.evaluate(checks, Date.now())));
+    expect(local.map((r) => r.length)).toEqual([2, 2, 2, 1]);
+    expect(local[max]![0]).toMatchObject({ allowed: false, first: true });
+    expect(store.degraded).toBe(true);
+
+    await redis.server.start();
+    await expect.poll(async () => {
+      await timed(() => store.evaluate([{ verb: 'count', key, windowMs, max }], Date.now()));
+      return store.degraded;
+    }, { timeout: 5_000, interval: 50 }).toBe(false);
+    expect(changes).toEqual([true, false]);
+    // Back on Redis (restarted empty: it keeps nothing on disk here), not on this node's full local count.
+    const before = (await observer.count(`${key}-after`, Date.now(), windowMs, max)).count;
+    expect(await timed(() => store.evaluate(checks, Date.now()))).toMatchObject([{ allowed: true }, { count: before + 1 }]);
+    expect(await observer.count(`${key}-after`, Date.now(), windowMs, max)).toMatchObject({ count: before + 1 });
+  });
+
   it('throws a caller\'s mistake (RangeError) as it is, without going degraded', async () => {
     const { store } = await node();
     await expect(store.take('k', Date.now(), windowMs, 0)).rejects.toThrow(RangeError);
+    await expect(store.evaluate([{ verb: 'take', key: 'k', windowMs, max: 0 }], Date.now())).rejects.toThrow(RangeError);
     expect(store.degraded).toBe(false);
   });
 });

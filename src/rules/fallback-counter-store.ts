@@ -1,4 +1,4 @@
-import type { CounterStore, TakeResult, WindowCount } from './counter-store.js';
+import type { CheckResult, CounterCheck, CounterStore, TakeResult, WindowCount } from './counter-store.js';
 import { MemoryCounterStore } from './memory-counter-store.js';
 
 export interface FallbackCounterStoreOptions {
@@ -68,6 +68,11 @@ export class FallbackCounterStore implements CounterStore {
 
   count(key: string, now: number, windowMs: number, max: number): Promise<WindowCount> {
     return this.#call(now, (store) => store.count(key, now, windowMs, max));
+  }
+
+  /** The whole batch on one store: on the local one when the shared one fails, as a single call would. */
+  evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
+    return this.#call(now, (store) => store.evaluate(checks, now));
   }
 
   async reset(key: string): Promise<void> {

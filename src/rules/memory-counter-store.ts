@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BucketWindow, checkMax, checkWindow, windowFor } from './bucket-window.js';
-import type { CounterStore, TakeResult, WindowCount } from './counter-store.js';
+import { runChecks, validateChecks } from './counter-checks.js';
+import type { CheckResult, CounterCheck, CounterStore, TakeResult, WindowCount } from './counter-store.js';
 
 /** Keys a sweep examines per slice: well under a millisecond, so housekeeping never stalls a request. */
 const sweepSlice = 1_000;
@@ -85,36 +86,31 @@ export class MemoryCounterStore implements CounterStore {
     checkWindow(windowMs);
     checkMax(max);
     this.#observe(now);
-    const state = this.#entry(key);
-    const window = windowFor(state.window, windowMs, now);
-    const count = window.countAt(now);
-    if (count >= max) return { allowed: false, count, retryAt: window.retryAt(max, now) };
-    window.advance(now);
-    window.record();
-    state.window = window;
-    return { allowed: true, count: window.total, retryAt: null };
+    return this.#take(key, now, windowMs, max);
   }
 
   async add(key: string, now: number, windowMs: number): Promise<number> {
     checkWindow(windowMs);
     this.#observe(now);
-    const state = this.#entry(key);
-    const window = windowFor(state.window, windowMs, now);
-    window.advance(now);
-    window.record();
-    state.window = window;
-    return window.total;
+    return this.#add(key, now, windowMs);
   }
 
   async count(key: string, now: number, windowMs: number, max: number): Promise<WindowCount> {
     checkWindow(windowMs);
     checkMax(max);
     this.#observe(now);
-    const state = this.#keys.get(key);
-    if (!state?.window) return { count: 0, retryAt: null };
-    state.used = true;
-    const window = windowFor(state.window, windowMs, now);
-    return { count: window.countAt(now), retryAt: window.retryAt(max, now) };
+    return this.#count(key, now, windowMs, max);
+  }
+
+  /** Synchronous, so the batch is atomic as each verb is. */
+  async evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
+    validateChecks(checks);
+    this.#observe(now);
+    return runChecks(checks, now, {
+      take: (key, at, windowMs, max) => this.#take(key, at, windowMs, max),
+      add: (key, at, windowMs) => this.#add(key, at, windowMs),
+      count: (key, at, windowMs, max) => this.#count(key, at, windowMs, max),
+    });
   }
 
   async reset(key: string): Promise<void> {
@@ -141,6 +137,34 @@ export class MemoryCounterStore implements CounterStore {
   async purge(now: number): Promise<void> {
     const sweep = this.#startSweep(now);
     while (!this.#sweepSlice(sweep)) await nextTurn();
+  }
+
+  #take(key: string, now: number, windowMs: number, max: number): TakeResult {
+    const state = this.#entry(key);
+    const window = windowFor(state.window, windowMs, now);
+    const count = window.countAt(now);
+    if (count >= max) return { allowed: false, count, retryAt: window.retryAt(max, now) };
+    window.advance(now);
+    window.record();
+    state.window = window;
+    return { allowed: true, count: window.total, retryAt: null };
+  }
+
+  #add(key: string, now: number, windowMs: number): number {
+    const state = this.#entry(key);
+    const window = windowFor(state.window, windowMs, now);
+    window.advance(now);
+    window.record();
+    state.window = window;
+    return window.total;
+  }
+
+  #count(key: string, now: number, windowMs: number, max: number): WindowCount {
+    const state = this.#keys.get(key);
+    if (!state?.window) return { count: 0, retryAt: null };
+    state.used = true;
+    const window = windowFor(state.window, windowMs, now);
+    return { count: window.countAt(now), retryAt: window.retryAt(max, now) };
   }
 
   /** Notes the caller's time, and advances the lazy sweep, starting one when due. */

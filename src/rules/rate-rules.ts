@@ -5,7 +5,7 @@ import { compileGlob } from '../routing/path-glob.js';
 import type { Clock } from '../security/clock.js';
 import type { LiveSession } from '../sessions/session-service.js';
 import type { BlockStore } from './block-store.js';
-import type { CounterStore } from './counter-store.js';
+import type { CounterCheck, CounterStore } from './counter-store.js';
 
 /** Who a rule counts: the parts of a request a key can come from. */
 export interface RuleSubject {
@@ -88,14 +88,31 @@ export class RateRules {
         if (until !== null) return { kind: 'error', error: blockedError(until, now) };
       }
     }
+    // Every matching rule's counter work in one call (one Redis round trip: SPEC §8 "Speed"), which
+    // runs them in order and stops at the first refusal, as awaiting each in turn would.
+    const counted: { rule: CompiledRule; key: string }[] = [];
+    const checks: CounterCheck[] = [];
     for (const rule of this.#rules) {
       if (!applies(rule, subject)) continue;
       const key = keyOf(rule.config.by, subject);
       if (key === null) continue;
-      const verdict = rule.countsStatus ? await this.#checkStatusRule(rule, key, subject, now) : await this.#checkRequestRule(rule, key, subject, now);
-      if (verdict.kind !== 'pass') return verdict;
+      const { per: windowMs, max, action } = rule.config;
+      if (!rule.countsStatus) checks.push({ verb: 'take', key: counterKey(rule, key), windowMs, max, marker: triggerKey(rule, key) });
+      // A status rule's block and revoke apply when the response crosses max (observe), not here.
+      else if (action === 'block' || action === 'revoke') continue;
+      // Refused while more than max are counted: until enough leave the window for it to fall to max.
+      else checks.push({ verb: 'count', key: counterKey(rule, key), windowMs, max: max + 1 });
+      counted.push({ rule, key });
     }
-    return pass;
+    if (checks.length === 0) return pass;
+    const results = await this.#deps.counters.evaluate(checks, now);
+    const last = results[results.length - 1]!;
+    if (last.allowed) return pass;
+    const { rule, key } = counted[results.length - 1]!;
+    if (rule.countsStatus) return this.#act(rule, key, subject, now, last.retryAt!);
+    // One audit event per trigger: the first refusal while the key's window is full.
+    if (last.first) this.#trigger(rule, key, subject);
+    return this.#act(rule, key, subject, now, last.retryAt ?? now + rule.config.per);
   }
 
   /** Whether any rule counts response statuses (then every response is observed). */
@@ -105,34 +122,24 @@ export class RateRules {
 
   /** Counts a finished response for the status rules that match it (called when it was sent). */
   async observe(subject: RuleSubject, status: number): Promise<void> {
+    const counted: { rule: CompiledRule; key: string }[] = [];
     for (const rule of this.#rules) {
       if (!rule.countsStatus?.(status) || !applies(rule, subject)) continue;
       const key = keyOf(rule.config.by, subject);
-      if (key === null) continue;
-      const now = this.#deps.clock.now();
-      const count = await this.#deps.counters.add(counterKey(rule, key), now, rule.config.per);
-      if (count !== rule.config.max + 1) continue;
+      if (key !== null) counted.push({ rule, key });
+    }
+    if (counted.length === 0) return;
+    const now = this.#deps.clock.now();
+    // Adds never refuse: one call counts the response for every rule (one Redis round trip).
+    const results = await this.#deps.counters.evaluate(counted.map(({ rule, key }) => ({ verb: 'add', key: counterKey(rule, key), windowMs: rule.config.per })), now);
+    for (const [i, { rule, key }] of counted.entries()) {
+      if (results[i]!.count !== rule.config.max + 1) continue;
       // Crossing the limit: blocks and revocations take effect now, so the key's next request
       // meets them; reject and respond are answered by check() while the count stays above max.
       this.#trigger(rule, key, subject);
       if (rule.config.action === 'block') await this.#block(rule, key, now + rule.config.for!);
       if (rule.config.action === 'revoke' && subject.live) await this.#deps.revoke(subject.live, `rate_rule:${rule.config.name}`, subject);
     }
-  }
-
-  async #checkRequestRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
-    const taken = await this.#deps.counters.take(counterKey(rule, key), now, rule.config.per, rule.config.max);
-    if (taken.allowed) return pass;
-    await this.#triggerOnce(rule, key, subject, now);
-    return this.#act(rule, key, subject, now, taken.retryAt ?? now + rule.config.per);
-  }
-
-  async #checkStatusRule(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<RuleVerdict> {
-    if (rule.config.action === 'block' || rule.config.action === 'revoke') return pass;
-    // Refused while more than max are counted: until enough leave the window for it to fall to max.
-    const counted = await this.#deps.counters.count(counterKey(rule, key), now, rule.config.per, rule.config.max + 1);
-    if (counted.retryAt === null) return pass;
-    return this.#act(rule, key, subject, now, counted.retryAt);
   }
 
   async #act(rule: CompiledRule, key: string, subject: RuleSubject, now: number, retryAt: number): Promise<RuleVerdict> {
@@ -157,12 +164,6 @@ export class RateRules {
 
   #block(rule: CompiledRule, key: string, until: number): Promise<void> {
     return this.#deps.blocks.add({ rule: rule.config.name, by: rule.config.by, key, until });
-  }
-
-  /** One audit event per trigger: the first refusal while the key's window is full. */
-  async #triggerOnce(rule: CompiledRule, key: string, subject: RuleSubject, now: number): Promise<void> {
-    const marker = await this.#deps.counters.take(`trigger:${rule.config.name}:${key}`, now, rule.config.per, 1);
-    if (marker.allowed) this.#trigger(rule, key, subject);
   }
 
   #trigger(rule: CompiledRule, key: string, subject: RuleSubject): void {
@@ -225,6 +226,11 @@ function keyOf(by: LimitConfig['by'], subject: RuleSubject): string | null {
 
 function counterKey(rule: CompiledRule, key: string): string {
   return `rule:${rule.config.name}:${key}`;
+}
+
+/** Taken with max 1 when the rule refuses: allowed only for the window's first refusal (one audit event per trigger). */
+function triggerKey(rule: CompiledRule, key: string): string {
+  return `trigger:${rule.config.name}:${key}`;
 }
 
 function blockedError(until: number, now: number): GatewayError {

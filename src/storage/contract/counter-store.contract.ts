@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { windowBuckets } from '../../rules/bucket-window.js';
-import type { CounterStore, TakeResult } from '../../rules/counter-store.js';
+import type { CounterCheck, CounterStore, TakeResult } from '../../rules/counter-store.js';
 import { race, type ContractSubject } from './contract-subject.js';
 
 /**
@@ -246,6 +246,81 @@ export function describeCounterStoreContract(name: string, factory: () => Promis
       expect(refused).toHaveLength(crowd - 20);
       for (const r of refused) expect(r).toEqual({ allowed: false, count: 20, retryAt: t0 + bucketMs + windowMs });
       expect(await peer.count('k', t0, windowMs, 20)).toMatchObject({ count: 20 });
+    });
+
+    test('evaluate answers each check as its own verb would, in order, on both connections', async () => {
+      await store.take('t', t0, windowMs, 5);
+      await store.add('c', t0, windowMs);
+      const checks: CounterCheck[] = [
+        { verb: 'take', key: 't', windowMs, max: 5, marker: 'm' },
+        { verb: 'add', key: 'a', windowMs },
+        { verb: 'count', key: 'c', windowMs, max: 2 },
+        { verb: 'take', key: 't', windowMs, max: 5 },
+      ];
+      expect(await peer.evaluate(checks, t0 + 1)).toEqual([
+        { allowed: true, count: 2, retryAt: null, first: false },
+        { allowed: true, count: 1, retryAt: null, first: false },
+        { allowed: true, count: 1, retryAt: null, first: false },
+        { allowed: true, count: 3, retryAt: null, first: false },
+      ]);
+      expect(await store.count('t', t0 + 1, windowMs, 5)).toEqual({ count: 3, retryAt: null });
+      expect(await store.count('a', t0 + 1, windowMs, 5)).toEqual({ count: 1, retryAt: null });
+      // The marker is taken only when its take is refused.
+      expect(await store.count('m', t0 + 1, windowMs, 1)).toEqual(none);
+      expect(await store.evaluate([], t0)).toEqual([]);
+    });
+
+    test('evaluate stops after the first refusal: later checks are not run, and a refused take records nothing', async () => {
+      await store.take('full', t0, windowMs, 1);
+      const checks: CounterCheck[] = [
+        { verb: 'take', key: 'before', windowMs, max: 10 },
+        { verb: 'take', key: 'full', windowMs, max: 1 },
+        { verb: 'take', key: 'after', windowMs, max: 10 },
+        { verb: 'add', key: 'after-add', windowMs },
+      ];
+      expect(await store.evaluate(checks, t0 + 1)).toEqual([
+        { allowed: true, count: 1, retryAt: null, first: false },
+        { allowed: false, count: 1, retryAt: t0 + bucketMs + windowMs, first: false },
+      ]);
+      expect(await peer.count('full', t0 + 1, windowMs, 1)).toMatchObject({ count: 1 });
+      expect(await peer.count('after', t0 + 1, windowMs, 1)).toEqual(none);
+      expect(await peer.count('after-add', t0 + 1, windowMs, 1)).toEqual(none);
+      // A count refuses at max or more, with the time it falls below max.
+      await store.add('seen', t0, windowMs);
+      expect(await peer.evaluate([{ verb: 'count', key: 'seen', windowMs, max: 1 }, { verb: 'add', key: 'after-add', windowMs }], t0 + 1)).toEqual([
+        { allowed: false, count: 1, retryAt: t0 + bucketMs + windowMs, first: false },
+      ]);
+      expect(await peer.count('after-add', t0 + 1, windowMs, 1)).toEqual(none);
+    });
+
+    test('evaluate takes a refused take\'s marker with max 1: first is true once per window of the marker', async () => {
+      const check: CounterCheck = { verb: 'take', key: 'k', windowMs, max: 1, marker: 'trigger' };
+      expect((await store.evaluate([check], t0))[0]).toEqual({ allowed: true, count: 1, retryAt: null, first: false });
+      expect((await peer.evaluate([check], t0 + 1))[0]).toEqual({ allowed: false, count: 1, retryAt: t0 + bucketMs + windowMs, first: true });
+      expect((await store.evaluate([check], t0 + 2))[0]).toEqual({ allowed: false, count: 1, retryAt: t0 + bucketMs + windowMs, first: false });
+      expect(await store.count('trigger', t0 + 2, windowMs, 1)).toMatchObject({ count: 1 });
+      // Both have left the window: the next refusal is a new trigger.
+      const later = t0 + bucketMs + windowMs;
+      expect((await peer.evaluate([check], later))[0]).toMatchObject({ allowed: true, first: false });
+      expect((await store.evaluate([check], later + 1))[0]).toMatchObject({ allowed: false, first: true });
+    });
+
+    test('evaluate validates every check before running any', async () => {
+      await expect(store.evaluate([{ verb: 'add', key: 'a', windowMs }, { verb: 'take', key: 'b', windowMs, max: 0 }], t0)).rejects.toThrow(RangeError);
+      await expect(store.evaluate([{ verb: 'add', key: 'a', windowMs }, { verb: 'count', key: 'b', windowMs: 1.5, max: 1 }], t0)).rejects.toThrow(RangeError);
+      expect(await store.count('a', t0, windowMs, 1)).toEqual(none);
+    });
+
+    test(`${crowd} concurrent evaluates across both connections are each atomic: the second take runs exactly as often as the first allows`, async () => {
+      const checks: CounterCheck[] = [
+        { verb: 'take', key: 'first', windowMs, max: 20, marker: 'first-trigger' },
+        { verb: 'take', key: 'second', windowMs, max: 1_000 },
+      ];
+      const results = await race(subject, (s) => s.evaluate(checks, t0), crowd);
+      expect(ascending(results.filter((r) => r[0]!.allowed).map((r) => r[0]!.count))).toEqual(oneTo(20));
+      expect(ascending(results.filter((r) => r.length === 2).map((r) => r[1]!.count))).toEqual(oneTo(20));
+      expect(results.filter((r) => r[0]!.first)).toHaveLength(1);
+      expect(await peer.count('second', t0, windowMs, 1_000)).toMatchObject({ count: 20 });
     });
 
     /**

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { BucketWindow, checkMax, checkWindow, windowFor } from '../../rules/bucket-window.js';
-import type { CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
+import { runChecksInTurn, validateChecks } from '../../rules/counter-checks.js';
+import type { CheckResult, CounterCheck, CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
 import { decodeCounts, encodeCounts } from '../bucket-counts.js';
 import { run, statement, storable, transaction, type Queryable } from './queries.js';
 
@@ -82,6 +83,34 @@ export class PostgresCounterStore implements CounterStore {
     checkKey(key);
     const window = await this.#load(this.#pool, key, now, windowMs);
     return { count: window.countAt(now), retryAt: window.retryAt(max, now) };
+  }
+
+  /**
+   * One transaction for the whole batch: the advisory locks of every key it may write (markers
+   * too), taken first and in one order, so two batches over the same keys cannot deadlock; then
+   * each check as its verb does it, reading what the previous one wrote.
+   */
+  async evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
+    validateChecks(checks);
+    const keys = [...new Set(checks.flatMap((c) => (c.verb === 'take' && c.marker !== undefined ? [c.key, c.marker] : [c.key])))].sort();
+    for (const key of keys) checkKey(key);
+    if (checks.length === 0) return [];
+    return transaction(this.#pool, async (client) => {
+      for (const key of keys) await run(client, lockKey, [counterKeyLock, key]);
+      return runChecksInTurn(checks, now, {
+        take: async (key, at, windowMs, max) => {
+          const window = await this.#load(client, key, at, windowMs);
+          const count = window.countAt(at);
+          if (count >= max) return { allowed: false, count, retryAt: window.retryAt(max, at) };
+          return { allowed: true, count: await record(client, key, window, at), retryAt: null };
+        },
+        add: async (key, at, windowMs) => record(client, key, await this.#load(client, key, at, windowMs), at),
+        count: async (key, at, windowMs, max) => {
+          const window = await this.#load(client, key, at, windowMs);
+          return { count: window.countAt(at), retryAt: window.retryAt(max, at) };
+        },
+      });
+    });
   }
 
   async reset(key: string): Promise<void> {

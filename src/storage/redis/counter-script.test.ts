@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../../../test/helpers/redis.js';
 import { BucketWindow, windowBuckets, windowFor } from '../../rules/bucket-window.js';
-import type { TakeResult, WindowCount } from '../../rules/counter-store.js';
+import { runChecks } from '../../rules/counter-checks.js';
+import type { CheckResult, CounterCheck, TakeResult, WindowCount } from '../../rules/counter-store.js';
 import { counterScript, counterScriptSha } from './counter-script.js';
 import { createRedisClient, type RedisClient } from './create-redis-client.js';
 import { RedisCounterStore } from './redis-counter-store.js';
@@ -69,6 +70,11 @@ class Reference {
     this.#windows.delete(key);
   }
 
+  /** CounterStore.evaluate as MemoryCounterStore runs it: the verbs above, in turn (rules/counter-checks.ts). */
+  evaluate(checks: readonly CounterCheck[], now: number): CheckResult[] {
+    return runChecks(checks, now, { take: (...a) => this.take(...a), add: (...a) => this.add(...a), count: (...a) => this.count(...a) });
+  }
+
   /** The window as the script stores it: [windowMs, head, age, count, …]. */
   stored(key: string): number[] | null {
     const window = this.#windows.get(key);
@@ -101,7 +107,7 @@ describe('the counter script against BucketWindow', () => {
     const keys = ['a', 'b', 'c'];
     const windowOf = new Map(keys.map((k) => [k, windows[Math.floor(random() * windows.length)]!]));
     let now = start;
-    const seen = { take: 0, refused: 0, add: 0, count: 0, carried: 0, back: 0 };
+    const seen = { take: 0, refused: 0, add: 0, count: 0, carried: 0, back: 0, batch: 0, stopped: 0, first: 0 };
     for (let step = 0; step < 3_000; step += 1) {
       const key = keys[Math.floor(random() * keys.length)]!;
       // Now and then a key's rule changes its `per`: the hits are carried over.
@@ -123,7 +129,23 @@ describe('the counter script against BucketWindow', () => {
       const max = 1 + Math.floor(random() * 12);
       const verb = random();
       const at = `step ${step}: key ${key}, now ${now}, window ${windowMs}, max ${max}`;
-      if (verb < 0.55) {
+      if (verb < 0.15) {
+        // A batch of one to four checks on random keys (some twice), each with its key's window.
+        const checks: CounterCheck[] = Array.from({ length: 1 + Math.floor(random() * 4) }, () => {
+          const k = keys[Math.floor(random() * keys.length)]!;
+          const kind = random();
+          const w = windowOf.get(k)!;
+          const m = 1 + Math.floor(random() * 12);
+          if (kind < 0.6) return { verb: 'take', key: k, windowMs: w, max: m, ...(random() < 0.5 ? { marker: `${k}-marker` } : {}) };
+          return kind < 0.8 ? { verb: 'add', key: k, windowMs: w } : { verb: 'count', key: k, windowMs: w, max: m };
+        });
+        const results = await store.evaluate(checks, now);
+        expect(results, `${at}: ${JSON.stringify(checks)}`).toEqual(reference.evaluate(checks, now));
+        seen.batch += 1;
+        if (results.length < checks.length) seen.stopped += 1;
+        if (results.some((r) => r.first)) seen.first += 1;
+        for (const k of [...keys, ...keys.map((k) => `${k}-marker`)]) expect(await storedWindow(store.counterKey(k)), `${at}: ${k}`).toEqual(reference.stored(k));
+      } else if (verb < 0.55) {
         const result = await store.take(key, now, windowMs, max);
         expect(result, at).toEqual(reference.take(key, now, windowMs, max));
         seen.take += 1;
@@ -143,7 +165,7 @@ describe('the counter script against BucketWindow', () => {
     // The schedule did exercise every path.
     expect(seen.refused).toBeGreaterThan(100);
     expect(seen.take - seen.refused).toBeGreaterThan(100);
-    expect(Math.min(seen.add, seen.count, seen.carried, seen.back)).toBeGreaterThan(20);
+    expect(Math.min(seen.add, seen.count, seen.carried, seen.back, seen.batch, seen.stopped, seen.first)).toBeGreaterThan(20);
   }, 120_000);
 
   it('sets a key to expire when BucketWindow says its last hit leaves the window, plus the margin', async () => {

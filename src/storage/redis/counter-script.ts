@@ -24,6 +24,10 @@ import { windowBuckets } from '../../rules/bucket-window.js';
  *   take  now windowMs max marginMs -> {1, count, false} or {0, count, retryAt}
  *   add   now windowMs marginMs     -> count
  *   count now windowMs max          -> {count, retryAt or false}
+ *   evaluate now marginMs (check windowMs max marked)… -> {{allowed, count, retryAt or false, first}, …}
+ *                                      KEYS: each check's key, followed by its marker's when marked
+ *                                      ("1"); max is "" for an add. One result per check run,
+ *                                      stopping after the first refusal (CounterStore.evaluate).
  *   hold  until ttlMs               -> 1 when this end was kept, 0 when a later one already was;
  *                                      ttlMs "" keeps the hold without an expiry
  *   sweep-count now / sweep-hold now -> 1 when the key was dead at `now` and deleted, else 0
@@ -151,20 +155,56 @@ local function record(key, win, now, margin)
   return total(win)
 end
 
-local key = KEYS[1]
-if verb == 'take' then
-  local now, w, max, margin = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function take(key, now, w, max, margin)
   local win = load(key, w, now)
   local count = countAt(win, now)
   if count >= max then return { 0, count, retryAt(win, max, now) } end
   return { 1, record(key, win, now, margin), false }
+end
+
+local function count(key, now, w, max)
+  local win = load(key, w, now)
+  return { countAt(win, now), retryAt(win, max, now) }
+end
+
+local key = KEYS[1]
+if verb == 'take' then
+  return take(key, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 elseif verb == 'add' then
   local now, w, margin = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
   return record(key, load(key, w, now), now, margin)
 elseif verb == 'count' then
-  local now, w, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-  local win = load(key, w, now)
-  return { countAt(win, now), retryAt(win, max, now) }
+  return count(key, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+elseif verb == 'evaluate' then
+  -- CounterStore.evaluate (rules/counter-checks.ts runChecks): each check in turn, stopping after
+  -- the first refusal.
+  local now, margin = tonumber(ARGV[2]), tonumber(ARGV[3])
+  local results, k = {}, 1
+  for a = 4, #ARGV, 4 do
+    local check, w, max, marked = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3] == '1'
+    local ckey = KEYS[k]
+    k = k + 1
+    local result
+    if check == 'add' then
+      result = { 1, record(ckey, load(ckey, w, now), now, margin), false, 0 }
+    elseif check == 'count' then
+      local counted = count(ckey, now, w, max)
+      result = { counted[2] and 0 or 1, counted[1], counted[2], 0 }
+    elseif check == 'take' then
+      local taken = take(ckey, now, w, max, margin)
+      local first = 0
+      if marked then
+        if taken[1] == 0 and take(KEYS[k], now, w, 1, margin)[1] == 1 then first = 1 end
+        k = k + 1
+      end
+      result = { taken[1], taken[2], taken[3], first }
+    else
+      error('unknown check')
+    end
+    results[#results + 1] = result
+    if result[1] == 0 then break end
+  end
+  return results
 elseif verb == 'hold' then
   local current = tonumber(redis.call('GET', key))
   if current and current >= tonumber(ARGV[2]) then return 0 end

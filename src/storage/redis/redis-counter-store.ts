@@ -1,5 +1,6 @@
 import { checkMax, checkWindow } from '../../rules/bucket-window.js';
-import type { CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
+import { validateChecks } from '../../rules/counter-checks.js';
+import type { CheckResult, CounterCheck, CounterStore, TakeResult, WindowCount } from '../../rules/counter-store.js';
 import { counterScript, counterScriptSha } from './counter-script.js';
 
 /**
@@ -36,7 +37,7 @@ const scanCount = '1000';
  * window is one string holding its newest bucket and at most 61 bucket counts (counter-script.ts),
  * so a key costs the same whatever its `max` and traffic; a hold is one string holding its end.
  *
- * Each verb is one round trip and atomic for its key: `take`, `add` and `count` run the counter
+ * Each verb is one round trip and atomic for its key (`evaluate`: for all its keys): `take`, `add`, `count` and `evaluate` run the counter
  * script by its SHA-1 (EVALSHA, falling back to EVAL when Redis answers NOSCRIPT, e.g. after a
  * restart: the EVAL caches it again), so concurrent takes from any number of nodes at `max - 1`
  * let exactly one through. Time is the `now` the caller passes (the injected clock), never Redis's.
@@ -112,6 +113,23 @@ export class RedisCounterStore implements CounterStore {
     return { count, retryAt: retryAt ?? null };
   }
 
+  /** The whole batch in one EVALSHA: one round trip, atomic across every node. */
+  async evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
+    validateChecks(checks);
+    if (checks.length === 0) return [];
+    this.#lastNow = now;
+    const keys: string[] = [];
+    const args = ['evaluate', String(now), this.#margin];
+    for (const check of checks) {
+      keys.push(this.counterKey(check.key));
+      const marked = check.verb === 'take' && check.marker !== undefined;
+      if (marked) keys.push(this.counterKey(check.marker!));
+      args.push(check.verb, String(check.windowMs), check.verb === 'add' ? '' : String(check.max), marked ? '1' : '0');
+    }
+    const results = await this.#runOn<[number, number, number | null, number][]>(keys, args);
+    return results.map(([allowed, count, retryAt, first]) => ({ allowed: allowed === 1, count, retryAt: retryAt ?? null, first: first === 1 }));
+  }
+
   async reset(key: string): Promise<void> {
     await this.#client.sendCommand(['DEL', this.counterKey(key)]);
   }
@@ -158,13 +176,17 @@ export class RedisCounterStore implements CounterStore {
     } while (cursor !== '0');
   }
 
+  #run<T>(key: string, args: string[]): Promise<T> {
+    return this.#runOn<T>([key], args);
+  }
+
   /** EVALSHA, or EVAL when the script is not in Redis's cache (NOSCRIPT); the answer either way. */
-  async #run<T>(key: string, args: string[]): Promise<T> {
+  async #runOn<T>(keys: string[], args: string[]): Promise<T> {
     try {
-      return await this.#client.sendCommand<T>(['EVALSHA', counterScriptSha, '1', key, ...args]);
+      return await this.#client.sendCommand<T>(['EVALSHA', counterScriptSha, String(keys.length), ...keys, ...args]);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.#client.sendCommand<T>(['EVAL', counterScript, '1', key, ...args]);
+      return this.#client.sendCommand<T>(['EVAL', counterScript, String(keys.length), ...keys, ...args]);
     }
   }
 }

@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NodeMessageBody } from '../cluster/node-messages.js';
+import { silentLogger } from '../log/logger.js';
+import { ManualClock } from '../security/clock.js';
+import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
+import type { Store } from '../storage/store.js';
+import { BlockMemory } from './block-memory.js';
+
+/**
+ * BlockMemory over a real store (a SQLite file): `writer` is another process's view of the same
+ * blocks, which this memory does not see until told (or until its backstop re-read).
+ */
+describe('BlockMemory', () => {
+  let dir: string;
+  let store: Store;
+  let writer: Store;
+  let clock: ManualClock;
+  let hearing: boolean;
+  let announced: NodeMessageBody[];
+  let memory: BlockMemory;
+  let lists: number;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-block-memory-'));
+    store = openSqliteStore(join(dir, 'g.db'));
+    writer = openSqliteStore(join(dir, 'g.db'));
+    clock = new ManualClock(Date.UTC(2026, 11, 7));
+    hearing = true;
+    announced = [];
+    lists = 0;
+    const blocks = store.blocks;
+    memory = new BlockMemory({
+      store: {
+        add: (b) => blocks.add(b),
+        blockedUntil: (by, key, now) => blocks.blockedUntil(by, key, now),
+        list: (now) => {
+          lists += 1;
+          return blocks.list(now);
+        },
+        remove: (rule, key, now) => blocks.remove(rule, key, now),
+        purge: (now) => blocks.purge(now),
+      },
+      hearing: () => hearing,
+      announce: async (message) => {
+        announced.push(message);
+      },
+      clock,
+      logger: silentLogger(),
+      refreshEveryMs: 3_600_000,
+    });
+  });
+  afterEach(async () => {
+    memory.stop();
+    await store.close();
+    await writer.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const block = (key: string, until: number) => ({ rule: 'fence', by: 'ip' as const, key, until });
+
+  it('loads the active blocks at start and answers from memory: a block written elsewhere is unseen until told', async () => {
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.1', now + 60_000));
+    await memory.start();
+    expect(await memory.blockedUntil('ip', '192.0.2.1', now)).toBe(now + 60_000);
+    await writer.blocks.add(block('192.0.2.2', now + 60_000));
+    await writer.blocks.remove('fence', '192.0.2.1', now);
+    expect(await memory.blockedUntil('ip', '192.0.2.2', now)).toBeNull();
+    expect(await memory.blockedUntil('ip', '192.0.2.1', now)).toBe(now + 60_000);
+    // Told (a `changed` message): a read made right after, before the re-read lands, waits for it.
+    void memory.changed();
+    expect(await memory.blockedUntil('ip', '192.0.2.2', now)).toBe(now + 60_000);
+    expect(await memory.blockedUntil('ip', '192.0.2.1', now)).toBeNull();
+  });
+
+  it('a burst of changes costs one re-read under way and one queued behind it', async () => {
+    await memory.start();
+    const now = clock.now();
+    for (let i = 0; i < 50; i += 1) await writer.blocks.add(block(`198.51.100.${i}`, now + 60_000));
+    lists = 0;
+    const burst = Array.from({ length: 50 }, () => memory.changed());
+    expect(await memory.blockedUntil('ip', '198.51.100.49', now)).toBe(now + 60_000);
+    await Promise.all(burst);
+    expect(lists).toBe(2);
+  });
+
+  it('a block ends at its time without a re-read (the clock moves)', async () => {
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.1', now + 60_000));
+    await memory.start();
+    clock.advance(59_999);
+    expect(await memory.blockedUntil('ip', '192.0.2.1', clock.now())).toBe(now + 60_000);
+    clock.advance(1);
+    expect(await memory.blockedUntil('ip', '192.0.2.1', clock.now())).toBeNull();
+  });
+
+  it('a block added here is written, announced, and enforced here on the next read', async () => {
+    await memory.start();
+    const now = clock.now();
+    await memory.add(block('192.0.2.3', now + 1_000));
+    expect(announced).toEqual([{ type: 'changed', what: 'blocks' }]);
+    expect(await writer.blocks.blockedUntil('ip', '192.0.2.3', now)).toBe(now + 1_000);
+    expect(await memory.blockedUntil('ip', '192.0.2.3', now)).toBe(now + 1_000);
+  });
+
+  it('while the channel is not heard, every read goes to the store', async () => {
+    await memory.start();
+    const now = clock.now();
+    hearing = false;
+    await writer.blocks.add(block('192.0.2.4', now + 60_000));
+    expect(await memory.blockedUntil('ip', '192.0.2.4', now)).toBe(now + 60_000);
+    hearing = true;
+    // Heard again, memory is what it was: the channel coming back asks for a re-read (create-gateway.ts).
+    expect(await memory.blockedUntil('ip', '192.0.2.4', now)).toBeNull();
+    await memory.changed();
+    expect(await memory.blockedUntil('ip', '192.0.2.4', now)).toBe(now + 60_000);
+  });
+
+  it('reads the store until the first load has landed, and after a re-read failed', async () => {
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.5', now + 60_000));
+    expect(await memory.blockedUntil('ip', '192.0.2.5', now)).toBe(now + 60_000);
+    await memory.start();
+    await writer.blocks.add(block('192.0.2.6', now + 60_000));
+    await store.close();
+    await memory.changed();
+    // The store is closed: the failed re-read leaves no memory to trust, so the read meets the store's error.
+    await expect(memory.blockedUntil('ip', '192.0.2.5', now)).rejects.toThrow();
+  });
+});

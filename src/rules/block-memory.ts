@@ -1,0 +1,148 @@
+import type { Announce } from '../cluster/announcer.js';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../security/clock.js';
+import type { Block, BlockedBy, BlockStore } from './block-store.js';
+
+export interface BlockMemoryDeps {
+  /** The shared store: the record, which every change is written to first. */
+  store: BlockStore;
+  /** Whether announcements from the other processes reach this one (the node channel's `connected`). */
+  hearing(): boolean;
+  /** Tells the other processes a block was added (they re-read: `changed {what: 'blocks'}`). */
+  announce: Announce;
+  clock: Clock;
+  logger: Logger;
+  /** The backstop re-read, for an announcement missed (default 1,000 ms). */
+  refreshEveryMs?: number;
+}
+
+/**
+ * The active rate-rule blocks (few) held in this process's memory, so a proxied request costs no
+ * store round trip for them (SPEC §8 "Speed") while a block set on one node is still enforced on
+ * all from the next request (SPEC §8 "Limits hold across nodes"). A BlockStore: reads are answered
+ * from memory, writes go to the store.
+ *
+ * The memory is only ever changed by one path, `#load`: the store's whole list of active blocks,
+ * read after the event that asked for it. What asks: the start; a block added here (written, then
+ * announced before the request that set it is answered); `changed {what: 'blocks'}` heard from
+ * another process (`block remove`, a block set elsewhere); the channel coming back (announcements
+ * may have been missed); and a re-read every `refreshEveryMs` as the backstop. From the moment a
+ * change is announced or made here until its re-read has landed, reads wait for that re-read
+ * ("stale"): a request is never answered from a memory known to be out of date.
+ *
+ * While the channel is not connected, announcements from elsewhere cannot arrive, so memory is
+ * not trusted at all: every read goes to the store, as it did without the memory. Also before the
+ * first load, and after a re-read that failed (until one succeeds).
+ */
+export class BlockMemory implements BlockStore {
+  readonly #deps: BlockMemoryDeps;
+  readonly #refreshEveryMs: number;
+  /** The latest end per kind of key and key ("ip 192.0.2.1"); null while not loaded. */
+  #blocks: Map<string, number> | null = null;
+  /** The generation of the newest re-read started, and of the one whose result the memory holds. */
+  #started = 0;
+  #applied = 0;
+  /** The re-read asked for by a change, under way: reads wait for it. */
+  #running: Promise<void> | null = null;
+  /** One more, queued behind it by a change heard meanwhile (it must start after that change). */
+  #next: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(deps: BlockMemoryDeps) {
+    this.#deps = deps;
+    this.#refreshEveryMs = deps.refreshEveryMs ?? 1_000;
+  }
+
+  /** Loads the blocks and starts the backstop re-read. Reads before the load lands go to the store. */
+  async start(): Promise<void> {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.#load(), this.#refreshEveryMs);
+    this.#timer.unref();
+    await this.changed();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /**
+   * Someone changed the blocks (a `changed` message, the channel back): re-reads them, and holds
+   * every read until that re-read lands. The hold starts synchronously, so a request handled after
+   * the message was heard waits for it.
+   */
+  changed(): Promise<void> {
+    // At most one re-read at a time and one queued, however many changes arrive (a flood of new
+    // blocks costs each node one list per re-read, not one per block).
+    if (this.#next) return this.#next;
+    if (!this.#running) return this.#run();
+    const next = this.#running.then(() => {
+      this.#next = null;
+      return this.#run();
+    });
+    this.#next = next;
+    return next;
+  }
+
+  async add(block: Block): Promise<void> {
+    await this.#deps.store.add(block);
+    // Others first: the request that set it is answered only once it is announced (SPEC §8, a block
+    // set on one node is enforced on all; the announcement resolves either way, see announcer).
+    await this.#deps.announce({ type: 'changed', what: 'blocks' });
+    await this.changed();
+  }
+
+  async blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null> {
+    if (!this.#deps.hearing()) return this.#deps.store.blockedUntil(by, key, now);
+    while (this.#next ?? this.#running) await (this.#next ?? this.#running);
+    if (this.#blocks === null) return this.#deps.store.blockedUntil(by, key, now);
+    const until = this.#blocks.get(`${by} ${key}`);
+    return until !== undefined && until > now ? until : null;
+  }
+
+  list(now: number): Promise<Block[]> {
+    return this.#deps.store.list(now);
+  }
+
+  async remove(rule: string, key: string, now: number): Promise<Block | null> {
+    const removed = await this.#deps.store.remove(rule, key, now);
+    if (removed) await this.changed();
+    return removed;
+  }
+
+  purge(now: number): Promise<number> {
+    return this.#deps.store.purge(now);
+  }
+
+  #run(): Promise<void> {
+    const run = this.#load().finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  /** The one path that changes the memory: the store's list, unless a newer re-read has already landed. */
+  async #load(): Promise<void> {
+    const generation = (this.#started += 1);
+    try {
+      const active = await this.#deps.store.list(this.#deps.clock.now());
+      if (generation > this.#applied) {
+        const blocks = new Map<string, number>();
+        for (const block of active) {
+          const id = `${block.by} ${block.key}`;
+          blocks.set(id, Math.max(blocks.get(id) ?? Number.NEGATIVE_INFINITY, block.until));
+        }
+        this.#blocks = blocks;
+        this.#applied = generation;
+      }
+    } catch (error) {
+      // Not trusted until a re-read succeeds: reads go to the store meanwhile.
+      if (generation > this.#applied) {
+        this.#blocks = null;
+        this.#applied = generation;
+      }
+      this.#deps.logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
+    }
+  }
+}
