@@ -30,13 +30,19 @@ describe('RevocationFollower', () => {
   let follower: RevocationFollower;
   const clock = new ManualClock(1_000_000);
 
-  /** The real registry, failing while `storeDown` (as a PostgreSQL that cannot be reached). */
+  let registryDown = false;
+  function check(): void {
+    if (storeDown) throw new Error('store unreachable');
+  }
+
+  /** The real registry (and log, in make), failing while `storeDown` (as a PostgreSQL that cannot be reached). */
   function reachable(registry: NodeRegistry): NodeRegistry {
-    const check = (): void => {
-      if (storeDown) throw new Error('store unreachable');
-    };
     return {
-      beat: async (...args) => (check(), registry.beat(...args)),
+      beat: async (...args) => {
+        check();
+        if (registryDown) throw new Error('heartbeat refused');
+        return registry.beat(...args);
+      },
       live: async (...args) => (check(), registry.live(...args)),
       leave: async (...args) => (check(), registry.leave(...args)),
       purge: async (...args) => (check(), registry.purge(...args)),
@@ -46,7 +52,11 @@ describe('RevocationFollower', () => {
   function make(over: Partial<{ channel: NodeChannel }> = {}): RevocationFollower {
     return new RevocationFollower({
       nodeId: newNodeId(cryptoRandom),
-      log: store.revocations,
+      log: {
+        since: async (...args) => (check(), store.revocations.since(...args)),
+        latestSeq: async () => (check(), store.revocations.latestSeq()),
+        purge: async (...args) => (check(), store.revocations.purge(...args)),
+      },
       registry: reachable(store.nodes),
       channel: over.channel ?? channel,
       memory,
@@ -69,6 +79,7 @@ describe('RevocationFollower', () => {
     memory = new SessionMemory({ clock });
     now = 0;
     storeDown = false;
+    registryDown = false;
     follower = make();
   });
   afterEach(async () => {
@@ -102,6 +113,19 @@ describe('RevocationFollower', () => {
     storeDown = false;
     expect(await follower.tick()).toBe(true);
     expect(follower.trusted).toBe(true);
+  });
+
+  it('reading the log is not enough: without a heartbeat written (which is what the revoker counts) trust lapses 750 ms after the last one', async () => {
+    await follower.start();
+    registryDown = true;
+    for (let t = 0; t < 7; t++) {
+      now += 100;
+      await follower.tick();
+    }
+    expect(follower.trusted).toBe(true);
+    now += 50;
+    await follower.tick();
+    expect(follower.trusted).toBe(false);
   });
 
   it('reads the log: applies each revocation to the memory and writes the seq it reached to the registry', async () => {

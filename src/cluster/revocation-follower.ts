@@ -13,6 +13,12 @@ import { revocationPageSize, type RevocationLog } from './revocation-log.js';
  */
 export const trustForMs = 750;
 
+/**
+ * A heartbeat is written at least this often, and at once when the applied seq moved: a round that
+ * read nothing new (most of them, on SQLite every 50 ms) need not write.
+ */
+export const heartbeatEveryMs = 200;
+
 /** SPEC §8: "every node also reads that log at least every 250 ms". */
 export const followIntervalMs = { channel: 200, local: 50 } as const;
 
@@ -25,8 +31,8 @@ export const followIntervalMs = { channel: 200, local: 50 } as const;
  *   (a log that may have lost entries, `complete: false`, clears the memory), and writes its
  *   heartbeat with that seq to the node registry, which is how a revoker without a channel (SQLite,
  *   or Redis down) learns it has applied a revocation.
- * - `trusted` is what the memory answers under: the last round that read the log AND wrote the
- *   heartbeat succeeded and started less than 750 ms ago, and the channel has stayed connected since
+ * - `trusted` is what the memory answers under: the last successful log read and the last
+ *   successful heartbeat both belong to rounds that started less than 750 ms ago, and the channel has stayed connected since
  *   that round started (messages lost while it was down are only found by a later log read).
  *
  * `now` is a monotonic clock in milliseconds (performance.now), injected by tests.
@@ -45,6 +51,8 @@ export class RevocationFollower {
   /** Counts the channel's drops: a round that started before the latest drop cannot vouch for what followed. */
   #drops = 0;
   #lastGood: { startedAt: number; drops: number } | null = null;
+  /** When the last successful heartbeat's round started, and the seq it wrote. */
+  #beat: { startedAt: number; applied: number } | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<boolean> | null = null;
   #stopped = true;
@@ -139,8 +147,13 @@ export class RevocationFollower {
         }
         if (revocations.length < revocationPageSize) break;
       }
-      await this.#registry.beat(this.#nodeId, this.#applied);
-      if (connected) this.#lastGood = { startedAt, drops };
+      if (!this.#beat || this.#beat.applied !== this.#applied || startedAt - this.#beat.startedAt >= heartbeatEveryMs) {
+        await this.#registry.beat(this.#nodeId, this.#applied);
+        this.#beat = { startedAt, applied: this.#applied };
+      }
+      // Trust runs from the older of this log read and the last heartbeat: the revoker's 1 s is
+      // counted from the heartbeat.
+      if (connected) this.#lastGood = { startedAt: Math.min(startedAt, this.#beat.startedAt), drops };
       if (this.#failing) this.#logger.info('following the revocation log again');
       this.#failing = false;
       return true;
@@ -183,6 +196,7 @@ export class RevocationFollower {
     this.#timer = null;
     await this.#running?.catch(() => undefined);
     this.#lastGood = null;
+    this.#beat = null;
     await this.#registry.leave(this.#nodeId).catch((error: unknown) => this.#logError(error));
   }
 }
