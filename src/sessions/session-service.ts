@@ -110,8 +110,9 @@ export class SessionService {
 
   /**
    * The session behind a cookie value, or null when it is malformed, unknown, revoked, idle too long
-   * or past its absolute lifetime. Idleness is judged on the store's last activity (just read) and
-   * this process's pending activity, never on an older copy. An expired session is deleted on
+   * or past its absolute lifetime. A session this process remembers is answered from memory while
+   * the memory is trusted (`#fromMemory`); otherwise, and whenever memory says it may be idle,
+   * idleness is judged on the store's last activity (just read) and this process's pending activity. An expired session is deleted on
    * sight; an idle one only if the store still says so as it is deleted (`writeThroughMarginMs`).
    */
   async validate(token: string): Promise<LiveSession | null> {
