@@ -5,7 +5,8 @@ import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
 import { LocalChannelHub, type LocalNodeChannel } from './local-node-channel.js';
 import { newNodeId } from './node-messages.js';
-import { RevocationConfirmations } from './revocation-confirmations.js';
+import { confirmationTimeoutMs, RevocationConfirmations } from './revocation-confirmations.js';
+import { trustForMs } from './revocation-follower.js';
 
 /**
  * SPEC §8: the revoker answers once every other live process has applied its revocation — told on
@@ -81,5 +82,21 @@ describe('RevocationConfirmations', () => {
     const wait = confirmations.waitFor(3);
     await store.nodes.leave('node-bravo');
     expect(await timed(wait)).toBeLessThan(timeoutMs / 2);
+  });
+
+  it('waits at most 1 s by default, even on a registry read that hangs: by then no process trusts a memory older than the commit', async () => {
+    expect(confirmationTimeoutMs).toBeGreaterThan(trustForMs);
+    expect(confirmationTimeoutMs).toBeLessThanOrEqual(1_000);
+    const hung = new RevocationConfirmations({
+      registry: { live: () => new Promise(() => undefined), beat: async () => undefined, leave: async () => undefined, purge: async () => 0 },
+      channel: own,
+      logger: silentLogger(),
+      pollMs: 10,
+      self: null,
+    });
+    const took = await timed(hung.waitFor(9));
+    hung.stop();
+    expect(took).toBeGreaterThanOrEqual(confirmationTimeoutMs - 20);
+    expect(took).toBeLessThan(confirmationTimeoutMs + 300);
   });
 });
