@@ -76,6 +76,7 @@ export class RevocationConfirmations {
   async #wait(waiter: Waiter): Promise<void> {
     const deadline = performance.now() + this.#timeoutMs;
     let pending: string[] = [];
+    let unreadable = false;
     while (performance.now() < deadline) {
       pending = [];
       try {
@@ -87,7 +88,8 @@ export class RevocationConfirmations {
           .map((node) => node.nodeId);
         if (pending.length === 0) return;
       } catch (error) {
-        this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read the live processes while waiting for revocation confirmations');
+        // Once per wait: the registry is re-read every poll.
+        if (!unreadable) this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read the live processes while waiting for revocation confirmations');
       }
       // Woken by a `confirmed` message or the next poll, whichever comes first; the registry is
       // read again either way (a process that left or died stops counting).
