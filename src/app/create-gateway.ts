@@ -37,6 +37,7 @@ import { openServices, type ServiceOptions, type Services } from './open-service
 import { NodeListener } from '../cluster/node-listener.js';
 import { announcer } from '../cluster/announcer.js';
 import { BlockMemory } from '../rules/block-memory.js';
+import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -50,6 +51,8 @@ export interface Gateway {
   readonly port: number;
   /** What this gateway hears from the other processes on its store (SPEC §8). */
   readonly nodes: NodeListener;
+  /** Keeps this process's session memory in step with every revocation (SPEC §8). */
+  readonly follower: RevocationFollower;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
@@ -67,7 +70,7 @@ export interface Gateway {
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
-  const services = await openServices(config, options);
+  const services = await openServices(config, { ...options, sessionMemory: true });
   const logger = services.logger;
   const https = config.server.publicOrigin.startsWith('https:');
   const respond = createResponder(https);
@@ -184,6 +187,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   });
 
+  const follower = new RevocationFollower({
+    nodeId: services.sessionMemory!.nodeId,
+    memory: services.sessionMemory!.memory,
+    log: services.store.revocations,
+    registry: services.store.nodes,
+    channel: services.store.channel,
+    logger,
+    // On SQLite no message crosses processes: the log read is how workers and `serve` beside the
+    // CLI hear, and it is a local file read.
+    intervalMs: 'sqlite' in config.store ? followIntervalMs.local : followIntervalMs.channel,
+  });
+
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
   let stopHearingStatus: (() => void) | null = null;
@@ -191,6 +206,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     services,
     runtime,
     nodes,
+    follower,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;
@@ -206,6 +222,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         });
         await blockMemory.start();
       }
+      // Following (and in the registry) before the first request: a revoker waits for this process from now on.
+      await follower.start();
       listening = await listen(runtime);
       credentials.startRefreshing();
       nodes.start();
@@ -225,6 +243,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         services.passkeys.purgeExpiredChallenges(),
         services.store.blocks.purge(now),
         services.store.revocations.purge(now - revocationRetentionMs),
+        // Processes that died without leaving; a minute is far past any revoker's 1 s.
+        services.store.nodes.purge(60_000),
         ...[...counterStores].map((store) => store.purge(now)),
       ]);
     },
@@ -236,6 +256,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       blockMemory?.stop();
       services.signingKeys.stop();
       if (listening) await listening.close();
+      await follower.stop();
       await Promise.all([...forwarders.values()].map((f) => f.close()));
       await services.close();
     },

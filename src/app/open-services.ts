@@ -13,6 +13,9 @@ import { PasskeyService } from '../mfa/passkey-service.js';
 import { TotpService } from '../mfa/totp-service.js';
 import { openStore } from '../storage/open-store.js';
 import { announcer } from '../cluster/announcer.js';
+import { newNodeId } from '../cluster/node-messages.js';
+import { RevocationConfirmations } from '../cluster/revocation-confirmations.js';
+import { SessionMemory } from '../sessions/session-memory.js';
 import type { Store } from '../storage/store.js';
 import { SigningKeys } from '../trust/signing-keys.js';
 
@@ -25,6 +28,11 @@ export interface Services {
   accounts: AccountService;
   secrets: SecretService;
   sessions: SessionService;
+  /**
+   * This process's session memory and its name among the serving processes (a serving process's
+   * revocation follower keeps the memory trusted, app/create-gateway.ts); null in the CLI.
+   */
+  sessionMemory: { memory: SessionMemory; nodeId: string } | null;
   totp: TotpService;
   passkeys: PasskeyService;
   /** Active rate-rule blocks: listed and lifted from the CLI. */
@@ -48,6 +56,8 @@ export interface ServiceOptions {
   createMasterKey?: boolean;
   /** How often a running gateway re-reads its signing keys, in real milliseconds (default 5 s, SPEC §7). */
   signingKeyRefreshInterval?: number;
+  /** Keep a session memory (a serving process: createGateway sets it). */
+  sessionMemory?: boolean;
 }
 
 /**
@@ -63,6 +73,16 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
   try {
     const audit = new AuditLog({ store: store.audit, logger, clock });
     const announce = announcer(store.channel, logger);
+    const sessionMemory = options.sessionMemory ? { memory: new SessionMemory({ clock }), nodeId: newNodeId(cryptoRandom) } : null;
+    // SPEC §8: the revoker waits for the other live processes; the registry is read this often
+    // while it waits (a local file read on SQLite, where no message can wake it early).
+    const confirmations = new RevocationConfirmations({
+      registry: store.nodes,
+      channel: store.channel,
+      logger,
+      pollMs: 'sqlite' in config.store ? 10 : 25,
+      self: sessionMemory?.nodeId ?? null,
+    });
     const sessions = new SessionService({
       store: store.sessions,
       logger,
@@ -71,6 +91,8 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       audit,
       settings: { idleTimeout: config.session.idleTimeout, absoluteTimeout: config.session.absoluteTimeout },
       announce,
+      memory: sessionMemory?.memory ?? null,
+      confirm: (seq) => confirmations.waitFor(seq),
     });
     const accounts = new AccountService({
       users: store.users,
@@ -97,9 +119,10 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     await secrets.verifyMasterKey();
     await accounts.init();
     return {
-      config, store, keyring, audit, accounts, secrets, sessions, totp, passkeys, blocks, signingKeys, clock, random, logger,
+      config, store, keyring, audit, accounts, secrets, sessions, sessionMemory, totp, passkeys, blocks, signingKeys, clock, random, logger,
       close: async () => {
         signingKeys.stop();
+        confirmations.stop();
         await sessions.flushActivity().catch((error: unknown) => {
           logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not record the last session activity');
         });

@@ -7,7 +7,8 @@ import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './nod
  * services one hub. Messages travel in their wire form and are decoded on receipt, as over Redis.
  *
  * Several processes on one SQLite file (workers, the CLI beside `serve`) do not hear each other
- * through this: that is issue 12's seam (they read the store on every request until then).
+ * through this: they follow the revocation log and the node registry instead
+ * (cluster/revocation-follower.ts, cluster/revocation-confirmations.ts).
  */
 export class LocalChannelHub {
   readonly #members = new Set<LocalNodeChannel>();

@@ -12,9 +12,9 @@ export interface Refreshers {
 
 /**
  * A running gateway's ear on the channel (SPEC §8). `changed` re-reads that cache at once (the
- * polling stays, as the backstop for a message missed). `revoked` only records the highest
- * revocation seq heard: this node still reads the session from the store on every request, so
- * nothing depends on it yet; issue 12's session memory will drop what it names and confirm.
+ * polling stays, as the backstop for a message missed). `revoked` records the highest revocation
+ * seq heard; dropping what it names from the session memory and confirming it is the
+ * RevocationFollower's (cluster/revocation-follower.ts).
  * `blocks` re-reads the active blocks (on PostgreSQL they are held in memory, rules/block-memory.ts).
  */
 export class NodeListener {

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
 import { newHandle, newToken, type RandomBytes } from '../security/random.js';
+import type { SessionMemory } from './session-memory.js';
 import type { Revoked, SessionPatch, SessionRecord, SessionStore } from './session-store.js';
 
 export interface SessionSettings {
@@ -60,6 +61,8 @@ export class SessionService {
   readonly #settings: SessionSettings;
   readonly #logger: Logger;
   readonly #announce: Announce;
+  readonly #memory: SessionMemory | null;
+  readonly #confirm: (seq: number) => Promise<void>;
   /** Activity recorded but not yet written: id hash → lastSeenAt. */
   readonly #activity = new Map<string, number>();
   /** The lastSeenAt the store held when `validate` read each live session (before this process's pending activity). */
@@ -67,8 +70,15 @@ export class SessionService {
   #flushTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce }) {
+  /**
+   * `memory`: this process's session memory (serving processes; the CLI has none). `confirm`:
+   * resolves once every other live process has applied the revocation with that seq
+   * (cluster/revocation-confirmations.ts), at most 2 s later.
+   */
+  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce; memory?: SessionMemory | null; confirm?: (seq: number) => Promise<void> }) {
     this.#announce = deps.announce ?? (async () => undefined);
+    this.#memory = deps.memory ?? null;
+    this.#confirm = deps.confirm ?? (async () => undefined);
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -100,16 +110,23 @@ export class SessionService {
 
   /**
    * The session behind a cookie value, or null when it is malformed, unknown, revoked, idle too long
-   * or past its absolute lifetime. Idleness is judged on the store's last activity (just read) and
-   * this process's pending activity, never on an older copy. An expired session is deleted on
+   * or past its absolute lifetime. A session this process remembers is answered from memory while
+   * the memory is trusted (`#fromMemory`); otherwise, and whenever memory says it may be idle,
+   * idleness is judged on the store's last activity (just read) and this process's pending activity. An expired session is deleted on
    * sight; an idle one only if the store still says so as it is deleted (`writeThroughMarginMs`).
    */
   async validate(token: string): Promise<LiveSession | null> {
     if (!tokenShape.test(token)) return null;
-    const found = await this.#store.getWithUser(sha256Hex(token));
+    const idHash = sha256Hex(token);
+    const remembered = this.#fromMemory(idHash);
+    if (remembered) return remembered;
+    // Read before the store read: a revocation applied while it is in flight keeps the result out of memory.
+    const epoch = this.#memory?.epoch ?? 0;
+    const found = await this.#store.getWithUser(idHash);
     if (!found) return null;
     const { session, user } = found;
-    this.#stored.set(session, session.lastSeenAt);
+    const stored = session.lastSeenAt;
+    this.#stored.set(session, stored);
     const pending = this.#activity.get(session.idHash);
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
     const now = this.#clock.now();
@@ -126,7 +143,27 @@ export class SessionService {
       await this.#delete(session.idHash);
       return null;
     }
+    this.#memory?.remember({ session, user, stored }, epoch);
     return { session, user };
+  }
+
+  /**
+   * SPEC §8 "Speed": the session from this process's memory, with no store round trip, while the
+   * memory is trusted (caught up with the revocation log). A copy, with this process's pending
+   * activity. Null when there is none, or when the session looks expired or idle by what this
+   * process knows: another node may have served it since, so only the store decides (above).
+   */
+  #fromMemory(idHash: string): LiveSession | null {
+    const memory = this.#memory;
+    if (!memory?.trusted) return null;
+    const hit = memory.get(idHash);
+    if (!hit) return null;
+    const session = { ...hit.session };
+    const pending = this.#activity.get(idHash);
+    if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
+    if (this.isExpired(session)) return null;
+    this.#stored.set(session, hit.stored);
+    return { session, user: hit.user };
   }
 
   isExpired(session: SessionRecord): boolean {
@@ -150,6 +187,7 @@ export class SessionService {
     const now = this.#clock.now();
     if (now <= session.lastSeenAt) return null;
     session.lastSeenAt = now;
+    this.#memory?.noteActivity(session.idHash, now);
     const stored = this.#stored.get(session) ?? Number.NEGATIVE_INFINITY;
     if (stored + this.#settings.idleTimeout - now < writeThroughMarginMs) return this.#writeThrough(session, now);
     if ((this.#activity.get(session.idHash) ?? Number.NEGATIVE_INFINITY) < now) this.#activity.set(session.idHash, now);
@@ -166,6 +204,7 @@ export class SessionService {
     await this.#store.touch(session.idHash, now);
     if (!(await this.#store.get(session.idHash))) return false;
     this.#stored.set(session, now);
+    this.#memory?.noteActivity(session.idHash, now, now);
     return true;
   }
 
@@ -250,12 +289,18 @@ export class SessionService {
   }
 
   /**
-   * Every revocation passes here once the store has committed it with its log entry: it is
-   * announced to the other processes (SPEC §8). A failed announcement is logged, never thrown: the
-   * revocation stands in the store and its log, where every process reads it.
+   * Every revocation passes here once the store has committed it with its log entry: this
+   * process's memory forgets it, it is announced to the other processes, and it returns only once
+   * every other live process has confirmed it, or after 2 s (SPEC §8 "Revocation stays
+   * immediate"). A failed announcement is logged, never thrown: the revocation stands in the store
+   * and its log, where every process reads it.
    */
-  #announced(scope: RevocationScope, subject: string | null, seq: number): Promise<void> {
-    return this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
+  async #announced(scope: RevocationScope, subject: string | null, seq: number): Promise<void> {
+    this.#memory?.forget(scope, subject);
+    // Registered before the announcement goes out, so an immediate confirmation is not missed.
+    const confirmed = this.#confirm(seq);
+    await this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
+    await confirmed;
   }
 
   /** Live sessions, newest first. */

@@ -88,7 +88,7 @@ export const transferTables: readonly TransferTable[] = [
  * either schema is here or in `transferTables`: a test per engine compares this with the schema, so
  * a table or column a later migration adds cannot be silently left out of the copy.
  */
-export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'webauthn_challenges', 'gatehouse_schema', 'sqlite_sequence'];
+export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'webauthn_challenges', 'gatehouse_schema', 'sqlite_sequence'];
 
 export type TransferValue = string | number | boolean | null | readonly string[] | Buffer;
 export type TransferRow = Readonly<Record<string, TransferValue>>;

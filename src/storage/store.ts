@@ -9,6 +9,7 @@ import type { Resealable } from '../secrets/resealable.js';
 import type { SigningKeyStore } from '../trust/signing-key-store.js';
 import type { NodeChannel } from '../cluster/node-channel.js';
 import type { RevocationLog } from '../cluster/revocation-log.js';
+import type { NodeRegistry } from '../cluster/node-registry.js';
 import type { StoreTransfer } from './store-transfer.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
@@ -41,9 +42,11 @@ export interface Store {
   keys: SigningKeyStore;
   /** Every revocation, appended by `sessions` with the deletion (SPEC §8). */
   revocations: RevocationLog;
+  /** The serving processes on this store and how far each has applied that log (SPEC §8). */
+  nodes: NodeRegistry;
   /**
    * Messages to and from the other processes on this store: Redis pub/sub beside PostgreSQL; on
-   * SQLite a channel inside this process only (cross-process on SQLite is issue 12's seam).
+   * SQLite a channel inside this process only (processes on one file follow the revocation log and `nodes` instead).
    */
   channel: NodeChannel;
   /** Every durable row at once, verbatim: `gatehouse store copy` (store-transfer.ts). */

@@ -25,7 +25,7 @@ let cluster: Cluster;
 let a: string;
 let b: string;
 
-const cliUsers = ['by-id', 'by-user', 'by-all', 'locked', 'removed', 'passwd', 'reset', 'mfa'];
+const cliUsers = ['cut-off', 'by-id', 'by-user', 'by-all', 'locked', 'removed', 'passwd', 'reset', 'mfa'];
 
 beforeAll(async () => {
   cluster = await startCluster({
@@ -138,4 +138,19 @@ describe('every revocation path across two nodes (SPEC §8)', () => {
       }
     }, 300_000);
   }
+
+  // SPEC §8: "A node that loses the channel stops answering from memory at once and asks the store
+  // until it has caught up with the revocation log". Both nodes' subscriber connections are killed
+  // (CLIENT KILL TYPE pubsub), then a revocation is made at once, before they can re-subscribe: the
+  // `revoked` message reaches no one, yet the next request to either node is refused.
+  it(`the channel's subscriber connections killed, then an immediate revoke from the CLI: refused on both nodes, ${cliRounds} rounds, no miss`, async () => {
+    for (let i = 0; i < cliRounds; i++) {
+      const [here, there] = sides(i);
+      const cookie = await liveSession(here, there, 'cut-off');
+      expect(await proxied(here, cookie)).toBe(200);
+      await redis.server.killSubscribers();
+      await runCli(builtRounds, ['session', 'revoke', '--user', 'cut-off']);
+      await expectRefusedOnBoth(here, there, cookie, `round ${i}`);
+    }
+  }, 300_000);
 });

@@ -201,6 +201,19 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX revocations_at ON revocations (at);
     `,
   },
+  {
+    version: 7,
+    description: 'the live serving processes',
+    // cluster/node-registry.ts; as SQLite migration 10. heartbeat_at is the database's clock in
+    // milliseconds, so nodes' clock skew does not matter.
+    sql: `
+      CREATE TABLE live_nodes (
+        node_id text COLLATE "C" PRIMARY KEY,
+        heartbeat_at bigint NOT NULL,
+        applied_seq bigint NOT NULL CHECK (applied_seq >= 0)
+      );
+    `,
+  },
 ];
 
 /**

@@ -12,6 +12,7 @@ import { PostgresCounterStore } from './postgres-counter-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
+import { PostgresNodeRegistry } from './postgres-node-registry.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresStoreTransfer } from './postgres-store-transfer.js';
@@ -96,6 +97,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     blocks: new PostgresBlockStore(pool),
     throttle: new PostgresCounterStore(pool),
     revocations: new PostgresRevocationLog(pool),
+    nodes: new PostgresNodeRegistry(pool),
     transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');

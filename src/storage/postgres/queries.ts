@@ -58,6 +58,20 @@ function fromServer(error: unknown): boolean {
  */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect().catch(unavailable);
+  // A checked-out client whose connection dies between two statements emits 'error' with no
+  // listener (the pool listens only while it is idle), which would end the process; the next
+  // statement then fails and is handled below. The revocation follower's transaction every 200 ms
+  // made this likely during a PostgreSQL restart (test/integration/cluster-faults.test.ts).
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
+  try {
+    return await transactionOn(client, work);
+  } finally {
+    client.off('error', ignore);
+  }
+}
+
+async function transactionOn<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   try {
     await client.query('BEGIN');
     const result = await work(client);

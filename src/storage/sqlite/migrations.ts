@@ -245,6 +245,20 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX revocations_at ON revocations (at);
     `,
   },
+  {
+    version: 10,
+    description: 'the live serving processes',
+    // cluster/node-registry.ts: one row per serving process, rewritten at each read of the
+    // revocation log; a revoker waits for every row with a recent heartbeat. heartbeat_at is the
+    // database's clock in milliseconds.
+    sql: `
+      CREATE TABLE live_nodes (
+        node_id TEXT PRIMARY KEY,
+        heartbeat_at INTEGER NOT NULL,
+        applied_seq INTEGER NOT NULL CHECK (applied_seq >= 0)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

@@ -13,6 +13,7 @@ import { SqliteStoreTransfer } from './sqlite-store-transfer.js';
 import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { SqliteRevocationLog } from './sqlite-revocation-log.js';
+import { SqliteNodeRegistry } from './sqlite-node-registry.js';
 import { LocalChannelHub } from '../../cluster/local-node-channel.js';
 import { newNodeId } from '../../cluster/node-messages.js';
 import { cryptoRandom } from '../../security/random.js';
@@ -50,6 +51,7 @@ function storeOn(db: Database): Store {
     mfa: new SqliteMfaStore(db),
     keys: new SqliteSigningKeyStore(db),
     revocations: new SqliteRevocationLog(db),
+    nodes: new SqliteNodeRegistry(db),
     channel,
     transfer: new SqliteStoreTransfer(db),
     async ping() {

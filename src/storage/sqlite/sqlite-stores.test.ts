@@ -11,6 +11,7 @@ import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
+import { describeNodeRegistryContract } from '../contract/node-registry.contract.js';
 import { describeStoreTransferContract, describeTransferCoverage } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
@@ -63,6 +64,7 @@ describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
 describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));
+describeNodeRegistryContract('sqlite', sqlite((s) => s.nodes));
 
 /** Two separate files: the store copied from and the one copied into. */
 describeStoreTransferContract('sqlite → sqlite', async () => {

@@ -1,0 +1,121 @@
+import type { Logger } from '../log/logger.js';
+import type { NodeChannel } from './node-channel.js';
+import type { NodeRegistry } from './node-registry.js';
+import { trustForMs } from './revocation-follower.js';
+
+/** A heartbeat younger than this makes a process one the revoker waits for (SPEC §8). */
+export const liveWithinMs = 1_000;
+/**
+ * SPEC §8: "A revoker waits at most 2 s for confirmations." It need never wait longer than this:
+ * a process answers from memory only while its last good round STARTED less than `trustForMs`
+ * ago, so once that much has passed since the revocation committed, every process answering from
+ * memory has started a log read after the commit, and applied it. The margin covers timers firing
+ * late. Confirmations only make the answer come sooner than this.
+ */
+export const confirmationTimeoutMs = trustForMs + 250;
+
+interface Waiter {
+  seq: number;
+  confirmedBy: Set<string>;
+  wake: () => void;
+}
+
+/**
+ * The revoker's side of confirmed revocation (SPEC §8 "Revocation stays immediate"): after a
+ * revocation with log seq `seq` has committed and been announced, `waitFor(seq)` resolves once
+ * every live serving process other than this one has applied it, or after 2 s. A process counts
+ * as live while its heartbeat in the node registry is less than 1 s old; it has applied `seq` when
+ * it says so on the channel (`confirmed`, the fast path) or its registry row's applied seq has
+ * reached it (the path that needs no channel: SQLite, or Redis down).
+ *
+ * Why giving up is safe: see `confirmationTimeoutMs` (1 s after the commit no process can still be
+ * answering from a memory that holds the revoked session, whether it confirmed, died, hung or lost
+ * the store). Never throws: a wait that cannot be completed ends at the timeout, and the
+ * revocation stands.
+ */
+export class RevocationConfirmations {
+  readonly #registry: NodeRegistry;
+  readonly #channel: NodeChannel;
+  readonly #logger: Logger;
+  readonly #pollMs: number;
+  readonly #timeoutMs: number;
+  readonly #self: string | null;
+  readonly #waiters = new Set<Waiter>();
+  #unsubscribe: (() => void) | null = null;
+
+  /** `self`: this process's own id in the registry when it serves (its memory forgets before it waits), else null (the CLI). */
+  constructor(deps: { registry: NodeRegistry; channel: NodeChannel; logger: Logger; pollMs: number; self: string | null; timeoutMs?: number }) {
+    this.#self = deps.self;
+    this.#registry = deps.registry;
+    this.#channel = deps.channel;
+    this.#logger = deps.logger;
+    this.#pollMs = deps.pollMs;
+    this.#timeoutMs = deps.timeoutMs ?? confirmationTimeoutMs;
+  }
+
+  /**
+   * Registers the wait synchronously, before its first await: call it before announcing, so a
+   * confirmation that comes back at once is not missed.
+   */
+  waitFor(seq: number): Promise<void> {
+    // Subscribed on first use: the CLI only listens while it waits for its own revocations.
+    this.#unsubscribe ??= this.#channel.subscribe((message) => {
+      if (message.type !== 'confirmed') return;
+      for (const waiter of this.#waiters) {
+        if (waiter.seq === message.seq) {
+          waiter.confirmedBy.add(message.by);
+          waiter.wake();
+        }
+      }
+    });
+    const waiter: Waiter = { seq, confirmedBy: new Set(), wake: () => undefined };
+    this.#waiters.add(waiter);
+    return this.#wait(waiter).finally(() => this.#waiters.delete(waiter));
+  }
+
+  async #wait(waiter: Waiter): Promise<void> {
+    const deadline = performance.now() + this.#timeoutMs;
+    let pending: string[] = [];
+    let unreadable = false;
+    while (performance.now() < deadline) {
+      pending = [];
+      try {
+        // A read that hangs (a frozen store) must not hold the revoker past its deadline.
+        const live = await Promise.race([this.#registry.live(liveWithinMs), after(deadline - performance.now())]);
+        if (live === null) break;
+        pending = live
+          .filter((node) => node.nodeId !== this.#self && node.appliedSeq < waiter.seq && !waiter.confirmedBy.has(node.nodeId))
+          .map((node) => node.nodeId);
+        if (pending.length === 0) return;
+      } catch (error) {
+        // Once per wait: the registry is re-read every poll.
+        if (!unreadable) this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read the live processes while waiting for revocation confirmations');
+      }
+      // Woken by a `confirmed` message or the next poll, whichever comes first; the registry is
+      // read again either way (a process that left or died stops counting).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, Math.min(this.#pollMs, deadline - performance.now())));
+        function done(): void {
+          clearTimeout(timer);
+          waiter.wake = () => undefined;
+          resolve();
+        }
+        if (pending.length === 0) return;
+        waiter.wake = () => {
+          if (pending.every((id) => waiter.confirmedBy.has(id))) done();
+        };
+        waiter.wake();
+      });
+    }
+    this.#logger.warn({ seq: waiter.seq, unconfirmed: pending.length }, 'a revocation was not confirmed by every live process within 1 s; answering anyway (by now none of them answers from a memory that predates it)');
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+  }
+}
+
+function after(ms: number): Promise<null> {
+  return new Promise((resolve) => setTimeout(() => resolve(null), Math.max(0, ms)).unref());
+}

@@ -1,0 +1,151 @@
+import type { UserRecord } from '../accounts/user-store.js';
+import type { RevocationScope } from '../cluster/revocation-log.js';
+import type { Clock } from '../security/clock.js';
+import type { SessionRecord } from './session-store.js';
+
+/** What a store read found valid, kept so the next request with that cookie needs no read. */
+export interface RememberedSession {
+  session: SessionRecord;
+  user: UserRecord;
+  /** The lastSeenAt the store held when it was read (SessionService's write-through margin needs it). */
+  stored: number;
+}
+
+interface Entry extends RememberedSession {
+  /** When it was read from the store, by the service's clock. */
+  readAt: number;
+}
+
+export interface SessionMemorySettings {
+  /** How many sessions at most; the least recently used goes first. */
+  maxEntries: number;
+  /** An entry older than this is read from the store again (a backstop: revocations do not wait for it). */
+  maxAgeMs: number;
+}
+
+export const defaultSessionMemorySettings: SessionMemorySettings = { maxEntries: 10_000, maxAgeMs: 30_000 };
+
+/**
+ * The sessions this process has lately found valid in the store (SPEC §8 "Speed"): a proxied
+ * request with a known session is answered from here, with no store round trip. Only a store read
+ * admits an entry, so an unknown or random cookie value never enters and cannot evict the sessions
+ * in use (each costs its one lookup). Entries are keyed by the id's hash, as the store is, and also
+ * indexed by handle and user, the subjects revocations name (cluster/node-messages.ts).
+ *
+ * Correctness does not rest on the age bound but on `forget`: every revocation this process makes
+ * or hears of passes through it (SessionService, RevocationFollower), and the memory is only
+ * consulted while `trusted` says the process is caught up with the revocation log.
+ */
+export class SessionMemory {
+  readonly #settings: SessionMemorySettings;
+  readonly #clock: Clock;
+  /** Map order is recency: the first key is the least recently used. */
+  readonly #entries = new Map<string, Entry>();
+  /** A set per handle: a rotation's new id shares the handle, and one process may hold both ids at once. */
+  readonly #byHandle = new Map<string, Set<string>>();
+  readonly #byUser = new Map<string, Set<string>>();
+  #epoch = 0;
+  #trusted: () => boolean = () => false;
+
+  constructor(deps: { clock: Clock; settings?: Partial<SessionMemorySettings> }) {
+    this.#clock = deps.clock;
+    this.#settings = { ...defaultSessionMemorySettings, ...deps.settings };
+  }
+
+  /** Whether answers may come from here now (false until a follower says so: RevocationFollower.trusted). */
+  get trusted(): boolean {
+    return this.#trusted();
+  }
+
+  /** Binds the condition under which the memory may answer (the revocation follower's). */
+  trustWhen(predicate: () => boolean): void {
+    this.#trusted = predicate;
+  }
+
+  /**
+   * Counts forgets. A caller reads it before its store read and hands it to `remember`: a
+   * revocation applied while the read was in flight then keeps the (possibly revoked) result out.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The remembered session, or null when there is none or it is too old to answer from. */
+  get(idHash: string): RememberedSession | null {
+    const entry = this.#entries.get(idHash);
+    if (!entry) return null;
+    if (this.#clock.now() - entry.readAt >= this.#settings.maxAgeMs) {
+      this.#remove(idHash);
+      return null;
+    }
+    this.#entries.delete(idHash);
+    this.#entries.set(idHash, entry);
+    return entry;
+  }
+
+  /** Admits what a store read found valid, unless anything was forgotten since `epoch` was read. */
+  remember(found: RememberedSession, epoch: number): void {
+    if (epoch !== this.#epoch) return;
+    const { idHash, handle, userName } = found.session;
+    this.#remove(idHash);
+    this.#entries.set(idHash, { ...found, session: { ...found.session }, readAt: this.#clock.now() });
+    index(this.#byHandle, handle, idHash);
+    index(this.#byUser, userName, idHash);
+    while (this.#entries.size > this.#settings.maxEntries) this.#remove(this.#entries.keys().next().value!);
+  }
+
+  /** This process served the session at `at` (and, when written through, the store holds `stored`). */
+  noteActivity(idHash: string, at: number, stored?: number): void {
+    const entry = this.#entries.get(idHash);
+    if (!entry) return;
+    if (at > entry.session.lastSeenAt) entry.session.lastSeenAt = at;
+    if (stored !== undefined && stored > entry.stored) entry.stored = stored;
+  }
+
+  /** Drops what a revocation names: one session by handle, every session of a user, or all. */
+  forget(scope: RevocationScope, subject: string | null): void {
+    this.#epoch += 1;
+    if (scope === 'all') {
+      this.#clearEntries();
+      return;
+    }
+    const index = scope === 'session' ? this.#byHandle : this.#byUser;
+    for (const idHash of [...(index.get(subject!) ?? [])]) this.#remove(idHash);
+  }
+
+  /** Forgets everything (a gap in the revocation log this process cannot fill). */
+  clear(): void {
+    this.#epoch += 1;
+    this.#clearEntries();
+  }
+
+  #clearEntries(): void {
+    this.#entries.clear();
+    this.#byHandle.clear();
+    this.#byUser.clear();
+  }
+
+  #remove(idHash: string): void {
+    const entry = this.#entries.get(idHash);
+    if (!entry) return;
+    this.#entries.delete(idHash);
+    unindex(this.#byHandle, entry.session.handle, idHash);
+    unindex(this.#byUser, entry.session.userName, idHash);
+  }
+}
+
+function index(map: Map<string, Set<string>>, key: string, idHash: string): void {
+  let ids = map.get(key);
+  if (!ids) map.set(key, (ids = new Set()));
+  ids.add(idHash);
+}
+
+function unindex(map: Map<string, Set<string>>, key: string, idHash: string): void {
+  const ids = map.get(key);
+  ids?.delete(idHash);
+  if (ids?.size === 0) map.delete(key);
+}
