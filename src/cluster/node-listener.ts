@@ -38,10 +38,13 @@ export class NodeListener {
   start(): void {
     if (this.#stop.length > 0) return;
     this.#stop.push(this.#channel.subscribe((message) => this.#hear(message)));
-    this.#stop.push(this.#channel.onStatus((connected) => {
+    const report = (connected: boolean): void => {
       if (connected) this.#logger.info('node channel connected: announcements from other nodes are heard');
       else this.#logger.warn('node channel lost: changes made elsewhere reach this node by polling until it is back');
-    }));
+    };
+    this.#stop.push(this.#channel.onStatus(report));
+    // The revocation follower subscribes first, so the channel may already be up: say so once.
+    if (this.#channel.connected) report(true);
   }
 
   stop(): void {

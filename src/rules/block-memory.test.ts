@@ -22,6 +22,8 @@ describe('BlockMemory', () => {
   let announced: NodeMessageBody[];
   let memory: BlockMemory;
   let lists: number;
+  /** The monotonic time the trust window is measured on. */
+  let monotonic: number;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-block-memory-'));
@@ -31,6 +33,7 @@ describe('BlockMemory', () => {
     hearing = true;
     announced = [];
     lists = 0;
+    monotonic = 0;
     const blocks = store.blocks;
     memory = new BlockMemory({
       store: {
@@ -50,6 +53,8 @@ describe('BlockMemory', () => {
       clock,
       logger: silentLogger(),
       refreshEveryMs: 3_600_000,
+      now: () => monotonic,
+      settleMs: 50,
     });
   });
   afterEach(async () => {
@@ -97,13 +102,30 @@ describe('BlockMemory', () => {
     expect(await memory.blockedUntil('ip', '192.0.2.1', clock.now())).toBeNull();
   });
 
-  it('a block added here is written, announced, and enforced here on the next read', async () => {
+  it('a block added here is written, announced, and enforced here on the next read; the request that set it is held until the others settled', async () => {
     await memory.start();
     const now = clock.now();
+    const started = performance.now();
     await memory.add(block('192.0.2.3', now + 1_000));
+    // settleMs (here 50; by default the revokers' confirmationTimeoutMs) after the commit.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
     expect(announced).toEqual([{ type: 'changed', what: 'blocks' }]);
     expect(await writer.blocks.blockedUntil('ip', '192.0.2.3', now)).toBe(now + 1_000);
     expect(await memory.blockedUntil('ip', '192.0.2.3', now)).toBe(now + 1_000);
+  });
+
+  it('a memory whose last re-read started trustForMs ago or more is not trusted: the announcement may never have come', async () => {
+    await memory.start();
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.7', now + 60_000));
+    monotonic += 749;
+    expect(await memory.blockedUntil('ip', '192.0.2.7', now)).toBeNull();
+    monotonic += 1;
+    expect(await memory.blockedUntil('ip', '192.0.2.7', now)).toBe(now + 60_000);
+    // A re-read (the 250 ms backstop) restores trust, now with the block in it.
+    await memory.changed();
+    await store.close();
+    expect(await memory.blockedUntil('ip', '192.0.2.7', now)).toBe(now + 60_000);
   });
 
   it('while the channel is not heard, every read goes to the store', async () => {

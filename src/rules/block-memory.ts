@@ -1,4 +1,6 @@
 import type { Announce } from '../cluster/announcer.js';
+import { confirmationTimeoutMs } from '../cluster/revocation-confirmations.js';
+import { trustForMs } from '../cluster/revocation-follower.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import type { Block, BlockedBy, BlockStore } from './block-store.js';
@@ -12,8 +14,16 @@ export interface BlockMemoryDeps {
   announce: Announce;
   clock: Clock;
   logger: Logger;
-  /** The backstop re-read, for an announcement missed (default 1,000 ms). */
+  /** The backstop re-read, for an announcement missed or late (default 250 ms). */
   refreshEveryMs?: number;
+  /** A monotonic clock in milliseconds for the trust window (default performance.now); tests inject one. */
+  now?: () => number;
+  /**
+   * How long `add` holds the request that set a block after the commit (default
+   * `confirmationTimeoutMs`): by then every process answering from its memory has started a re-read
+   * after the commit (below). Tests of this class alone shorten it.
+   */
+  settleMs?: number;
 }
 
 /**
@@ -30,15 +40,26 @@ export interface BlockMemoryDeps {
  * change is announced or made here until its re-read has landed, reads wait for that re-read
  * ("stale"): a request is never answered from a memory known to be out of date.
  *
+ * An announcement may arrive after the next request does, or not at all (Redis frozen: the channel
+ * still looks connected). So, as for sessions (cluster/revocation-follower.ts), the memory is trusted
+ * only while its last successful re-read STARTED less than `trustForMs` ago (re-reads run every
+ * 250 ms), and `add` answers the request that set a block only `confirmationTimeoutMs` after the
+ * commit: by then no process is answering from a memory read before the block existed, whether the
+ * announcement reached it or not. A block is set by a refused request, so only that refusal waits.
+ *
  * While the channel is not connected, announcements from elsewhere cannot arrive, so memory is
  * not trusted at all: every read goes to the store, as it did without the memory. Also before the
- * first load, and after a re-read that failed (until one succeeds).
+ * first load, after a re-read that failed (until one succeeds), and once the trust window passed.
  */
 export class BlockMemory implements BlockStore {
   readonly #deps: BlockMemoryDeps;
   readonly #refreshEveryMs: number;
+  readonly #now: () => number;
+  readonly #settleMs: number;
   /** The latest end per kind of key and key ("ip 192.0.2.1"); null while not loaded. */
   #blocks: Map<string, number> | null = null;
+  /** When (#now) the re-read whose result the memory holds started. */
+  #loadedAt = Number.NEGATIVE_INFINITY;
   /** The generation of the newest re-read started, and of the one whose result the memory holds. */
   #started = 0;
   #applied = 0;
@@ -50,7 +71,9 @@ export class BlockMemory implements BlockStore {
 
   constructor(deps: BlockMemoryDeps) {
     this.#deps = deps;
-    this.#refreshEveryMs = deps.refreshEveryMs ?? 1_000;
+    this.#refreshEveryMs = deps.refreshEveryMs ?? 250;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#settleMs = deps.settleMs ?? confirmationTimeoutMs;
   }
 
   /** Loads the blocks and starts the backstop re-read. Reads before the load lands go to the store. */
@@ -86,16 +109,19 @@ export class BlockMemory implements BlockStore {
 
   async add(block: Block): Promise<void> {
     await this.#deps.store.add(block);
+    const settled = new Promise((resolve) => setTimeout(resolve, this.#settleMs));
     // Others first: the request that set it is answered only once it is announced (SPEC §8, a block
-    // set on one node is enforced on all; the announcement resolves either way, see announcer).
+    // set on one node is enforced on all; the announcement resolves either way, see announcer),
+    // and once no process can still answer from a memory read before the commit (class comment).
     await this.#deps.announce({ type: 'changed', what: 'blocks' });
     await this.changed();
+    await settled;
   }
 
   async blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null> {
     if (!this.#deps.hearing()) return this.#deps.store.blockedUntil(by, key, now);
     while (this.#next ?? this.#running) await (this.#next ?? this.#running);
-    if (this.#blocks === null) return this.#deps.store.blockedUntil(by, key, now);
+    if (this.#blocks === null || this.#now() - this.#loadedAt >= trustForMs) return this.#deps.store.blockedUntil(by, key, now);
     const until = this.#blocks.get(`${by} ${key}`);
     return until !== undefined && until > now ? until : null;
   }
@@ -125,6 +151,7 @@ export class BlockMemory implements BlockStore {
   /** The one path that changes the memory: the store's list, unless a newer re-read has already landed. */
   async #load(): Promise<void> {
     const generation = (this.#started += 1);
+    const startedAt = this.#now();
     try {
       const active = await this.#deps.store.list(this.#deps.clock.now());
       if (generation > this.#applied) {
@@ -134,6 +161,7 @@ export class BlockMemory implements BlockStore {
           blocks.set(id, Math.max(blocks.get(id) ?? Number.NEGATIVE_INFINITY, block.until));
         }
         this.#blocks = blocks;
+        this.#loadedAt = startedAt;
         this.#applied = generation;
       }
     } catch (error) {
