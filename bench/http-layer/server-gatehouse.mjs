@@ -9,7 +9,7 @@
  * BENCH_LIMITS (a JSON array, default []) becomes the config's `limits` (bench/run.mjs); then the
  * parent may ask `{ type: 'rule-hits', since }` for each rule's hits counted since the gateway's
  * clock read `since` (`{ type: 'clock' }`), to check that every request was counted. The hits are
- * tallied as the counter store records them (its `take` and `add`, wrapped on the gateway's own
+ * tallied as the counter store records them (its `take`, `add` and `evaluate`, wrapped on the gateway's own
  * instance): the store's windows count in buckets, so it cannot answer "since a moment" itself.
  *
  * For the scale benchmark (bench/scale.mjs, issue 6 item 3), all off by default:
@@ -100,10 +100,12 @@ try {
 
   const cookie = setCookie.split(';', 1)[0];
   const clock = gateway.services.clock;
-  // The key each rule counts this client under: the session's id hash (SHA-256 of the cookie
-  // value, as the session service stores it), the user name, the client address.
+  // The key each rule counts this client under: the session's non-secret handle (looked up by the
+  // id hash, SHA-256 of the cookie value, as the session service stores it), the user name, the
+  // client address.
+  const idHash = createHash('sha256').update(cookie.slice(cookie.indexOf('=') + 1)).digest('hex');
   const subjectKey = {
-    session: createHash('sha256').update(cookie.slice(cookie.indexOf('=') + 1)).digest('hex'),
+    session: (await gateway.services.store.sessions.get(idHash)).handle,
     user: 'bench',
     ip: '127.0.0.1',
   };
@@ -121,6 +123,17 @@ try {
   counters.add = async (key, ...rest) => {
     tally(key);
     return add(key, ...rest);
+  };
+  // The rules count through `evaluate` (all of a request's rules in one call): an allowed take and
+  // every add is a hit, as above.
+  const evaluate = counters.evaluate.bind(counters);
+  counters.evaluate = async (checks, ...rest) => {
+    const results = await evaluate(checks, ...rest);
+    results.forEach((result, i) => {
+      const check = checks[i];
+      if (check.verb === 'add' || (check.verb === 'take' && result.allowed)) tally(check.key);
+    });
+    return results;
   };
   /** The tallies as they were when the parent read the clock, by the time it was given. */
   const tallied = new Map();
