@@ -34,6 +34,8 @@ export interface ClusterOptions {
   users?: string[];
   /** `store.timeout` (default 5s, generous for a shared machine). */
   storeTimeout?: string;
+  /** `cache.timeout` (default: the configuration's, 100ms). */
+  cacheTimeout?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     writeFileSync(configFile, [
       `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "http://127.0.0.1:${port}" }`,
       `store: { postgres: "${url}", timeout: ${options.storeTimeout ?? '5s'} }`,
-      `cache: { redis: "${options.redis.url}", prefix: "${prefix}" }`,
+      `cache: { redis: "${options.redis.url}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
       `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
       'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',

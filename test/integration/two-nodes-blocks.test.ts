@@ -1,53 +1,31 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
+import { clusterPassword, startCluster, type Cluster } from '../helpers/cluster.js';
+import { gatehouse, poll } from '../helpers/processes.js';
 import { useRedis } from '../helpers/redis.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /**
  * SPEC §8 "a block set on one node is enforced on all", now that each node holds the active blocks
- * in memory (rules/block-memory.ts): the node that sets a block announces it before answering, so
- * the other refuses the very next request; `block remove` from the CLI lifts it on both on the very
+ * in memory (rules/block-memory.ts): the node that sets a block announces it, and answers only once
+ * no node can still answer from a memory read before it, so the other refuses the very next request; `block remove` from the CLI lifts it on both on the very
  * next request; and with the node channel down (Redis stopped) the nodes read the store instead.
  */
 
 const postgres = usePostgres();
 const redis = useRedis();
-const password = 'a long enough password';
-let dir: string;
-let upstream: TestUpstream;
-const nodes: { serve: ServeProcess; base: string; configFile: string }[] = [];
+let cluster: Cluster;
+let nodes: Cluster['nodes'];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-nodes-blocks-'));
-  upstream = await startUpstream();
-  const url = await postgres.server.createDatabase();
-  writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  for (const name of ['a', 'b']) {
-    const port = await freePort();
-    const configFile = join(dir, `${name}.yaml`);
-    writeFileSync(configFile, [
-      `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "http://127.0.0.1:${port}" }`,
-      `store: { postgres: "${url}", timeout: 5s }`,
-      `cache: { redis: "${redis.server.url}", prefix: "tb:", timeout: 200ms }`,
-      'masterKey: file:./master.key',
-      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
-      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
-      'limits:',
-      '  - { name: fence, match: /api/fenced/**, by: session, max: 1, per: 1m, action: block, for: 15m }',
-      '',
-    ].join('\n'));
-    nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile });
-  }
-  const first = nodes[0]!.configFile;
-  expect(gatehouse(['secret', 'set', 'api-token', '--config', first], { input: 'the-upstream-token-123' })).toMatchObject({ code: 0 });
-  expect(gatehouse(['user', 'add', 'alice', '--password-stdin', '--config', first], { input: `${password}\n` })).toMatchObject({ code: 0 });
-  for (const node of nodes) node.serve = await startServe(node.configFile, Number(new URL(node.base).port));
+  cluster = await startCluster({
+    postgres: postgres.server,
+    redis: redis.server,
+    users: ['alice'],
+    cacheTimeout: '200ms',
+    extra: ['limits:', '  - { name: fence, match: /api/fenced/**, by: session, max: 1, per: 1m, action: block, for: 15m }'],
+  });
+  nodes = cluster.nodes;
   // Both nodes hear the channel (the block memory is only trusted then).
   for (const node of nodes) await poll(async () => {
     if (!node.serve.output().includes('node channel connected')) throw new Error('not yet');
@@ -55,16 +33,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.serve?.stop()));
-  await upstream?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cluster?.stop();
 });
 
 const get = (base: string, path: string, session: string) => call(base, path, { session });
 
 /** A fresh session blocked by `fence` through `here`: its second fenced request sets the block. */
 async function blockedThrough(here: string): Promise<string> {
-  const cookie = await login(here, 'alice', password);
+  const cookie = await login(here, 'alice', clusterPassword);
   expect((await get(here, '/api/fenced/x', cookie)).status).toBe(200);
   expect((await get(here, '/api/fenced/x', cookie)).status).toBe(403);
   return cookie;
