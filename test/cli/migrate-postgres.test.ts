@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postgresMigrations } from '../../src/storage/postgres/migrations.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { Workspace } from './harness.js';
+import { baseConfig, Workspace } from './harness.js';
 
 /** The built bin that package.json points at; `npm test` compiles it before vitest runs. */
 const bin = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
@@ -18,21 +18,8 @@ afterEach(() => ws?.remove());
 /** A workspace whose store is a fresh PostgreSQL database, named by env:DATABASE_URL (never in the file). */
 async function postgresWorkspace(): Promise<{ ws: Workspace; env: NodeJS.ProcessEnv; url: string }> {
   const url = await postgres.server.createDatabase();
-  ws = new Workspace(`
-store:
-  postgres: env:DATABASE_URL
-  timeout: 5s
-cache:
-  redis: redis://127.0.0.1:1/0
-masterKey: file:./master.key
-upstreams:
-  - name: weather
-    url: http://127.0.0.1:9000
-    credential: { type: bearer, secret: weather-token }
-routes:
-  - path: /api/weather/**
-    upstream: weather
-`);
+  const store = 'store:\n  postgres: env:DATABASE_URL\n  timeout: 5s\ncache:\n  redis: redis://127.0.0.1:1/0\n';
+  ws = new Workspace(baseConfig.replace('store:\n  sqlite: ./gatehouse.db\n', store));
   return { ws, env: { DATABASE_URL: url }, url };
 }
 

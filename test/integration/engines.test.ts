@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPostgresInstalled, usePostgres } from '../helpers/postgres.js';
 import { assertRedisInstalled, useRedis } from '../helpers/redis.js';
+import { elapsed } from '../helpers/elapsed.js';
 
 /**
  * The engines of issue 11 as the tests will drive them: the helpers start real PostgreSQL and Redis
@@ -12,16 +13,6 @@ import { assertRedisInstalled, useRedis } from '../helpers/redis.js';
  */
 const TIMEOUT = 400;
 const SLACK = 1_000;
-
-async function elapsed(work: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
-  const started = performance.now();
-  try {
-    await work();
-    return { ms: performance.now() - started, error: undefined };
-  } catch (error) {
-    return { ms: performance.now() - started, error };
-  }
-}
 
 describe('the helpers without the binaries', () => {
   it('fail (never skip) with a sentence that says how to install them', () => {

@@ -109,29 +109,25 @@ describeNodeRegistryContract('postgres', postgresSubject((s) => s.nodes));
 
 /** One side of a store copy on each engine; SQLite on a fresh file, PostgreSQL on an emptied database. */
 async function side(engine: 'sqlite' | 'postgres', at: string): Promise<{ store: TransferStore; peer: TransferStore; close(): Promise<void> }> {
+  let dir: string | null = null;
+  let opening: () => (TransferStore & { close(): Promise<void> }) | Promise<PostgresStore>;
   if (engine === 'postgres') {
     await emptyDatabase(at);
-    const store = await open(at);
-    const peer = await open(at);
-    return {
-      store,
-      peer,
-      async close() {
-        await store.close();
-        await peer.close();
-      },
-    };
+    opening = () => open(at);
+  } else {
+    const folder = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+    dir = folder;
+    opening = () => openSqliteStore(join(folder, 'gatehouse.db'));
   }
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
-  const store = openSqliteStore(join(dir, 'gatehouse.db'));
-  const peer = openSqliteStore(join(dir, 'gatehouse.db'));
+  const store = await opening();
+  const peer = await opening();
   return {
     store,
     peer,
     async close() {
       await store.close();
       await peer.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../../../test/helpers/redis.js';
 import { createRedisClient, type RedisClient } from './create-redis-client.js';
 import { RedisCounterStore, type RedisCommandSender } from './redis-counter-store.js';
+import { elapsed } from '../../../test/helpers/elapsed.js';
 
 /** What the contract suite cannot say about Redis: many nodes at once, keys, expiry, failure. */
 const redis = useRedis();
@@ -30,16 +31,6 @@ afterEach(async () => {
 afterAll(() => {
   for (const client of clients) if (client.isOpen) client.destroy();
 });
-
-async function elapsed(work: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
-  const started = performance.now();
-  try {
-    await work();
-    return { ms: performance.now() - started, error: undefined };
-  } catch (error) {
-    return { ms: performance.now() - started, error };
-  }
-}
 
 describe('RedisCounterStore across nodes', () => {
   it('lets exactly one of eight nodes through when they take at max - 1 at once (200 rounds)', async () => {
