@@ -1,7 +1,6 @@
 import { GatewayError } from '../errors/gateway-error.js';
 import { normalisePath } from '../routing/normalise-path.js';
 import { clientAddress } from '../rules/address.js';
-import type { RuleSubject } from '../rules/rate-rules.js';
 import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
 import type { RequestContext } from './context.js';
@@ -101,7 +100,7 @@ export const stages: readonly Stage[] = [
       if (rules.size === 0) return undefined;
       if (rules.observesStatus) {
         ctx.res.once('finish', () => {
-          rules.observe(ruleSubject(ctx), ctx.res.statusCode).catch((error: unknown) => {
+          rules.observe(ctx, ctx.res.statusCode)?.catch((error: unknown) => {
             rt.logger.error({ requestId: ctx.requestId, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not count a response for the rate rules');
           });
         });
@@ -210,7 +209,7 @@ export const stages: readonly Stage[] = [
     name: 'rate-rules',
     async run(ctx, rt) {
       if (rt.rateRules.size === 0) return undefined;
-      const verdict = await rt.rateRules.check(ruleSubject(ctx));
+      const verdict = await rt.rateRules.check(ctx);
       switch (verdict.kind) {
         case 'pass':
           return undefined;
@@ -262,10 +261,6 @@ async function findStaticFile(ctx: RequestContext, site: StaticSite): Promise<St
   if (!file) return new GatewayError('not_found');
   ctx.endpoint = site.endpoint(file);
   return undefined;
-}
-
-function ruleSubject(ctx: RequestContext): RuleSubject {
-  return { method: ctx.method, path: ctx.path, ip: ctx.ip, live: ctx.live, requestId: ctx.requestId };
 }
 
 /** SPEC §4.6: the probes a load balancer polls, exempt from the Host check and from rule blocks. */
