@@ -3,6 +3,7 @@ import { normalisePath } from '../routing/normalise-path.js';
 import { clientAddress } from '../rules/address.js';
 import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
+import type { LiveSession } from '../sessions/session-service.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
 import type { StaticSite } from './static-site.js';
@@ -143,18 +144,18 @@ export const stages: readonly Stage[] = [
   },
   {
     name: 'session',
-    async run(ctx, rt) {
+    run(ctx, rt) {
       const endpoint = ctx.endpoint!;
       if (endpoint.access === 'public') return undefined;
       const found = readSessionCookie(ctx.req.headers.cookie, rt.cookie.name);
       if (found.kind === 'one') {
-        ctx.live = await rt.services.sessions.validate(found.value);
-        if (!ctx.live) ctx.staleCookie = true;
-      } else if (found.kind === 'ambiguous') {
-        ctx.staleCookie = true;
+        // A session this process remembers is answered at once; anything else asks the store.
+        const sessions = rt.services.sessions;
+        const known = sessions.validateNow(found.value);
+        return known === undefined ? sessions.validate(found.value).then((live) => presented(ctx, live)) : presented(ctx, known);
       }
-      if (ctx.live || endpoint.access === 'optional') return undefined;
-      return new GatewayError('unauthenticated');
+      if (found.kind === 'ambiguous') ctx.staleCookie = true;
+      return endpoint.access === 'optional' ? undefined : new GatewayError('unauthenticated');
     },
   },
   {
@@ -237,6 +238,14 @@ export const stages: readonly Stage[] = [
     },
   },
 ];
+
+/** The session behind the one cookie presented, or null: then the cookie is cleared (SPEC §4.2). */
+function presented(ctx: RequestContext, live: LiveSession | null): StageResult {
+  ctx.live = live;
+  if (live) return undefined;
+  ctx.staleCookie = true;
+  return ctx.endpoint!.access === 'optional' ? undefined : new GatewayError('unauthenticated');
+}
 
 /** The session vanished between validation and activity: as if the cookie had been stale from the start. */
 function lostSession(ctx: RequestContext): StageResult {
