@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { GatewayConfig, UpstreamConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { LoginThrottle } from '../accounts/login-throttle.js';
@@ -38,6 +37,7 @@ import { NodeListener } from '../cluster/node-listener.js';
 import { announcer } from '../cluster/announcer.js';
 import { BlockMemory } from '../rules/block-memory.js';
 import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
+import { servesAlone } from './worker-count.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -283,18 +283,21 @@ function upstreamTls(upstream: UpstreamConfig): { ca?: Buffer; cert?: Buffer; ke
  * holds across nodes), whatever the number of workers. The login throttle is not here: Store.throttle.
  */
 function countersFor(config: GatewayConfig, store: Store): CounterStore {
-  return workerCount(config) === 1 && 'sqlite' in config.store ? new MemoryCounterStore() : store.counters;
+  return servesAlone(config) ? new MemoryCounterStore() : store.counters;
 }
 
 /**
- * On PostgreSQL the active blocks are held in memory (no store round trip per request, SPEC §8
- * "Speed"), kept right by the node channel, which every node and the CLI share through Redis. On
- * SQLite they are read from the file on each request: a local indexed read, and the in-process
- * channel there does not reach the other workers nor the CLI, so nothing would tell a memory that
- * `block remove` ran.
+ * The active blocks are held in memory (no store round trip per request, SPEC §8 "Speed") on
+ * PostgreSQL, kept right by the node channel, which every node and the CLI share through Redis;
+ * and by a single SQLite process (`servesAlone`), where every block is set by this process and
+ * re-read at once, and `block remove` from the CLI waits until the re-reads every 250 ms must have
+ * seen it (BlockService's `settle`). With several SQLite workers they are read from the file on each
+ * request: the in-process channel does not reach the other workers, and a block one worker sets
+ * would otherwise hold the request that set it for a second (BlockMemory's `settleMs`).
  */
 function blockMemoryFor(config: GatewayConfig, services: Services): BlockMemory | null {
-  if (!('postgres' in config.store)) return null;
+  const alone = servesAlone(config);
+  if (!('postgres' in config.store) && !alone) return null;
   const channel = services.store.channel;
   return new BlockMemory({
     store: services.store.blocks,
@@ -302,10 +305,8 @@ function blockMemoryFor(config: GatewayConfig, services: Services): BlockMemory 
     announce: announcer(channel, services.logger),
     clock: services.clock,
     logger: services.logger,
+    // No other process answers from a block memory of this file: the next request here already
+    // waits for the re-read that `add` starts.
+    ...(alone ? { settleMs: 0 } : {}),
   });
-}
-
-/** `server.workers` resolved: `auto` is one per core. */
-export function workerCount(config: GatewayConfig): number {
-  return config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
 }

@@ -14,10 +14,12 @@ import { TotpService } from '../mfa/totp-service.js';
 import { openStore } from '../storage/open-store.js';
 import { announcer } from '../cluster/announcer.js';
 import { newNodeId } from '../cluster/node-messages.js';
-import { RevocationConfirmations } from '../cluster/revocation-confirmations.js';
+import { confirmationTimeoutMs, liveWithinMs, RevocationConfirmations } from '../cluster/revocation-confirmations.js';
 import { SessionMemory } from '../sessions/session-memory.js';
 import type { Store } from '../storage/store.js';
 import { SigningKeys } from '../trust/signing-keys.js';
+import type { NodeRegistry } from '../cluster/node-registry.js';
+import { servesAlone } from './worker-count.js';
 
 /** Everything the gateway and the CLI work with, built from one configuration. */
 export interface Services {
@@ -105,7 +107,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const secrets = new SecretService({ store: store.secrets, meta: store.meta, keyring, clock, random, audit, announce });
     const totp = new TotpService({ store: store.mfa, users: store.users, keyring, clock, random, issuer: config.mfa.issuer, audit });
     const passkeys = new PasskeyService({ store: store.mfa, users: store.users, clock, random, publicOrigin: config.server.publicOrigin, rpName: config.mfa.issuer, audit });
-    const blocks = new BlockService({ store: store.blocks, audit, clock, announce });
+    const blocks = new BlockService({ store: store.blocks, audit, clock, announce, ...(servesAlone(config) ? { settle: () => blockMemoryRead(store.nodes) } : {}) });
     const signingKeys = new SigningKeys({
       store: store.keys,
       keyring,
@@ -133,4 +135,15 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     if (!options.store) await store.close();
     throw error;
   }
+}
+
+/**
+ * A single SQLite process holds the active blocks in memory (app/create-gateway.ts): it answers from
+ * it only while its last re-read started under `trustForMs` ago, so `confirmationTimeoutMs` after
+ * a removal committed, it has re-read since (the same bound as a revoker's, 0008). Waited for only
+ * while some process serves this file; if the registry cannot be read, waited for anyway.
+ */
+async function blockMemoryRead(registry: NodeRegistry): Promise<void> {
+  const serving = await registry.live(liveWithinMs).then((nodes) => nodes.length > 0, () => true);
+  if (serving) await new Promise((resolve) => setTimeout(resolve, confirmationTimeoutMs));
 }

@@ -2,8 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Writable } from 'node:stream';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import { createLogger, flushLogger, type Logger } from '../log/logger.js';
-import { createGateway, workerCount } from './create-gateway.js';
+import { createGateway } from './create-gateway.js';
 import { openServices } from './open-services.js';
+import { workerCount } from './worker-count.js';
 
 export interface ServeOptions {
   configFile: string;

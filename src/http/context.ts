@@ -20,4 +20,10 @@ export interface RequestContext {
   live: LiveSession | null;
   /** Whether a session cookie was presented that turned out to be unusable (it gets cleared). */
   staleCookie: boolean;
+  /**
+   * Told when the response closes before it finished (the client went away): the forwarder's
+   * cancellation of the upstream request. One 'close' listener per request serves it and the
+   * access log (server.ts).
+   */
+  clientGone: { cancel(): void } | null;
 }

@@ -1,9 +1,9 @@
 import { GatewayError } from '../errors/gateway-error.js';
 import { normalisePath } from '../routing/normalise-path.js';
 import { clientAddress } from '../rules/address.js';
-import type { RuleSubject } from '../rules/rate-rules.js';
 import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
+import type { LiveSession } from '../sessions/session-service.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
 import type { StaticSite } from './static-site.js';
@@ -101,7 +101,7 @@ export const stages: readonly Stage[] = [
       if (rules.size === 0) return undefined;
       if (rules.observesStatus) {
         ctx.res.once('finish', () => {
-          rules.observe(ruleSubject(ctx), ctx.res.statusCode).catch((error: unknown) => {
+          rules.observe(ctx, ctx.res.statusCode)?.catch((error: unknown) => {
             rt.logger.error({ requestId: ctx.requestId, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not count a response for the rate rules');
           });
         });
@@ -144,18 +144,18 @@ export const stages: readonly Stage[] = [
   },
   {
     name: 'session',
-    async run(ctx, rt) {
+    run(ctx, rt) {
       const endpoint = ctx.endpoint!;
       if (endpoint.access === 'public') return undefined;
       const found = readSessionCookie(ctx.req.headers.cookie, rt.cookie.name);
       if (found.kind === 'one') {
-        ctx.live = await rt.services.sessions.validate(found.value);
-        if (!ctx.live) ctx.staleCookie = true;
-      } else if (found.kind === 'ambiguous') {
-        ctx.staleCookie = true;
+        // A session this process remembers is answered at once; anything else asks the store.
+        const sessions = rt.services.sessions;
+        const known = sessions.validateNow(found.value);
+        return known === undefined ? sessions.validate(found.value).then((live) => presented(ctx, live)) : presented(ctx, known);
       }
-      if (ctx.live || endpoint.access === 'optional') return undefined;
-      return new GatewayError('unauthenticated');
+      if (found.kind === 'ambiguous') ctx.staleCookie = true;
+      return endpoint.access === 'optional' ? undefined : new GatewayError('unauthenticated');
     },
   },
   {
@@ -210,7 +210,7 @@ export const stages: readonly Stage[] = [
     name: 'rate-rules',
     async run(ctx, rt) {
       if (rt.rateRules.size === 0) return undefined;
-      const verdict = await rt.rateRules.check(ruleSubject(ctx));
+      const verdict = await rt.rateRules.check(ctx);
       switch (verdict.kind) {
         case 'pass':
           return undefined;
@@ -239,6 +239,14 @@ export const stages: readonly Stage[] = [
   },
 ];
 
+/** The session behind the one cookie presented, or null: then the cookie is cleared (SPEC §4.2). */
+function presented(ctx: RequestContext, live: LiveSession | null): StageResult {
+  ctx.live = live;
+  if (live) return undefined;
+  ctx.staleCookie = true;
+  return ctx.endpoint!.access === 'optional' ? undefined : new GatewayError('unauthenticated');
+}
+
 /** The session vanished between validation and activity: as if the cookie had been stale from the start. */
 function lostSession(ctx: RequestContext): StageResult {
   ctx.live = null;
@@ -262,10 +270,6 @@ async function findStaticFile(ctx: RequestContext, site: StaticSite): Promise<St
   if (!file) return new GatewayError('not_found');
   ctx.endpoint = site.endpoint(file);
   return undefined;
-}
-
-function ruleSubject(ctx: RequestContext): RuleSubject {
-  return { method: ctx.method, path: ctx.path, ip: ctx.ip, live: ctx.live, requestId: ctx.requestId };
 }
 
 /** SPEC §4.6: the probes a load balancer polls, exempt from the Host check and from rule blocks. */

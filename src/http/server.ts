@@ -58,8 +58,9 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
     endpoint: null,
     live: null,
     staleCookie: false,
+    clientGone: null,
   };
-  res.once('close', () => logAccess(ctx, rt));
+  res.on('close', () => closed(ctx, rt));
   try {
     for (const stage of stages) {
       let outcome = stage.run(ctx, rt);
@@ -98,6 +99,12 @@ function isClientGone(error: unknown, res: ServerResponse): boolean {
 export function describe(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
   return { type: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message, stack: error.stack };
+}
+
+/** The response is over, sent or not: an unfinished one means the client went away. */
+function closed(ctx: RequestContext, rt: Runtime): void {
+  if (!ctx.res.writableFinished) ctx.clientGone?.cancel();
+  logAccess(ctx, rt);
 }
 
 /**

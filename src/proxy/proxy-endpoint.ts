@@ -55,9 +55,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
 
   const cancel = new Cancellation();
-  res.once('close', () => {
-    if (!res.writableFinished) cancel.cancel();
-  });
+  ctx.clientGone = cancel;
 
   const path = route.upstreamPath(ctx.path);
   const requestHeaders = upstreamRequestHeaders(req.headers, {

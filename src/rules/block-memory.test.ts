@@ -152,4 +152,24 @@ describe('BlockMemory', () => {
     // The store is closed: the failed re-read leaves no memory to trust, so the read meets the store's error.
     await expect(memory.blockedUntil('ip', '192.0.2.5', now)).rejects.toThrow();
   });
+
+  it('blockedUntilNow answers from memory at once only when blockedUntil would (else undefined: ask the store)', async () => {
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.8', now + 60_000));
+    expect(memory.blockedUntilNow('ip', '192.0.2.8', now)).toBeUndefined();
+    await memory.start();
+    expect(memory.blockedUntilNow('ip', '192.0.2.8', now)).toBe(now + 60_000);
+    expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBeNull();
+    await writer.blocks.add(block('192.0.2.9', now + 60_000));
+    // A re-read asked for and not landed: not from memory.
+    const reread = memory.changed();
+    expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBeUndefined();
+    await reread;
+    expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBe(now + 60_000);
+    hearing = false;
+    expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBeUndefined();
+    hearing = true;
+    monotonic += 750;
+    expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBeUndefined();
+  });
 });

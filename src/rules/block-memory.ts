@@ -121,7 +121,14 @@ export class BlockMemory implements BlockStore {
   async blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null> {
     if (!this.#deps.hearing()) return this.#deps.store.blockedUntil(by, key, now);
     while (this.#next ?? this.#running) await (this.#next ?? this.#running);
-    if (this.#blocks === null || this.#now() - this.#loadedAt >= trustForMs) return this.#deps.store.blockedUntil(by, key, now);
+    const known = this.blockedUntilNow(by, key, now);
+    return known === undefined ? this.#deps.store.blockedUntil(by, key, now) : known;
+  }
+
+  /** From memory when it may answer now (heard, no re-read pending, loaded and trusted); else undefined. */
+  blockedUntilNow(by: BlockedBy, key: string, now: number): number | null | undefined {
+    if (this.#blocks === null || this.#next !== null || this.#running !== null || !this.#deps.hearing()) return undefined;
+    if (this.#now() - this.#loadedAt >= trustForMs) return undefined;
     const until = this.#blocks.get(`${by} ${key}`);
     return until !== undefined && until > now ? until : null;
   }

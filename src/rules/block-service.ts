@@ -9,26 +9,35 @@ export interface BlockServiceDeps {
   clock: Clock;
   /** Tells the other processes a block was lifted (on PostgreSQL they hold blocks in memory, block-memory.ts). */
   announce?: Announce;
+  /**
+   * Resolves once every process holding blocks in memory has re-read them since the removal was
+   * committed (a single SQLite process: app/open-services.ts); by default at once.
+   */
+  settle?: () => Promise<void>;
 }
 
 /**
  * What an operator does with rate-rule blocks (SPEC §2 `block list` / `block remove`): see the
  * active ones and lift one. Lifting is one write to the shared store, then an announcement: on SQLite
- * every process reads the store on each request a blocking rule could refuse; on PostgreSQL every
- * node re-reads its block memory when it hears the announcement (or, with the channel down, reads
- * the store), so it holds everywhere from the next request.
+ * with several workers every process reads the store on each request a blocking rule could refuse;
+ * a single SQLite process holds them in memory, and the removal answers only once that memory must
+ * have re-read them (`settle`); on PostgreSQL every node re-reads its block memory when it hears the
+ * announcement (or, with the channel down, reads the store), so it holds everywhere from the next
+ * request.
  */
 export class BlockService {
   readonly #store: BlockStore;
   readonly #audit: AuditLog;
   readonly #clock: Clock;
   readonly #announce: Announce;
+  readonly #settle: () => Promise<void>;
 
   constructor(deps: BlockServiceDeps) {
     this.#store = deps.store;
     this.#audit = deps.audit;
     this.#clock = deps.clock;
     this.#announce = deps.announce ?? (async () => undefined);
+    this.#settle = deps.settle ?? (async () => undefined);
   }
 
   /** The blocks active now, by rule, then kind of key, then key. */
@@ -52,6 +61,7 @@ export class BlockService {
         removedBy: actor.user ?? null,
       });
       await this.#announce({ type: 'changed', what: 'blocks' });
+      await this.#settle();
     }
     return removed;
   }

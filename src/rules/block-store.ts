@@ -30,6 +30,12 @@ export interface BlockStore {
   add(block: Block): Promise<void>;
   /** When the latest block on this key (of any rule blocking by `by`) ends; null when none is active at `now`. */
   blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null>;
+  /**
+   * The same answer without a promise, from an implementation that holds the blocks in memory
+   * (rules/block-memory.ts) and can answer at once; undefined when it cannot (not loaded, a re-read
+   * pending, not trusted): then ask `blockedUntil`. The proxy's hot path asks this first.
+   */
+  blockedUntilNow?(by: BlockedBy, key: string, now: number): number | null | undefined;
   /** The blocks active at `now`, by rule, then kind of key, then key. */
   list(now: number): Promise<Block[]>;
   /** Lifts the rule's block on `key`; returns it, or null when there was none active at `now`. */

@@ -60,7 +60,7 @@ function outcome(check: CounterCheck, now: number, verbs: CheckVerbs): CheckResu
   if (check.verb === 'count') return counted(verbs.count(check.key, now, check.windowMs, check.max));
   const taken = verbs.take(check.key, now, check.windowMs, check.max);
   const first = !taken.allowed && check.marker !== undefined && verbs.take(check.marker, now, check.windowMs, 1).allowed;
-  return { ...taken, first };
+  return { allowed: taken.allowed, count: taken.count, retryAt: taken.retryAt, first };
 }
 
 /** A count refuses at `max` or more: exactly when it has a retryAt. */

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BucketWindow, checkMax, checkWindow, windowFor } from './bucket-window.js';
-import { runChecks, validateChecks } from './counter-checks.js';
+import { runChecks, validateChecks, type CheckVerbs } from './counter-checks.js';
 import type { CheckResult, CounterCheck, CounterStore, TakeResult, WindowCount } from './counter-store.js';
 
 /** Keys a sweep examines per slice: well under a millisecond, so housekeeping never stalls a request. */
@@ -106,12 +106,15 @@ export class MemoryCounterStore implements CounterStore {
   async evaluate(checks: readonly CounterCheck[], now: number): Promise<CheckResult[]> {
     validateChecks(checks);
     this.#observe(now);
-    return runChecks(checks, now, {
-      take: (key, at, windowMs, max) => this.#take(key, at, windowMs, max),
-      add: (key, at, windowMs) => this.#add(key, at, windowMs),
-      count: (key, at, windowMs, max) => this.#count(key, at, windowMs, max),
-    });
+    return runChecks(checks, now, this.#verbs);
   }
+
+  /** The verbs `runChecks` calls, made once (a proxied request with rules evaluates once). */
+  readonly #verbs: CheckVerbs = {
+    take: (key, at, windowMs, max) => this.#take(key, at, windowMs, max),
+    add: (key, at, windowMs) => this.#add(key, at, windowMs),
+    count: (key, at, windowMs, max) => this.#count(key, at, windowMs, max),
+  };
 
   async reset(key: string): Promise<void> {
     const state = this.#keys.get(key);

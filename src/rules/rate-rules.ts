@@ -34,6 +34,9 @@ interface CompiledRule {
   /** For status rules: which response statuses count. */
   readonly countsStatus: ((status: number) => boolean) | null;
   readonly respond: { status: number; body: string; headers: Record<string, string> } | null;
+  /** `rule:<name>:` and `trigger:<name>:`, the counter keys' fixed parts. */
+  readonly counterPrefix: string;
+  readonly triggerPrefix: string;
 }
 
 export interface RateRulesDeps {
@@ -57,6 +60,8 @@ export class RateRules {
   readonly #deps: RateRulesDeps;
   /** Whether any rule blocks by address: only then is the early address check worth a lookup. */
   readonly blocksByIp: boolean;
+  /** Whether any rule counts response statuses (then every response is observed). */
+  readonly observesStatus: boolean;
   /** The identity keys some rule can block; only those are looked up per request. */
   readonly #identityBlocks: readonly ('session' | 'user')[];
 
@@ -64,6 +69,7 @@ export class RateRules {
     this.#rules = limits.map(compileRule);
     this.#deps = deps;
     this.blocksByIp = limits.some((l) => l.action === 'block' && l.by === 'ip');
+    this.observesStatus = this.#rules.some((r) => r.countsStatus !== null);
     this.#identityBlocks = (['session', 'user'] as const).filter((by) => limits.some((l) => l.action === 'block' && l.by === by));
   }
 
@@ -71,20 +77,27 @@ export class RateRules {
     return this.#rules.length;
   }
 
-  /** An address under a `block` (SPEC §5: refused on every request but /healthz and /readyz). */
-  async addressBlocked(ip: string): Promise<GatewayError | undefined> {
+  /**
+   * An address under a `block` (SPEC §5: refused on every request but /healthz and /readyz).
+   * Without a promise when the blocks are held in memory (BlockStore.blockedUntilNow).
+   */
+  addressBlocked(ip: string): GatewayError | undefined | Promise<GatewayError | undefined> {
     if (!this.blocksByIp) return undefined;
     const now = this.#deps.clock.now();
-    const until = await this.#deps.blocks.blockedUntil('ip', ip, now);
-    return until === null ? undefined : blockedError(until, now);
+    const known = this.#deps.blocks.blockedUntilNow?.('ip', ip, now);
+    if (known !== undefined) return known === null ? undefined : blockedError(known, now);
+    return this.#deps.blocks.blockedUntil('ip', ip, now).then((until) => (until === null ? undefined : blockedError(until, now)));
   }
 
   /** Applies every rule that matches the request; the first that refuses decides. */
   async check(subject: RuleSubject): Promise<RuleVerdict> {
     const now = this.#deps.clock.now();
     if (subject.live) {
+      const blocks = this.#deps.blocks;
       for (const by of this.#identityBlocks) {
-        const until = await this.#deps.blocks.blockedUntil(by, keyOf(by, subject)!, now);
+        const key = keyOf(by, subject)!;
+        const known = blocks.blockedUntilNow?.(by, key, now);
+        const until = known === undefined ? await blocks.blockedUntil(by, key, now) : known;
         if (until !== null) return { kind: 'error', error: blockedError(until, now) };
       }
     }
@@ -115,20 +128,23 @@ export class RateRules {
     return this.#act(rule, key, subject, now, last.retryAt ?? now + rule.config.per);
   }
 
-  /** Whether any rule counts response statuses (then every response is observed). */
-  get observesStatus(): boolean {
-    return this.#rules.some((r) => r.countsStatus !== null);
-  }
 
-  /** Counts a finished response for the status rules that match it (called when it was sent). */
-  async observe(subject: RuleSubject, status: number): Promise<void> {
-    const counted: { rule: CompiledRule; key: string }[] = [];
+
+  /**
+   * Counts a finished response for the status rules that match it (called when it was sent). Null
+   * when none does (most responses): then there is nothing to wait for, and no promise is made.
+   */
+  observe(subject: RuleSubject, status: number): Promise<void> | null {
+    let counted: { rule: CompiledRule; key: string }[] | null = null;
     for (const rule of this.#rules) {
       if (!rule.countsStatus?.(status) || !applies(rule, subject)) continue;
       const key = keyOf(rule.config.by, subject);
-      if (key !== null) counted.push({ rule, key });
+      if (key !== null) (counted ??= []).push({ rule, key });
     }
-    if (counted.length === 0) return;
+    return counted === null ? null : this.#count(counted, subject);
+  }
+
+  async #count(counted: readonly { rule: CompiledRule; key: string }[], subject: RuleSubject): Promise<void> {
     const now = this.#deps.clock.now();
     // Adds never refuse: one call counts the response for every rule (one Redis round trip).
     const results = await this.#deps.counters.evaluate(counted.map(({ rule, key }) => ({ verb: 'add', key: counterKey(rule, key), windowMs: rule.config.per })), now);
@@ -195,6 +211,8 @@ function compileRule(config: LimitConfig): CompiledRule {
     methods: match.methods ? new Set(match.methods) : null,
     countsStatus: statuses ? statusMatcher(statuses) : null,
     respond,
+    counterPrefix: `rule:${config.name}:`,
+    triggerPrefix: `trigger:${config.name}:`,
   };
 }
 
@@ -225,12 +243,12 @@ function keyOf(by: LimitConfig['by'], subject: RuleSubject): string | null {
 }
 
 function counterKey(rule: CompiledRule, key: string): string {
-  return `rule:${rule.config.name}:${key}`;
+  return rule.counterPrefix + key;
 }
 
 /** Taken with max 1 when the rule refuses: allowed only for the window's first refusal (one audit event per trigger). */
 function triggerKey(rule: CompiledRule, key: string): string {
-  return `trigger:${rule.config.name}:${key}`;
+  return rule.triggerPrefix + key;
 }
 
 function blockedError(until: number, now: number): GatewayError {

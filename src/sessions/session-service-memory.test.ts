@@ -155,4 +155,26 @@ describe('SessionService with a session memory', () => {
     expect(calls[0]).toBe('getWithUser');
     expect(calls).not.toContain('deleteIdle');
   });
+
+  it('validateNow answers a remembered session at once, and leaves everything else to validate', async () => {
+    const token = await login();
+    calls = [];
+    expect(sessions.validateNow('not a token')).toBeNull();
+    // Not read yet: only validate (the store) can answer.
+    expect(sessions.validateNow(token)).toBeUndefined();
+    expect(calls).toEqual([]);
+    expect(await request(token)).toBe(true);
+    calls = [];
+    expect(sessions.validateNow(token)).toMatchObject({ session: { userName: 'alice' }, user: { name: 'alice' } });
+    expect(calls).toEqual([]);
+    // Revoked: forgotten, so not from memory; validate then finds nothing.
+    await sessions.revokeUser('alice', actor, 'test');
+    expect(sessions.validateNow(token)).toBeUndefined();
+    expect(await sessions.validate(token)).toBeNull();
+    // Memory not trusted: nothing from it.
+    const other = await login('bob');
+    expect(await request(other)).toBe(true);
+    trusted = false;
+    expect(sessions.validateNow(other)).toBeUndefined();
+  });
 });

@@ -151,6 +151,16 @@ export class SessionService {
   }
 
   /**
+   * `validate`'s answer without a promise when this process's memory holds the session (the common
+   * case of a proxied request: no store round trip, and now no microtask either), or when the value
+   * cannot be one of ours; undefined when only `validate` can answer.
+   */
+  validateNow(token: string): LiveSession | null | undefined {
+    if (!tokenShape.test(token)) return null;
+    return this.#fromMemory(sha256Hex(token)) ?? undefined;
+  }
+
+  /**
    * SPEC §8 "Speed": the session from this process's memory, with no store round trip, while the
    * memory is trusted (caught up with the revocation log). A copy, with this process's pending
    * activity. Null when there is none, or when the session looks expired or idle by what this

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SECRET } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
@@ -163,6 +164,29 @@ describe('upstream failures', () => {
     expect(reply.json().error.code).toBe('upstream_unavailable');
     expect(reply.text).not.toContain('127.0.0.1');
     expect(reply.text).not.toContain(String(env.upstream.port));
+  });
+
+  it('a client that goes away takes its upstream request with it, and the access line says aborted', async () => {
+    let upstreamClosed!: () => void;
+    const closedUpstream = new Promise<void>((resolve) => { upstreamClosed = resolve; });
+    let reached!: () => void;
+    const reachedUpstream = new Promise<void>((resolve) => { reached = resolve; });
+    // Never answers: only the gateway giving up on it (the client gone) closes the request.
+    env.upstream.handle((req) => {
+      req.socket.once('close', () => upstreamClosed());
+      reached();
+    });
+    const client = httpRequest(`${env.gw.url}/api/hanging`, { headers: { cookie: `gatehouse=${alice}`, 'x-csrf': '1' } });
+    client.on('error', () => undefined);
+    client.end();
+    await reachedUpstream;
+    const started = Date.now();
+    client.destroy();
+    await closedUpstream;
+    // Well before the upstream timeout (2 s in the test configuration), which would also close it.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect.poll(() => env.gw.logs().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'request' && l.path === '/api/hanging')).toMatchObject({ aborted: true, user: 'alice' });
   });
 
   it('504 upstream_timeout when no response headers arrive in time', async () => {

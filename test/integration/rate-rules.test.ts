@@ -229,3 +229,29 @@ describe('status rules by address', () => {
     expect((await call(env.gw.url, '/api/fail/a', { session: cookie, dispatcher: client })).status).toBe(503);
   });
 });
+
+describe('blocks on one SQLite process (SPEC §8 "Speed")', () => {
+  it('a proxied request reads no block from the store, and a block set here holds on the next request', async () => {
+    const blocks = env.gw.gateway.services.store.blocks;
+    const read = blocks.blockedUntil.bind(blocks);
+    let reads = 0;
+    blocks.blockedUntil = (...args) => {
+      reads += 1;
+      return read(...args);
+    };
+    try {
+      const client = fromAddress('127.0.0.12');
+      const cookie = await login(env.gw.url, 'erin', undefined, client);
+      reads = 0;
+      // Both the address (block-per-ip) and the user (block-per-user) are looked up on each of these.
+      for (let i = 0; i < 10; i += 1) expect((await call(env.gw.url, '/api/other', { session: cookie, dispatcher: client })).status).toBe(200);
+      expect(reads).toBe(0);
+      expect((await call(env.gw.url, '/api/ublock/x', { session: cookie, dispatcher: client })).status).toBe(200);
+      expect((await call(env.gw.url, '/api/ublock/x', { session: cookie, dispatcher: client })).status).toBe(403);
+      expect((await call(env.gw.url, '/api/other', { session: cookie, dispatcher: client })).status).toBe(403);
+      expect(reads).toBe(0);
+    } finally {
+      blocks.blockedUntil = read;
+    }
+  });
+});
