@@ -49,7 +49,7 @@ describe('RevocationFollower', () => {
     };
   }
 
-  function make(over: Partial<{ channel: NodeChannel }> = {}): RevocationFollower {
+  function make(over: Partial<{ channel: NodeChannel; probe: { proven: boolean } }> = {}): RevocationFollower {
     return new RevocationFollower({
       nodeId: newNodeId(cryptoRandom),
       log: {
@@ -64,6 +64,7 @@ describe('RevocationFollower', () => {
       // The timer stays out of the way: each test runs the rounds it means to.
       intervalMs: 3_600_000,
       now: () => now,
+      probe: over.probe ?? null,
     });
   }
 
@@ -175,6 +176,8 @@ describe('RevocationFollower', () => {
     const flaky: NodeChannel = {
       nodeId: channel.nodeId,
       publish: (m) => channel.publish(m),
+      alive: (node, n) => channel.alive(node, n),
+      aliveNodes: () => channel.aliveNodes(),
       subscribe: (l) => channel.subscribe(l),
       get connected() {
         return connected;
@@ -196,6 +199,61 @@ describe('RevocationFollower', () => {
     expect(follower.trusted).toBe(false);
     for (const l of statusListeners) l(true);
     await until(() => follower.trusted, 'trusted after the catch-up read');
+  });
+
+  it('the store unreachable: trusted on while the channel vouches (SPEC §8, PostgreSQL down: known sessions keep working), not a moment after it stops vouching', async () => {
+    const probe = { proven: true };
+    await follower.stop();
+    follower = make({ probe });
+    await follower.start();
+    storeDown = true;
+    for (let t = 0; t < 30; t++) {
+      now += 100;
+      expect(await follower.tick()).toBe(false);
+    }
+    expect(follower.trusted, '3 s without the store, the channel vouching').toBe(true);
+    probe.proven = false;
+    expect(follower.trusted).toBe(false);
+    probe.proven = true;
+    expect(follower.trusted).toBe(true);
+  });
+
+  it('a channel that dropped does not vouch, however well it works again, until a log read started after it was back', async () => {
+    let connected = true;
+    const statusListeners = new Set<(c: boolean) => void>();
+    const flaky: NodeChannel = {
+      nodeId: channel.nodeId,
+      publish: (m) => channel.publish(m),
+      alive: (node, n) => channel.alive(node, n),
+      aliveNodes: () => channel.aliveNodes(),
+      subscribe: (l) => channel.subscribe(l),
+      get connected() {
+        return connected;
+      },
+      onStatus: (l) => (statusListeners.add(l), () => statusListeners.delete(l)),
+      malformed: 0,
+      close: () => channel.close(),
+    };
+    const probe = { proven: true };
+    await follower.stop();
+    follower = make({ channel: flaky, probe });
+    await follower.start();
+    storeDown = true;
+    connected = false;
+    for (const l of statusListeners) l(false);
+    connected = true;
+    for (const l of statusListeners) l(true);
+    // Revocations announced while it was down were missed; only the log has them.
+    expect(follower.trusted).toBe(false);
+    now += 100;
+    await follower.tick();
+    expect(follower.trusted).toBe(false);
+    storeDown = false;
+    expect(await follower.tick()).toBe(true);
+    expect(follower.trusted).toBe(true);
+    storeDown = true;
+    now += 5_000;
+    expect(follower.trusted, 'the channel vouches again once the log caught up').toBe(true);
   });
 
   it('leaves the registry when it stops', async () => {

@@ -1,6 +1,7 @@
 import type { Announce } from '../cluster/announcer.js';
 import { confirmationTimeoutMs } from '../cluster/revocation-confirmations.js';
 import { trustForMs } from '../cluster/revocation-follower.js';
+import { errorFields } from '../log/error-fields.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import type { Block, BlockedBy, BlockStore } from './block-store.js';
@@ -10,6 +11,12 @@ export interface BlockMemoryDeps {
   store: BlockStore;
   /** Whether announcements from the other processes reach this one (the node channel's `connected`). */
   hearing(): boolean;
+  /**
+   * Whether the channel provably carries this process's messages round trip now
+   * (cluster/channel-probe.ts `proven`): then the memory stays trusted past the re-read's window,
+   * so known traffic keeps working while PostgreSQL is down (SPEC §8 "Failures"). Default: never.
+   */
+  vouched?: () => boolean;
   /** Tells the other processes a block was added (they re-read: `changed {what: 'blocks'}`). */
   announce: Announce;
   clock: Clock;
@@ -47,9 +54,18 @@ export interface BlockMemoryDeps {
  * commit: by then no process is answering from a memory read before the block existed, whether the
  * announcement reached it or not. A block is set by a refused request, so only that refusal waits.
  *
+ * Past that window the channel alone may vouch (`vouched`, cluster/channel-probe.ts): it carries
+ * this process's own messages round trip, so a `changed` published before the last of them was
+ * heard (and started a re-read that reads wait for: if it fails, the memory is dropped), and one
+ * published later either arrives or the proof lapses within `trustForMs`, inside the setter's hold.
+ * A drop of the channel re-reads at once (app/create-gateway.ts). So while PostgreSQL is down,
+ * requests keep being checked against the blocks last read, and a change made elsewhere meanwhile
+ * makes them fail closed (503) rather than go unseen.
+ *
  * While the channel is not connected, announcements from elsewhere cannot arrive, so memory is
  * not trusted at all: every read goes to the store, as it did without the memory. Also before the
- * first load, after a re-read that failed (until one succeeds), and once the trust window passed.
+ * first load, after a re-read that failed (until one succeeds), and once the trust window passed
+ * unless the channel vouches.
  */
 export class BlockMemory implements BlockStore {
   readonly #deps: BlockMemoryDeps;
@@ -121,7 +137,7 @@ export class BlockMemory implements BlockStore {
   async blockedUntil(by: BlockedBy, key: string, now: number): Promise<number | null> {
     if (!this.#deps.hearing()) return this.#deps.store.blockedUntil(by, key, now);
     while (this.#next ?? this.#running) await (this.#next ?? this.#running);
-    if (this.#blocks === null || this.#now() - this.#loadedAt >= trustForMs) return this.#deps.store.blockedUntil(by, key, now);
+    if (this.#blocks === null || (this.#now() - this.#loadedAt >= trustForMs && !(this.#deps.vouched?.() ?? false))) return this.#deps.store.blockedUntil(by, key, now);
     const until = this.#blocks.get(`${by} ${key}`);
     return until !== undefined && until > now ? until : null;
   }
@@ -170,7 +186,8 @@ export class BlockMemory implements BlockStore {
         this.#blocks = null;
         this.#applied = generation;
       }
-      this.#deps.logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
+      // Name and code only: a driver's message can hold the connection string.
+      this.#deps.logger.error({ err: errorFields(error) }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
     }
   }
 }

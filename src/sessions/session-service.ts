@@ -62,7 +62,7 @@ export class SessionService {
   readonly #logger: Logger;
   readonly #announce: Announce;
   readonly #memory: SessionMemory | null;
-  readonly #confirm: (seq: number) => Promise<void>;
+  readonly #confirm: (seq: number, announced: Promise<void>) => Promise<void>;
   /** Activity recorded but not yet written: id hash → lastSeenAt. */
   readonly #activity = new Map<string, number>();
   /** The lastSeenAt the store held when `validate` read each live session (before this process's pending activity). */
@@ -75,7 +75,7 @@ export class SessionService {
    * resolves once every other live process has applied the revocation with that seq
    * (cluster/revocation-confirmations.ts), at most 2 s later.
    */
-  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce; memory?: SessionMemory | null; confirm?: (seq: number) => Promise<void> }) {
+  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce; memory?: SessionMemory | null; confirm?: (seq: number, announced: Promise<void>) => Promise<void> }) {
     this.#announce = deps.announce ?? (async () => undefined);
     this.#memory = deps.memory ?? null;
     this.#confirm = deps.confirm ?? (async () => undefined);
@@ -297,9 +297,13 @@ export class SessionService {
    */
   async #announced(scope: RevocationScope, subject: string | null, seq: number): Promise<void> {
     this.#memory?.forget(scope, subject);
-    // Registered before the announcement goes out, so an immediate confirmation is not missed.
-    const confirmed = this.#confirm(seq);
+    // Registered before the announcement goes out, so an immediate confirmation is not missed; told
+    // when it has gone out, since some of what it waits on must be read after that.
+    let sent!: () => void;
+    const announced = new Promise<void>((resolve) => (sent = resolve));
+    const confirmed = this.#confirm(seq, announced);
     await this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
+    sent();
     await confirmed;
   }
 
