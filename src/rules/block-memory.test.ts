@@ -152,4 +152,45 @@ describe('BlockMemory', () => {
     // The store is closed: the failed re-read leaves no memory to trust, so the read meets the store's error.
     await expect(memory.blockedUntil('ip', '192.0.2.5', now)).rejects.toThrow();
   });
+
+  it('the store unreachable: answers from memory past its window while the channel vouches (failed backstop re-reads keep it); a change heard meanwhile sends reads to the store, which fail (closed, never open)', async () => {
+    let down = false;
+    let vouched = false;
+    const check = (): void => {
+      if (down) throw new Error('store unreachable');
+    };
+    const blocks = store.blocks;
+    const held = new BlockMemory({
+      store: {
+        add: async (b) => (check(), blocks.add(b)),
+        blockedUntil: async (by, key, now) => (check(), blocks.blockedUntil(by, key, now)),
+        list: async (now) => (check(), blocks.list(now)),
+        remove: async (rule, key, now) => (check(), blocks.remove(rule, key, now)),
+        purge: async (now) => (check(), blocks.purge(now)),
+      },
+      hearing: () => true,
+      vouched: () => vouched,
+      announce: async () => undefined,
+      clock,
+      logger: silentLogger(),
+      refreshEveryMs: 10,
+      now: () => monotonic,
+    });
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.9', now + 60_000));
+    await held.start();
+    try {
+      down = true;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      monotonic += 5_000;
+      await expect(held.blockedUntil('ip', '192.0.2.9', now), 'past the window, not vouched').rejects.toThrow('store unreachable');
+      vouched = true;
+      expect(await held.blockedUntil('ip', '192.0.2.9', now)).toBe(now + 60_000);
+      expect(await held.blockedUntil('ip', '192.0.2.10', now)).toBeNull();
+      await held.changed();
+      await expect(held.blockedUntil('ip', '192.0.2.10', now), 'a change it could not read').rejects.toThrow('store unreachable');
+    } finally {
+      held.stop();
+    }
+  });
 });

@@ -84,6 +84,8 @@ export class BlockMemory implements BlockStore {
   /** One more, queued behind it by a change heard meanwhile (it must start after that change). */
   #next: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** A re-read failed and none has succeeded since (logged once per outage). */
+  #failing = false;
 
   constructor(deps: BlockMemoryDeps) {
     this.#deps = deps;
@@ -95,7 +97,7 @@ export class BlockMemory implements BlockStore {
   /** Loads the blocks and starts the backstop re-read. Reads before the load lands go to the store. */
   async start(): Promise<void> {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.#load(), this.#refreshEveryMs);
+    this.#timer = setInterval(() => void this.#load(false), this.#refreshEveryMs);
     this.#timer.unref();
     await this.changed();
   }
@@ -157,15 +159,18 @@ export class BlockMemory implements BlockStore {
   }
 
   #run(): Promise<void> {
-    const run = this.#load().finally(() => {
+    const run = this.#load(true).finally(() => {
       if (this.#running === run) this.#running = null;
     });
     this.#running = run;
     return run;
   }
 
-  /** The one path that changes the memory: the store's list, unless a newer re-read has already landed. */
-  async #load(): Promise<void> {
+  /**
+   * The one path that changes the memory: the store's list, unless a newer re-read has already
+   * landed. `asked`: a change (or the start) asked for it; else it is the backstop's.
+   */
+  async #load(asked: boolean): Promise<void> {
     const generation = (this.#started += 1);
     const startedAt = this.#now();
     try {
@@ -180,14 +185,20 @@ export class BlockMemory implements BlockStore {
         this.#loadedAt = startedAt;
         this.#applied = generation;
       }
+      if (this.#failing) this.#deps.logger.info('re-reading the rate-rule blocks again');
+      this.#failing = false;
     } catch (error) {
-      // Not trusted until a re-read succeeds: reads go to the store meanwhile.
-      if (generation > this.#applied) {
+      // A change this process was told of and could not read: reads go to the store until a
+      // re-read succeeds. A failed backstop changes nothing: the memory holds what it held, trusted
+      // for what is left of its window, or while the channel vouches (class comment).
+      if (asked && generation > this.#applied) {
         this.#blocks = null;
         this.#applied = generation;
       }
+      if (this.#failing) return;
+      this.#failing = true;
       // Name and code only: a driver's message can hold the connection string.
-      this.#deps.logger.error({ err: errorFields(error) }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
+      this.#deps.logger.error({ err: errorFields(error) }, 'could not re-read the rate-rule blocks; the memory is trusted only while the channel vouches for it, else they are read from the store on each request, until it works');
     }
   }
 }
