@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
 import { ManualClock } from '../security/clock.js';
 import { cryptoRandom } from '../security/random.js';
 import { SessionMemory } from '../sessions/session-memory.js';
@@ -254,6 +254,29 @@ describe('RevocationFollower', () => {
     storeDown = true;
     now += 5_000;
     expect(follower.trusted, 'the channel vouches again once the log caught up').toBe(true);
+  });
+
+  it('logs a failing store by error name and code only: the message, which may hold the connection string, never reaches the log', async () => {
+    const lines: string[] = [];
+    const failure = Object.assign(new Error('connect ECONNREFUSED postgres://gatehouse:s3cret-pw@db.internal:5432/gh'), { code: 'ECONNREFUSED' });
+    const failing = new RevocationFollower({
+      nodeId: newNodeId(cryptoRandom),
+      log: { since: async () => Promise.reject(failure), latestSeq: async () => Promise.reject(failure), purge: async () => 0 },
+      registry: { beat: async () => Promise.reject(failure), live: async () => [], leave: async () => Promise.reject(failure), purge: async () => 0 },
+      channel,
+      memory,
+      logger: createLogger({ destination: { write: (line: string) => void lines.push(line) } }),
+      intervalMs: 3_600_000,
+      now: () => now,
+    });
+    await failing.start();
+    await failing.stop();
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line).not.toContain('s3cret-pw');
+      expect(line).not.toContain('db.internal');
+    }
+    expect(JSON.parse(lines[0]!).err).toEqual({ name: 'Error', code: 'ECONNREFUSED' });
   });
 
   it('leaves the registry when it stops', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NodeMessageBody } from '../cluster/node-messages.js';
-import { silentLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
 import { ManualClock } from '../security/clock.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
@@ -192,5 +192,25 @@ describe('BlockMemory', () => {
     } finally {
       held.stop();
     }
+  });
+
+  it('logs a failing re-read by error name and code only: the message, which may hold the connection string, never reaches the log', async () => {
+    const lines: string[] = [];
+    const failure = Object.assign(new Error('connect ECONNREFUSED postgres://gatehouse:s3cret-pw@db.internal:5432/gh'), { code: 'ECONNREFUSED' });
+    const failing = new BlockMemory({
+      store: { ...store.blocks, list: async () => Promise.reject(failure) },
+      hearing: () => true,
+      announce: async () => undefined,
+      clock,
+      logger: createLogger({ destination: { write: (line: string) => void lines.push(line) } }),
+      refreshEveryMs: 3_600_000,
+      now: () => monotonic,
+    });
+    await failing.start();
+    failing.stop();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('s3cret-pw');
+    expect(lines[0]).not.toContain('db.internal');
+    expect(JSON.parse(lines[0]!).err).toEqual({ name: 'Error', code: 'ECONNREFUSED' });
   });
 });
