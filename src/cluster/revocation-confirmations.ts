@@ -93,10 +93,11 @@ export class RevocationConfirmations {
       const sent = waiter.sent;
       try {
         // A read that hangs (a frozen store) must not hold the revoker past its deadline.
-        const read = Promise.all([this.#registry.live(liveWithinMs), sent ? this.#alive(!aliveUnreadable) : Promise.resolve([])]);
+        const read = Promise.all([this.#registry.live(liveWithinMs), sent && !aliveUnreadable ? this.#alive() : Promise.resolve([])]);
         const found = await Promise.race([read, after(deadline - performance.now())]);
         if (found === null) break;
         const [live, alive] = found;
+        // Not read again in this wait: each try could cost the cache timeout (a hung Redis).
         if (alive === null) aliveUnreadable = true;
         const applied = new Set(live.filter((node) => node.appliedSeq >= waiter.seq).map((node) => node.nodeId));
         const waitFor = new Set([...live.map((node) => node.nodeId), ...(alive ?? [])]);
@@ -129,16 +130,16 @@ export class RevocationConfirmations {
   }
 
   /**
-   * The nodes the channel's alive record holds, or null when it cannot be read (logged once per
-   * wait). Unreadable means this process cannot reach Redis, so its announcement did not go out
+   * The nodes the channel's alive record holds, or null when it cannot be read (logged; read once
+   * per wait after that). Unreadable means this process cannot reach Redis, so its announcement did not go out
    * either: no node hears it on the channel, and waiting would not change that. The registry
    * alone then decides (decision 0008, "What is promised when each part fails").
    */
-  async #alive(log: boolean): Promise<string[] | null> {
+  async #alive(): Promise<string[] | null> {
     try {
       return await this.#channel.aliveNodes();
     } catch (error) {
-      if (log) this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read which processes are alive on the node channel while waiting for revocation confirmations');
+      this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read which processes are alive on the node channel while waiting for revocation confirmations');
       return null;
     }
   }
