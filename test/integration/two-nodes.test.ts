@@ -277,7 +277,7 @@ describe('two nodes on PostgreSQL and Redis (SPEC §8)', () => {
     expect((await get(a, '/api/x', known)).status).toBe(200);
     const onlyA = await login(a, 'alice', password);
     expect((await get(a, '/api/x', onlyA)).status).toBe(200);
-    const leaving = await login(a, 'bob', password);
+    const leaving = await login(a, 'carol', password);
     expect((await get(a, '/api/x', leaving)).status).toBe(200);
     await postgres.server.stop();
     const stoppedAt = Date.now();
