@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
 import { newHandle, newToken, type RandomBytes } from '../security/random.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import type { SessionMemory } from './session-memory.js';
 import type { Revoked, SessionPatch, SessionRecord, SessionStore } from './session-store.js';
 
@@ -122,7 +123,17 @@ export class SessionService {
     if (remembered) return remembered;
     // Read before the store read: a revocation applied while it is in flight keeps the result out of memory.
     const epoch = this.#memory?.epoch ?? 0;
-    const found = await this.#store.getWithUser(idHash);
+    let found: Awaited<ReturnType<SessionStore['getWithUser']>>;
+    try {
+      found = await this.#store.getWithUser(idHash);
+    } catch (error) {
+      // SPEC §8 "Failures", PostgreSQL down: a session this process knows keeps working, past the
+      // memory's age bound (a backstop for changes that are not revocations, which cannot commit
+      // while the store is down here), as long as the memory is trusted.
+      const held = error instanceof StoreUnavailableError ? this.#fromMemory(idHash, true) : null;
+      if (held) return held;
+      throw error;
+    }
     if (!found) return null;
     const { session, user } = found;
     const stored = session.lastSeenAt;
@@ -153,10 +164,10 @@ export class SessionService {
    * activity. Null when there is none, or when the session looks expired or idle by what this
    * process knows: another node may have served it since, so only the store decides (above).
    */
-  #fromMemory(idHash: string): LiveSession | null {
+  #fromMemory(idHash: string, anyAge = false): LiveSession | null {
     const memory = this.#memory;
     if (!memory?.trusted) return null;
-    const hit = memory.get(idHash);
+    const hit = memory.get(idHash, { anyAge });
     if (!hit) return null;
     const session = { ...hit.session };
     const pending = this.#activity.get(idHash);
