@@ -121,7 +121,8 @@ export class RevocationConfirmations {
         unreadable = true;
       }
       // Woken by a `confirmed` message, the announcement going out, or the next poll, whichever
-      // comes first; the registry is read again either way (a process that left or died stops counting).
+      // comes first; the registry is read again either way (a process that left or died stops
+      // counting).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.max(0, Math.min(this.#pollMs, waiter.deadline - performance.now())));
         function done(): void {
@@ -139,10 +140,10 @@ export class RevocationConfirmations {
   }
 
   /**
-   * The nodes the channel's alive record holds, or null when it cannot be read (logged; read once
-   * per wait after that). Unreadable means this process cannot reach Redis, so its announcement did not go out
-   * either: no node hears it on the channel, and waiting would not change that. The registry
-   * alone then decides (decision 0008, "What is promised when each part fails").
+   * The nodes the channel's alive record holds, or null when it cannot be read (logged; not read
+   * again in that wait). Unreadable means this process cannot reach Redis, so its announcement did
+   * not go out either: no node hears it on the channel, and waiting would not change that. The
+   * registry alone then decides (decision 0008, "What is promised when each part fails").
    */
   async #alive(): Promise<string[] | null> {
     try {
