@@ -12,6 +12,8 @@ export type Plan =
   | { action: 'stop'; packages: string[]; message: string };
 
 export declare const requirements: readonly Requirement[];
+export declare const benchRequirements: readonly Requirement[];
+export declare const purposes: Readonly<Record<'test' | 'bench', { list: readonly Requirement[]; command: string }>>;
 export declare function isInstalled(program: { command: string; path?: string }, pathList: string): boolean;
-export declare function plan(input: { missing: readonly Requirement[]; isRoot: boolean; hasAptGet: boolean; canUseSudo: () => boolean }): Plan;
-export declare function stopMessage(missing: readonly Requirement[], packages: readonly string[]): string;
+export declare function plan(input: { missing: readonly Requirement[]; isRoot: boolean; hasAptGet: boolean; canUseSudo: () => boolean; command?: string }): Plan;
+export declare function stopMessage(missing: readonly Requirement[], packages: readonly string[], command?: string): string;

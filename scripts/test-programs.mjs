@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * The system programs `npm test` drives, installed when missing (SPEC §1): the test command runs this
- * first, so a fresh machine needs only `npm ci && npm test`. Missing programs are installed from
+ * first, so a fresh machine needs only `npm ci && npm test`. `npm run bench` runs it with `bench` for
+ * the programs the benchmarks drive (wrk, nginx, and PostgreSQL, Redis and haproxy for the cluster
+ * part). Missing programs are installed from
  * Debian's packages when this process can (root, or password-less sudo, with apt-get); otherwise it
  * stops at once, before any compiling or testing, with one sentence naming the packages.
  *
@@ -30,6 +32,19 @@ export const requirements = [
   { command: 'haproxy', path: '/usr/sbin/haproxy', pkg: 'haproxy', usedBy: 'cluster example' },
 ];
 
+/** What `npm run bench` drives: the load generator, the nginx contender, and the cluster bench's servers. */
+export const benchRequirements = [
+  { command: 'wrk', path: '/usr/bin/wrk', pkg: 'wrk', usedBy: 'load generator' },
+  { command: 'nginx', path: '/usr/sbin/nginx', pkg: 'nginx-light', usedBy: 'the nginx auth_request contender' },
+  ...requirements.filter((r) => r.pkg === 'postgresql-15' || r.pkg === 'redis-server' || r.pkg === 'haproxy').map((r) => ({ ...r, usedBy: 'cluster bench' })),
+];
+
+/** The requirements and the command named in messages, for `node test-programs.mjs [bench]`. */
+export const purposes = {
+  test: { list: requirements, command: 'npm test' },
+  bench: { list: benchRequirements, command: 'npm run bench' },
+};
+
 /** Whether `command` is an executable file on `pathList` (or at its absolute `path`). */
 export function isInstalled(requirement, pathList) {
   const candidates = requirement.path ? [requirement.path] : pathList.split(delimiter).filter(Boolean).map((dir) => join(dir, requirement.command));
@@ -47,20 +62,20 @@ export function isInstalled(requirement, pathList) {
  * What to do, as a value: nothing, install `packages` (with `sudo` in front when not root), or stop
  * with `message`. `canUseSudo` is asked only when it matters.
  */
-export function plan({ missing, isRoot, hasAptGet, canUseSudo }) {
+export function plan({ missing, isRoot, hasAptGet, canUseSudo, command = 'npm test' }) {
   if (missing.length === 0) return { action: 'none' };
   const packages = [...new Set(missing.map((r) => r.pkg))];
   if (hasAptGet && isRoot) return { action: 'install', packages, sudo: false };
   if (hasAptGet && canUseSudo()) return { action: 'install', packages, sudo: true };
-  return { action: 'stop', packages, message: stopMessage(missing, packages) };
+  return { action: 'stop', packages, message: stopMessage(missing, packages, command) };
 }
 
-export function stopMessage(missing, packages) {
+export function stopMessage(missing, packages, command = 'npm test') {
   // One mention per use: "initdb, pg_ctl, postgres (PostgreSQL tests)", not the use three times.
   const byUse = new Map();
   for (const r of missing) byUse.set(r.usedBy, [...(byUse.get(r.usedBy) ?? []), r.command]);
   const what = [...byUse].map(([usedBy, commands]) => `${commands.join(', ')} (${usedBy})`).join(', ');
-  return `npm test needs ${what}, which it cannot install here without root or password-less sudo and apt-get, so install them with "sudo apt-get install -y ${packages.join(' ')}" and run npm test again.`;
+  return `${command} needs ${what}, which it cannot install here without root or password-less sudo and apt-get, so install them with "sudo apt-get install -y ${packages.join(' ')}" and run ${command} again.`;
 }
 
 function run(argv, sudo) {
@@ -69,11 +84,18 @@ function run(argv, sudo) {
   return result.status === 0;
 }
 
-function main() {
+function main(purposeName) {
+  const purpose = purposes[purposeName];
+  if (!purpose) {
+    process.stderr.write(`test-programs: the purpose is ${Object.keys(purposes).join(' or ')}, not ${JSON.stringify(purposeName)}\n`);
+    return 2;
+  }
+  const { list, command } = purpose;
   const pathList = process.env.PATH ?? '';
-  const missing = requirements.filter((r) => !isInstalled(r, pathList));
+  const missing = list.filter((r) => !isInstalled(r, pathList));
   const decision = plan({
     missing,
+    command,
     isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
     hasAptGet: isInstalled({ command: 'apt-get' }, pathList),
     canUseSudo: () => isInstalled({ command: 'sudo' }, pathList) && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0,
@@ -85,13 +107,13 @@ function main() {
   }
   process.stdout.write(`test-programs: installing ${decision.packages.join(' ')} with apt-get (missing: ${missing.map((r) => r.command).join(', ')})\n`);
   const installed = run(['apt-get', 'update'], decision.sudo) && run(['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', ...decision.packages], decision.sudo);
-  const still = requirements.filter((r) => !isInstalled(r, pathList));
+  const still = list.filter((r) => !isInstalled(r, pathList));
   if (!installed || still.length > 0) {
     const packages = [...new Set(still.map((r) => r.pkg))];
-    process.stderr.write(`npm test could not install ${(packages.length ? packages : decision.packages).join(' ')} with apt-get (see its output above); install them and run npm test again.\n`);
+    process.stderr.write(`${command} could not install ${(packages.length ? packages : decision.packages).join(' ')} with apt-get (see its output above); install them and run ${command} again.\n`);
     return 1;
   }
   return 0;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.exitCode = main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.exitCode = main(process.argv[2] ?? 'test');

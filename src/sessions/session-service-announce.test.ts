@@ -92,6 +92,34 @@ describe('SessionService announces every revocation with its log seq', () => {
     }
   });
 
+  it('waits for confirmations of a revocation, but not of an expired session deleted on sight (every process judges expiry by time itself)', async () => {
+    const waited: number[] = [];
+    const confirming = new SessionService({
+      store: store.sessions,
+      logger: silentLogger(),
+      clock,
+      random: cryptoRandom,
+      audit: new AuditLog({ store: store.audit, logger: silentLogger(), clock }),
+      settings: { idleTimeout: 60_000, absoluteTimeout: 3_600_000 },
+      announce: announcer(own, silentLogger()),
+      confirm: async (seq) => {
+        waited.push(seq);
+      },
+    });
+    const ended = await confirming.create(alice, meta);
+    const idle = await confirming.create(alice, meta);
+    await confirming.end(ended.session, actor);
+    expect(waited).toEqual([(await lastEntry()).seq]);
+    clock.advance(60_000);
+    expect(await confirming.validate(idle.token)).toBeNull();
+    expect(await expectAnnounced(2)).toMatchObject({ scope: 'session', subject: idle.session.handle });
+    const absolute = await confirming.create(alice, meta);
+    clock.advance(3_600_000);
+    expect(await confirming.validate(absolute.token)).toBeNull();
+    expect(await expectAnnounced(3)).toMatchObject({ scope: 'session', subject: absolute.session.handle });
+    expect(waited).toHaveLength(1);
+  });
+
   it('nothing to revoke, nothing announced; a failed announcement does not fail the revocation', async () => {
     const { session } = await sessions.create(alice, meta);
     await sessions.end(session, actor);

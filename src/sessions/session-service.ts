@@ -141,13 +141,16 @@ export class SessionService {
     const pending = this.#activity.get(session.idHash);
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
     const now = this.#clock.now();
+    // An expired session is deleted and announced, but the request does not wait for confirmations:
+    // every process judges expiry by time on its own (its memory never holds later activity than the
+    // store near the idle deadline, `writeThroughMarginMs`), so none can still answer for it.
     if (now >= session.expiresAt) {
-      await this.#delete(session.idHash);
+      await this.#announceDeleted(await this.#store.delete(session.idHash), { wait: false });
       return null;
     }
     if (now >= this.idleExpiresAt(session)) {
       // Idle when lastSeenAt + idleTimeout <= now, i.e. lastSeenAt < now - idleTimeout + 1 (whole ms).
-      await this.#announceDeleted(await this.#store.deleteIdle(session.idHash, now - this.#settings.idleTimeout + 1));
+      await this.#announceDeleted(await this.#store.deleteIdle(session.idHash, now - this.#settings.idleTimeout + 1), { wait: false });
       return null;
     }
     if (!user || user.locked) {
@@ -293,9 +296,9 @@ export class SessionService {
     return this.#announceDeleted(await this.#store.delete(idHash));
   }
 
-  async #announceDeleted(deleted: (Revoked & { session: SessionRecord }) | null): Promise<SessionRecord | null> {
+  async #announceDeleted(deleted: (Revoked & { session: SessionRecord }) | null, options: { wait: boolean } = { wait: true }): Promise<SessionRecord | null> {
     if (!deleted) return null;
-    await this.#announced('session', deleted.session.handle, deleted.seq);
+    await this.#announced('session', deleted.session.handle, deleted.seq, options);
     return deleted.session;
   }
 
@@ -304,15 +307,16 @@ export class SessionService {
    * process's memory forgets it, it is announced to the other processes, and it returns only once
    * every other live process has confirmed it, or after 2 s (SPEC §8 "Revocation stays
    * immediate"). A failed announcement is logged, never thrown: the revocation stands in the store
-   * and its log, where every process reads it.
+   * and its log, where every process reads it. `wait: false` (expiry, which every process judges by
+   * time itself) announces without waiting for the confirmations.
    */
-  async #announced(scope: RevocationScope, subject: string | null, seq: number): Promise<void> {
+  async #announced(scope: RevocationScope, subject: string | null, seq: number, options: { wait: boolean } = { wait: true }): Promise<void> {
     this.#memory?.forget(scope, subject);
     // Registered before the announcement goes out, so an immediate confirmation is not missed; told
     // when it has gone out, since some of what it waits on must be read after that.
     let sent!: () => void;
     const announced = new Promise<void>((resolve) => (sent = resolve));
-    const confirmed = this.#confirm(seq, announced);
+    const confirmed = options.wait ? this.#confirm(seq, announced) : null;
     await this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
     sent();
     await confirmed;

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isInstalled, plan, requirements, type Requirement } from '../../scripts/test-programs.mjs';
+import { benchRequirements, isInstalled, plan, requirements, type Requirement } from '../../scripts/test-programs.mjs';
 
 const script = join(import.meta.dirname, '../../scripts/test-programs.mjs');
 const dirs: string[] = [];
@@ -93,5 +93,27 @@ describe('the system programs npm test needs (SPEC §1)', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/sudo apt-get install -y .*openssl/);
     expect(lines[0]).toContain('testssl.sh');
+  });
+
+  it('for the benchmarks, names wrk, nginx and the cluster bench\'s servers, and says npm run bench when it cannot install them', () => {
+    expect(benchRequirements.map((r) => [r.command, r.pkg])).toEqual(expect.arrayContaining([
+      ['wrk', 'wrk'], ['nginx', 'nginx-light'], ['initdb', 'postgresql-15'], ['redis-server', 'redis-server'], ['haproxy', 'haproxy'],
+    ]));
+    const result = spawnSync(process.execPath, [script, 'bench'], { env: { PATH: tempDir() }, encoding: 'utf8', timeout: 10_000 });
+    if (benchRequirements.every((r) => isInstalled(r, ''))) {
+      // Everything is at its absolute path already: nothing to do.
+      expect(result.status).toBe(0);
+    } else {
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/^npm run bench needs .*, and run npm run bench again\.\n$/);
+    }
+    const missingNginx = plan({ missing: benchRequirements.filter((r) => r.command === 'nginx'), isRoot: false, hasAptGet: false, canUseSudo: () => false, command: 'npm run bench' });
+    expect(missingNginx.action === 'stop' && missingNginx.message).toBe('npm run bench needs nginx (the nginx auth_request contender), which it cannot install here without root or password-less sudo and apt-get, so install them with "sudo apt-get install -y nginx-light" and run npm run bench again.');
+  });
+
+  it('refuses a purpose it does not know, exit 2', () => {
+    const result = spawnSync(process.execPath, [script, 'benchmark'], { encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('the purpose is test or bench, not "benchmark"');
   });
 });
