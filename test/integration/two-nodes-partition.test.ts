@@ -129,6 +129,21 @@ describe('node a partitioned from PostgreSQL and Redis (SPEC §8)', () => {
     }, 180_000);
   }
 
+  it('cut from both and no revocation anywhere: 1 s after the cut a known session is no longer answered from memory (heard from neither), by cut() and by reset(), 2 rounds each; back without a restart', async () => {
+    for (const mode of ['cut', 'reset', 'cut', 'reset'] as const) {
+      const kept = await knownToA();
+      const cutAt = Date.now();
+      relays.postgres[mode]();
+      relays.redis[mode]();
+      await pause(Math.max(0, 1_000 - (Date.now() - cutAt)));
+      expectUnavailable(await proxied(a, kept), `${mode}: 1 s after the cut`);
+      relays.postgres.restore();
+      relays.redis.restore();
+      await recovered(kept, [], mode);
+      await bothSubscribed();
+    }
+  }, 180_000);
+
   it("cut from PostgreSQL only, its Redis link slow (300 ms towards it): a known session keeps working on a (the channel vouches), and after a logout on b a's very next request is not 200 (b waits for a, found in the channel's alive record, not in the registry): 5 rounds", async () => {
     await bothSubscribed();
     relays.redis.delay(300);
