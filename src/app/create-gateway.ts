@@ -36,6 +36,7 @@ import { openServices, type ServiceOptions, type Services } from './open-service
 import { NodeListener } from '../cluster/node-listener.js';
 import { announcer } from '../cluster/announcer.js';
 import { BlockMemory } from '../rules/block-memory.js';
+import { ChannelProbe } from '../cluster/channel-probe.js';
 import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
 import { servesAlone } from './worker-count.js';
 
@@ -146,7 +147,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   ]);
   const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId]]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
-  const blockMemory = blockMemoryFor(config, services);
+  // Beside PostgreSQL, the channel (Redis) can vouch for the memories while the store cannot
+  // (SPEC §8 "Failures": PostgreSQL down, known sessions keep working). On SQLite it reaches no
+  // other process, so only the log read does.
+  const probe = 'postgres' in config.store
+    ? new ChannelProbe({ channel: services.store.channel, nodeId: services.sessionMemory!.nodeId, logger })
+    : null;
+  const blockMemory = blockMemoryFor(config, services, probe);
   const rateRules = new RateRules(config.limits, {
     counters,
     blocks: blockMemory ?? services.store.blocks,
@@ -188,6 +195,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const follower = new RevocationFollower({
+    probe,
     nodeId: services.sessionMemory!.nodeId,
     memory: services.sessionMemory!.memory,
     log: services.store.revocations,
@@ -224,6 +232,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       // Following (and in the registry) before the first request: a revoker waits for this process from now on.
       await follower.start();
+      probe?.start();
       listening = await listen(runtime);
       credentials.startRefreshing();
       nodes.start();
@@ -256,6 +265,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       blockMemory?.stop();
       services.signingKeys.stop();
       if (listening) await listening.close();
+      probe?.stop();
       await follower.stop();
       await Promise.all([...forwarders.values()].map((f) => f.close()));
       await services.close();
@@ -295,13 +305,14 @@ function countersFor(config: GatewayConfig, store: Store): CounterStore {
  * request: the in-process channel does not reach the other workers, and a block one worker sets
  * would otherwise hold the request that set it for a second (BlockMemory's `settleMs`).
  */
-function blockMemoryFor(config: GatewayConfig, services: Services): BlockMemory | null {
+function blockMemoryFor(config: GatewayConfig, services: Services, probe: ChannelProbe | null): BlockMemory | null {
   const alone = servesAlone(config);
   if (!('postgres' in config.store) && !alone) return null;
   const channel = services.store.channel;
   return new BlockMemory({
     store: services.store.blocks,
     hearing: () => channel.connected,
+    vouched: () => probe?.proven ?? false,
     announce: announcer(channel, services.logger),
     clock: services.clock,
     logger: services.logger,

@@ -94,7 +94,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
       settings: { idleTimeout: config.session.idleTimeout, absoluteTimeout: config.session.absoluteTimeout },
       announce,
       memory: sessionMemory?.memory ?? null,
-      confirm: (seq) => confirmations.waitFor(seq),
+      confirm: (seq, announced) => confirmations.waitFor(seq, announced),
     });
     const accounts = new AccountService({
       users: store.users,

@@ -1,4 +1,4 @@
-import { dispatchReceived, type NodeChannel } from './node-channel.js';
+import { aliveForMs, dispatchReceived, type NodeChannel } from './node-channel.js';
 import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './node-messages.js';
 
 /**
@@ -12,6 +12,14 @@ import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from './nod
  */
 export class LocalChannelHub {
   readonly #members = new Set<LocalNodeChannel>();
+  /** node → when (performance.now) it last said alive. */
+  readonly #alive = new Map<string, number>();
+  readonly #now: () => number;
+
+  /** `now`: a monotonic clock in milliseconds (default performance.now), for `alive`'s record. */
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
 
   channel(nodeId: string): LocalNodeChannel {
     const channel = new LocalNodeChannel(this, nodeId);
@@ -22,6 +30,15 @@ export class LocalChannelHub {
   /** Hands the raw text to every member but the sender (a test injects malformed text here). */
   deliver(text: string, except?: LocalNodeChannel): void {
     for (const member of this.#members) if (member !== except) member.receive(text);
+  }
+
+  recordAlive(node: string): void {
+    this.#alive.set(node, this.#now());
+  }
+
+  aliveNodes(): string[] {
+    const now = this.#now();
+    return [...this.#alive].filter(([, at]) => now - at < aliveForMs).map(([node]) => node);
   }
 
   leave(channel: LocalNodeChannel): void {
@@ -53,8 +70,20 @@ export class LocalNodeChannel implements NodeChannel {
   async publish(message: NodeMessageBody): Promise<void> {
     if (!this.#open) throw new Error('the node channel is closed');
     const text = encodeNodeMessage(this.nodeId, message);
-    // Asynchronous, as over a network: a listener never runs inside the publisher's call.
-    queueMicrotask(() => this.#hub.deliver(text, this));
+    // Asynchronous, as over a network: a listener never runs inside the publisher's call. The
+    // sender is handed it too (it drops its own, but for `alive`: node-channel.ts dispatchReceived).
+    queueMicrotask(() => this.#hub.deliver(text));
+  }
+
+  async alive(node: string, n: number): Promise<void> {
+    if (!this.#open) throw new Error('the node channel is closed');
+    this.#hub.recordAlive(node);
+    await this.publish({ type: 'alive', node, n });
+  }
+
+  async aliveNodes(): Promise<string[]> {
+    if (!this.#open) throw new Error('the node channel is closed');
+    return this.#hub.aliveNodes();
   }
 
   receive(text: string): void {

@@ -19,6 +19,8 @@ const bodySchema = z.union([
   z.strictObject({ type: z.literal('revoked'), seq, scope: z.literal('all') }),
   z.strictObject({ type: z.literal('confirmed'), seq, by: nodeId }),
   z.strictObject({ type: z.literal('changed'), what: z.enum(['secrets', 'keys', 'blocks']) }),
+  // node: the serving process's registry id; n: its count of alive messages (cluster/channel-probe.ts).
+  z.strictObject({ type: z.literal('alive'), node: nodeId, n: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }),
 ]);
 
 /** What a process announces. */
@@ -26,7 +28,8 @@ export type NodeMessageBody =
   | { type: 'revoked'; seq: number; scope: 'session' | 'user'; subject: string }
   | { type: 'revoked'; seq: number; scope: 'all' }
   | { type: 'confirmed'; seq: number; by: string }
-  | { type: 'changed'; what: 'secrets' | 'keys' | 'blocks' };
+  | { type: 'changed'; what: 'secrets' | 'keys' | 'blocks' }
+  | { type: 'alive'; node: string; n: number };
 
 /** What is heard: the body and the process it came from. */
 export type NodeMessage = NodeMessageBody & { from: string };

@@ -84,6 +84,44 @@ describe('RevocationConfirmations', () => {
     expect(await timed(wait)).toBeLessThan(timeoutMs / 2);
   });
 
+  it("also waits for a process the registry does not show but the channel's alive record does (cut off from PostgreSQL, trusting its memory on the channel), until it confirms", async () => {
+    // Its heartbeat is stale (it cannot reach the store); it says alive on the channel.
+    await other.alive('node-charlie', 0);
+    let done = false;
+    const wait = confirmations.waitFor(11).then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(done, 'answered without the alive node').toBe(false);
+    const start = performance.now();
+    await other.publish({ type: 'confirmed', seq: 11, by: 'node-charlie' });
+    await wait;
+    expect(performance.now() - start).toBeLessThan(timeoutMs / 2);
+  });
+
+  it('reads the alive record only once the announcement has gone out: a node recorded meanwhile is waited for', async () => {
+    let send!: () => void;
+    const announced = new Promise<void>((resolve) => (send = resolve));
+    let done = false;
+    const wait = confirmations.waitFor(12, announced).then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(done, 'answered before the announcement went out').toBe(false);
+    await other.alive('node-delta', 0);
+    send();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(done).toBe(false);
+    await other.publish({ type: 'confirmed', seq: 12, by: 'node-delta' });
+    expect(await timed(wait)).toBeLessThan(timeoutMs / 2);
+  });
+
+  it('a node whose alive record has lapsed (1 s) is no longer waited for', async () => {
+    await other.alive('node-echo', 0);
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    expect(await timed(confirmations.waitFor(13))).toBeLessThan(timeoutMs / 2);
+  });
+
   it('waits at most 1 s by default, even on a registry read that hangs: by then no process trusts a memory older than the commit', async () => {
     expect(confirmationTimeoutMs).toBeGreaterThan(trustForMs);
     expect(confirmationTimeoutMs).toBeLessThanOrEqual(1_000);

@@ -13,19 +13,27 @@ export const liveWithinMs = 1_000;
  * late. Confirmations only make the answer come sooner than this.
  */
 export const confirmationTimeoutMs = trustForMs + 250;
+/** SPEC §8: "A revoker waits at most 2 s for confirmations." */
+const maxWaitMs = 2_000;
 
 interface Waiter {
   seq: number;
   confirmedBy: Set<string>;
   wake: () => void;
+  /** The announcement has gone out (or failed). */
+  sent: boolean;
+  /** performance.now() past which the revoker answers anyway. */
+  deadline: number;
 }
 
 /**
  * The revoker's side of confirmed revocation (SPEC §8 "Revocation stays immediate"): after a
  * revocation with log seq `seq` has committed and been announced, `waitFor(seq)` resolves once
- * every live serving process other than this one has applied it, or after 2 s. A process counts
- * as live while its heartbeat in the node registry is less than 1 s old; it has applied `seq` when
- * it says so on the channel (`confirmed`, the fast path) or its registry row's applied seq has
+ * every live serving process other than this one has applied it, or after 1 s. A process counts
+ * as live while its heartbeat in the node registry is less than 1 s old, or while the channel's
+ * alive record holds it (it said `alive` less than 1 s ago: a node cut off from PostgreSQL that
+ * trusts its memory on the channel alone, cluster/channel-probe.ts); it has applied `seq` when it
+ * says so on the channel (`confirmed`, the fast path) or its registry row's applied seq has
  * reached it (the path that needs no channel: SQLite, or Redis down).
  *
  * Why giving up is safe: see `confirmationTimeoutMs` (1 s after the commit no process can still be
@@ -55,9 +63,10 @@ export class RevocationConfirmations {
 
   /**
    * Registers the wait synchronously, before its first await: call it before announcing, so a
-   * confirmation that comes back at once is not missed.
+   * confirmation that comes back at once is not missed. `announced` settles once the announcement
+   * has been handed to the channel (or failed): the alive record is read only after it.
    */
-  waitFor(seq: number): Promise<void> {
+  waitFor(seq: number, announced: Promise<unknown> = Promise.resolve()): Promise<void> {
     // Subscribed on first use: the CLI only listens while it waits for its own revocations.
     this.#unsubscribe ??= this.#channel.subscribe((message) => {
       if (message.type !== 'confirmed') return;
@@ -68,46 +77,81 @@ export class RevocationConfirmations {
         }
       }
     });
-    const waiter: Waiter = { seq, confirmedBy: new Set(), wake: () => undefined };
+    const started = performance.now();
+    const waiter: Waiter = { seq, confirmedBy: new Set(), wake: () => undefined, sent: false, deadline: started + this.#timeoutMs };
     this.#waiters.add(waiter);
+    const timeoutMs = this.#timeoutMs;
+    void announced.then(mark, mark);
+    function mark(): void {
+      waiter.sent = true;
+      // The channel's proof lapses 750 ms after the `revoked` message ran in Redis (at the latest
+      // when the announcement returned): a slow announcement (a large cache.timeout) moves the
+      // deadline with it, within SPEC §8's 2 s.
+      waiter.deadline = Math.min(Math.max(waiter.deadline, performance.now() + timeoutMs), started + maxWaitMs);
+      waiter.wake();
+    }
     return this.#wait(waiter).finally(() => this.#waiters.delete(waiter));
   }
 
   async #wait(waiter: Waiter): Promise<void> {
-    const deadline = performance.now() + this.#timeoutMs;
     let pending: string[] = [];
     let unreadable = false;
-    while (performance.now() < deadline) {
+    let aliveUnreadable = false;
+    while (performance.now() < waiter.deadline) {
       pending = [];
+      const sent = waiter.sent;
       try {
         // A read that hangs (a frozen store) must not hold the revoker past its deadline.
-        const live = await Promise.race([this.#registry.live(liveWithinMs), after(deadline - performance.now())]);
-        if (live === null) break;
-        pending = live
-          .filter((node) => node.nodeId !== this.#self && node.appliedSeq < waiter.seq && !waiter.confirmedBy.has(node.nodeId))
-          .map((node) => node.nodeId);
-        if (pending.length === 0) return;
+        const read = Promise.all([this.#registry.live(liveWithinMs), sent && !aliveUnreadable ? this.#alive() : Promise.resolve([])]);
+        const found = await Promise.race([read, after(waiter.deadline - performance.now())]);
+        if (found === null) break;
+        const [live, alive] = found;
+        // Not read again in this wait: each try could cost the cache timeout (a hung Redis).
+        if (alive === null) aliveUnreadable = true;
+        const applied = new Set(live.filter((node) => node.appliedSeq >= waiter.seq).map((node) => node.nodeId));
+        const waitFor = new Set([...live.map((node) => node.nodeId), ...(alive ?? [])]);
+        pending = [...waitFor].filter((id) => id !== this.#self && !applied.has(id) && !waiter.confirmedBy.has(id));
+        // Not before the announcement went out: a node that trusts its memory on the channel alone
+        // (PostgreSQL unreachable for it) is absent from the registry and shows in the alive
+        // record, which only a read made after the announcement covers (cluster/channel-probe.ts).
+        if (pending.length === 0 && sent) return;
       } catch (error) {
         // Once per wait: the registry is re-read every poll.
         if (!unreadable) this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read the live processes while waiting for revocation confirmations');
+        unreadable = true;
       }
-      // Woken by a `confirmed` message or the next poll, whichever comes first; the registry is
-      // read again either way (a process that left or died stops counting).
+      // Woken by a `confirmed` message, the announcement going out, or the next poll, whichever
+      // comes first; the registry is read again either way (a process that left or died stops
+      // counting).
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(0, Math.min(this.#pollMs, deadline - performance.now())));
+        const timer = setTimeout(done, Math.max(0, Math.min(this.#pollMs, waiter.deadline - performance.now())));
         function done(): void {
           clearTimeout(timer);
           waiter.wake = () => undefined;
           resolve();
         }
-        if (pending.length === 0) return;
         waiter.wake = () => {
-          if (pending.every((id) => waiter.confirmedBy.has(id))) done();
+          if (waiter.sent !== sent || (pending.length > 0 && pending.every((id) => waiter.confirmedBy.has(id)))) done();
         };
         waiter.wake();
       });
     }
     this.#logger.warn({ seq: waiter.seq, unconfirmed: pending.length }, 'a revocation was not confirmed by every live process within 1 s; answering anyway (by now none of them answers from a memory that predates it)');
+  }
+
+  /**
+   * The nodes the channel's alive record holds, or null when it cannot be read (logged; not read
+   * again in that wait). Unreadable means this process cannot reach Redis, so its announcement did
+   * not go out either: no node hears it on the channel, and waiting would not change that. The
+   * registry alone then decides (decision 0008, "What is promised when each part fails").
+   */
+  async #alive(): Promise<string[] | null> {
+    try {
+      return await this.#channel.aliveNodes();
+    } catch (error) {
+      this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error' } }, 'could not read which processes are alive on the node channel while waiting for revocation confirmations');
+      return null;
+    }
   }
 
   stop(): void {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
 import { ManualClock } from '../security/clock.js';
 import { cryptoRandom } from '../security/random.js';
 import { SessionMemory } from '../sessions/session-memory.js';
@@ -49,7 +49,7 @@ describe('RevocationFollower', () => {
     };
   }
 
-  function make(over: Partial<{ channel: NodeChannel }> = {}): RevocationFollower {
+  function make(over: Partial<{ channel: NodeChannel; probe: { proven: boolean } }> = {}): RevocationFollower {
     return new RevocationFollower({
       nodeId: newNodeId(cryptoRandom),
       log: {
@@ -64,6 +64,7 @@ describe('RevocationFollower', () => {
       // The timer stays out of the way: each test runs the rounds it means to.
       intervalMs: 3_600_000,
       now: () => now,
+      probe: over.probe ?? null,
     });
   }
 
@@ -175,6 +176,8 @@ describe('RevocationFollower', () => {
     const flaky: NodeChannel = {
       nodeId: channel.nodeId,
       publish: (m) => channel.publish(m),
+      alive: (node, n) => channel.alive(node, n),
+      aliveNodes: () => channel.aliveNodes(),
       subscribe: (l) => channel.subscribe(l),
       get connected() {
         return connected;
@@ -196,6 +199,84 @@ describe('RevocationFollower', () => {
     expect(follower.trusted).toBe(false);
     for (const l of statusListeners) l(true);
     await until(() => follower.trusted, 'trusted after the catch-up read');
+  });
+
+  it('the store unreachable: trusted on while the channel vouches (SPEC §8, PostgreSQL down: known sessions keep working), not a moment after it stops vouching', async () => {
+    const probe = { proven: true };
+    await follower.stop();
+    follower = make({ probe });
+    await follower.start();
+    storeDown = true;
+    for (let t = 0; t < 30; t++) {
+      now += 100;
+      expect(await follower.tick()).toBe(false);
+    }
+    expect(follower.trusted, '3 s without the store, the channel vouching').toBe(true);
+    probe.proven = false;
+    expect(follower.trusted).toBe(false);
+    probe.proven = true;
+    expect(follower.trusted).toBe(true);
+  });
+
+  it('a channel that dropped does not vouch, however well it works again, until a log read started after it was back', async () => {
+    let connected = true;
+    const statusListeners = new Set<(c: boolean) => void>();
+    const flaky: NodeChannel = {
+      nodeId: channel.nodeId,
+      publish: (m) => channel.publish(m),
+      alive: (node, n) => channel.alive(node, n),
+      aliveNodes: () => channel.aliveNodes(),
+      subscribe: (l) => channel.subscribe(l),
+      get connected() {
+        return connected;
+      },
+      onStatus: (l) => (statusListeners.add(l), () => statusListeners.delete(l)),
+      malformed: 0,
+      close: () => channel.close(),
+    };
+    const probe = { proven: true };
+    await follower.stop();
+    follower = make({ channel: flaky, probe });
+    await follower.start();
+    storeDown = true;
+    connected = false;
+    for (const l of statusListeners) l(false);
+    connected = true;
+    for (const l of statusListeners) l(true);
+    // Revocations announced while it was down were missed; only the log has them.
+    expect(follower.trusted).toBe(false);
+    now += 100;
+    await follower.tick();
+    expect(follower.trusted).toBe(false);
+    storeDown = false;
+    expect(await follower.tick()).toBe(true);
+    expect(follower.trusted).toBe(true);
+    storeDown = true;
+    now += 5_000;
+    expect(follower.trusted, 'the channel vouches again once the log caught up').toBe(true);
+  });
+
+  it('logs a failing store by error name and code only: the message, which may hold the connection string, never reaches the log', async () => {
+    const lines: string[] = [];
+    const failure = Object.assign(new Error('connect ECONNREFUSED postgres://gatehouse:s3cret-pw@db.internal:5432/gh'), { code: 'ECONNREFUSED' });
+    const failing = new RevocationFollower({
+      nodeId: newNodeId(cryptoRandom),
+      log: { since: async () => Promise.reject(failure), latestSeq: async () => Promise.reject(failure), purge: async () => 0 },
+      registry: { beat: async () => Promise.reject(failure), live: async () => [], leave: async () => Promise.reject(failure), purge: async () => 0 },
+      channel,
+      memory,
+      logger: createLogger({ destination: { write: (line: string) => void lines.push(line) } }),
+      intervalMs: 3_600_000,
+      now: () => now,
+    });
+    await failing.start();
+    await failing.stop();
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line).not.toContain('s3cret-pw');
+      expect(line).not.toContain('db.internal');
+    }
+    expect(JSON.parse(lines[0]!).err).toEqual({ name: 'Error', code: 'ECONNREFUSED' });
   });
 
   it('leaves the registry when it stops', async () => {

@@ -1,3 +1,4 @@
+import { errorFields } from '../log/error-fields.js';
 import type { Logger } from '../log/logger.js';
 import type { SessionMemory } from '../sessions/session-memory.js';
 import type { NodeChannel } from './node-channel.js';
@@ -31,9 +32,12 @@ export const followIntervalMs = { channel: 200, local: 50 } as const;
  *   (a log that may have lost entries, `complete: false`, clears the memory), and writes its
  *   heartbeat with that seq to the node registry, which is how a revoker without a channel (SQLite,
  *   or Redis down) learns it has applied a revocation.
- * - `trusted` is what the memory answers under: the last successful log read and the last
- *   successful heartbeat both belong to rounds that started less than 750 ms ago, and the channel has stayed connected since
- *   that round started (messages lost while it was down are only found by a later log read).
+ * - `trusted` is what the memory answers under: the channel has stayed connected since the last
+ *   successful round started (messages lost while it was down are only found by a later log
+ *   read), and either that round (log read and heartbeat) started less than 750 ms ago, or the
+ *   `probe` (beside PostgreSQL: cluster/channel-probe.ts) says the channel carries this process's
+ *   own messages round trip now. The second keeps known sessions working while PostgreSQL is down
+ *   (SPEC §8 "Failures"); a revoker then waits for this process's `confirmed` message.
  *
  * `now` is a monotonic clock in milliseconds (performance.now), injected by tests.
  */
@@ -46,6 +50,7 @@ export class RevocationFollower {
   readonly #intervalMs: number;
   readonly #now: () => number;
   readonly #nodeId: string;
+  readonly #probe: { readonly proven: boolean } | null;
   /** Every revocation up to this seq (read from the log) is applied. */
   #applied = 0;
   /** Counts the channel's drops: a round that started before the latest drop cannot vouch for what followed. */
@@ -63,8 +68,9 @@ export class RevocationFollower {
    * `nodeId`: this process's name in the registry and in its `confirmed` messages; its own, not the
    * channel's, because in tests several services share one store and one channel in one process.
    */
-  constructor(deps: { nodeId: string; log: RevocationLog; registry: NodeRegistry; channel: NodeChannel; memory: SessionMemory; logger: Logger; intervalMs: number; now?: () => number }) {
+  constructor(deps: { nodeId: string; log: RevocationLog; registry: NodeRegistry; channel: NodeChannel; memory: SessionMemory; logger: Logger; intervalMs: number; now?: () => number; probe?: { readonly proven: boolean } | null }) {
     this.#nodeId = deps.nodeId;
+    this.#probe = deps.probe ?? null;
     this.#log = deps.log;
     this.#registry = deps.registry;
     this.#channel = deps.channel;
@@ -86,7 +92,12 @@ export class RevocationFollower {
 
   get trusted(): boolean {
     const good = this.#lastGood;
-    return good !== null && good.drops === this.#drops && this.#channel.connected && this.#now() - good.startedAt < trustForMs;
+    if (good === null || good.drops !== this.#drops || !this.#channel.connected) return false;
+    // The log vouches (a round started less than 750 ms ago), or the channel does: connected
+    // without a drop since that round (which caught up with what came before), and carrying this
+    // process's own messages round trip now (cluster/channel-probe.ts). SPEC §8: it stops answering
+    // from memory when it has heard from neither.
+    return this.#now() - good.startedAt < trustForMs || (this.#probe?.proven ?? false);
   }
 
   /**
@@ -183,7 +194,8 @@ export class RevocationFollower {
   }
 
   #logError(error: unknown): void {
-    this.#logger.warn({ err: { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) } }, 'could not follow the revocation log; sessions are read from the store until it works again');
+    // Name and code only: a driver's message can hold the connection string (user, host, password).
+    this.#logger.warn({ err: errorFields(error) }, 'could not follow the revocation log; sessions are read from the store until it works again');
   }
 
   /** Stops following and leaves the registry, so no revoker waits for this process. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NodeMessageBody } from '../cluster/node-messages.js';
-import { silentLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
 import { ManualClock } from '../security/clock.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
@@ -171,5 +171,66 @@ describe('BlockMemory', () => {
     hearing = true;
     monotonic += 750;
     expect(memory.blockedUntilNow('ip', '192.0.2.9', now)).toBeUndefined();
+  });
+
+  it('the store unreachable: answers from memory past its window while the channel vouches (failed backstop re-reads keep it); a change heard meanwhile sends reads to the store, which fail (closed, never open)', async () => {
+    let down = false;
+    let vouched = false;
+    const check = (): void => {
+      if (down) throw new Error('store unreachable');
+    };
+    const blocks = store.blocks;
+    const held = new BlockMemory({
+      store: {
+        add: async (b) => (check(), blocks.add(b)),
+        blockedUntil: async (by, key, now) => (check(), blocks.blockedUntil(by, key, now)),
+        list: async (now) => (check(), blocks.list(now)),
+        remove: async (rule, key, now) => (check(), blocks.remove(rule, key, now)),
+        purge: async (now) => (check(), blocks.purge(now)),
+      },
+      hearing: () => true,
+      vouched: () => vouched,
+      announce: async () => undefined,
+      clock,
+      logger: silentLogger(),
+      refreshEveryMs: 10,
+      now: () => monotonic,
+    });
+    const now = clock.now();
+    await writer.blocks.add(block('192.0.2.9', now + 60_000));
+    await held.start();
+    try {
+      down = true;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      monotonic += 5_000;
+      await expect(held.blockedUntil('ip', '192.0.2.9', now), 'past the window, not vouched').rejects.toThrow('store unreachable');
+      vouched = true;
+      expect(await held.blockedUntil('ip', '192.0.2.9', now)).toBe(now + 60_000);
+      expect(await held.blockedUntil('ip', '192.0.2.10', now)).toBeNull();
+      await held.changed();
+      await expect(held.blockedUntil('ip', '192.0.2.10', now), 'a change it could not read').rejects.toThrow('store unreachable');
+    } finally {
+      held.stop();
+    }
+  });
+
+  it('logs a failing re-read by error name and code only: the message, which may hold the connection string, never reaches the log', async () => {
+    const lines: string[] = [];
+    const failure = Object.assign(new Error('connect ECONNREFUSED postgres://gatehouse:s3cret-pw@db.internal:5432/gh'), { code: 'ECONNREFUSED' });
+    const failing = new BlockMemory({
+      store: { ...store.blocks, list: async () => Promise.reject(failure) },
+      hearing: () => true,
+      announce: async () => undefined,
+      clock,
+      logger: createLogger({ destination: { write: (line: string) => void lines.push(line) } }),
+      refreshEveryMs: 3_600_000,
+      now: () => monotonic,
+    });
+    await failing.start();
+    failing.stop();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('s3cret-pw');
+    expect(lines[0]).not.toContain('db.internal');
+    expect(JSON.parse(lines[0]!).err).toEqual({ name: 'Error', code: 'ECONNREFUSED' });
   });
 });

@@ -1,6 +1,7 @@
 import type { Announce } from '../cluster/announcer.js';
 import { confirmationTimeoutMs } from '../cluster/revocation-confirmations.js';
 import { trustForMs } from '../cluster/revocation-follower.js';
+import { errorFields } from '../log/error-fields.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import type { Block, BlockedBy, BlockStore } from './block-store.js';
@@ -10,6 +11,12 @@ export interface BlockMemoryDeps {
   store: BlockStore;
   /** Whether announcements from the other processes reach this one (the node channel's `connected`). */
   hearing(): boolean;
+  /**
+   * Whether the channel provably carries this process's messages round trip now
+   * (cluster/channel-probe.ts `proven`): then the memory stays trusted past the re-read's window,
+   * so known traffic keeps working while PostgreSQL is down (SPEC §8 "Failures"). Default: never.
+   */
+  vouched?: () => boolean;
   /** Tells the other processes a block was added (they re-read: `changed {what: 'blocks'}`). */
   announce: Announce;
   clock: Clock;
@@ -47,9 +54,18 @@ export interface BlockMemoryDeps {
  * commit: by then no process is answering from a memory read before the block existed, whether the
  * announcement reached it or not. A block is set by a refused request, so only that refusal waits.
  *
+ * Past that window the channel alone may vouch (`vouched`, cluster/channel-probe.ts): it carries
+ * this process's own messages round trip, so a `changed` published before the last of them was
+ * heard (and started a re-read that reads wait for: if it fails, the memory is dropped), and one
+ * published later either arrives or the proof lapses within `trustForMs`, inside the setter's hold.
+ * A drop of the channel re-reads at once (app/create-gateway.ts). So while PostgreSQL is down,
+ * requests keep being checked against the blocks last read, and a change made elsewhere meanwhile
+ * makes them fail closed (503) rather than go unseen.
+ *
  * While the channel is not connected, announcements from elsewhere cannot arrive, so memory is
  * not trusted at all: every read goes to the store, as it did without the memory. Also before the
- * first load, after a re-read that failed (until one succeeds), and once the trust window passed.
+ * first load, after a re-read that failed (until one succeeds), and once the trust window passed
+ * unless the channel vouches.
  */
 export class BlockMemory implements BlockStore {
   readonly #deps: BlockMemoryDeps;
@@ -68,6 +84,8 @@ export class BlockMemory implements BlockStore {
   /** One more, queued behind it by a change heard meanwhile (it must start after that change). */
   #next: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** A re-read failed and none has succeeded since (logged once per outage). */
+  #failing = false;
 
   constructor(deps: BlockMemoryDeps) {
     this.#deps = deps;
@@ -79,7 +97,7 @@ export class BlockMemory implements BlockStore {
   /** Loads the blocks and starts the backstop re-read. Reads before the load lands go to the store. */
   async start(): Promise<void> {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.#load(), this.#refreshEveryMs);
+    this.#timer = setInterval(() => void this.#load(false), this.#refreshEveryMs);
     this.#timer.unref();
     await this.changed();
   }
@@ -125,10 +143,10 @@ export class BlockMemory implements BlockStore {
     return known === undefined ? this.#deps.store.blockedUntil(by, key, now) : known;
   }
 
-  /** From memory when it may answer now (heard, no re-read pending, loaded and trusted); else undefined. */
+  /** From memory when it may answer now (heard, no re-read pending, loaded and trusted or vouched for); else undefined. */
   blockedUntilNow(by: BlockedBy, key: string, now: number): number | null | undefined {
     if (this.#blocks === null || this.#next !== null || this.#running !== null || !this.#deps.hearing()) return undefined;
-    if (this.#now() - this.#loadedAt >= trustForMs) return undefined;
+    if (this.#now() - this.#loadedAt >= trustForMs && !(this.#deps.vouched?.() ?? false)) return undefined;
     const until = this.#blocks.get(`${by} ${key}`);
     return until !== undefined && until > now ? until : null;
   }
@@ -148,15 +166,18 @@ export class BlockMemory implements BlockStore {
   }
 
   #run(): Promise<void> {
-    const run = this.#load().finally(() => {
+    const run = this.#load(true).finally(() => {
       if (this.#running === run) this.#running = null;
     });
     this.#running = run;
     return run;
   }
 
-  /** The one path that changes the memory: the store's list, unless a newer re-read has already landed. */
-  async #load(): Promise<void> {
+  /**
+   * The one path that changes the memory: the store's list, unless a newer re-read has already
+   * landed. `asked`: a change (or the start) asked for it; else it is the backstop's.
+   */
+  async #load(asked: boolean): Promise<void> {
     const generation = (this.#started += 1);
     const startedAt = this.#now();
     try {
@@ -171,13 +192,20 @@ export class BlockMemory implements BlockStore {
         this.#loadedAt = startedAt;
         this.#applied = generation;
       }
+      if (this.#failing) this.#deps.logger.info('re-reading the rate-rule blocks again');
+      this.#failing = false;
     } catch (error) {
-      // Not trusted until a re-read succeeds: reads go to the store meanwhile.
-      if (generation > this.#applied) {
+      // A change this process was told of and could not read: reads go to the store until a
+      // re-read succeeds. A failed backstop changes nothing: the memory holds what it held, trusted
+      // for what is left of its window, or while the channel vouches (class comment).
+      if (asked && generation > this.#applied) {
         this.#blocks = null;
         this.#applied = generation;
       }
-      this.#deps.logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read the rate-rule blocks; reading them from the store on each request until it works');
+      if (this.#failing) return;
+      this.#failing = true;
+      // Name and code only: a driver's message can hold the connection string.
+      this.#deps.logger.error({ err: errorFields(error) }, 'could not re-read the rate-rule blocks; the memory is trusted only while the channel vouches for it, else they are read from the store on each request, until it works');
     }
   }
 }

@@ -74,14 +74,16 @@ export class SessionMemory {
     return this.#entries.size;
   }
 
-  /** The remembered session, or null when there is none or it is too old to answer from. */
-  get(idHash: string): RememberedSession | null {
+  /**
+   * The remembered session, or null when there is none or it is too old to answer from. `anyAge`:
+   * whatever its age — for when the store cannot be read (SPEC §8 "Failures": sessions known to the
+   * node keep working while PostgreSQL is down), so a too old entry stays until it is read again,
+   * forgotten or evicted.
+   */
+  get(idHash: string, options: { anyAge?: boolean } = {}): RememberedSession | null {
     const entry = this.#entries.get(idHash);
     if (!entry) return null;
-    if (this.#clock.now() - entry.readAt >= this.#settings.maxAgeMs) {
-      this.#remove(idHash);
-      return null;
-    }
+    if (!options.anyAge && this.#clock.now() - entry.readAt >= this.#settings.maxAgeMs) return null;
     this.#entries.delete(idHash);
     this.#entries.set(idHash, entry);
     return entry;

@@ -6,6 +6,7 @@ import { cryptoRandom, newToken } from '../security/random.js';
 import { userRecord } from '../storage/contract/fixtures.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import { SessionMemory } from './session-memory.js';
 import { SessionService } from './session-service.js';
 import type { SessionStore } from './session-store.js';
@@ -26,6 +27,9 @@ describe('SessionService with a session memory', () => {
   const meta = { ip: '127.0.0.1', userAgent: 'test' };
   const actor = { user: 'test' };
 
+  /** The store cannot be reached (SPEC §8: PostgreSQL down): every call fails as the adapters fail. */
+  let storeDown = false;
+
   function counting(real: SessionStore): SessionStore {
     return new Proxy(real, {
       get(target, name, receiver) {
@@ -33,6 +37,7 @@ describe('SessionService with a session memory', () => {
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
           calls.push(String(name));
+          if (storeDown) return Promise.reject(new StoreUnavailableError('ECONNREFUSED'));
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
@@ -44,6 +49,7 @@ describe('SessionService with a session memory', () => {
     clock = new ManualClock(1_000_000);
     calls = [];
     trusted = true;
+    storeDown = false;
     memory = new SessionMemory({ clock, settings: { maxEntries: 3, maxAgeMs: 30_000 } });
     memory.trustWhen(() => trusted);
     await store.users.create(userRecord({ name: 'alice' }));
@@ -107,6 +113,25 @@ describe('SessionService with a session memory', () => {
     calls = [];
     clock.advance(30_000);
     await request(tokens[0]!);
+    expect(calls).toContain('getWithUser');
+  });
+
+  it('the store down: a known session keeps working past the age bound while the memory is trusted (SPEC §8 "Failures"); an unknown one, or any once untrusted, fails as the store does', async () => {
+    const token = await login();
+    const unknown = await login('bob');
+    expect(await request(token)).toBe(true);
+    storeDown = true;
+    clock.advance(45_000);
+    // Past the 30 s age bound: the store is asked, fails, and the memory answers.
+    expect((await sessions.validate(token))?.session.userName).toBe('alice');
+    await expect(sessions.validate(unknown)).rejects.toThrow(StoreUnavailableError);
+    trusted = false;
+    await expect(sessions.validate(token)).rejects.toThrow(StoreUnavailableError);
+    trusted = true;
+    storeDown = false;
+    // Back: read from the store again, and remembered afresh.
+    calls = [];
+    expect(await request(token)).toBe(true);
     expect(calls).toContain('getWithUser');
   });
 

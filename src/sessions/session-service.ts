@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import { sha256Hex } from '../security/hash.js';
 import { newHandle, newToken, type RandomBytes } from '../security/random.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import type { SessionMemory } from './session-memory.js';
 import type { Revoked, SessionPatch, SessionRecord, SessionStore } from './session-store.js';
 
@@ -62,7 +63,7 @@ export class SessionService {
   readonly #logger: Logger;
   readonly #announce: Announce;
   readonly #memory: SessionMemory | null;
-  readonly #confirm: (seq: number) => Promise<void>;
+  readonly #confirm: (seq: number, announced: Promise<void>) => Promise<void>;
   /** Activity recorded but not yet written: id hash → lastSeenAt. */
   readonly #activity = new Map<string, number>();
   /** The lastSeenAt the store held when `validate` read each live session (before this process's pending activity). */
@@ -75,7 +76,7 @@ export class SessionService {
    * resolves once every other live process has applied the revocation with that seq
    * (cluster/revocation-confirmations.ts), at most 2 s later.
    */
-  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce; memory?: SessionMemory | null; confirm?: (seq: number) => Promise<void> }) {
+  constructor(deps: { store: SessionStore; logger: Logger; clock: Clock; random: RandomBytes; audit: AuditLog; settings: SessionSettings; announce?: Announce; memory?: SessionMemory | null; confirm?: (seq: number, announced: Promise<void>) => Promise<void> }) {
     this.#announce = deps.announce ?? (async () => undefined);
     this.#memory = deps.memory ?? null;
     this.#confirm = deps.confirm ?? (async () => undefined);
@@ -122,7 +123,17 @@ export class SessionService {
     if (remembered) return remembered;
     // Read before the store read: a revocation applied while it is in flight keeps the result out of memory.
     const epoch = this.#memory?.epoch ?? 0;
-    const found = await this.#store.getWithUser(idHash);
+    let found: Awaited<ReturnType<SessionStore['getWithUser']>>;
+    try {
+      found = await this.#store.getWithUser(idHash);
+    } catch (error) {
+      // SPEC §8 "Failures", PostgreSQL down: a session this process knows keeps working, past the
+      // memory's age bound (a backstop for changes that are not revocations, which cannot commit
+      // while the store is down here), as long as the memory is trusted.
+      const held = error instanceof StoreUnavailableError ? this.#fromMemory(idHash, true) : null;
+      if (held) return held;
+      throw error;
+    }
     if (!found) return null;
     const { session, user } = found;
     const stored = session.lastSeenAt;
@@ -166,10 +177,10 @@ export class SessionService {
    * activity. Null when there is none, or when the session looks expired or idle by what this
    * process knows: another node may have served it since, so only the store decides (above).
    */
-  #fromMemory(idHash: string): LiveSession | null {
+  #fromMemory(idHash: string, anyAge = false): LiveSession | null {
     const memory = this.#memory;
     if (!memory?.trusted) return null;
-    const hit = memory.get(idHash);
+    const hit = memory.get(idHash, { anyAge });
     if (!hit) return null;
     const session = { ...hit.session };
     const pending = this.#activity.get(idHash);
@@ -311,9 +322,13 @@ export class SessionService {
    */
   async #announced(scope: RevocationScope, subject: string | null, seq: number, options: { wait: boolean } = { wait: true }): Promise<void> {
     this.#memory?.forget(scope, subject);
-    // Registered before the announcement goes out, so an immediate confirmation is not missed.
-    const confirmed = options.wait ? this.#confirm(seq) : null;
+    // Registered before the announcement goes out, so an immediate confirmation is not missed; told
+    // when it has gone out, since some of what it waits on must be read after that.
+    let sent!: () => void;
+    const announced = new Promise<void>((resolve) => (sent = resolve));
+    const confirmed = options.wait ? this.#confirm(seq, announced) : null;
     await this.#announce(scope === 'all' ? { type: 'revoked', seq, scope } : { type: 'revoked', seq, scope, subject: subject! });
+    sent();
     await confirmed;
   }
 

@@ -6,6 +6,7 @@ import { runRaw, type CliRun } from '../cli/harness.js';
 import { freePort, gatehouse, startServe, type ServeProcess } from './processes.js';
 import type { TestPostgres } from './postgres.js';
 import type { TestRedis } from './redis.js';
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 export const clusterPassword = 'a long enough password';
@@ -21,6 +22,8 @@ export interface Cluster {
   upstream: TestUpstream;
   /** The built bin in its own process, as an operator runs it (slow: a process per call). */
   cli(args: string[], input?: string): CliRun;
+  /** Node a's links to PostgreSQL and Redis, when `relayed` (tcp-relay.ts): cut them to partition it. */
+  relays: { postgres: TcpRelay; redis: TcpRelay } | null;
   /** The same command tree in this process (run-cli.ts), against the same configuration: quick. */
   cliInProcess(args: string[], input?: string): Promise<CliRun>;
   stop(): Promise<void>;
@@ -36,6 +39,8 @@ export interface ClusterOptions {
   storeTimeout?: string;
   /** `cache.timeout` (default: the configuration's, 100ms). */
   cacheTimeout?: string;
+  /** Node a reaches PostgreSQL and Redis through relays of its own (node b and the CLI directly). */
+  relayed?: boolean;
 }
 
 /**
@@ -49,14 +54,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const url = await options.postgres.createDatabase();
   const prefix = `c${randomBytes(3).toString('hex')}:`;
   writeFileSync(join(dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const relays = options.relayed
+    ? { postgres: await startTcpRelay({ port: Number(new URL(url).port) }), redis: await startTcpRelay({ port: options.redis.port }) }
+    : null;
+  const via = (address: string, relay: TcpRelay | undefined): string => {
+    if (!relay) return address;
+    const relayed = new URL(address);
+    relayed.port = String(relay.port);
+    return relayed.toString();
+  };
   const nodes: ClusterNode[] = [];
   for (const name of ['a', 'b']) {
     const port = await freePort();
     const configFile = join(dir, `${name}.yaml`);
+    const relay = name === 'a' ? relays : null;
     writeFileSync(configFile, [
       `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "http://127.0.0.1:${port}" }`,
-      `store: { postgres: "${url}", timeout: ${options.storeTimeout ?? '5s'} }`,
-      `cache: { redis: "${options.redis.url}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
+      `store: { postgres: "${via(url, relay?.postgres)}", timeout: ${options.storeTimeout ?? '5s'} }`,
+      `cache: { redis: "${via(options.redis.url, relay?.redis)}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
       `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
       'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
@@ -65,7 +80,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ].join('\n'));
     nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile });
   }
-  const first = nodes[0]!.configFile;
+  // The CLI runs beside node b when node a's links are relayed (they may be cut).
+  const first = nodes[options.relayed ? 1 : 0]!.configFile;
   const cli = (args: string[], input?: string): CliRun => {
     const result = gatehouse([...args, '--config', first], input === undefined ? {} : { input });
     return { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr };
@@ -81,11 +97,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return {
     nodes: nodes as [ClusterNode, ClusterNode],
     upstream,
+    relays,
     cli,
     cliInProcess,
     async stop() {
       await Promise.all(nodes.map((n) => n.serve?.stop()));
       await upstream.close();
+      await relays?.postgres.close();
+      await relays?.redis.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

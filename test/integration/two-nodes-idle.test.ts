@@ -50,4 +50,25 @@ describe('idle timeout across two nodes (SPEC §8)', () => {
     expect(await proxied(a, cookie)).toBe(401);
     expect(await proxied(b, cookie)).toBe(401);
   }, 30_000);
+
+  it('never early on a node whose memory holds an old last activity: activity on the other node keeps the session alive there, past idleTimeout after the last request it served itself', async () => {
+    const cookie = await login(a, 'alice', password);
+    // Served by a: its memory now holds the session with this last activity.
+    expect(await proxied(a, cookie)).toBe(200);
+    const servedByA = Date.now();
+    // Activity on b only, while a's memory ages.
+    for (let i = 0; i < 3; i++) {
+      await pause(600);
+      expect(await proxied(b, cookie)).toBe(200);
+    }
+    // Past idleTimeout since a last served it (by a's memory, idle), 0.6 s after b did: alive on a.
+    await pause(Math.max(0, idleMs + 400 - (Date.now() - servedByA)));
+    expect(Date.now() - servedByA).toBeGreaterThan(idleMs);
+    expect(await proxied(a, cookie)).toBe(200);
+    const lastAt = Date.now();
+    // Then it ends within a second of idleTimeout after that last request, on both nodes.
+    await pause(idleMs + 1_000 - (Date.now() - lastAt));
+    expect(await proxied(b, cookie)).toBe(401);
+    expect(await proxied(a, cookie)).toBe(401);
+  }, 30_000);
 });

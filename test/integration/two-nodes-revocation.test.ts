@@ -153,4 +153,19 @@ describe('every revocation path across two nodes (SPEC §8)', () => {
       await expectRefusedOnBoth(here, there, cookie, `round ${i}`);
     }
   }, 300_000);
+
+  // The same fault, the revocation made over HTTP on the other node (issue 12: "the channel's
+  // connection killed, then an immediate revoke"): the node that served the session last hears
+  // nothing of the logout, and must not answer from its memory.
+  it(`the channel's subscriber connections killed, then an immediate logout on the other node: refused on the very next request to the first, ${cliRounds} rounds, no miss`, async () => {
+    for (let i = 0; i < cliRounds; i++) {
+      const [here, there] = sides(i);
+      const cookie = await liveSession(there, here, 'cut-off');
+      expect(await proxied(here, cookie)).toBe(200);
+      await redis.server.killSubscribers();
+      expect((await call(there, '/auth/logout', { method: 'POST', session: cookie })).status).toBe(204);
+      expect(await proxied(here, cookie), `round ${i}: the node whose subscriber was killed`).toBe(401);
+      expect(await proxied(there, cookie), `round ${i}: the node that logged out`).toBe(401);
+    }
+  }, 300_000);
 });

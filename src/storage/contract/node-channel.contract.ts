@@ -76,6 +76,15 @@ export function describeNodeChannelContract(name: string, factory: () => Promise
       expect(heard.get(c)).toEqual([{ type: 'changed', what: 'secrets', from: b.nodeId }]);
     });
 
+    test('alive: heard by every process, the sender included (its proof the channel carries its messages), and the node is listed by aliveNodes on every process', async () => {
+      const { a, b, c } = subject;
+      await a.alive('node-alpha-1', 7);
+      const expected = { type: 'alive', node: 'node-alpha-1', n: 7, from: a.nodeId };
+      await until(() => [a, b, c].every((channel) => heard.get(channel)!.length === 1), 'all three heard it');
+      for (const channel of [a, b, c]) expect(heard.get(channel)).toEqual([expected]);
+      for (const channel of [a, b, c]) expect(await channel.aliveNodes()).toEqual(['node-alpha-1']);
+    });
+
     test('malformed messages are dropped and counted, and the channel keeps working', async () => {
       const { a, b } = subject;
       const from = a.nodeId;

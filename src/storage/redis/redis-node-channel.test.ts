@@ -81,12 +81,17 @@ describe('RedisNodeChannel on a real redis-server', () => {
     await until(() => heard.length > before, 'b heard a');
   }
 
-  it('the channel is named under cache.prefix, and nothing but the channel is written', async () => {
+  it('the channel is named under cache.prefix, and nothing but the channel is written; alive writes one sorted set of node ids under it, which expires', async () => {
     const { a, heard } = await pair();
     expect(a.channelName).toMatch(/^gh:f\d+:nodes$/);
+    const prefix = a.channelName.replace(/nodes$/, '');
     await reaches(a, heard);
-    expect(await observer.keys('*')).toEqual([]);
+    expect(await observer.keys(`${prefix}*`)).toEqual([]);
     expect(await observer.pubSubChannels('gh:*')).toContain(a.channelName);
+    await a.alive('node-alpha-1', 0);
+    expect(await observer.keys(`${prefix}*`)).toEqual([`${prefix}alive`]);
+    expect(await observer.zRange(`${prefix}alive`, 0, -1)).toEqual(['node-alpha-1']);
+    expect(await observer.pTTL(`${prefix}alive`)).toBeGreaterThan(0);
   });
 
   it('Redis stopped: connected goes false at once; started again: true only after resubscribing, and messages flow', async () => {

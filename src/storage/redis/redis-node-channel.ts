@@ -1,4 +1,4 @@
-import { dispatchReceived, type NodeChannel } from '../../cluster/node-channel.js';
+import { aliveForMs, dispatchReceived, type NodeChannel } from '../../cluster/node-channel.js';
 import { encodeNodeMessage, type NodeMessage, type NodeMessageBody } from '../../cluster/node-messages.js';
 import type { RedisClient } from './create-redis-client.js';
 
@@ -11,6 +11,28 @@ export interface RedisNodeChannelOptions {
   /** SPEC §8 `cache.timeout`: how long a publish may wait for the command connection to be ready. */
   timeoutMs: number;
 }
+
+/**
+ * `alive`: the record and the message in one script, which Redis runs alone, so whoever hears the
+ * message knows the record was made first. A sorted set scored by when each node's record ends, by
+ * Redis's own clock (TIME), so the nodes' clocks never meet. Node ids only: nothing secret.
+ * KEYS[1] the set; ARGV: aliveForMs, node, channel, message.
+ */
+const aliveScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+return redis.call('PUBLISH', ARGV[3], ARGV[4])
+`;
+
+/** The nodes whose record has not ended, by Redis's clock. KEYS[1] the set. */
+const aliveNodesScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+`;
 
 /**
  * NodeChannel on Redis pub/sub. Publishing uses the command connection the counters use (no
@@ -26,6 +48,7 @@ export class RedisNodeChannel implements NodeChannel {
   readonly nodeId: string;
   readonly #client: RedisClient;
   readonly #name: string;
+  readonly #aliveKey: string;
   readonly #timeoutMs: number;
   readonly #listeners = new Set<(message: NodeMessage) => void>();
   readonly #statusListeners = new Set<(connected: boolean) => void>();
@@ -37,6 +60,7 @@ export class RedisNodeChannel implements NodeChannel {
   constructor(options: RedisNodeChannelOptions) {
     this.#client = options.client;
     this.#name = `${options.prefix}nodes`;
+    this.#aliveKey = `${options.prefix}alive`;
     this.#timeoutMs = options.timeoutMs;
     this.nodeId = options.nodeId;
   }
@@ -60,6 +84,21 @@ export class RedisNodeChannel implements NodeChannel {
     // for it, within the same budget a command has, and no longer.
     if (!this.#client.isReady) await this.#ready(this.#client);
     await this.#client.publish(this.#name, encodeNodeMessage(this.nodeId, message));
+  }
+
+  async alive(node: string, n: number): Promise<void> {
+    if (this.#closed) throw new Error('the node channel is closed');
+    if (!this.#client.isReady) await this.#ready(this.#client);
+    await this.#client.eval(aliveScript, {
+      keys: [this.#aliveKey],
+      arguments: [String(aliveForMs), node, this.#name, encodeNodeMessage(this.nodeId, { type: 'alive', node, n })],
+    });
+  }
+
+  async aliveNodes(): Promise<string[]> {
+    if (this.#closed) throw new Error('the node channel is closed');
+    if (!this.#client.isReady) await this.#ready(this.#client);
+    return (await this.#client.eval(aliveNodesScript, { keys: [this.#aliveKey] })) as string[];
   }
 
   #ready(client: RedisClient): Promise<void> {
