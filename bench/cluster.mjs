@@ -110,6 +110,6 @@ function report(group, results) {
   const throughput = pairedRatio(results[x], results[y]);
   const cpu = pairedRatio(results[x], results[y], (run) => run.cpuUsPerReq);
   const store = results.P?.filter((run) => run.storePerRequest).map((run) => run.storePerRequest);
-  if (store?.length) console.log(`\nP's store traffic per proxied request (median of rounds): ${median(store.map((s) => s.transactions)).toFixed(2)} PostgreSQL transactions, ${median(store.map((s) => s.commands)).toFixed(2)} Redis commands (those its scripts run included), ${median(store.map((s) => s.scripts)).toFixed(2)} Redis script calls`);
+  if (store?.length) console.log(`\nP's store traffic per proxied request (median of rounds): ${median(store.map((s) => s.transactions)).toFixed(2)} PostgreSQL transactions, ${median(store.map((s) => s.commands)).toFixed(2)} Redis commands (those its scripts run and the background alive calls included), ${median(store.map((s) => s.scripts)).toFixed(2)} Redis script calls`);
   console.log(`\n**${x}/${y}**: throughput ${throughput.median.toFixed(2)}× (${throughput.min.toFixed(2)}–${throughput.max.toFixed(2)}), CPU per request ${cpu.median.toFixed(2)}× (${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}); medians of ${rounds} paired rounds on a shared machine: indicative only\n`);
 }
