@@ -49,6 +49,33 @@ describe('RevocationFollower', () => {
     };
   }
 
+  /**
+   * The channel, with its connection state in the test's hands: `setConnected` changes it and tells
+   * the status listeners (unless `tell: false`, a change not yet reported).
+   */
+  function flakyChannel(): { flaky: NodeChannel; setConnected: (value: boolean, options?: { tell: boolean }) => void } {
+    let connected = true;
+    const statusListeners = new Set<(c: boolean) => void>();
+    const flaky: NodeChannel = {
+      nodeId: channel.nodeId,
+      publish: (m) => channel.publish(m),
+      alive: (node, n) => channel.alive(node, n),
+      aliveNodes: () => channel.aliveNodes(),
+      subscribe: (l) => channel.subscribe(l),
+      get connected() {
+        return connected;
+      },
+      onStatus: (l) => (statusListeners.add(l), () => statusListeners.delete(l)),
+      malformed: 0,
+      close: () => channel.close(),
+    };
+    const setConnected = (value: boolean, options = { tell: true }): void => {
+      connected = value;
+      if (options.tell) for (const l of statusListeners) l(value);
+    };
+    return { flaky, setConnected };
+  }
+
   function make(over: Partial<{ channel: NodeChannel; probe: { proven: boolean } }> = {}): RevocationFollower {
     return new RevocationFollower({
       nodeId: newNodeId(cryptoRandom),
@@ -171,33 +198,18 @@ describe('RevocationFollower', () => {
   });
 
   it('a channel that drops is distrusted at once, and trusted again only after a log read that started once it was back', async () => {
-    let connected = true;
-    const statusListeners = new Set<(c: boolean) => void>();
-    const flaky: NodeChannel = {
-      nodeId: channel.nodeId,
-      publish: (m) => channel.publish(m),
-      alive: (node, n) => channel.alive(node, n),
-      aliveNodes: () => channel.aliveNodes(),
-      subscribe: (l) => channel.subscribe(l),
-      get connected() {
-        return connected;
-      },
-      onStatus: (l) => (statusListeners.add(l), () => statusListeners.delete(l)),
-      malformed: 0,
-      close: () => channel.close(),
-    };
+    const { flaky, setConnected } = flakyChannel();
     await follower.stop();
     follower = make({ channel: flaky });
     await follower.start();
     expect(follower.trusted).toBe(true);
-    connected = false;
-    for (const l of statusListeners) l(false);
+    setConnected(false);
     expect(follower.trusted).toBe(false);
     // A round run while it is down vouches for nothing after it.
     await follower.tick();
-    connected = true;
+    setConnected(true, { tell: false });
     expect(follower.trusted).toBe(false);
-    for (const l of statusListeners) l(true);
+    setConnected(true);
     await until(() => follower.trusted, 'trusted after the catch-up read');
   });
 
@@ -219,30 +231,14 @@ describe('RevocationFollower', () => {
   });
 
   it('a channel that dropped does not vouch, however well it works again, until a log read started after it was back', async () => {
-    let connected = true;
-    const statusListeners = new Set<(c: boolean) => void>();
-    const flaky: NodeChannel = {
-      nodeId: channel.nodeId,
-      publish: (m) => channel.publish(m),
-      alive: (node, n) => channel.alive(node, n),
-      aliveNodes: () => channel.aliveNodes(),
-      subscribe: (l) => channel.subscribe(l),
-      get connected() {
-        return connected;
-      },
-      onStatus: (l) => (statusListeners.add(l), () => statusListeners.delete(l)),
-      malformed: 0,
-      close: () => channel.close(),
-    };
+    const { flaky, setConnected } = flakyChannel();
     const probe = { proven: true };
     await follower.stop();
     follower = make({ channel: flaky, probe });
     await follower.start();
     storeDown = true;
-    connected = false;
-    for (const l of statusListeners) l(false);
-    connected = true;
-    for (const l of statusListeners) l(true);
+    setConnected(false);
+    setConnected(true);
     // Revocations announced while it was down were missed; only the log has them.
     expect(follower.trusted).toBe(false);
     now += 100;

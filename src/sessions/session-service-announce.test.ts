@@ -36,7 +36,15 @@ describe('SessionService announces every revocation with its log seq', () => {
     heard = [];
     other.subscribe((m) => heard.push(m));
     await store.users.create(alice);
-    sessions = new SessionService({
+    sessions = service();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  /** A service on the test's store, clock and channel; `confirm` as SessionService takes it. */
+  function service(confirm?: (seq: number) => Promise<void>): SessionService {
+    return new SessionService({
       store: store.sessions,
       logger: silentLogger(),
       clock,
@@ -44,11 +52,9 @@ describe('SessionService announces every revocation with its log seq', () => {
       audit: new AuditLog({ store: store.audit, logger: silentLogger(), clock }),
       settings: { idleTimeout: 60_000, absoluteTimeout: 3_600_000 },
       announce: announcer(own, silentLogger()),
+      ...(confirm ? { confirm } : {}),
     });
-  });
-  afterEach(async () => {
-    await store.close();
-  });
+  }
 
   async function lastEntry(): Promise<{ seq: number; scope: string; subject: string | null }> {
     const { revocations } = await store.revocations.since(0);
@@ -94,17 +100,8 @@ describe('SessionService announces every revocation with its log seq', () => {
 
   it('waits for confirmations of a revocation, but not of an expired session deleted on sight (every process judges expiry by time itself)', async () => {
     const waited: number[] = [];
-    const confirming = new SessionService({
-      store: store.sessions,
-      logger: silentLogger(),
-      clock,
-      random: cryptoRandom,
-      audit: new AuditLog({ store: store.audit, logger: silentLogger(), clock }),
-      settings: { idleTimeout: 60_000, absoluteTimeout: 3_600_000 },
-      announce: announcer(own, silentLogger()),
-      confirm: async (seq) => {
-        waited.push(seq);
-      },
+    const confirming = service(async (seq) => {
+      waited.push(seq);
     });
     const ended = await confirming.create(alice, meta);
     const idle = await confirming.create(alice, meta);
