@@ -39,6 +39,7 @@ import { BlockMemory } from '../rules/block-memory.js';
 import { ChannelProbe } from '../cluster/channel-probe.js';
 import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
 import { servesAlone } from './worker-count.js';
+import { errorFields } from '../log/error-fields.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -238,7 +239,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       nodes.start();
       services.signingKeys.start();
       purge = setInterval(() => {
-        gateway.housekeep().catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'housekeeping failed'));
+        gateway.housekeep().catch((error: unknown) => logger.error({ err: errorFields(error) }, 'housekeeping failed'));
       }, 60_000);
       purge.unref();
       logger.info({ url: gateway.url, publicOrigin: config.server.publicOrigin, routes: config.routes.length }, 'gatehouse listening');

@@ -20,6 +20,7 @@ import type { Store } from '../storage/store.js';
 import { SigningKeys } from '../trust/signing-keys.js';
 import type { NodeRegistry } from '../cluster/node-registry.js';
 import { servesAlone } from './worker-count.js';
+import { errorFields } from '../log/error-fields.js';
 
 /** Everything the gateway and the CLI work with, built from one configuration. */
 export interface Services {
@@ -126,7 +127,7 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
         signingKeys.stop();
         confirmations.stop();
         await sessions.flushActivity().catch((error: unknown) => {
-          logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not record the last session activity');
+          logger.error({ err: errorFields(error) }, 'could not record the last session activity');
         });
         if (!options.store) await store.close();
       },

@@ -5,6 +5,7 @@ import { createLogger, flushLogger, type Logger } from '../log/logger.js';
 import { createGateway } from './create-gateway.js';
 import { openServices } from './open-services.js';
 import { workerCount } from './worker-count.js';
+import { errorFields } from '../log/error-fields.js';
 
 export interface ServeOptions {
   configFile: string;
@@ -62,7 +63,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
         logger.info('stopped');
         return flushLogger(logger).then(() => resolve(0));
       }, (error: unknown) => {
-        logger.error({ err: { message: String(error) } }, 'error while stopping');
+        logger.error({ err: errorFields(error) }, 'error while stopping');
         return flushLogger(logger).then(() => resolve(1));
       });
     };

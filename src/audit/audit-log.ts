@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import type { AuditEvent, AuditStore, AuditType } from './audit-store.js';
+import { errorFields } from '../log/error-fields.js';
 
 /** Who and where an event is about. For CLI actions the ip and request id are null. */
 export interface AuditContext {
@@ -42,7 +43,7 @@ export class AuditLog {
    */
   recordInBackground(type: AuditType, context: AuditContext, detail: AuditDetail = {}): void {
     this.record(type, context, detail).catch((error: unknown) => {
-      this.#logger.error({ err: error instanceof Error ? { message: error.message } : {}, auditType: type }, 'audit event could not be stored');
+      this.#logger.error({ err: errorFields(error), auditType: type }, 'audit event could not be stored');
     });
   }
 }

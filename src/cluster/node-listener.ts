@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { NodeChannel } from './node-channel.js';
 import type { NodeMessage } from './node-messages.js';
+import { errorFields } from '../log/error-fields.js';
 
 /** What a running gateway re-reads at once when another process says it changed. */
 export interface Refreshers {
@@ -61,7 +62,7 @@ export class NodeListener {
         return;
       case 'changed':
         this.#refresh[message.what]().catch((error: unknown) => {
-          this.#logger.error({ what: message.what, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not re-read what another node changed; polling will');
+          this.#logger.error({ what: message.what, err: errorFields(error) }, 'could not re-read what another node changed; polling will');
         });
     }
   }

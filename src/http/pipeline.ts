@@ -7,6 +7,7 @@ import type { LiveSession } from '../sessions/session-service.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
 import type { StaticSite } from './static-site.js';
+import { errorFields } from '../log/error-fields.js';
 
 /**
  * A stage lets the request through (undefined), ends it with an error outcome, or — rarely —
@@ -102,7 +103,7 @@ export const stages: readonly Stage[] = [
       if (rules.observesStatus) {
         ctx.res.once('finish', () => {
           rules.observe(ctx, ctx.res.statusCode)?.catch((error: unknown) => {
-            rt.logger.error({ requestId: ctx.requestId, err: { message: error instanceof Error ? error.message : String(error) } }, 'could not count a response for the rate rules');
+            rt.logger.error({ requestId: ctx.requestId, err: errorFields(error) }, 'could not count a response for the rate rules');
           });
         });
       }

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { SecretService } from '../secrets/secret-service.js';
 import { compileCredential, type AttachedCredential } from './credential.js';
 import { HeaderLeakCheck } from './leak-guard.js';
+import { errorFields } from '../log/error-fields.js';
 
 /** A credential ready for the hot path: attached as configured, its leak checks compiled. */
 export type ReadyCredential = AttachedCredential & { readonly headerCheck: HeaderLeakCheck };
@@ -65,7 +66,7 @@ export class UpstreamCredentials {
       this.load().then((missing) => {
         if (missing.length > 0) this.#logger.warn({ secrets: missing }, 'secrets referenced by upstreams are not stored');
       }, (error: unknown) => {
-        this.#logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not refresh upstream secrets');
+        this.#logger.error({ err: errorFields(error) }, 'could not refresh upstream secrets');
       });
     }, refreshMs);
     this.#timer.unref();

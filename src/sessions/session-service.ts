@@ -9,6 +9,7 @@ import { newHandle, newToken, type RandomBytes } from '../security/random.js';
 import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import type { SessionMemory } from './session-memory.js';
 import type { Revoked, SessionPatch, SessionRecord, SessionStore } from './session-store.js';
+import { errorFields } from '../log/error-fields.js';
 
 export interface SessionSettings {
   idleTimeout: number;
@@ -234,7 +235,7 @@ export class SessionService {
 
   #flushInBackground(): void {
     this.flushActivity().catch((error: unknown) => {
-      this.#logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not record session activity; retrying');
+      this.#logger.error({ err: errorFields(error) }, 'could not record session activity; retrying');
     });
   }
 

@@ -8,6 +8,7 @@ import type { Keyring } from '../secrets/keyring.js';
 import type { Clock } from '../security/clock.js';
 import type { RandomBytes } from '../security/random.js';
 import { signingKeyAad, type NewSigningKey, type SigningKeyRecord, type SigningKeyStore } from './signing-key-store.js';
+import { errorFields } from '../log/error-fields.js';
 
 /** JWS `alg` of every assertion: Ed25519 (RFC 8037 §3.1), the SPEC §7 choice of EdDSA. */
 export const signingAlgorithm = 'EdDSA';
@@ -192,7 +193,7 @@ export class SigningKeys {
   }
 
   #refreshFailed(error: unknown): void {
-    this.#logger.error({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not refresh the signing keys; still signing with the last one loaded');
+    this.#logger.error({ err: errorFields(error) }, 'could not refresh the signing keys; still signing with the last one loaded');
   }
 
   async #load(): Promise<void> {

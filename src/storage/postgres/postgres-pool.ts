@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../../log/logger.js';
+import { errorFields } from '../../log/error-fields.js';
 
 export interface PostgresPoolOptions {
   /** A postgres:// URL, already resolved (config/connection-url.ts). Never logged. */
@@ -68,7 +69,7 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
   // reported here; unheard, node-postgres's 'error' event would end the process. The pool drops the
   // connection and makes a new one when next needed. The message names no URL (pg's never do).
   pool.on('error', (error: Error & { code?: string }) => {
-    options.logger.warn({ err: { message: error.message, code: error.code } }, 'an idle PostgreSQL connection failed; the pool will connect afresh');
+    options.logger.warn({ err: errorFields(error) }, 'an idle PostgreSQL connection failed; the pool will connect afresh');
   });
   return pool;
 }
