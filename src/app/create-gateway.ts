@@ -39,6 +39,9 @@ import { BlockMemory } from '../rules/block-memory.js';
 import { ChannelProbe } from '../cluster/channel-probe.js';
 import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
 import { servesAlone } from './worker-count.js';
+import { oidcEndpoints } from '../http/oidc-endpoints.js';
+import { OidcLogin } from '../oidc/oidc-login.js';
+import { ProviderClients } from '../oidc/provider-clients.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -82,6 +85,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await services.close();
     const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
     throw new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
+  }
+  // SPEC §9: a provider's client secret is a stored secret's name, checked like an upstream's.
+  const missingClientSecrets: { path: string; message: string }[] = [];
+  for (const [i, provider] of config.oidc.providers.entries()) {
+    if ((await services.secrets.reveal(provider.clientSecret)) === null) {
+      missingClientSecrets.push({ path: `oidc.providers[${i}].clientSecret`, message: `no secret named "${provider.clientSecret}" is stored (use gatehouse secret set ${provider.clientSecret})` });
+    }
+  }
+  if (missingClientSecrets.length > 0) {
+    await services.close();
+    throw new ConfigError(missingClientSecrets);
+  }
+  for (const provider of config.oidc.providers.filter((p) => p.allowInsecureHttp && p.issuer.startsWith('http:'))) {
+    logger.warn({ provider: provider.name, issuer: provider.issuer }, 'OIDC provider over plain HTTP (allowInsecureHttp): codes and tokens cross the network in clear; for local testing only');
   }
   // SPEC §7: the signing key exists (created on the first start) and is in memory before the first
   // request, so signing never waits for the store.
@@ -136,6 +153,25 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     mfaRequired: config.mfa.required,
   };
   const passkeys = passkeyEndpoints(authDeps);
+  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger });
+  const oidc = oidcEndpoints({
+    auth: authDeps,
+    login: new OidcLogin({
+      clients: providerClients,
+      store: services.store.oidc,
+      users: services.store.users,
+      keyring: services.keyring,
+      random: services.random,
+      clock: services.clock,
+      logger,
+      publicOrigin: config.server.publicOrigin,
+    }),
+    clients: providerClients,
+    store: services.store.oidc,
+    audit: services.audit,
+    random: services.random,
+    secure: https,
+  });
   const ownSessions = sessionEndpoints(authDeps);
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
@@ -144,8 +180,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...mfaEndpoints(authDeps),
     ...passkeys.exact,
     ...ownSessions.exact,
+    ...oidc.exact,
   ]);
-  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId]]);
+  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   // Beside PostgreSQL, the channel (Redis) can vouch for the memories while the store cannot
   // (SPEC §8 "Failures": PostgreSQL down, known sessions keep working). On SQLite it reaches no
@@ -250,6 +287,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Login options are public: each request stores a challenge, so an anonymous client can fill
         // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
         services.passkeys.purgeExpiredChallenges(),
+        // Logins begun and never finished; the records of sessions that ended.
+        services.store.oidc.purgeLoginStates(now),
+        services.store.oidc.purgeSessions(),
         services.store.blocks.purge(now),
         services.store.revocations.purge(now - revocationRetentionMs),
         // Processes that died without leaving; a minute is far past any revoker's 1 s.
