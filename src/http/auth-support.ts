@@ -93,3 +93,11 @@ export async function completeSecondFactor(deps: AuthDeps, ctx: RequestContext):
   if (!rotated) throw new GatewayError('unauthenticated');
   return buildSessionCookie(deps.cookie, rotated.token);
 }
+
+/**
+ * SPEC §9: a user a provider created has no password (an empty hash, which never verifies) and
+ * signs in only at its provider: no local password change, no local factor to enrol.
+ */
+export function requireLocalAccount(user: UserRecord): void {
+  if (user.passwordHash === '') throw new GatewayError('not_local_account');
+}

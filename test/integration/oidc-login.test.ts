@@ -124,3 +124,22 @@ describe('OIDC roles and an unreachable provider', () => {
     }
   });
 });
+
+describe('a user the provider created is not a local account (SPEC §9)', () => {
+  test('/auth/password, TOTP setup and passkey registration answer 403 not_local_account; the empty hash never verifies', async () => {
+    const world = await startOidcWorld();
+    try {
+      const { session } = await oidcLogin(world, 'sub-user');
+      const password = await call(world.gw.url, '/auth/password', { method: 'POST', session, body: { currentPassword: '', newPassword: 'a new password of some length' } });
+      expect([password.status, password.json().error.code]).toEqual([403, 'not_local_account']);
+      const totp = await call(world.gw.url, '/auth/mfa/totp/setup', { method: 'POST', session, body: {} });
+      expect([totp.status, totp.json().error.code]).toEqual([403, 'not_local_account']);
+      const passkey = await call(world.gw.url, '/auth/passkeys/register/options', { method: 'POST', session, body: {} });
+      expect([passkey.status, passkey.json().error.code]).toEqual([403, 'not_local_account']);
+      const login = await call(world.gw.url, '/auth/login', { method: 'POST', body: { username: 'corp.alice', password: '' } });
+      expect(login.status).toBe(401);
+    } finally {
+      await world.close();
+    }
+  });
+});
