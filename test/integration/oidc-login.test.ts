@@ -143,3 +143,21 @@ describe('a user the provider created is not a local account (SPEC §9)', () => 
     }
   });
 });
+
+describe('a local user linked to a provider identity (user link-oidc)', () => {
+  test('logs in through the provider as itself, keeping its local roles; unlinked, the identity is a user of its own', async () => {
+    const world = await startOidcWorld();
+    try {
+      const store = world.gw.gateway.services.store;
+      expect(await store.oidc.link({ issuer: world.provider.issuer, subject: 'sub-admin', userName: 'alice', createdAt: 0 })).toBe(true);
+      const linked = await oidcLogin(world, 'sub-admin');
+      expect((await call(world.gw.url, '/auth/session', { session: linked.session })).json().user).toEqual({ name: 'alice', roles: ['user'] });
+      expect((await store.users.get('alice'))?.passwordHash).not.toBe('');
+      expect(await store.oidc.unlinkUser('alice')).toBe(1);
+      const unlinked = await oidcLogin(world, 'sub-admin');
+      expect((await call(world.gw.url, '/auth/session', { session: unlinked.session })).json().user.name).toBe('corp.ada');
+    } finally {
+      await world.close();
+    }
+  });
+});
