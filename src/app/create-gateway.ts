@@ -153,7 +153,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     mfaRequired: config.mfa.required,
   };
   const passkeys = passkeyEndpoints(authDeps);
-  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger });
+  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
   const oidc = oidcEndpoints({
     auth: authDeps,
     login: new OidcLogin({

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import type { OidcProviderConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../log/logger.js';
+import type { Clock } from '../security/clock.js';
 
 /** Discovery and every call to a provider give up after this long: a login waits for nothing longer. */
 export const providerTimeoutSeconds = 5;
@@ -16,12 +17,14 @@ export class ProviderClients {
   readonly #providers: ReadonlyMap<string, OidcProviderConfig>;
   readonly #secret: (name: string) => Promise<string | null>;
   readonly #logger: Logger;
-  readonly #configs = new Map<string, Promise<client.Configuration>>();
+  readonly #clock: Clock;
+  readonly #configs = new Map<string, Promise<{ config: client.Configuration; secret: string }>>();
 
-  constructor(deps: { providers: readonly OidcProviderConfig[]; secret: (name: string) => Promise<string | null>; logger: Logger }) {
+  constructor(deps: { providers: readonly OidcProviderConfig[]; secret: (name: string) => Promise<string | null>; logger: Logger; clock: Clock }) {
     this.#providers = new Map(deps.providers.map((p) => [p.name, p]));
     this.#secret = deps.secret;
     this.#logger = deps.logger;
+    this.#clock = deps.clock;
   }
 
   provider(name: string): OidcProviderConfig | null {
@@ -41,20 +44,31 @@ export class ProviderClients {
       // A failure is not kept: the next login tries again.
       pending.catch(() => this.#configs.delete(provider.name));
     }
-    return pending;
+    const { config, secret } = await pending;
+    // Token times (`exp`, `iat`) are judged by the gateway's clock, which is injected (tests move
+    // it): openid-client takes it as a skew from the system clock, fixed per configuration, so a
+    // skewed clock gets a configuration of its own over the same metadata and the same key cache.
+    const skew = Math.round((this.#clock.now() - Date.now()) / 1000);
+    if (skew === 0) return config;
+    const skewed = new client.Configuration(config.serverMetadata(), provider.clientId, { client_secret: secret, [client.clockSkew]: skew }, client.ClientSecretBasic(secret));
+    if (provider.allowInsecureHttp) client.allowInsecureRequests(skewed);
+    const keys = client.getJwksCache(config);
+    if (keys) client.setJwksCache(skewed, keys);
+    return skewed;
   }
 
-  async #discover(provider: OidcProviderConfig): Promise<client.Configuration> {
+  async #discover(provider: OidcProviderConfig): Promise<{ config: client.Configuration; secret: string }> {
     const secret = await this.#secret(provider.clientSecret);
     if (secret === null) {
       this.#logger.error({ provider: provider.name, secret: provider.clientSecret }, 'the OIDC client secret is not stored');
       throw new GatewayError('idp_unavailable');
     }
     try {
-      return await client.discovery(new URL(provider.issuer), provider.clientId, { client_secret: secret }, client.ClientSecretBasic(secret), {
+      const config = await client.discovery(new URL(provider.issuer), provider.clientId, { client_secret: secret }, client.ClientSecretBasic(secret), {
         timeout: providerTimeoutSeconds,
         ...(provider.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
       });
+      return { config, secret };
     } catch (error) {
       // The message names what failed (an address, a status), never a secret: openid-client's errors hold none.
       this.#logger.warn({ provider: provider.name, err: { message: error instanceof Error ? error.message : String(error) } }, 'OIDC discovery failed');

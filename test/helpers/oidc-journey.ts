@@ -94,6 +94,9 @@ export interface Journey {
 
 /** The browser's part up to the provider's redirect back, not yet followed. */
 export async function beginJourney(world: OidcWorld, options: { login?: string; returnTo?: string; deny?: boolean; jar?: CookieJar; rewrite?: (authorizationUrl: URL) => void } = {}): Promise<Journey> {
+  // The provider's tokens carry real times, and the gateway judges them by its manual clock: each
+  // journey starts with that clock at the real time (a test moves it after this, never before).
+  world.gw.clock.set(Date.now());
   const query = new URLSearchParams({ provider: 'corp', ...(options.returnTo !== undefined ? { returnTo: options.returnTo } : {}) });
   const start = await call(world.gw.url, `/auth/oidc/login?${query}`, { csrf: false });
   if (start.status !== 303) throw new Error(`login start answered ${start.status}: ${start.text}`);

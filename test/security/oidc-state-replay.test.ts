@@ -10,7 +10,8 @@ import { call } from '../helpers/http.js';
 describe('OIDC state: used, expired, unknown or missing', () => {
   let world: OidcWorld;
   beforeAll(async () => {
-    world = await startOidcWorld();
+    // ID tokens outlive the login state here, so the state's own expiry is what a late callback meets.
+    world = await startOidcWorld({ provider: { ttl: { idToken: 900 } } });
   });
   afterAll(async () => {
     await world?.close();
