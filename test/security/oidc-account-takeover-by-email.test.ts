@@ -39,3 +39,24 @@ describe('a provider user whose e-mail and names match local users', () => {
     }
   });
 });
+
+/**
+ * A removed user's name given to someone else (`user remove alice`, later `user add alice`): an
+ * identity once linked to the old alice must not log in as the new one.
+ */
+describe('a provider identity of a removed user', () => {
+  test('is removed with the user: the same name created again is not reached through the provider', async () => {
+    const world = await startOidcWorld();
+    try {
+      const { services } = world.gw.gateway;
+      expect(await services.store.oidc.link({ issuer: world.provider.issuer, subject: 'sub-admin', userName: 'alice', createdAt: 0 })).toBe(true);
+      expect(await services.accounts.remove('alice', { user: 'test' })).toBe(true);
+      await services.accounts.add({ name: 'alice', roles: ['user'], password: PASSWORD, requireReset: false }, { user: 'test' });
+      const { session } = await oidcLogin(world, 'sub-admin');
+      expect((await call(world.gw.url, '/auth/session', { session })).json().user.name).toBe('corp.ada');
+      expect(await services.store.oidc.identitiesOf('alice')).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  });
+});
