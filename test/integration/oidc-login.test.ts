@@ -161,3 +161,27 @@ describe('a local user linked to a provider identity (user link-oidc)', () => {
     }
   });
 });
+
+describe('OIDC housekeeping', () => {
+  test('login states past their 10 minutes and the records of ended sessions are purged', async () => {
+    const world = await startOidcWorld();
+    try {
+      const { gateway } = world.gw;
+      const store = gateway.services.store;
+      const { session } = await oidcLogin(world, 'sub-user');
+      const [live] = await store.sessions.list({ userName: 'corp.alice' });
+      const pending = await beginJourney(world);
+      world.gw.clock.advance(10 * 60_000);
+      await call(world.gw.url, '/auth/logout', { method: 'POST', session });
+      expect(await store.oidc.getSession(live!.handle)).not.toBeNull();
+      await gateway.housekeep();
+      expect(await store.oidc.getSession(live!.handle)).toBeNull();
+      // The state is gone from the table, not just expired: even an unexpired clock finds nothing.
+      world.gw.clock.set(Date.now());
+      expect((await finishJourney(world, pending)).json().error.code).toBe('oidc_state_invalid');
+      expect(await store.oidc.purgeLoginStates(Number.MAX_SAFE_INTEGER)).toBe(0);
+    } finally {
+      await world.close();
+    }
+  });
+});
