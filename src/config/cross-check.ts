@@ -94,5 +94,6 @@ export function referencedSecrets(config: GatewayConfig): { name: string; path: 
       out.push({ name: c.secret, path: `upstreams[${i}].credential.secret` });
     }
   });
+  config.oidc.providers.forEach((provider, i) => out.push({ name: provider.clientSecret, path: `oidc.providers[${i}].clientSecret` }));
   return out;
 }

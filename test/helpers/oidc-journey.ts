@@ -55,6 +55,10 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
       },
       ...options.config,
     },
+  }).catch(async (error: unknown) => {
+    await upstream.close();
+    await provider.close();
+    throw error;
   });
   return {
     provider,

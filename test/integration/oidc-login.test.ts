@@ -185,3 +185,9 @@ describe('OIDC housekeeping', () => {
     }
   });
 });
+
+describe('a provider whose client secret is not stored', () => {
+  test('is a configuration error at start, with its path', async () => {
+    await expect(startOidcWorld({ corp: { clientSecret: 'not-stored' } })).rejects.toThrow(/oidc\.providers\[0\]\.clientSecret: no secret named "not-stored" is stored/);
+  });
+});
