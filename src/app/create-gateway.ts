@@ -143,6 +143,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     mfaRequired: config.mfa.required,
   };
   const passkeys = passkeyEndpoints(authDeps);
+  const refusals = new RefusalAudit({ audit: services.audit, counters, clock: services.clock });
   const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
   const oidc = oidcEndpoints({
     auth: authDeps,
@@ -158,7 +159,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     clients: providerClients,
     store: services.store.oidc,
-    audit: services.audit,
+    refusals,
     random: services.random,
     secure: https,
   });
@@ -208,7 +209,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     staticSite: config.static ? new StaticSite(config.static, respond) : null,
     rateRules,
     counters,
-    refusals: new RefusalAudit({ audit: services.audit, counters, clock: services.clock }),
+    refusals,
     requestIds: requestIdSource(services.random),
   };
 

@@ -1,5 +1,5 @@
 import { parse, serialize } from 'cookie';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { callbackPrefix, type OidcLogin } from '../oidc/oidc-login.js';
 import type { OidcStore } from '../oidc/oidc-store.js';
@@ -13,7 +13,8 @@ export interface OidcEndpointDeps {
   login: OidcLogin;
   clients: ProviderClients;
   store: OidcStore;
-  audit: AuditLog;
+  /** A failed login is a refusal anyone can repeat (any client can begin logins): audited once per address, code and minute. */
+  refusals: RefusalAudit;
   random: RandomBytes;
   /** Over HTTPS the login cookie is Secure, with the `__Secure-` prefix (RFC 6265bis §4.1.3.1). */
   secure: boolean;
@@ -76,7 +77,7 @@ export function oidcEndpoints(deps: OidcEndpointDeps): { exact: Map<string, Endp
         finished = await deps.login.finish(provider, ctx.query, browserToken(ctx.req.headers.cookie, cookieName));
       } catch (error) {
         if (error instanceof GatewayError && error.code !== 'not_found') {
-          await deps.audit.record('oidc_login_failed', auditContext(ctx, null), { provider: provider.slice(0, 64), code: error.code });
+          await deps.refusals.record('oidc_login_failed', error.code, { ...auditContext(ctx, null), ip: ctx.ip }, { provider: provider.slice(0, 64), code: error.code });
         }
         throw error;
       }

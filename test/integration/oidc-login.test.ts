@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call } from '../helpers/http.js';
+import { poll } from '../helpers/processes.js';
 import { beginJourney, finishJourney, oidcLogin, startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
 import { sha256Hex } from '../../src/security/hash.js';
 
@@ -85,8 +86,13 @@ describe('OIDC login round trip (SPEC §9) on SQLite', () => {
     const reply = await finishJourney(world, journey);
     expect(reply.status).toBe(403);
     expect(reply.json().error.code).toBe('oidc_access_denied');
-    const events = await world.gw.gateway.services.store.audit.recent(3);
-    expect(events.find((e) => e.type === 'oidc_login_failed')?.detail).toEqual({ provider: 'corp', code: 'oidc_access_denied' });
+    // Written in the background (a refusal anyone can repeat is audited once per address, code and minute).
+    const event = await poll(async () => {
+      const found = (await world.gw.gateway.services.store.audit.recent(3)).find((e) => e.type === 'oidc_login_failed');
+      if (!found) throw new Error('not yet');
+      return found;
+    });
+    expect(event.detail).toEqual({ provider: 'corp', code: 'oidc_access_denied' });
   });
 
   test('unknown provider: 404 at login and at the callback', async () => {
