@@ -197,3 +197,18 @@ describe('a provider whose client secret is not stored', () => {
     await expect(startOidcWorld({ corp: { clientSecret: 'not-stored' } })).rejects.toThrow(/oidc\.providers\[0\]\.clientSecret: no secret named "not-stored" is stored/);
   });
 });
+
+describe('the provider gone between login and callback', () => {
+  test('the callback answers 503 idp_unavailable, no session', async () => {
+    const world = await startOidcWorld();
+    try {
+      const journey = await beginJourney(world);
+      await world.provider.close();
+      const reply = await finishJourney(world, journey);
+      expect([reply.status, reply.json().error.code]).toEqual([503, 'idp_unavailable']);
+      expect(reply.cookie).toBeUndefined();
+    } finally {
+      await world.close();
+    }
+  });
+});
