@@ -212,3 +212,27 @@ describe('the provider gone between login and callback', () => {
     }
   });
 });
+
+describe('mfa: true routes and an OIDC session (SPEC §9: honoured from amr; local MFA settings apply to local logins)', () => {
+  test('amr with a listed method passes step-up, amr without one gets 403 mfa_required; mfa.required holds no OIDC session back', async () => {
+    const world = await startOidcWorld({
+      config: {
+        mfa: { required: true },
+        routes: [
+          { path: '/api/secure/**', methods: ['GET'], upstream: 'api', mfa: true },
+          { path: '/api/**', methods: ['GET'], upstream: 'api' },
+        ],
+      },
+    });
+    try {
+      const strong = await oidcLogin(world, 'sub-admin');
+      const weak = await oidcLogin(world, 'sub-user');
+      expect((await call(world.gw.url, '/api/secure/x', { session: strong.session })).status).toBe(200);
+      const refused = await call(world.gw.url, '/api/secure/x', { session: weak.session });
+      expect([refused.status, refused.json().error.code]).toEqual([403, 'mfa_required']);
+      expect((await call(world.gw.url, '/api/plain', { session: weak.session })).status).toBe(200);
+    } finally {
+      await world.close();
+    }
+  });
+});
