@@ -236,3 +236,19 @@ describe('mfa: true routes and an OIDC session (SPEC §9: honoured from amr; loc
     }
   });
 });
+
+describe('a locked user (gatehouse user lock)', () => {
+  test('cannot log in through the provider either: 403 oidc_access_denied, no session', async () => {
+    const world = await startOidcWorld();
+    try {
+      await oidcLogin(world, 'sub-user');
+      expect(await world.gw.gateway.services.accounts.lock('corp.alice', { user: 'test' })).toBe(true);
+      const journey = await beginJourney(world, { login: 'sub-user' });
+      const reply = await finishJourney(world, journey);
+      expect([reply.status, reply.json().error.code]).toEqual([403, 'oidc_access_denied']);
+      expect(reply.cookie).toBeUndefined();
+    } finally {
+      await world.close();
+    }
+  });
+});
