@@ -40,6 +40,9 @@ import { ChannelProbe } from '../cluster/channel-probe.js';
 import { followIntervalMs, RevocationFollower } from '../cluster/revocation-follower.js';
 import { servesAlone } from './worker-count.js';
 import { errorFields } from '../log/error-fields.js';
+import { oidcEndpoints } from '../http/oidc-endpoints.js';
+import { OidcLogin } from '../oidc/oidc-login.js';
+import { ProviderClients } from '../oidc/provider-clients.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -83,6 +86,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await services.close();
     const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
     throw new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
+  }
+  // (An OIDC provider's clientSecret is among the referenced secrets: a missing one is reported above.)
+  for (const provider of config.oidc.providers.filter((p) => p.allowInsecureHttp && p.issuer.startsWith('http:'))) {
+    logger.warn({ provider: provider.name, issuer: provider.issuer }, 'OIDC provider over plain HTTP (allowInsecureHttp): codes and tokens cross the network in clear; for local testing only');
   }
   // SPEC §7: the signing key exists (created on the first start) and is in memory before the first
   // request, so signing never waits for the store.
@@ -137,6 +144,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     mfaRequired: config.mfa.required,
   };
   const passkeys = passkeyEndpoints(authDeps);
+  const refusals = new RefusalAudit({ audit: services.audit, counters, clock: services.clock });
+  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
+  const oidc = oidcEndpoints({
+    auth: authDeps,
+    login: new OidcLogin({
+      clients: providerClients,
+      store: services.store.oidc,
+      users: services.store.users,
+      keyring: services.keyring,
+      random: services.random,
+      clock: services.clock,
+      logger,
+      publicOrigin: config.server.publicOrigin,
+    }),
+    clients: providerClients,
+    store: services.store.oidc,
+    refusals,
+    random: services.random,
+    secure: https,
+  });
   const ownSessions = sessionEndpoints(authDeps);
   const ownEndpoints = new Map<string, Endpoint>([
     ...healthEndpoints(services.store, respond),
@@ -145,8 +172,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...mfaEndpoints(authDeps),
     ...passkeys.exact,
     ...ownSessions.exact,
+    ...oidc.exact,
   ]);
-  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId]]);
+  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   // Beside PostgreSQL, the channel (Redis) can vouch for the memories while the store cannot
   // (SPEC §8 "Failures": PostgreSQL down, known sessions keep working). On SQLite it reaches no
@@ -182,7 +210,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     staticSite: config.static ? new StaticSite(config.static, respond) : null,
     rateRules,
     counters,
-    refusals: new RefusalAudit({ audit: services.audit, counters, clock: services.clock }),
+    refusals,
     requestIds: requestIdSource(services.random),
   };
 
@@ -251,6 +279,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Login options are public: each request stores a challenge, so an anonymous client can fill
         // the table at will. Purged here, a challenge lives at most its 5 minutes plus one round.
         services.passkeys.purgeExpiredChallenges(),
+        // Logins begun and never finished; the records of sessions that ended.
+        services.store.oidc.purgeLoginStates(now),
+        services.store.oidc.purgeSessions(),
         services.store.blocks.purge(now),
         services.store.revocations.purge(now - revocationRetentionMs),
         // Processes that died without leaving; a minute is far past any revoker's 1 s.

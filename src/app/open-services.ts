@@ -100,7 +100,12 @@ export async function openServices(config: GatewayConfig, options: ServiceOption
     const accounts = new AccountService({
       users: store.users,
       revokeUserSessions: (userName, actor, reason) => sessions.revokeUser(userName, actor, reason),
-      forgetUser: (userName) => store.mfa.removeAll(userName),
+      // A removed user's provider identities go with it: a later user of the same name must not
+      // inherit them (SPEC §9, users are (issuer, sub), linked on purpose only).
+      forgetUser: async (userName) => {
+        await store.mfa.removeAll(userName);
+        await store.oidc.unlinkUser(userName);
+      },
       audit,
       clock,
       random,

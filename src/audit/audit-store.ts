@@ -34,7 +34,12 @@ export type AuditType =
   /** `gatehouse keys rotate` (SPEC §7): detail.kid is the new key, detail.retired the replaced one(s), detail.publishedUntil the end of their grace period. */
   | 'signing_key_rotated'
   /** `gatehouse secret rotate-master-key` (SPEC §7): detail.keyId is the first master key, detail.resealed/alreadyCurrent the counts. */
-  | 'master_key_rotated';
+  | 'master_key_rotated'
+  /** A login at an OpenID provider was refused (SPEC §9): detail.provider, detail.code (the error code answered). Success is login_succeeded with detail.method 'oidc'. */
+  | 'oidc_login_failed'
+  /** `gatehouse user link-oidc` / `unlink-oidc`: detail.user, and the provider and issuer, or the count removed. */
+  | 'oidc_identity_linked'
+  | 'oidc_identity_unlinked';
 
 /** One security event. Never holds a password, cookie, token or secret value. */
 export interface AuditEvent {

@@ -19,6 +19,8 @@ import { addStoreCopyCommand } from './store-copy.js';
 import { addUserAddCommand } from './user-add.js';
 import { addUserListCommand } from './user-list.js';
 import { addUserLockCommands } from './user-lock.js';
+import { addUserLinkOidcCommand } from './user-link-oidc.js';
+import { addUserUnlinkOidcCommand } from './user-unlink-oidc.js';
 import { addUserMfaResetCommand } from './user-mfa-reset.js';
 import { addUserPasswdCommand } from './user-passwd.js';
 import { addUserRemoveCommand } from './user-remove.js';
@@ -52,6 +54,8 @@ function buildProgram(io: CliIo, ctx: CliContext): Command {
   addUserMfaResetCommand(user, ctx);
   addUserRemoveCommand(user, ctx);
   addUserListCommand(user, ctx);
+  addUserLinkOidcCommand(user, ctx);
+  addUserUnlinkOidcCommand(user, ctx);
 
   const secret = program.command('secret').description('manage upstream secrets, encrypted under the master key');
   addSecretSetCommand(secret, ctx);

@@ -36,6 +36,12 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
+  const providerNames = new Set<string>();
+  config.oidc.providers.forEach((provider, i) => {
+    if (providerNames.has(provider.name)) problems.push({ path: `oidc.providers[${i}].name`, message: `duplicate provider name "${provider.name}"` });
+    providerNames.add(provider.name);
+  });
+
   const limitNames = new Set<string>();
   config.limits.forEach((limit, i) => {
     if (limitNames.has(limit.name)) problems.push({ path: `limits[${i}].name`, message: `duplicate rule name "${limit.name}"` });
@@ -88,5 +94,6 @@ export function referencedSecrets(config: GatewayConfig): { name: string; path: 
       out.push({ name: c.secret, path: `upstreams[${i}].credential.secret` });
     }
   });
+  config.oidc.providers.forEach((provider, i) => out.push({ name: provider.clientSecret, path: `oidc.providers[${i}].clientSecret` }));
   return out;
 }

@@ -6,6 +6,12 @@ export const errorCodes = {
   bad_request: { status: 400, message: 'The request is malformed.' },
   invalid_code: { status: 400, message: 'The code is not valid.' },
   invalid_passkey: { status: 400, message: 'The passkey could not be verified.' },
+  /** SPEC §9: a login's returnTo that is not a path on this origin, or is under /auth/ (open redirect). */
+  invalid_return_to: { status: 400, message: 'The return address must be a path on this site, outside /auth/.' },
+  /** SPEC §9: the callback's state is unknown, used, expired, or another browser's. */
+  oidc_state_invalid: { status: 400, message: 'This sign-in is not valid any more; start it again.' },
+  /** SPEC §9: the provider's answer failed a check (issuer, nonce, audience, expiry, a refused code). */
+  oidc_response_invalid: { status: 400, message: 'The identity provider\'s answer could not be accepted; start the sign-in again.' },
   weak_password: { status: 400, message: 'The new password must be between 12 and 1024 characters long.' },
   invalid_credentials: { status: 401, message: 'The user name or password is wrong.' },
   unauthenticated: { status: 401, message: 'You need to log in.' },
@@ -14,6 +20,12 @@ export const errorCodes = {
   /** 401 for a session whose second factor is still due; 403 (step-up) on a route with `mfa: true`. */
   mfa_required: { status: 401, message: 'A second factor is required.' },
   password_reset_required: { status: 403, message: 'You must change your password first.' },
+  /** SPEC §9: the user declined at the identity provider (error=access_denied). */
+  oidc_access_denied: { status: 403, message: 'The sign-in was declined at the identity provider.' },
+  /** SPEC §9: requireRole, and the provider's claims map to no role. */
+  no_role_mapped: { status: 403, message: 'Your account at the identity provider has no role here.' },
+  /** SPEC §9: a user created by a provider has no local password or factors. */
+  not_local_account: { status: 403, message: 'This account signs in at its identity provider; it has no local password or factors.' },
   ip_blocked: { status: 403, message: 'Requests from your address are not allowed.' },
   blocked: { status: 403, message: 'You are temporarily blocked.' },
   not_found: { status: 404, message: 'Nothing is here.' },
@@ -33,6 +45,8 @@ export const errorCodes = {
   secret_leak_blocked: { status: 502, message: 'The upstream response was withheld because it contained a secret.' },
   upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
   not_ready: { status: 503, message: 'The gateway is not ready.' },
+  /** SPEC §9: the identity provider cannot be reached (or failed on its side) just now. */
+  idp_unavailable: { status: 503, message: 'The identity provider cannot be reached; try again shortly.' },
   /** SPEC §8: the store is down or slower than store.timeout; never 401, so an outage logs nobody out. */
   store_unavailable: { status: 503, message: 'The gateway cannot reach its store; try again shortly.' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },

@@ -3,7 +3,7 @@ import type { UserRecord } from '../accounts/user-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { buildClearingCookie, buildSessionCookie, readSessionCookie } from '../security/cookies.js';
 import { anyState, unrestricted, type Endpoint } from './endpoint.js';
-import { auditContext, authEndpoint, iso, publicUser, recordThrottleStarts, startSession, tooManyAttempts, type AuthDeps } from './auth-support.js';
+import { auditContext, authEndpoint, requireLocalAccount, iso, publicUser, recordThrottleStarts, startSession, tooManyAttempts, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
 
 /** Bounded so a multi-megabyte "password" cannot make the hasher work harder (argon2 hashes its input). */
@@ -98,6 +98,7 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     allows: { ...unrestricted, passwordReset: true },
     async handle(ctx) {
       const live = ctx.live!;
+      requireLocalAccount(live.user);
       const body = await readJson(ctx.req, passwordBody, deps.maxBodySize);
       // A wrong current password is a password guess like a failed login: with a stolen session an
       // attacker could otherwise try passwords here unthrottled. It counts for the account and the

@@ -8,7 +8,7 @@ import type { TotpService } from '../mfa/totp-service.js';
 import type { CounterStore } from '../rules/counter-store.js';
 import type { Clock } from '../security/clock.js';
 import { buildSessionCookie, type SessionCookiePolicy } from '../security/cookies.js';
-import type { SessionPatch } from '../sessions/session-store.js';
+import type { SessionPatch, SessionRecord } from '../sessions/session-store.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { RequestContext } from './context.js';
 import type { Endpoint } from './endpoint.js';
@@ -72,11 +72,16 @@ export function headerText(value: string | string[] | undefined): string {
  * Returns the Set-Cookie header value.
  */
 export async function startSession(deps: AuthDeps, ctx: RequestContext, user: UserRecord, flags: SessionPatch): Promise<string> {
+  return (await beginSession(deps, ctx, user, flags)).setCookie;
+}
+
+/** startSession, also answering the new session (its handle keys what else a login stores). `detail` joins the audit event. */
+export async function beginSession(deps: AuthDeps, ctx: RequestContext, user: UserRecord, flags: SessionPatch, detail: Record<string, string> = {}): Promise<{ setCookie: string; session: SessionRecord }> {
   if (ctx.live) await deps.sessions.revoke(ctx.live.session, auditContext(ctx, user.name), 'new_login');
   const issued = await deps.sessions.create(user, { ip: ctx.ip, userAgent: headerText(ctx.req.headers['user-agent']) }, flags);
   await deps.accounts.recordLogin(user.name);
-  await deps.audit.record('login_succeeded', auditContext(ctx, user.name), { session: issued.session.handle, factors: flags.mfaCompleted ? 2 : 1 });
-  return buildSessionCookie(deps.cookie, issued.token);
+  await deps.audit.record('login_succeeded', auditContext(ctx, user.name), { session: issued.session.handle, factors: flags.mfaCompleted ? 2 : 1, ...detail });
+  return { setCookie: buildSessionCookie(deps.cookie, issued.token), session: issued.session };
 }
 
 /**
@@ -87,4 +92,12 @@ export async function completeSecondFactor(deps: AuthDeps, ctx: RequestContext):
   const rotated = await deps.sessions.rotate(ctx.live!.session, { mfaPending: false, mfaCompleted: true });
   if (!rotated) throw new GatewayError('unauthenticated');
   return buildSessionCookie(deps.cookie, rotated.token);
+}
+
+/**
+ * SPEC §9: a user a provider created has no password (an empty hash, which never verifies) and
+ * signs in only at its provider: no local password change, no local factor to enrol.
+ */
+export function requireLocalAccount(user: UserRecord): void {
+  if (user.passwordHash === '') throw new GatewayError('not_local_account');
 }

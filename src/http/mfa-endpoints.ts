@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { GatewayError } from '../errors/gateway-error.js';
 import { unrestricted, type Endpoint } from './endpoint.js';
-import { auditContext, authEndpoint, completeSecondFactor, publicUser, recordThrottleStarts, tooManyAttempts, type AuthDeps } from './auth-support.js';
+import { auditContext, authEndpoint, completeSecondFactor, publicUser, requireLocalAccount, recordThrottleStarts, tooManyAttempts, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
 import type { RequestContext } from './context.js';
 
@@ -40,6 +40,7 @@ export function mfaEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     allows: { ...unrestricted, mfaEnrolment: true },
     mfa: 'if-enrolled',
     async handle(ctx) {
+      requireLocalAccount(ctx.live!.user);
       const enrolment = await totp.setup(ctx.live!.user.name);
       if (enrolment === 'already_enabled') throw new GatewayError('mfa_already_enabled');
       respond.json(ctx.res, 200, enrolment);

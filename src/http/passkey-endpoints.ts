@@ -3,7 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { PasskeyRecord } from '../mfa/mfa-store.js';
 import type { RequestContext } from './context.js';
 import { unrestricted, type Endpoint } from './endpoint.js';
-import { auditContext, authEndpoint, completeSecondFactor, iso, publicUser, startSession, type AuthDeps } from './auth-support.js';
+import { auditContext, authEndpoint, completeSecondFactor, iso, requireLocalAccount, publicUser, startSession, type AuthDeps } from './auth-support.js';
 import { readJson } from './read-json.js';
 
 /**
@@ -33,6 +33,7 @@ export function passkeyEndpoints(deps: AuthDeps): { exact: Map<string, Endpoint>
     mfa: 'if-enrolled',
     async handle(ctx) {
       available();
+      requireLocalAccount(ctx.live!.user);
       const options = await passkeys.registrationOptions(ctx.live!.user);
       if (options === 'too_many_passkeys') throw new GatewayError('too_many_passkeys');
       respond.json(ctx.res, 200, options);

@@ -43,6 +43,7 @@ export function sealedSources(store: Store): SealedSource[] {
     { name: 'secrets', store: store.secrets },
     { name: 'signing keys', store: store.keys },
     { name: 'TOTP secrets', store: resealable(store.mfa, 'MFA store') },
+    { name: 'OIDC session tokens', store: store.oidc },
     { name: 'master-key check', store: resealable(store.meta, 'meta store') },
   ];
 }

@@ -24,3 +24,13 @@ export const masterKeyCheckKey = 'master-key-check';
 
 /** Meta keys whose values are sealed; every other meta value is plain. */
 export const sealedMetaKeys: readonly string[] = [masterKeyCheckKey];
+
+/** An OIDC login's nonce and PKCE verifier, bound to the login's state hash. */
+export function oidcLoginAad(stateHash: string): string {
+  return `oidc-login:${stateHash}`;
+}
+
+/** An OIDC session's tokens, bound to the session's handle. */
+export function oidcTokensAad(handle: string): string {
+  return `oidc-tokens:${handle}`;
+}

@@ -9,8 +9,11 @@
  * after any Redis restart), the login throttle's windows and back-off holds (counted afresh by the
  * target: a back-off running when the copy is made ends with it, which SPEC §2's list allows), the
  * revocation log (a process follows one store's sequence; the target's starts empty, and a copy is
- * made with the gateways stopped), and WebAuthn challenges (single-use, minutes long: a ceremony
- * begun before the copy is begun again).
+ * made with the gateways stopped), WebAuthn challenges (single-use, minutes long: a ceremony
+ * begun before the copy is begun again) and OIDC login states (the same: single-use, 10 minutes,
+ * bound to a browser that simply starts its login again). Provider identities are copied (without
+ * them a linked user would come back as a new one), and so are the sessions' sealed tokens (the
+ * sessions themselves are copied).
  */
 
 /** How a column's values travel: an engine stores `bool` and `list` its own way. */
@@ -47,6 +50,8 @@ export type TransferTableName =
   | 'signing_keys'
   | 'sessions'
   | 'rule_blocks'
+  | 'oidc_identities'
+  | 'oidc_sessions'
   | 'audit_events';
 
 const text = (name: string): TransferColumn => ({ name, type: 'text' });
@@ -80,6 +85,12 @@ export const transferTables: readonly TransferTable[] = [
     generated: ['seq'],
   },
   { name: 'rule_blocks', columns: [text('rule'), text('by'), text('key'), int('until')], order: ['rule', 'key'] },
+  { name: 'oidc_identities', columns: [text('issuer'), text('subject'), text('user_name'), int('created_at')], order: ['issuer', 'subject'] },
+  {
+    name: 'oidc_sessions',
+    columns: [text('handle'), text('provider'), text('issuer'), text('subject'), text('sid'), { name: 'amr', type: 'list' }, { name: 'sealed_tokens', type: 'text', sealed: true }, int('access_expires_at'), int('created_at')],
+    order: ['handle'],
+  },
   { name: 'audit_events', columns: [int('time'), text('type'), text('user_name'), text('ip'), text('request_id'), text('detail')], order: 'insertion', generated: ['id'] },
 ];
 
@@ -88,7 +99,7 @@ export const transferTables: readonly TransferTable[] = [
  * either schema is here or in `transferTables`: a test per engine compares this with the schema, so
  * a table or column a later migration adds cannot be silently left out of the copy.
  */
-export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'webauthn_challenges', 'gatehouse_schema', 'sqlite_sequence'];
+export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'webauthn_challenges', 'oidc_login_states', 'gatehouse_schema', 'sqlite_sequence'];
 
 export type TransferValue = string | number | boolean | null | readonly string[] | Buffer;
 export type TransferRow = Readonly<Record<string, TransferValue>>;

@@ -11,6 +11,7 @@ import type { NodeChannel } from '../cluster/node-channel.js';
 import type { RevocationLog } from '../cluster/revocation-log.js';
 import type { NodeRegistry } from '../cluster/node-registry.js';
 import type { StoreTransfer } from './store-transfer.js';
+import type { OidcStore } from '../oidc/oidc-store.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 /** Resealable: the master-key check value is re-sealed by master-key rotation. */
@@ -38,6 +39,8 @@ export interface Store {
   /** Rate-rule blocks: always here, shared by every process, whatever holds the counters. */
   blocks: BlockStore;
   mfa: MfaStore;
+  /** Single sign-on: login states, provider identities, sessions' sealed tokens (SPEC §9). */
+  oidc: OidcStore;
   /** Gatehouse's own keys for upstream assertions (SPEC §7). */
   keys: SigningKeyStore;
   /** Every revocation, appended by `sessions` with the deletion (SPEC §8). */

@@ -32,6 +32,17 @@ describe('gatehouse check', () => {
     expect(existsSync(join(ws.dir, 'master.key'))).toBe(false);
   });
 
+  it('reports an OIDC provider\'s client secret that is not stored (SPEC §9)', async () => {
+    ws = new Workspace(`${baseConfig}
+oidc:
+  providers:
+    - { name: corp, issuer: "https://idp.example.com", clientId: gatehouse, clientSecret: corp-oidc }
+`, { masterKey: false });
+    const result = await ws.run(['check']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('oidc.providers[0].clientSecret: no secret named "corp-oidc" is stored (use gatehouse secret set corp-oidc)\n');
+  });
+
   it('reports a missing master key without creating one', async () => {
     ws = new Workspace();
     await ws.run(['secret', 'set', 'weather-token'], { stdin: 'a-long-upstream-token' });

@@ -52,7 +52,7 @@ describe('gatehouse secret rotate-master-key', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe([
-      `re-encrypted 4 values under master key ${keyId('new.key')} (secrets 1, signing keys 1, TOTP secrets 1, master-key check 1); 0 were already under it`,
+      `re-encrypted 4 values under master key ${keyId('new.key')} (secrets 1, signing keys 1, TOTP secrets 1, OIDC session tokens 0, master-key check 1); 0 were already under it`,
       'every stored value now opens with the first key alone: the other keys can be removed from masterKey',
       '',
     ].join('\n'));

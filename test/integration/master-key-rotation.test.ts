@@ -154,7 +154,7 @@ describe('master-key rotation while a gateway serves', () => {
 
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/^re-encrypted \d+ values under master key [0-9a-f]{16} \(secrets \d+, signing keys 1, TOTP secrets 12, master-key check 1\)/);
+      expect(result.stdout).toMatch(/^re-encrypted \d+ values under master key [0-9a-f]{16} \(secrets \d+, signing keys 1, TOTP secrets 12, OIDC session tokens 0, master-key check 1\)/);
       expect(failures).toEqual([]);
       expect(sent).toBeGreaterThanOrEqual(minimumRequests);
       expect(sent).toBeLessThan(maximumRequests);

@@ -52,6 +52,11 @@ async function populate(store: TransferStore): Promise<void> {
   await store.blocks.add({ rule: 'fence', by: 'session', key: 'handle-3', until: now + 60_000 });
   await store.blocks.add({ rule: 'per-ip', by: 'ip', key: '192.0.2.1', until: now + 30_000 });
 
+  // A provider identity and one session's sealed tokens (SPEC §9); login states are left behind.
+  expect(await store.oidc.link({ issuer: 'https://idp.example', subject: 'sub-1', userName: 'carol', createdAt: 6_500 })).toBe(true);
+  await store.oidc.putSession({ handle: 'handle-2', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: null, amr: ['pwd', 'otp'], sealedTokens: sealed('tokens'), accessExpiresAt: 9_000, createdAt: 5_000 });
+  await store.oidc.putLoginState({ stateHash: 'c'.repeat(64), browserHash: 'd'.repeat(64), provider: 'corp', sealed: sealed('login'), returnTo: '/', createdAt: 5_000, expiresAt: now + 600_000 });
+
   // Events of one millisecond: the log's order is the order they were appended in.
   for (const type of ['login_failed', 'login_succeeded', 'logout'] as const) {
     await store.audit.append(auditEvent({ type, time: 7_000, detail: { step: type, n: 1, ok: true, none: null } }));
@@ -103,6 +108,10 @@ export function describeStoreTransferContract(name: string, factory: TransferFac
       expect(await target.audit.recent(10)).toEqual(await source.audit.recent(10));
       expect((await target.audit.recent(10)).map((e) => e.type)).toEqual(['logout', 'login_succeeded', 'login_failed']);
       expect(await target.meta.get('master-key-check')).toBe(sealed('check'));
+      expect(await target.oidc.findIdentity('https://idp.example', 'sub-1')).toEqual(await source.oidc.findIdentity('https://idp.example', 'sub-1'));
+      expect(await target.oidc.getSession('handle-2')).toEqual(await source.oidc.getSession('handle-2'));
+      expect(await target.oidc.getSession('handle-2')).toMatchObject({ amr: ['pwd', 'otp'], sid: null });
+      expect(await target.oidc.takeLoginState('c'.repeat(64), 'd'.repeat(64), now)).toBeNull();
 
       expect(await target.mfa.getTotp('bob')).toEqual(await source.mfa.getTotp('bob'));
       expect(await target.mfa.getTotp('carol')).toEqual(await source.mfa.getTotp('carol'));

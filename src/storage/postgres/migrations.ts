@@ -214,6 +214,42 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    description: 'single sign-on: login states, provider identities, sessions\' tokens',
+    // oidc/oidc-store.ts (SPEC §9); as SQLite migration 11.
+    sql: `
+      CREATE TABLE oidc_login_states (
+        state_hash text COLLATE "C" PRIMARY KEY,
+        browser_hash text COLLATE "C" NOT NULL,
+        provider text NOT NULL,
+        sealed text NOT NULL,
+        return_to text NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX oidc_login_states_expires_at ON oidc_login_states (expires_at);
+      CREATE TABLE oidc_identities (
+        issuer text COLLATE "C" NOT NULL,
+        subject text COLLATE "C" NOT NULL,
+        user_name text COLLATE "C" NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (issuer, subject)
+      );
+      CREATE INDEX oidc_identities_user_name ON oidc_identities (user_name);
+      CREATE TABLE oidc_sessions (
+        handle text COLLATE "C" PRIMARY KEY,
+        provider text NOT NULL,
+        issuer text NOT NULL,
+        subject text NOT NULL,
+        sid text,
+        amr text[] NOT NULL,
+        sealed_tokens text NOT NULL,
+        access_expires_at bigint,
+        created_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

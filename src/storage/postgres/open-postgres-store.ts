@@ -11,6 +11,7 @@ import { PostgresBlockStore } from './postgres-block-store.js';
 import { PostgresCounterStore } from './postgres-counter-store.js';
 import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
+import { PostgresOidcStore } from './postgres-oidc-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresNodeRegistry } from './postgres-node-registry.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
@@ -93,6 +94,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     audit: new PostgresAuditStore(pool),
     meta: new PostgresMetaStore(pool),
     mfa: new PostgresMfaStore(pool),
+    oidc: new PostgresOidcStore(pool),
     keys: new PostgresSigningKeyStore(pool),
     blocks: new PostgresBlockStore(pool),
     throttle: new PostgresCounterStore(pool),

@@ -14,6 +14,7 @@ import { describeBlockStoreContract } from '../contract/block-store.contract.js'
 import { describeCounterStoreContract, type CounterSubject } from '../contract/counter-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
+import { describeOidcStoreContract } from '../contract/oidc-store.contract.js';
 import { describeResealableContract } from '../contract/resealable.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
@@ -85,6 +86,7 @@ describeSecretStoreContract('postgres', postgresSubject((s) => s.secrets));
 describeAuditStoreContract('postgres', postgresSubject((s) => s.audit));
 describeMetaStoreContract('postgres', postgresSubject((s) => s.meta));
 describeMfaStoreContract('postgres', postgresSubject((s) => s.mfa));
+describeOidcStoreContract('postgres', postgresSubject((s) => ({ oidc: s.oidc, sessions: s.sessions })));
 describeSigningKeyStoreContract('postgres', postgresSubject((s) => s.keys));
 describeBlockStoreContract('postgres', postgresSubject((s) => s.blocks));
 describeCounterStoreContract('postgres', async (): Promise<CounterSubject> => {

@@ -259,6 +259,45 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 11,
+    description: 'single sign-on: login states, provider identities, sessions\' tokens',
+    // oidc/oidc-store.ts (SPEC §9). Login states: only hashes of the state and of the browser's
+    // cookie, the nonce and verifier sealed; purged by expires_at. Identities: (issuer, subject) is
+    // the key, never an e-mail; user_name indexed for link/unlink. OIDC sessions: keyed by the
+    // session's handle (stable across id rotation), the tokens sealed.
+    sql: `
+      CREATE TABLE oidc_login_states (
+        state_hash TEXT PRIMARY KEY,
+        browser_hash TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        return_to TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX oidc_login_states_expires_at ON oidc_login_states (expires_at);
+      CREATE TABLE oidc_identities (
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, subject)
+      ) STRICT;
+      CREATE INDEX oidc_identities_user_name ON oidc_identities (user_name);
+      CREATE TABLE oidc_sessions (
+        handle TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        sid TEXT,
+        amr TEXT NOT NULL,
+        sealed_tokens TEXT NOT NULL,
+        access_expires_at INTEGER,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

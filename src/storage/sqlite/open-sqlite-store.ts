@@ -7,6 +7,7 @@ import { SqliteBlockStore } from './sqlite-block-store.js';
 import { SqliteCounterStore } from './sqlite-counter-store.js';
 import { SqliteMetaStore } from './sqlite-meta-store.js';
 import { SqliteMfaStore } from './sqlite-mfa-store.js';
+import { SqliteOidcStore } from './sqlite-oidc-store.js';
 import { SqliteSecretStore } from './sqlite-secret-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
 import { SqliteStoreTransfer } from './sqlite-store-transfer.js';
@@ -49,6 +50,7 @@ function storeOn(db: Database): Store {
     throttle: counters,
     blocks: new SqliteBlockStore(db),
     mfa: new SqliteMfaStore(db),
+    oidc: new SqliteOidcStore(db),
     keys: new SqliteSigningKeyStore(db),
     revocations: new SqliteRevocationLog(db),
     nodes: new SqliteNodeRegistry(db),

@@ -8,6 +8,7 @@ import type { ContractSubject } from '../contract/contract-subject.js';
 import { describeCounterStoreContract, type CounterSubject } from '../contract/counter-store.contract.js';
 import { describeMetaStoreContract } from '../contract/meta-store.contract.js';
 import { describeMfaStoreContract } from '../contract/mfa-store.contract.js';
+import { describeOidcStoreContract } from '../contract/oidc-store.contract.js';
 import { describeSecretStoreContract } from '../contract/secret-store.contract.js';
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
@@ -62,6 +63,7 @@ describeCounterStoreContract('sqlite', async (): Promise<CounterSubject> => {
 });
 describeBlockStoreContract('sqlite', sqlite((s) => s.blocks));
 describeMfaStoreContract('sqlite', sqlite((s) => s.mfa));
+describeOidcStoreContract('sqlite', sqlite((s) => ({ oidc: s.oidc, sessions: s.sessions })));
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
 describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));
 describeNodeRegistryContract('sqlite', sqlite((s) => s.nodes));

@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { Store } from '../store.js';
+import type { LoginStateRecord, OidcSessionRecord } from '../../oidc/oidc-store.js';
+import { race, racers, type ContractFactory, type ContractSubject } from './contract-subject.js';
+import { sessionRecord, idHash } from './fixtures.js';
+
+/** The OIDC store, with the sessions beside it (its purge keeps the records of live sessions only). */
+export type OidcSubjectStore = Pick<Store, 'oidc' | 'sessions'>;
+
+const hex = (c: string): string => c.repeat(64);
+
+function loginState(overrides: Partial<LoginStateRecord> = {}): LoginStateRecord {
+  return { stateHash: hex('a'), browserHash: hex('b'), provider: 'corp', sealed: 'v1.k.n.c.t', returnTo: '/app', createdAt: 1_000, expiresAt: 601_000, ...overrides };
+}
+
+function oidcSession(overrides: Partial<OidcSessionRecord> = {}): OidcSessionRecord {
+  return { handle: 'handle-1', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: 'sid-1', amr: ['pwd'], sealedTokens: 'v1.k.n.tokens.t', accessExpiresAt: 61_000, createdAt: 1_000, ...overrides };
+}
+
+export function describeOidcStoreContract(name: string, factory: ContractFactory<OidcSubjectStore>): void {
+  describe(`${name}: OidcStore contract`, () => {
+    let subject: ContractSubject<OidcSubjectStore>;
+    let store: OidcSubjectStore;
+    let peer: OidcSubjectStore;
+
+    beforeEach(async () => {
+      subject = await factory();
+      ({ store, peer } = subject);
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    describe('login states', () => {
+      test('a state is taken once, by the browser that began it, before it expires; the peer sees it', async () => {
+        await store.oidc.putLoginState(loginState());
+        expect(await peer.oidc.takeLoginState(hex('a'), hex('c'), 2_000), 'another browser').toBeNull();
+        expect(await peer.oidc.takeLoginState(hex('a'), hex('b'), 601_000), 'at expiry').toBeNull();
+        expect(await peer.oidc.takeLoginState(hex('a'), hex('b'), 600_999)).toEqual(loginState());
+        expect(await store.oidc.takeLoginState(hex('a'), hex('b'), 2_000), 'used').toBeNull();
+        expect(await store.oidc.takeLoginState(hex('9'), hex('b'), 2_000), 'unknown').toBeNull();
+      });
+
+      test(`of ${racers} racing takes of one state, exactly one wins`, async () => {
+        await store.oidc.putLoginState(loginState());
+        const won = await race(subject, (s) => s.oidc.takeLoginState(hex('a'), hex('b'), 2_000));
+        expect(won.filter((r) => r !== null)).toHaveLength(1);
+      });
+
+      test('purge removes the expired ones only', async () => {
+        await store.oidc.putLoginState(loginState({ stateHash: hex('1'), expiresAt: 5_000 }));
+        await store.oidc.putLoginState(loginState({ stateHash: hex('2'), expiresAt: 9_000 }));
+        expect(await peer.oidc.purgeLoginStates(5_000)).toBe(1);
+        expect(await store.oidc.takeLoginState(hex('2'), hex('b'), 6_000)).not.toBeNull();
+      });
+    });
+
+    describe('identities', () => {
+      test('an identity links once; found by (issuer, subject) exactly, listed by user, unlinked', async () => {
+        const identity = { issuer: 'https://idp.example', subject: 'sub-1', userName: 'alice', createdAt: 1_000 };
+        expect(await store.oidc.link(identity)).toBe(true);
+        expect(await peer.oidc.link({ ...identity, userName: 'mallory' })).toBe(false);
+        expect(await peer.oidc.findIdentity('https://idp.example', 'sub-1')).toEqual(identity);
+        expect(await peer.oidc.findIdentity('https://idp.example', 'SUB-1')).toBeNull();
+        expect(await peer.oidc.findIdentity('https://other.example', 'sub-1')).toBeNull();
+        expect(await store.oidc.link({ ...identity, issuer: 'https://other.example', createdAt: 2_000 })).toBe(true);
+        expect((await store.oidc.identitiesOf('alice')).map((i) => i.issuer)).toEqual(['https://idp.example', 'https://other.example']);
+        expect(await store.oidc.unlink('https://other.example', 'sub-1')).toBe(true);
+        expect(await store.oidc.unlink('https://other.example', 'sub-1')).toBe(false);
+        expect(await peer.oidc.unlinkUser('alice')).toBe(1);
+        expect(await store.oidc.identitiesOf('alice')).toEqual([]);
+        expect(await store.oidc.findIdentity('https://idp.example', 'sub\u0000')).toBeNull();
+      });
+
+      test(`of ${racers} racing links of one identity to different users, exactly one wins`, async () => {
+        const won = await race(subject, (s, i) => s.oidc.link({ issuer: 'https://idp.example', subject: 'sub-1', userName: `user-${i}`, createdAt: 1_000 }));
+        expect(won.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
+    describe('sessions', () => {
+      test('a record is put, replaced, read by the peer, and purged once its session is gone', async () => {
+        await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'handle-1' }));
+        await store.oidc.putSession(oidcSession({ sid: null, accessExpiresAt: null }));
+        await store.oidc.putSession(oidcSession({ amr: ['pwd', 'otp'] }));
+        expect(await peer.oidc.getSession('handle-1')).toEqual(oidcSession({ amr: ['pwd', 'otp'] }));
+        await store.oidc.putSession(oidcSession({ handle: 'orphan' }));
+        expect(await peer.oidc.purgeSessions()).toBe(1);
+        expect(await store.oidc.getSession('orphan')).toBeNull();
+        expect(await store.oidc.getSession('handle-1')).not.toBeNull();
+      });
+
+      test('the sealed tokens are listed and re-sealed compare-and-set (master-key rotation)', async () => {
+        await store.oidc.putSession(oidcSession());
+        expect(await store.oidc.listSealed()).toEqual([{ id: 'handle-1', aad: 'oidc-tokens:handle-1', sealed: 'v1.k.n.tokens.t' }]);
+        expect(await peer.oidc.replaceSealed('handle-1', 'stale', 'next')).toBe(false);
+        expect(await peer.oidc.replaceSealed('handle-1', 'v1.k.n.tokens.t', 'next')).toBe(true);
+        expect((await store.oidc.getSession('handle-1'))?.sealedTokens).toBe('next');
+      });
+    });
+  });
+}

@@ -1,0 +1,96 @@
+import type pg from 'pg';
+import type { IdentityRecord, LoginStateRecord, OidcSessionRecord, OidcStore } from '../../oidc/oidc-store.js';
+import type { SealedEntry } from '../../secrets/resealable.js';
+import { oidcTokensAad } from '../../secrets/sealed-values.js';
+import { identityColumns, loginStateColumns, oidcSessionColumns, toIdentity, toLoginState, toOidcSession, type IdentityRow, type LoginStateRow, type OidcSessionRow } from '../oidc-rows.js';
+import { changed, run, statement, storable } from './queries.js';
+
+const putLoginState = statement('oidc_put_login_state', `INSERT INTO oidc_login_states (${loginStateColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)`);
+// Consume-once in one statement: of two callbacks with one state, one deletes the row, the other
+// waits for it, re-checks and finds nothing.
+const takeLoginState = statement('oidc_take_login_state', `DELETE FROM oidc_login_states WHERE state_hash = $1 AND browser_hash = $2 AND expires_at > $3 RETURNING ${loginStateColumns}`);
+const purgeLoginStates = statement('oidc_purge_login_states', 'DELETE FROM oidc_login_states WHERE expires_at <= $1');
+const link = statement('oidc_link', `INSERT INTO oidc_identities (${identityColumns}) VALUES ($1, $2, $3, $4) ON CONFLICT (issuer, subject) DO NOTHING`);
+const findIdentity = statement('oidc_find_identity', `SELECT ${identityColumns} FROM oidc_identities WHERE issuer = $1 AND subject = $2`);
+const identitiesOf = statement('oidc_identities_of', `SELECT ${identityColumns} FROM oidc_identities WHERE user_name = $1 ORDER BY created_at, issuer, subject`);
+const unlinkUser = statement('oidc_unlink_user', 'DELETE FROM oidc_identities WHERE user_name = $1');
+const unlink = statement('oidc_unlink', 'DELETE FROM oidc_identities WHERE issuer = $1 AND subject = $2');
+const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${oidcSessionColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (handle) DO UPDATE SET provider = excluded.provider, issuer = excluded.issuer, subject = excluded.subject, sid = excluded.sid,
+    amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at`);
+const getSession = statement('oidc_get_session', `SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = $1`);
+const purgeSessions = statement('oidc_purge_sessions', 'DELETE FROM oidc_sessions o WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.handle = o.handle)');
+const listSealed = statement('oidc_list_sealed', 'SELECT handle, sealed_tokens FROM oidc_sessions ORDER BY handle');
+const replaceSealed = statement('oidc_replace_sealed', 'UPDATE oidc_sessions SET sealed_tokens = $3 WHERE handle = $1 AND sealed_tokens = $2');
+
+/** OidcStore on PostgreSQL: the same single-statement guarantees as the SQLite adapter. */
+export class PostgresOidcStore implements OidcStore {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async putLoginState(r: LoginStateRecord): Promise<void> {
+    await run(this.#pool, putLoginState, [r.stateHash, r.browserHash, r.provider, r.sealed, r.returnTo, r.createdAt, r.expiresAt]);
+  }
+
+  async takeLoginState(stateHash: string, browserHash: string, now: number): Promise<LoginStateRecord | null> {
+    if (!storable(stateHash) || !storable(browserHash)) return null;
+    const row = (await run<LoginStateRow>(this.#pool, takeLoginState, [stateHash, browserHash, now])).rows[0];
+    return row ? toLoginState(row) : null;
+  }
+
+  async purgeLoginStates(now: number): Promise<number> {
+    return changed(await run(this.#pool, purgeLoginStates, [now]));
+  }
+
+  async link(identity: IdentityRecord): Promise<boolean> {
+    return changed(await run(this.#pool, link, [identity.issuer, identity.subject, identity.userName, identity.createdAt])) === 1;
+  }
+
+  async findIdentity(issuer: string, subject: string): Promise<IdentityRecord | null> {
+    if (!storable(issuer) || !storable(subject)) return null;
+    const row = (await run<IdentityRow>(this.#pool, findIdentity, [issuer, subject])).rows[0];
+    return row ? toIdentity(row) : null;
+  }
+
+  async identitiesOf(userName: string): Promise<IdentityRecord[]> {
+    if (!storable(userName)) return [];
+    return (await run<IdentityRow>(this.#pool, identitiesOf, [userName])).rows.map(toIdentity);
+  }
+
+  async unlinkUser(userName: string): Promise<number> {
+    if (!storable(userName)) return 0;
+    return changed(await run(this.#pool, unlinkUser, [userName]));
+  }
+
+  async unlink(issuer: string, subject: string): Promise<boolean> {
+    if (!storable(issuer) || !storable(subject)) return false;
+    return changed(await run(this.#pool, unlink, [issuer, subject])) === 1;
+  }
+
+  async putSession(r: OidcSessionRecord): Promise<void> {
+    await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt]);
+  }
+
+  async getSession(handle: string): Promise<OidcSessionRecord | null> {
+    if (!storable(handle)) return null;
+    const row = (await run<OidcSessionRow>(this.#pool, getSession, [handle])).rows[0];
+    return row ? toOidcSession(row) : null;
+  }
+
+  async purgeSessions(): Promise<number> {
+    return changed(await run(this.#pool, purgeSessions));
+  }
+
+  async listSealed(): Promise<SealedEntry[]> {
+    const rows = (await run<{ handle: string; sealed_tokens: string }>(this.#pool, listSealed)).rows;
+    return rows.map((row) => ({ id: row.handle, aad: oidcTokensAad(row.handle), sealed: row.sealed_tokens }));
+  }
+
+  async replaceSealed(handle: string, sealed: string, next: string): Promise<boolean> {
+    if (!storable(handle)) return false;
+    return changed(await run(this.#pool, replaceSealed, [handle, sealed, next])) === 1;
+  }
+}

@@ -1,0 +1,192 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+import { request as undiciRequest } from 'undici';
+
+/** A user of the test provider: `sub` is the account id, the rest are its claims. */
+export interface ProviderAccount {
+  sub: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  preferred_username?: string;
+  groups?: string[];
+  /** RFC 8176 methods recorded at this account's logins (the ID token's `amr`). */
+  amr?: string[];
+}
+
+export interface ProviderClient {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+}
+
+export interface TestProviderOptions {
+  clients: ProviderClient[];
+  accounts: ProviderAccount[];
+  /** Seconds; short by default so expiry tests need no long waits. */
+  ttl?: { accessToken?: number; idToken?: number; refreshToken?: number; authorizationCode?: number };
+}
+
+export interface TestProvider {
+  /** The issuer: http://127.0.0.1:PORT (a gateway config needs allowInsecureHttp for it). */
+  issuer: string;
+  port: number;
+  /** Token endpoint requests seen, by grant type (refresh counting later). */
+  tokenRequests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real OpenID provider (panva's oidc-provider) on 127.0.0.1 and a free port, with its own clients,
+ * accounts and token lifetimes. Its interaction pages are this fixture's own: POST /interaction/UID
+ * with `login=<sub>` logs that account in and grants the requested scopes in one step (or
+ * `deny=1` answers access_denied), so a test completes the login over plain HTTP (`completeLogin`).
+ */
+export async function startProvider(options: TestProviderOptions): Promise<TestProvider> {
+  const accounts = new Map(options.accounts.map((a) => [a.sub, a]));
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const issuer = `http://127.0.0.1:${port}`;
+  const ttl = options.ttl ?? {};
+  const provider = new Provider(issuer, {
+    clients: options.clients.map((c) => ({
+      client_id: c.clientId,
+      client_secret: c.clientSecret,
+      redirect_uris: c.redirectUris,
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    })),
+    async findAccount(_ctx: unknown, id: string) {
+      const account = accounts.get(id);
+      if (!account) return undefined;
+      const { amr: _amr, ...claims } = account;
+      return { accountId: id, claims: async () => claims };
+    },
+    claims: {
+      openid: ['sub', 'amr', 'acr', 'sid', 'auth_time'],
+      acr: null,
+      amr: null,
+      sid: null,
+      auth_time: null,
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    ttl: {
+      AccessToken: ttl.accessToken ?? 60,
+      IdToken: ttl.idToken ?? 60,
+      RefreshToken: ttl.refreshToken ?? 3600,
+      AuthorizationCode: ttl.authorizationCode ?? 60,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 3600,
+    },
+    cookies: { keys: ['oidc-test-provider-cookie-key-0123456789'] },
+  });
+  const tokenRequests: string[] = [];
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
+    tokenRequests.push(ctx.oidc.params?.grant_type ?? 'unknown');
+  });
+  const handle = provider.callback();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/interaction/') && req.method === 'POST') {
+      void interact(provider, accounts, req, res).catch((error: unknown) => {
+        res.statusCode = 500;
+        res.end(String(error));
+      });
+      return;
+    }
+    if (req.url?.startsWith('/interaction/')) {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<form method="post"><input name="login"><button>Sign in</button></form>');
+      return;
+    }
+    handle(req, res);
+  });
+  return {
+    issuer,
+    port,
+    tokenRequests,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+async function interact(provider: Provider, accounts: Map<string, ProviderAccount>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  if (form.get('deny')) {
+    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user said no' }, { mergeWithLastSubmission: false });
+    return;
+  }
+  const account = accounts.get(form.get('login') ?? '');
+  if (!account) {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('unknown account');
+    return;
+  }
+  const details = await provider.interactionDetails(req, res);
+  const grant = new provider.Grant({ accountId: account.sub, clientId: details.params.client_id! });
+  grant.addOIDCScope(details.params.scope ?? 'openid');
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, {
+    login: { accountId: account.sub, ...(account.amr ? { amr: account.amr } : {}) },
+    consent: { grantId },
+  }, { mergeWithLastSubmission: false });
+}
+
+/** A cookie jar for one browser at the provider (names only: the fixture's paths never collide). */
+export class CookieJar {
+  readonly #cookies = new Map<string, string>();
+
+  header(): string {
+    return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  take(setCookie: string | string[] | undefined): void {
+    for (const line of [setCookie ?? []].flat()) {
+      const [pair] = line.split(';');
+      const at = pair!.indexOf('=');
+      const name = pair!.slice(0, at).trim();
+      const value = pair!.slice(at + 1).trim();
+      if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(line) || value === '') this.#cookies.delete(name);
+      else this.#cookies.set(name, value);
+    }
+  }
+}
+
+/**
+ * What a browser does at the provider between the gateway's 303 and the provider's redirect back:
+ * follows the authorization URL to the interaction page, submits `login` (or denies), and follows
+ * the provider's redirects until one leaves the provider. Returns that last Location (the gateway's
+ * callback URL with code, state and iss, on the gateway's public origin).
+ */
+export async function completeLogin(authorizationUrl: string, issuer: string, how: { login: string } | { deny: true }, jar = new CookieJar()): Promise<string> {
+  let url = authorizationUrl;
+  let posted = false;
+  for (let hop = 0; hop < 10; hop += 1) {
+    if (!url.startsWith(issuer)) return url;
+    const interaction = /\/interaction\/[^/?]+$/.test(new URL(url).pathname);
+    const body = interaction && !posted ? new URLSearchParams('login' in how ? { login: how.login } : { deny: '1' }).toString() : undefined;
+    const res = await undiciRequest(url, {
+      method: body ? 'POST' : 'GET',
+      headers: { cookie: jar.header(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      ...(body ? { body } : {}),
+    });
+    if (body) posted = true;
+    jar.take(res.headers['set-cookie']);
+    const text = await res.body.text();
+    const location = res.headers.location;
+    if (typeof location !== 'string') throw new Error(`the provider answered ${res.statusCode} without a redirect at ${new URL(url).pathname}: ${text.slice(0, 200)}`);
+    url = new URL(location, url).toString();
+  }
+  throw new Error('too many redirects at the provider');
+}
