@@ -9,8 +9,8 @@
  * after any Redis restart), the login throttle's windows and back-off holds (counted afresh by the
  * target: a back-off running when the copy is made ends with it, which SPEC §2's list allows), the
  * revocation log (a process follows one store's sequence; the target's starts empty, and a copy is
- * made with the gateways stopped), and WebAuthn challenges (single-use, minutes long: a ceremony
- * begun before the copy is begun again).
+ * made with the gateways stopped), WebAuthn challenges (single-use, minutes long: a ceremony
+ * begun before the copy is begun again), and leases (seconds long, held by running processes only).
  */
 
 /** How a column's values travel: an engine stores `bool` and `list` its own way. */
@@ -88,7 +88,7 @@ export const transferTables: readonly TransferTable[] = [
  * either schema is here or in `transferTables`: a test per engine compares this with the schema, so
  * a table or column a later migration adds cannot be silently left out of the copy.
  */
-export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'webauthn_challenges', 'gatehouse_schema', 'sqlite_sequence'];
+export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'leases', 'webauthn_challenges', 'gatehouse_schema', 'sqlite_sequence'];
 
 export type TransferValue = string | number | boolean | null | readonly string[] | Buffer;
 export type TransferRow = Readonly<Record<string, TransferValue>>;

@@ -13,6 +13,7 @@ import { PostgresMetaStore } from './postgres-meta-store.js';
 import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresNodeRegistry } from './postgres-node-registry.js';
+import { PostgresLeaseStore } from './postgres-lease-store.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresStoreTransfer } from './postgres-store-transfer.js';
@@ -98,6 +99,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     throttle: new PostgresCounterStore(pool),
     revocations: new PostgresRevocationLog(pool),
     nodes: new PostgresNodeRegistry(pool),
+    leases: new PostgresLeaseStore(pool),
     transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');
