@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { cryptoRandom } from '../security/random.js';
 import { until } from '../storage/contract/node-channel.contract.js';
 import { openSqliteStore } from '../storage/sqlite/open-sqlite-store.js';
 import type { Store } from '../storage/store.js';
+import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import { SharedFailureError, SingleFlight, SingleFlightTimeoutError, type SingleFlightOptions, type SingleFlightTask } from './single-flight.js';
 
 /** The caller's own failure class, which waiters must see again (SPEC §9: invalid_grant ends the session). */
@@ -26,6 +28,7 @@ const key = 'refresh:Abc123def456';
  */
 describe('SingleFlight', () => {
   let dir: string;
+  let file: string;
   let stores: [Store, Store];
   let clock: ManualClock;
   let calls: number;
@@ -33,7 +36,7 @@ describe('SingleFlight', () => {
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-single-flight-'));
-    const file = join(dir, 'gatehouse.db');
+    file = join(dir, 'gatehouse.db');
     stores = [openSqliteStore(file), openSqliteStore(file)];
     clock = new ManualClock();
     calls = 0;
@@ -183,6 +186,19 @@ describe('SingleFlight', () => {
     expect(await outcome).toBeInstanceOf(SingleFlightTimeoutError);
     expect(calls).toBe(0);
   });
+
+  it("the file's write lock held by another process past busy_timeout: run rejects with StoreUnavailableError, and no work is done", async () => {
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const [flight] = flights(1);
+      await expect(flight!.run(key, task(stores[0]))).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(calls).toBe(0);
+  }, 20_000);
 
   it('refuses a TTL out of bounds and a failure hold too short for waiters to see', () => {
     expect(() => flights(1, { ttlMs: 0 })).toThrow(RangeError);

@@ -2,11 +2,11 @@
 // opens the store (SQLite file or PostgreSQL URL), says "ready", waits for "go" on stdin, then fires
 // COUNT concurrent SingleFlight runs of one key whose work asks the provider for a token and stores
 // it where `fresh` reads it; prints the outcomes as one JSON line and exits.
-// Usage: node single-flight-worker.mjs sqlite|postgres LOCATION PROVIDER_URL COUNT [lease|no-lease]
+// Usage: node single-flight-worker.mjs sqlite|postgres LOCATION PROVIDER_URL COUNT [lease|no-lease] [TTL_MS]
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
-const [engine, location, providerUrl, countArg, mode = 'lease'] = process.argv.slice(2);
+const [engine, location, providerUrl, countArg, mode = 'lease', ttlArg = '10000'] = process.argv.slice(2);
 const dist = new URL('../../dist/src/', import.meta.url);
 const load = (path) => import(new URL(path, dist).href);
 
@@ -25,7 +25,7 @@ if (engine === 'sqlite') {
 
 // "no-lease": what a broken implementation would do, every process believing it holds the key.
 const noLease = { acquire: async () => true, release: async () => true, fail: async () => true, read: async () => null, purge: async () => 0 };
-const flight = new SingleFlight({ leases: mode === 'no-lease' ? noLease : store.leases, clock: systemClock, random: cryptoRandom, ttlMs: 10_000 });
+const flight = new SingleFlight({ leases: mode === 'no-lease' ? noLease : store.leases, clock: systemClock, random: cryptoRandom, ttlMs: Number(ttlArg) });
 
 const key = 'refresh:Abc123def456';
 const task = {

@@ -13,6 +13,7 @@ import { openPostgresStore } from '../../src/storage/postgres/open-postgres-stor
 import { openSqliteStore } from '../../src/storage/sqlite/open-sqlite-store.js';
 import { StoreUnavailableError } from '../../src/storage/store-unavailable-error.js';
 import { usePostgres } from '../helpers/postgres.js';
+import { poll } from '../helpers/processes.js';
 
 /**
  * SPEC §9 / issue 13 item 6: a burst of parallel refreshes of one session, spread over real worker
@@ -29,10 +30,16 @@ let providerUrl: string;
 let refreshes = 0;
 /** The provider answers 400 (as for invalid_grant, RFC 6749 §5.2) instead of a token. */
 let refusing = false;
+/** The provider never answers its first request (a refresh in flight when its process dies). */
+let hangFirst = false;
+/** When each refresh reached the provider (Date.now()). */
+let arrivals: number[] = [];
 
 beforeAll(async () => {
   provider = createServer((request, response) => {
     refreshes += 1;
+    arrivals.push(Date.now());
+    if (hangFirst && refreshes === 1) return;
     const token = `token-${refreshes}`;
     const [status, body] = refusing ? [400, { error: 'invalid_grant' }] : [200, { token }];
     setTimeout(() => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)), 150);
@@ -41,11 +48,15 @@ beforeAll(async () => {
   providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/token`;
 });
 afterAll(async () => {
+  // The hung request of the killed-worker case is still open.
+  provider.closeAllConnections();
   await new Promise((done) => provider.close(done));
 });
 beforeEach(() => {
   refreshes = 0;
   refusing = false;
+  hangFirst = false;
+  arrivals = [];
 });
 
 interface Worker {
@@ -103,6 +114,22 @@ describe('single flight across worker processes on one SQLite file', () => {
     const outcomes = await burst([0, 1, 2].map(() => ['sqlite', file, providerUrl, String(perProcess)]));
     expect(refreshes).toBe(1);
     expect(outcomes).toEqual(Array(3 * perProcess).fill({ error: 'invalid_grant' }));
+  }, 30_000);
+
+  it('a worker killed in the middle of the refresh: another process takes over once the lease TTL has passed', async () => {
+    hangFirst = true;
+    const ttl = '1000';
+    const doomed = await startWorker(['sqlite', file, providerUrl, String(perProcess), 'lease', ttl]);
+    doomed.child.stdin.write('go\n');
+    await poll(async () => expect(refreshes).toBe(1));
+    doomed.child.kill('SIGKILL');
+    await doomed.output.catch(() => undefined);
+    const outcomes = await burst([['sqlite', file, providerUrl, String(perProcess), 'lease', ttl]]);
+    // The survivor waited for the dead holder's lease to run out (not before: the dead one's
+    // refresh might have reached the provider), then refreshed once.
+    expect(refreshes).toBe(2);
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(900);
+    expect(outcomes).toEqual(Array(perProcess).fill({ token: 'token-2' }));
   }, 30_000);
 
   it('the same burst with the lease skipped reaches the provider more than once (the test above can fail)', async () => {
