@@ -200,6 +200,24 @@ describe('SingleFlight', () => {
     expect(calls).toBe(0);
   }, 20_000);
 
+  it("the work is told to stop before its lease's TTL, so a slow holder does not overlap a takeover", async () => {
+    const [flight] = flights(1, { ttlMs: 500, failureHoldMs: 200 });
+    let aborted = false;
+    const outcome = flight!.run(key, {
+      fresh: () => stores[0].meta.get('token'),
+      work: (signal) => new Promise<string>((_, reject) => {
+        signal.addEventListener('abort', () => {
+          aborted = true;
+          reject(Object.assign(new Error('aborted'), { code: 'idp_unavailable' }));
+        });
+      }),
+    });
+    await expect(outcome).rejects.toMatchObject({ code: 'idp_unavailable' });
+    expect(aborted).toBe(true);
+    // Recorded as a failure (waiters share it), not left to expire.
+    expect(await stores[1].leases.read(key, clock.now())).toMatchObject({ failure: 'idp_unavailable' });
+  });
+
   it('refuses a TTL out of bounds and a failure hold too short for waiters to see', () => {
     expect(() => flights(1, { ttlMs: 0 })).toThrow(RangeError);
     expect(() => flights(1, { ttlMs: 10 * 60_000 })).toThrow(RangeError);

@@ -10,8 +10,12 @@ export interface SingleFlightTask<T> {
    * the waiters at every poll.
    */
   fresh(): Promise<T | null>;
-  /** The work, done once: it must store its result where `fresh` reads it before it resolves. */
-  work(): Promise<T>;
+  /**
+   * The work, done once: it must store its result where `fresh` reads it before it resolves. `signal`
+   * aborts shortly before the lease's TTL (pass it to fetch): past the TTL another holder may start,
+   * so a holder that is still working would no longer be the only one.
+   */
+  work(signal: AbortSignal): Promise<T>;
 }
 
 export interface SingleFlightOptions {
@@ -133,10 +137,13 @@ export class SingleFlight {
 
   async #lead<T>(key: string, holder: string, task: SingleFlightTask<T>): Promise<T> {
     let result: T;
+    // Real time, like the work's own network timeouts; a fifth of the TTL (at most 1 s) is left for
+    // recording the outcome before the lease runs out.
+    const signal = AbortSignal.timeout(this.#ttlMs - Math.min(1_000, Math.floor(this.#ttlMs / 5)));
     try {
       // Another holder may have finished between our first read and the acquire.
       const ready = await task.fresh();
-      result = ready ?? (await task.work());
+      result = ready ?? (await task.work(signal));
     } catch (error) {
       const code = this.#failureCode(error);
       // If the store cannot record the outcome either, the lease simply expires after its TTL.

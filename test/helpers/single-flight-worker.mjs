@@ -30,8 +30,8 @@ const flight = new SingleFlight({ leases: mode === 'no-lease' ? noLease : store.
 const key = 'refresh:Abc123def456';
 const task = {
   fresh: () => store.meta.get('single-flight-test:token'),
-  async work() {
-    const response = await fetch(providerUrl, { method: 'POST' });
+  async work(signal) {
+    const response = await fetch(providerUrl, { method: 'POST', signal });
     if (!response.ok) throw Object.assign(new Error('the provider refused'), { code: 'invalid_grant' });
     const { token } = await response.json();
     await store.meta.set('single-flight-test:token', token);
