@@ -286,6 +286,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         services.store.revocations.purge(now - revocationRetentionMs),
         // Processes that died without leaving; a minute is far past any revoker's 1 s.
         services.store.nodes.purge(60_000),
+        // Leases of holders that died, and recorded failures past their hold (cluster/single-flight.ts).
+        services.store.leases.purge(now),
         ...[...counterStores].map((store) => store.purge(now)),
       ]);
     },

@@ -10,6 +10,7 @@ import type { SigningKeyStore } from '../trust/signing-key-store.js';
 import type { NodeChannel } from '../cluster/node-channel.js';
 import type { RevocationLog } from '../cluster/revocation-log.js';
 import type { NodeRegistry } from '../cluster/node-registry.js';
+import type { LeaseStore } from '../cluster/lease-store.js';
 import type { StoreTransfer } from './store-transfer.js';
 import type { OidcStore } from '../oidc/oidc-store.js';
 
@@ -47,6 +48,8 @@ export interface Store {
   revocations: RevocationLog;
   /** The serving processes on this store and how far each has applied that log (SPEC §8). */
   nodes: NodeRegistry;
+  /** Short leases on keys, shared by every process and node on this store (cluster/single-flight.ts). */
+  leases: LeaseStore;
   /**
    * Messages to and from the other processes on this store: Redis pub/sub beside PostgreSQL; on
    * SQLite a channel inside this process only (processes on one file follow the revocation log and `nodes` instead).

@@ -5,7 +5,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /**
  * The once-a-minute housekeeping deletes blocks that have ended, so the blocks table does not grow
- * with every address ever blocked. The test moves the gateway's clock and runs one round itself.
+ * with every address ever blocked, and leases whose holders died (cluster/lease-store.ts). The test moves the gateway's clock and runs one round itself.
  */
 
 let upstream: TestUpstream;
@@ -42,5 +42,16 @@ describe('housekeeping', () => {
     gw.clock.advance(1);
     await gw.gateway.housekeep();
     expect(await stored()).toEqual([]);
+  });
+
+  it("purges the lease of a holder that died once it has expired, and a live one not", async () => {
+    const leases = gw.gateway.services.store.leases;
+    const now = gw.clock.now();
+    await leases.acquire('refresh:died', 'died', 10_000, now);
+    await leases.acquire('refresh:live', 'live', 60_000, now);
+    gw.clock.advance(10_000);
+    await gw.gateway.housekeep();
+    // What is left for the next purge: only the live lease.
+    expect(await leases.purge(gw.clock.now() + 60_000)).toBe(1);
   });
 });

@@ -250,6 +250,20 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    description: 'leases for single-flight work across nodes',
+    // cluster/lease-store.ts; as SQLite migration 12. expires_at is the caller's clock in milliseconds.
+    sql: `
+      CREATE TABLE leases (
+        key text COLLATE "C" PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at bigint NOT NULL,
+        failure text
+      );
+      CREATE INDEX leases_expires_at ON leases (expires_at);
+    `,
+  },
 ];
 
 /**

@@ -14,6 +14,7 @@ import { PostgresMfaStore } from './postgres-mfa-store.js';
 import { PostgresOidcStore } from './postgres-oidc-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresNodeRegistry } from './postgres-node-registry.js';
+import { PostgresLeaseStore } from './postgres-lease-store.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresStoreTransfer } from './postgres-store-transfer.js';
@@ -100,6 +101,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     throttle: new PostgresCounterStore(pool),
     revocations: new PostgresRevocationLog(pool),
     nodes: new PostgresNodeRegistry(pool),
+    leases: new PostgresLeaseStore(pool),
     transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');

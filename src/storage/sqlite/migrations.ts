@@ -298,6 +298,21 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 12,
+    description: 'leases for single-flight work across processes',
+    // cluster/lease-store.ts: one row per key while a process holds it (a token refresh), or while
+    // its recorded failure is shown to the others. expires_at is the caller's clock in milliseconds.
+    sql: `
+      CREATE TABLE leases (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        failure TEXT
+      ) STRICT;
+      CREATE INDEX leases_expires_at ON leases (expires_at);
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

@@ -15,6 +15,7 @@ import { SqliteSigningKeyStore } from './sqlite-signing-key-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { SqliteRevocationLog } from './sqlite-revocation-log.js';
 import { SqliteNodeRegistry } from './sqlite-node-registry.js';
+import { SqliteLeaseStore } from './sqlite-lease-store.js';
 import { LocalChannelHub } from '../../cluster/local-node-channel.js';
 import { newNodeId } from '../../cluster/node-messages.js';
 import { cryptoRandom } from '../../security/random.js';
@@ -54,6 +55,7 @@ function storeOn(db: Database): Store {
     keys: new SqliteSigningKeyStore(db),
     revocations: new SqliteRevocationLog(db),
     nodes: new SqliteNodeRegistry(db),
+    leases: new SqliteLeaseStore(db),
     channel,
     transfer: new SqliteStoreTransfer(db),
     async ping() {

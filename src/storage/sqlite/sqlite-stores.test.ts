@@ -13,6 +13,7 @@ import { describeSecretStoreContract } from '../contract/secret-store.contract.j
 import { describeSessionStoreContract, describeSessionWithUserContract } from '../contract/session-store.contract.js';
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
 import { describeNodeRegistryContract } from '../contract/node-registry.contract.js';
+import { describeLeaseStoreContract } from '../contract/lease-store.contract.js';
 import { describeStoreTransferContract, describeTransferCoverage } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
@@ -67,6 +68,7 @@ describeOidcStoreContract('sqlite', sqlite((s) => ({ oidc: s.oidc, sessions: s.s
 describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
 describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));
 describeNodeRegistryContract('sqlite', sqlite((s) => s.nodes));
+describeLeaseStoreContract('sqlite', sqlite((s) => s.leases));
 
 /** Two separate files: the store copied from and the one copied into. */
 describeStoreTransferContract('sqlite → sqlite', async () => {
