@@ -43,6 +43,7 @@ import { errorFields } from '../log/error-fields.js';
 import { oidcEndpoints } from '../http/oidc-endpoints.js';
 import { OidcLogin } from '../oidc/oidc-login.js';
 import { ProviderClients } from '../oidc/provider-clients.js';
+import { UserTokens } from '../oidc/user-tokens.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -113,6 +114,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger.warn({ upstream: upstream.name }, 'upstream certificate verification is OFF (tls.dangerouslyDisableCertificateVerification): anyone on the network path can pose as this upstream and receive its secret');
   }
   const routes = new RouteTable(config.routes);
+  const userTokens = new UserTokens({ store: services.store.oidc, keyring: services.keyring });
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -121,6 +123,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     maxBodySize: config.server.maxBodySize,
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
+    userTokens,
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a

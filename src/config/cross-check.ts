@@ -41,6 +41,20 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     if (providerNames.has(provider.name)) problems.push({ path: `oidc.providers[${i}].name`, message: `duplicate provider name "${provider.name}"` });
     providerNames.add(provider.name);
   });
+  const userTokenUpstreams = new Set<string>();
+  config.upstreams.forEach((upstream, i) => {
+    if (upstream.credential?.type !== 'user-token') return;
+    userTokenUpstreams.add(upstream.name);
+    if (!providerNames.has(upstream.credential.provider)) {
+      problems.push({ path: `upstreams[${i}].credential.provider`, message: `no oidc provider is named "${upstream.credential.provider}"` });
+    }
+  });
+  config.routes.forEach((route, i) => {
+    // A public route has no session, so it could never have a user's token to send.
+    if (route.public && userTokenUpstreams.has(route.upstream)) {
+      problems.push({ path: `routes[${i}].public`, message: `upstream "${route.upstream}" takes the user's token (user-token), so its routes cannot be public` });
+    }
+  });
 
   const limitNames = new Set<string>();
   config.limits.forEach((limit, i) => {
@@ -86,7 +100,7 @@ export function referencedSecrets(config: GatewayConfig): { name: string; path: 
   const out: { name: string; path: string }[] = [];
   config.upstreams.forEach((upstream, i) => {
     const c = upstream.credential;
-    if (!c) return;
+    if (!c || c.type === 'user-token') return;
     if (c.type === 'basic') {
       out.push({ name: c.user, path: `upstreams[${i}].credential.user` });
       out.push({ name: c.password, path: `upstreams[${i}].credential.password` });

@@ -53,3 +53,29 @@ describe('oidc.providers (SPEC §9)', () => {
     expect(problemsOf({ oidc: { providers: [{ ...corp, clientSecret: 'has space' }] } })[0]).toMatch(/^oidc\.providers\[0\]\.clientSecret: /);
   });
 });
+
+describe('upstreams[].credential: { type: user-token } (SPEC §9)', () => {
+  const orders = { name: 'orders', url: 'https://orders.internal', credential: { type: 'user-token', provider: 'corp' } };
+  const route = { path: '/orders/**', upstream: 'orders' };
+
+  it('accepts a configured provider, and needs no stored secret', async () => {
+    const config = parseConfig({ oidc: { providers: [corp] }, upstreams: [orders], routes: [route] }, '/x');
+    expect(config.upstreams[0]!.credential).toEqual({ type: 'user-token', provider: 'corp' });
+    const { referencedSecrets } = await import('./cross-check.js');
+    expect(referencedSecrets(config).map((r) => r.name)).toEqual(['corp-oidc']);
+  });
+
+  it('refuses a provider that is not configured, naming the key', () => {
+    expect(problemsOf({ oidc: { providers: [corp] }, upstreams: [{ ...orders, credential: { type: 'user-token', provider: 'crop' } }], routes: [route] }))
+      .toEqual(['upstreams[0].credential.provider: no oidc provider is named "crop"']);
+    expect(problemsOf({ upstreams: [orders], routes: [route] })).toEqual(['upstreams[0].credential.provider: no oidc provider is named "corp"']);
+  });
+
+  it('refuses a missing provider, an unknown key, and a public route to such an upstream', () => {
+    expect(problemsOf({ oidc: { providers: [corp] }, upstreams: [{ ...orders, credential: { type: 'user-token' } }], routes: [route] })[0]).toMatch(/^upstreams\[0\]\.credential\.provider: /);
+    expect(problemsOf({ oidc: { providers: [corp] }, upstreams: [{ ...orders, credential: { type: 'user-token', provider: 'corp', secret: 'x' } }], routes: [route] }))
+      .toEqual(['upstreams[0].credential.secret: unknown key']);
+    expect(problemsOf({ oidc: { providers: [corp] }, upstreams: [orders], routes: [{ ...route, public: true }] }))
+      .toEqual(['routes[0].public: upstream "orders" takes the user\'s token (user-token), so its routes cannot be public']);
+  });
+});

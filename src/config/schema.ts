@@ -79,7 +79,9 @@ const credential = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('header'), name: headerName, secret: name }),
   z.strictObject({ type: z.literal('basic'), user: name, password: name }),
   z.strictObject({ type: z.literal('query'), name: z.string().regex(/^[A-Za-z0-9._~-]+$/, 'expected a query parameter name'), secret: name }),
-], { error: 'expected type bearer, header, basic or query' });
+  // SPEC §9: the session's own access token from provider `provider` (an oidc.providers name).
+  z.strictObject({ type: z.literal('user-token'), provider: name }),
+], { error: 'expected type bearer, header, basic, query or user-token' });
 
 const upstream = z.strictObject({
   name,

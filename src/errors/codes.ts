@@ -26,6 +26,8 @@ export const errorCodes = {
   no_role_mapped: { status: 403, message: 'Your account at the identity provider has no role here.' },
   /** SPEC §9: a user created by a provider has no local password or factors. */
   not_local_account: { status: 403, message: 'This account signs in at its identity provider; it has no local password or factors.' },
+  /** SPEC §9: the route's upstream takes the user's own token, and this session did not log in at that provider. */
+  idp_login_required: { status: 403, message: 'This service needs you to sign in at its identity provider.' },
   ip_blocked: { status: 403, message: 'Requests from your address are not allowed.' },
   blocked: { status: 403, message: 'You are temporarily blocked.' },
   not_found: { status: 404, message: 'Nothing is here.' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileCredential, withQueryCredential } from './credential.js';
+import { compileCredential, userTokenCredential, withQueryCredential } from './credential.js';
 
 function secrets(values: Record<string, string>): { get(name: string): string | undefined } {
   return { get: (name) => values[name] };
@@ -72,6 +72,28 @@ describe('compileCredential', () => {
     expect(() => compileCredential({ type: 'basic', user: 'u', password: 'p' }, secrets({ u: 'a:b', p: 'password1' }))).toThrow(/":"/);
     expect(() => compileCredential({ type: 'header', name: 'Transfer-Encoding', secret: 'k' }, secrets({ k: 'v12345678' }))).toThrow(/cannot carry/);
     expect(() => compileCredential({ type: 'header', name: 'Host', secret: 'k' }, secrets({ k: 'v12345678' }))).toThrow(/cannot carry/);
+  });
+});
+
+describe('user-token (SPEC §9)', () => {
+  it('attaches nothing at compile time and needs no secret', () => {
+    expect(compileCredential({ type: 'user-token', provider: 'corp' }, secrets({}))).toEqual({ userToken: { provider: 'corp' }, leakPatterns: [] });
+  });
+
+  it('per request: the access token as a bearer token, and every token of the session (in its echo forms) as a leak pattern', () => {
+    const tokens = { accessToken: 'at-Zm9v/YmFy+cXV4=', idToken: 'eyJh.eyJz.c2ln', refreshToken: 'rt-0123456789abcdef' };
+    const attached = userTokenCredential(tokens)!;
+    expect(attached.headerName).toBe('authorization');
+    expect(attached.headerValue).toBe(`Bearer ${tokens.accessToken}`);
+    const forms = attached.leakPatterns.map((p) => p.toString('utf8'));
+    for (const token of Object.values(tokens)) expect(forms).toContain(token);
+    expect(forms).toContain(encodeURIComponent(tokens.accessToken));
+    expect(userTokenCredential({ ...tokens, refreshToken: null, idToken: null })!.leakPatterns.map((p) => p.toString('utf8'))).not.toContain(tokens.refreshToken);
+  });
+
+  it('refuses an access token that cannot be a header value', () => {
+    expect(userTokenCredential({ accessToken: 'a\r\nX-Injected: 1', idToken: null, refreshToken: null })).toBeNull();
+    expect(userTokenCredential({ accessToken: '', idToken: null, refreshToken: null })).toBeNull();
   });
 });
 

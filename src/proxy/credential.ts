@@ -14,6 +14,11 @@ export interface AttachedCredential {
    * and the base64 `user:password` of basic auth). Never empty strings.
    */
   readonly leakPatterns: Buffer[];
+  /**
+   * `user-token` (SPEC §9): nothing is attached at compile time; each request sends its session's
+   * access token from this provider (see `userTokenCredential`).
+   */
+  readonly userToken?: { readonly provider: string };
 }
 
 /** Where secret values come from (the decrypted secret store); `undefined` when not set. */
@@ -68,7 +73,21 @@ export function compileCredential(credential: CredentialConfig | undefined, secr
       const value = secretValue(secrets, credential.secret);
       return { queryParam: { name: credential.name, value }, leakPatterns: patterns(leakForms(value)) };
     }
+    case 'user-token':
+      return { userToken: { provider: credential.provider }, leakPatterns: [] };
   }
+}
+
+/**
+ * One request's credential for a `user-token` upstream: the user's access token as a bearer token
+ * (RFC 6750 §2.1), and every token of the session as a leak pattern, so an upstream that echoes
+ * the access token, or somehow the refresh or ID token, is withheld like a secret echo (SPEC §9).
+ * Null when the access token cannot go into a header (a provider would not issue such a token).
+ */
+export function userTokenCredential(tokens: { readonly accessToken: string; readonly idToken: string | null; readonly refreshToken: string | null }): AttachedCredential | null {
+  if (tokens.accessToken === '' || !/^[\x21-\x7e]+$/.test(tokens.accessToken)) return null;
+  const forms = [tokens.accessToken, tokens.idToken, tokens.refreshToken].flatMap((token) => token ? leakForms(token) : []);
+  return { headerName: 'authorization', headerValue: `Bearer ${tokens.accessToken}`, leakPatterns: patterns(forms) };
 }
 
 /**

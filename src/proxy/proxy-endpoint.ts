@@ -7,12 +7,13 @@ import type { Logger } from '../log/logger.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
-import { withQueryCredential } from './credential.js';
+import type { UserTokens } from '../oidc/user-tokens.js';
+import { userTokenCredential, withQueryCredential } from './credential.js';
 import { Cancellation, type Forwarder } from './forwarder.js';
-import { containsAny, LeakGuard } from './leak-guard.js';
+import { containsAny, HeaderLeakCheck, LeakGuard } from './leak-guard.js';
 import { upstreamRequestHeaders } from './request-headers.js';
 import { clientResponseHeaders } from './response-headers.js';
-import type { UpstreamCredentials } from './upstream-credentials.js';
+import type { ReadyCredential, UpstreamCredentials } from './upstream-credentials.js';
 
 export interface ProxyDeps {
   forwarder: Forwarder;
@@ -24,6 +25,8 @@ export interface ProxyDeps {
   publicOrigin: string;
   /** For an upstream with `assertion: true`: signs the Gatehouse-Assertion header (SPEC §7). */
   assertion?: UpstreamAssertion | null;
+  /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
+  userTokens?: UserTokens | null;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -45,11 +48,12 @@ export function proxyEndpoint(index: number, route: CompiledRoute, deps: ProxyDe
 
 async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDeps): Promise<void> {
   const { req, res } = ctx;
-  const credential = deps.credentials.get(route.config.upstream);
-  if (!credential) {
+  const configured = deps.credentials.get(route.config.upstream);
+  if (!configured) {
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream }, 'the upstream credential secret is not stored');
     throw new GatewayError('upstream_unavailable');
   }
+  const credential = configured.userToken ? await userCredential(ctx, configured.userToken.provider, route, deps) : configured;
 
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
@@ -137,6 +141,24 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   if (leaked) return cutForLeak(ctx, deps, route, body, started);
   if (!started) res.writeHead(upstream.statusCode, headers);
   res.end(safe.length === 0 ? undefined : safe);
+}
+
+/**
+ * The credential of one request to a `user-token` upstream: the session's access token from
+ * `provider`, and all its tokens watched for by the leak guard. A session that did not log in at
+ * that provider (a local login, or another provider's) gets 403 idp_login_required (SPEC §9).
+ */
+async function userCredential(ctx: RequestContext, provider: string, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+  const handle = ctx.live?.session.handle;
+  if (handle === undefined || !deps.userTokens) throw new GatewayError('idp_login_required');
+  const tokens = await deps.userTokens.forSession(handle, provider);
+  if (!tokens) throw new GatewayError('idp_login_required');
+  const attached = userTokenCredential(tokens);
+  if (!attached) {
+    deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the user\'s access token cannot be sent in a header');
+    throw new GatewayError('upstream_unavailable');
+  }
+  return { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
 }
 
 function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Buffer | Readable, started: boolean): void {

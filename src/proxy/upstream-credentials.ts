@@ -81,7 +81,8 @@ export class UpstreamCredentials {
     const values = { get: (name: string) => this.#values.get(name)?.value };
     const compiled = new Map<string, ReadyCredential>();
     for (const upstream of this.#upstreams) {
-      const names = upstream.credential ? (upstream.credential.type === 'basic' ? [upstream.credential.user, upstream.credential.password] : [upstream.credential.secret]) : [];
+      const c = upstream.credential;
+      const names = !c || c.type === 'user-token' ? [] : c.type === 'basic' ? [c.user, c.password] : [c.secret];
       if (names.some((n) => values.get(n) === undefined)) continue;
       try {
         const credential = compileCredential(upstream.credential, values);

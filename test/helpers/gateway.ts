@@ -43,6 +43,17 @@ export interface TestGatewayOptions {
   secrets?: Record<string, string>;
 }
 
+/** The default test configuration's upstream: `api`, with a static bearer secret (`api-token`). */
+export const defaultUpstream = (url: string): Record<string, unknown> => ({ name: 'api', url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' });
+
+/** The default test configuration's routes, all to `api`. */
+export const defaultRoutes: readonly Record<string, unknown>[] = [
+  { path: '/api/public/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api/public', public: true },
+  { path: '/api/download/**', methods: ['GET'], upstream: 'api', csrf: false },
+  { path: '/api/admin/**', methods: ['GET', 'POST'], upstream: 'api', roles: ['admin'] },
+  { path: '/api/**', methods: ['GET', 'POST', 'PUT', 'DELETE'], upstream: 'api', stripPrefix: '/api' },
+];
+
 /**
  * A real gateway on a random 127.0.0.1 port with a fresh SQLite file and master key in a temp dir,
  * driven by a manual clock. Configuration goes through the real YAML loader.
@@ -54,13 +65,8 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
     server: { ...testServer, ...(server as Record<string, unknown> | undefined) },
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
-    upstreams: [{ name: 'api', url: options.upstreamUrl, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' }],
-    routes: [
-      { path: '/api/public/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api/public', public: true },
-      { path: '/api/download/**', methods: ['GET'], upstream: 'api', csrf: false },
-      { path: '/api/admin/**', methods: ['GET', 'POST'], upstream: 'api', roles: ['admin'] },
-      { path: '/api/**', methods: ['GET', 'POST', 'PUT', 'DELETE'], upstream: 'api', stripPrefix: '/api' },
-    ],
+    upstreams: [defaultUpstream(options.upstreamUrl)],
+    routes: defaultRoutes,
     ...rest,
   };
   writeFileSync(join(dir, 'gatehouse.yaml'), stringify(document));

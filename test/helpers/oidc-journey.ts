@@ -1,4 +1,4 @@
-import { startGateway, testServer, type TestGateway } from './gateway.js';
+import { defaultRoutes, defaultUpstream, startGateway, testServer, type TestGateway } from './gateway.js';
 import { call, type Reply } from './http.js';
 import { completeLogin, CookieJar, startProvider, type ProviderAccount, type TestProvider, type TestProviderOptions } from './oidc-provider.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
@@ -16,6 +16,8 @@ export const accounts: ProviderAccount[] = [
 export interface OidcWorld {
   provider: TestProvider;
   upstream: TestUpstream;
+  /** With `orders: true`: the upstream `orders` (credential user-token, provider corp) behind GET/POST /orders/**. */
+  orders: TestUpstream | null;
   gw: TestGateway;
   close(): Promise<void>;
 }
@@ -25,7 +27,7 @@ export interface OidcWorld {
  * at the provider (http issuer, so allowInsecureHttp), roles mapped from `groups` and
  * `email_verified`, `mfa.amr: [otp, hwk]`.
  */
-export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<OidcWorld> {
+export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown>; orders?: boolean } = {}): Promise<OidcWorld> {
   const provider = await startProvider({
     clients: [
       { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] },
@@ -36,6 +38,11 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
     ...options.provider,
   });
   const upstream = await startUpstream();
+  const orders = options.orders ? await startUpstream() : null;
+  const ordersConfig = orders ? {
+    upstreams: [defaultUpstream(upstream.url), { name: 'orders', url: orders.url, credential: { type: 'user-token', provider: 'corp' }, timeout: '2s' }],
+    routes: [{ path: '/orders/**', methods: ['GET', 'POST'], upstream: 'orders', stripPrefix: '/orders' }, ...defaultRoutes],
+  } : {};
   const gw = await startGateway({
     upstreamUrl: upstream.url,
     secrets: { 'corp-oidc': CLIENT_SECRET },
@@ -53,9 +60,11 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
           ...options.corp,
         }],
       },
+      ...ordersConfig,
       ...options.config,
     },
   }).catch(async (error: unknown) => {
+    await orders?.close();
     await upstream.close();
     await provider.close();
     throw error;
@@ -63,9 +72,11 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
   return {
     provider,
     upstream,
+    orders,
     gw,
     async close() {
       await gw.close();
+      await orders?.close();
       await upstream.close();
       await provider.close();
     },

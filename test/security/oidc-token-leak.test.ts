@@ -11,7 +11,8 @@ import { beginJourney, finishJourney, startOidcWorld, type OidcWorld } from '../
  * Token and protocol-secret leakage in an OIDC journey (SPEC §9: "No code, state, nonce, verifier or
  * token appears in a log or an error, nor in a URL sent to the browser", with the exception of state,
  * nonce and challenge in the redirect to the provider; "Tokens are stored encrypted"). A full login,
- * a session check, a proxied call and a refused replay are made; every response's status line,
+ * a session check, a proxied call, a call to a user-token route (whose upstream gets the access
+ * token, and only it) and a refused replay are made; every response's status line,
  * headers (Set-Cookie included) and body, every log line, every audit event, every request the
  * upstream saw and the raw bytes of the SQLite files are searched for the ID, access and refresh
  * tokens (and the ID token's signature alone), the code, the state, the nonce and the PKCE verifier.
@@ -19,7 +20,7 @@ import { beginJourney, finishJourney, startOidcWorld, type OidcWorld } from '../
 describe('nothing secret of an OIDC login leaves the server or sits in the store in clear', () => {
   let world: OidcWorld;
   beforeAll(async () => {
-    world = await startOidcWorld({ corp: { scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'] } });
+    world = await startOidcWorld({ orders: true, corp: { scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'] } });
   });
   afterAll(async () => {
     await world?.close();
@@ -48,6 +49,12 @@ describe('nothing secret of an OIDC login leaves the server or sits in the store
     const session = done.cookie!;
     replies.push(await call(world.gw.url, '/auth/session', { session }));
     replies.push(await call(world.gw.url, '/api/whoami', { session }));
+    // A user-token route: the access token goes to `orders` (and only there), never back.
+    const userTokenRoute = await call(world.gw.url, '/orders/mine', { session, headers: { authorization: 'Bearer client-own' } });
+    expect(userTokenRoute.status).toBe(200);
+    replies.push(userTokenRoute);
+    // A refused user-token request (no session) says nothing of anyone's tokens either.
+    replies.push(await call(world.gw.url, '/orders/mine', {}));
     replies.push(await finishJourney(world, journey));
     // A refusal after the state was accepted (a wrong iss), which is logged: its code and state too.
     const refused = await beginJourney(world, { login: 'sub-admin' });
@@ -63,6 +70,9 @@ describe('nothing secret of an OIDC login leaves the server or sits in the store
     expect(tokens.idToken.split('.')).toHaveLength(3);
     expect(tokens.accessToken.length).toBeGreaterThan(20);
     expect(tokens.refreshToken?.length ?? 0, 'offline_access gave a refresh token to look for').toBeGreaterThan(20);
+    // The one place the access token may go: the user-token upstream, and nothing else of the session.
+    expect(world.orders!.seen.map((s) => s.headers.authorization)).toEqual([`Bearer ${tokens.accessToken}`]);
+    expect(JSON.stringify(world.orders!.seen.map((s) => ({ headers: s.headers, body: s.body.toString('latin1') })))).not.toContain(tokens.refreshToken);
 
     const secrets: Record<string, string> = {
       idToken: tokens.idToken,
