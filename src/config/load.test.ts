@@ -3,16 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from './load.js';
-
-function problemsOf(document: unknown): string[] {
-  try {
-    parseConfig(document, '/etc/gatehouse');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((p) => `${p.path}: ${p.message}`);
-    throw error;
-  }
-  return [];
-}
+import { problemsOf } from '../../test/helpers/config-problems.js';
 
 const upstream = { name: 'api', url: 'http://127.0.0.1:9000', credential: { type: 'bearer', secret: 'tok' } };
 

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from './load.js';
-
-function problemsOf(document: unknown): string[] {
-  try {
-    parseConfig(document, '/etc/gatehouse');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((p) => `${p.path}: ${p.message}`);
-    throw error;
-  }
-  return [];
-}
+import { parseConfig } from './load.js';
+import { problemsOf } from '../../test/helpers/config-problems.js';
 
 const corp = {
   name: 'corp',
