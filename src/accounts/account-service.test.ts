@@ -287,6 +287,17 @@ describe('AccountService', () => {
       expect(hashed.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
     });
 
+    test('a user without a password (created by an identity provider) never logs in locally, and is verified against the dummy hash like an unknown user', async () => {
+      const now = clock.now();
+      expect(await store.users.create({ name: 'corp.erin', roles: ['user'], passwordHash: '', locked: false, passwordResetRequired: false, mfaEnabled: false, createdAt: now, lastLoginAt: null })).toBeTruthy();
+      for (const attempt of ['', goodPassword]) {
+        vi.mocked(password.verifyPassword).mockClear();
+        expect(await accounts.authenticate('corp.erin', attempt)).toBeNull();
+        const [[hashed]] = vi.mocked(password.verifyPassword).mock.calls as [[string, string]];
+        expect(hashed.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
+      }
+    });
+
     test('passwordVerifications counts exactly the argon2 verifications, changePassword included', async () => {
       await addAlice();
       const before = accounts.passwordVerifications;

@@ -167,12 +167,15 @@ export class AccountService {
     // An over-long password is never hashed (argon2 work grows with input), but still costs a verify.
     const tooLong = passwordTooLong(password);
     const user = userNamePattern.test(name) ? await this.#users.get(name) : null;
+    // A user an identity provider created has no password (an empty hash, SPEC §9): verified against
+    // the dummy hash like an unknown user, so it neither logs in nor answers faster.
+    const local = user !== null && user.passwordHash !== '';
     this.#passwordVerifications += 1;
     const matches = await verifyPassword(
-      user && !tooLong ? user.passwordHash : dummyHash,
+      local && !tooLong ? user.passwordHash : dummyHash,
       tooLong ? '' : password,
     );
-    if (!user || tooLong || !matches || user.locked) return null;
+    if (!user || !local || tooLong || !matches || user.locked) return null;
     return user;
   }
 
