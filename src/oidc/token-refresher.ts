@@ -83,7 +83,12 @@ export class TokenRefresher {
         fresh: async () => {
           const current = await this.#store.getSession(handle);
           // A vanished record: nothing to refresh with; `work` reports it.
-          return current && this.isFresh(current) ? this.open(current) : null;
+          if (!current) return null;
+          // Tokens other than the ones this caller came with, still unexpired, are another caller's
+          // refresh: used even if the provider's lifetime is shorter than the margin, or each
+          // caller in turn would refresh again.
+          const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
+          return replaced || this.isFresh(current) ? this.open(current) : null;
         },
         work: () => this.#refresh(handle),
       });
