@@ -90,6 +90,8 @@ describe('refreshing a session\'s tokens (SPEC §9) with a real provider', () =>
     expect(reply.json().error.code).toBe('session_expired');
     expect(reply.cookie).toBeNull();
     expect(world.orders!.seen.length).toBe(seenFrom);
+    const events = await world.gw.gateway.services.store.audit.recent(20);
+    expect(events.find((e) => e.type === 'session_revoked' && e.detail.reason === 'refresh_rejected')).toMatchObject({ user: 'corp.alice' });
     // Ended, not merely refused once: the cookie opens nothing, here or on a route of another upstream.
     world.gw.clock.advance(2_000);
     const next = await call(world.gw.url, '/orders/mine', { session });
