@@ -119,6 +119,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
   const refresher = new TokenRefresher({
     store: services.store.oidc,
+    users: services.store.users,
     keyring: services.keyring,
     random: services.random,
     clock: services.clock,

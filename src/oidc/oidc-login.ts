@@ -13,7 +13,7 @@ import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
 import { checkReturnTo } from './return-to.js';
-import { mapRoles } from './role-rules.js';
+import { mapRoles, sameRoles } from './role-rules.js';
 import { providerUserName } from './user-name.js';
 
 /** SPEC §9: a login state is kept 10 minutes. */
@@ -204,10 +204,6 @@ export class OidcLogin {
     }
     throw new Error('no free user name for an OIDC identity');
   }
-}
-
-function sameRoles(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((role, i) => role === [...b].sort()[i]);
 }
 
 /** A non-secret reason for the log: the error's class and code, never its message's values. */

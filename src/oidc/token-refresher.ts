@@ -1,6 +1,8 @@
 import * as client from 'openid-client';
 import { SingleFlightTimeoutError, type SingleFlight } from '../cluster/single-flight.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { UserStore } from '../accounts/user-store.js';
+import type { OidcProviderConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../security/clock.js';
 import type { RandomBytes } from '../security/random.js';
@@ -10,6 +12,7 @@ import { oidcTokensAad } from '../secrets/sealed-values.js';
 import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
+import { mapRoles, sameRoles } from './role-rules.js';
 
 /** The tokens an OIDC session holds, as oidc-login.ts sealed them. */
 export interface SessionTokens {
@@ -55,8 +58,10 @@ export class TokenRefresher {
   readonly #clients: ProviderClients;
   readonly #flight: SingleFlight;
   readonly #logger: Logger;
+  readonly #users: UserStore;
 
-  constructor(deps: { store: OidcStore; keyring: Keyring; random: RandomBytes; clock: Clock; clients: ProviderClients; flight: SingleFlight; logger: Logger }) {
+  constructor(deps: { store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; clients: ProviderClients; flight: SingleFlight; logger: Logger }) {
+    this.#users = deps.users;
     this.#store = deps.store;
     this.#keyring = deps.keyring;
     this.#random = deps.random;
@@ -134,7 +139,30 @@ export class TokenRefresher {
       sealedTokens: seal(this.#keyring, oidcTokensAad(handle), JSON.stringify(next), this.#random),
       accessExpiresAt: expiresIn === undefined ? null : this.#clock.now() + expiresIn * 1000,
     });
+    await this.#recomputeRoles(provider, config, record, answer);
     return next;
+  }
+
+  /**
+   * SPEC §9 "Roles are computed from the claims at every login and refresh": the refreshed ID
+   * token's claims over the userinfo the new access token reads, as at login, for a user the
+   * provider created (a linked local user keeps its local roles, as at login). A userinfo failure
+   * keeps the roles as they were: the tokens are refreshed already, and the next refresh tries again.
+   */
+  async #recomputeRoles(provider: OidcProviderConfig, config: client.Configuration, record: OidcSessionRecord, answer: Awaited<ReturnType<typeof client.refreshTokenGrant>>): Promise<void> {
+    let merged: Record<string, unknown>;
+    try {
+      const userinfo = config.serverMetadata().userinfo_endpoint ? await client.fetchUserInfo(config, answer.access_token, record.subject) : {};
+      merged = { ...userinfo, ...(answer.claims() ?? {}) };
+    } catch (error) {
+      this.#logger.warn({ provider: provider.name, session: record.handle, reason: error instanceof Error ? error.name : 'unknown' }, 'userinfo after a refresh failed; roles kept');
+      return;
+    }
+    const identity = await this.#store.findIdentity(record.issuer, record.subject);
+    const user = identity ? await this.#users.get(identity.userName) : null;
+    if (!user || user.passwordHash !== '') return;
+    const roles = mapRoles(provider.roles, merged);
+    if (!sameRoles(user.roles, roles)) await this.#users.update(user.name, { roles });
   }
 }
 

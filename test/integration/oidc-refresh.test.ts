@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { open } from '../../src/secrets/envelope.js';
 import { oidcTokensAad } from '../../src/secrets/sealed-values.js';
 import { call } from '../helpers/http.js';
-import { CLIENT_ID, CLIENT_SECRET, oidcLogin, startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
+import { accounts, CLIENT_ID, CLIENT_SECRET, oidcLogin, startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
 
 /** Past the fixture's 60 s access token lifetime, on the gateway's clock. */
 const pastAccessExpiry = 61_000;
@@ -71,6 +71,24 @@ describe('refreshing a session\'s tokens (SPEC §9) with a real provider', () =>
     // Still fresh: the next request refreshes nothing.
     expect((await call(world.gw.url, '/orders/again', { session })).status).toBe(200);
     expect(refreshes() - counted).toBe(1);
+  });
+
+  test('roles are computed again from the claims at refresh: a group granted at the provider gives the role, taken away removes it', async () => {
+    const alice = accounts.find((a) => a.sub === 'sub-user')!;
+    const users = world.gw.gateway.services.store.users;
+    const { session } = await oidcLogin(world, 'sub-user');
+    expect((await users.get('corp.alice'))!.roles).toEqual(['user']);
+    try {
+      alice.groups = ['gatehouse-admins'];
+      world.gw.clock.advance(pastAccessExpiry);
+      expect((await call(world.gw.url, '/orders/mine', { session })).status).toBe(200);
+      expect([...(await users.get('corp.alice'))!.roles].sort()).toEqual(['admin', 'user']);
+    } finally {
+      alice.groups = [];
+    }
+    world.gw.clock.advance(pastAccessExpiry);
+    expect((await call(world.gw.url, '/orders/mine', { session })).status).toBe(200);
+    expect((await users.get('corp.alice'))!.roles).toEqual(['user']);
   });
 
   test('the provider refuses the refresh token (invalid_grant): 401 session_expired, cookie cleared, and the session is gone', async () => {
