@@ -138,12 +138,13 @@ export class OidcLogin {
     const user = await this.#userFor(provider, claims.iss, claims.sub, merged, roles);
     if (user.locked) throw new GatewayError('oidc_access_denied');
     const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [];
+    const expiresIn = tokens.expiresIn();
     const sealedTokens = (handle: string): string => seal(this.#keyring, oidcTokensAad(handle), JSON.stringify({
       idToken: tokens.id_token ?? null,
       accessToken: tokens.access_token,
       refreshToken: tokens.refresh_token ?? null,
+      ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
     }), this.#random);
-    const expiresIn = tokens.expiresIn();
     return {
       user,
       returnTo: login.returnTo,

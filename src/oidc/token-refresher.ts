@@ -19,13 +19,21 @@ export interface SessionTokens {
   readonly idToken: string | null;
   readonly accessToken: string;
   readonly refreshToken: string | null;
+  /** How long the access token was issued for (ms), when the provider said; absent in older records. */
+  readonly accessLifetimeMs?: number;
 }
 
 /**
  * An access token this close to its expiry is refreshed before use: it must still be valid when
- * the upstream checks it, after the request's own transit and the clocks' disagreement.
+ * the upstream checks it, after the request's own transit and the clocks' disagreement. At most
+ * half the token's lifetime, or a provider's short-lived tokens would be due as soon as issued
+ * and every request would refresh.
  */
 export const refreshMarginMs = 30_000;
+
+export function marginFor(tokens: SessionTokens): number {
+  return tokens.accessLifetimeMs === undefined ? refreshMarginMs : Math.min(refreshMarginMs, Math.floor(tokens.accessLifetimeMs / 2));
+}
 
 /** Retry-After of a 503 idp_unavailable from a refresh: a provider's restart takes seconds. */
 export const idpRetryAfterSeconds = 5;
@@ -72,8 +80,8 @@ export class TokenRefresher {
   }
 
   /** Whether the record's access token is valid past the margin at the injected clock's now. */
-  isFresh(record: OidcSessionRecord): boolean {
-    return record.accessExpiresAt === null || record.accessExpiresAt - refreshMarginMs > this.#clock.now();
+  isFresh(record: OidcSessionRecord, tokens: SessionTokens): boolean {
+    return record.accessExpiresAt === null || record.accessExpiresAt - marginFor(tokens) > this.#clock.now();
   }
 
   open(record: OidcSessionRecord): SessionTokens {
@@ -92,8 +100,9 @@ export class TokenRefresher {
           // Tokens other than the ones this caller came with, still unexpired, are another caller's
           // refresh: used even if the provider's lifetime is shorter than the margin, or each
           // caller in turn would refresh again.
+          const tokens = this.open(current);
           const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
-          return replaced || this.isFresh(current) ? this.open(current) : null;
+          return replaced || this.isFresh(current, tokens) ? tokens : null;
         },
         work: () => this.#refresh(handle),
       });
@@ -127,13 +136,14 @@ export class TokenRefresher {
       this.#logger.warn({ provider: provider.name, session: handle, code, reason: error instanceof Error ? error.name : 'unknown' }, 'OIDC refresh failed');
       throw withRetryAfter(new GatewayError('idp_unavailable', { cause: error }));
     }
+    const expiresIn = answer.expiresIn();
     const next: SessionTokens = {
       idToken: answer.id_token ?? tokens.idToken,
       accessToken: answer.access_token,
       // A provider that does not rotate answers without a refresh token: the old one stays valid.
       refreshToken: answer.refresh_token ?? tokens.refreshToken,
+      ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
     };
-    const expiresIn = answer.expiresIn();
     await this.#store.putSession({
       ...record,
       sealedTokens: seal(this.#keyring, oidcTokensAad(handle), JSON.stringify(next), this.#random),

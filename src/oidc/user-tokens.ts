@@ -26,6 +26,7 @@ export class UserTokens {
   async forSession(handle: string, provider: string): Promise<SessionTokens | null> {
     const record = await this.#store.getSession(handle);
     if (!record || record.provider !== provider) return null;
-    return this.#refresher.isFresh(record) ? this.#refresher.open(record) : this.#refresher.refreshed(record);
+    const tokens = this.#refresher.open(record);
+    return this.#refresher.isFresh(record, tokens) ? tokens : this.#refresher.refreshed(record);
   }
 }

@@ -139,3 +139,27 @@ describe('refreshing a session\'s tokens (SPEC §9) with a real provider', () =>
     expect(await userinfoStatus(String(world.orders!.seen.at(-1)!.headers.authorization))).toBe(200);
   });
 });
+
+describe('refresh with access tokens shorter-lived than the 30 s margin', () => {
+  let world: OidcWorld;
+  const refreshes = (): number => world.provider.tokenRequests.filter((t) => t === 'refresh_token').length;
+  beforeAll(async () => {
+    world = await startOidcWorld({ orders: true, provider: { ttl: { accessToken: 20, idToken: 3600 } } });
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  test('a 20 s token is refreshed in the last half of its life, once, and the new one is not refreshed again at once', async () => {
+    const { session } = await oidcLogin(world, 'sub-user');
+    const counted = refreshes();
+    expect((await call(world.gw.url, '/orders/early', { session })).status).toBe(200);
+    expect(refreshes() - counted).toBe(0);
+    world.gw.clock.advance(11_000);
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => call(world.gw.url, `/orders/due/${i}`, { session })));
+    expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(refreshes() - counted).toBe(1);
+    for (let i = 0; i < 5; i++) expect((await call(world.gw.url, '/orders/after', { session })).status).toBe(200);
+    expect(refreshes() - counted).toBe(1);
+  });
+});
