@@ -44,6 +44,8 @@ import { oidcEndpoints } from '../http/oidc-endpoints.js';
 import { OidcLogin } from '../oidc/oidc-login.js';
 import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
+import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
+import { SingleFlight } from '../cluster/single-flight.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -114,7 +116,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger.warn({ upstream: upstream.name }, 'upstream certificate verification is OFF (tls.dangerouslyDisableCertificateVerification): anyone on the network path can pose as this upstream and receive its secret');
   }
   const routes = new RouteTable(config.routes);
-  const userTokens = new UserTokens({ store: services.store.oidc, keyring: services.keyring });
+  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
+  const refresher = new TokenRefresher({
+    store: services.store.oidc,
+    users: services.store.users,
+    keyring: services.keyring,
+    random: services.random,
+    clock: services.clock,
+    clients: providerClients,
+    flight: new SingleFlight({ leases: services.store.leases, clock: services.clock, random: services.random, ...refreshFailures }),
+    logger,
+  });
+  const userTokens = new UserTokens({ store: services.store.oidc, refresher });
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -124,6 +137,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
     userTokens,
+    // SPEC §9: the provider refused the refresh token; the session ends the normal way (announced
+    // to the other processes and nodes, audited).
+    endSession: async (ctx) => {
+      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
+    },
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
@@ -148,7 +166,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const passkeys = passkeyEndpoints(authDeps);
   const refusals = new RefusalAudit({ audit: services.audit, counters, clock: services.clock });
-  const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
   const oidc = oidcEndpoints({
     auth: authDeps,
     login: new OidcLogin({

@@ -15,6 +15,8 @@ export const errorCodes = {
   weak_password: { status: 400, message: 'The new password must be between 12 and 1024 characters long.' },
   invalid_credentials: { status: 401, message: 'The user name or password is wrong.' },
   unauthenticated: { status: 401, message: 'You need to log in.' },
+  /** SPEC §9: the identity provider refused to refresh the session's tokens (invalid_grant); the session has ended. */
+  session_expired: { status: 401, message: 'Your session has ended; sign in again.' },
   csrf_rejected: { status: 403, message: 'The request was refused by the cross-site request forgery check.' },
   forbidden: { status: 403, message: 'You are not allowed to do this.' },
   /** 401 for a session whose second factor is still due; 403 (step-up) on a route with `mfa: true`. */

@@ -13,7 +13,7 @@ import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
 import { checkReturnTo } from './return-to.js';
-import { mapRoles } from './role-rules.js';
+import { mapRoles, sameRoles } from './role-rules.js';
 import { providerUserName } from './user-name.js';
 
 /** SPEC §9: a login state is kept 10 minutes. */
@@ -138,12 +138,13 @@ export class OidcLogin {
     const user = await this.#userFor(provider, claims.iss, claims.sub, merged, roles);
     if (user.locked) throw new GatewayError('oidc_access_denied');
     const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [];
+    const expiresIn = tokens.expiresIn();
     const sealedTokens = (handle: string): string => seal(this.#keyring, oidcTokensAad(handle), JSON.stringify({
       idToken: tokens.id_token ?? null,
       accessToken: tokens.access_token,
       refreshToken: tokens.refresh_token ?? null,
+      ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
     }), this.#random);
-    const expiresIn = tokens.expiresIn();
     return {
       user,
       returnTo: login.returnTo,
@@ -204,10 +205,6 @@ export class OidcLogin {
     }
     throw new Error('no free user name for an OIDC identity');
   }
-}
-
-function sameRoles(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((role, i) => role === [...b].sort()[i]);
 }
 
 /** A non-secret reason for the log: the error's class and code, never its message's values. */

@@ -29,3 +29,8 @@ function claimValue(claims: Readonly<Record<string, unknown>>, name: string): un
   }
   return current;
 }
+
+/** The same set of roles, in any order. */
+export function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().every((role, i) => role === [...b].sort()[i]);
+}

@@ -1,33 +1,32 @@
-import type { Keyring } from '../secrets/keyring.js';
-import { open } from '../secrets/envelope.js';
-import { oidcTokensAad } from '../secrets/sealed-values.js';
 import type { OidcStore } from './oidc-store.js';
+import type { SessionTokens, TokenRefresher } from './token-refresher.js';
 
-/** The tokens an OIDC session holds, as oidc-login.ts sealed them. */
-export interface SessionTokens {
-  readonly idToken: string | null;
-  readonly accessToken: string;
-  readonly refreshToken: string | null;
-}
+export type { SessionTokens } from './token-refresher.js';
 
 /**
  * The tokens of a session that logged in at a given provider, opened from the store for one
  * request and not kept: no process-wide copy exists that a revocation would have to reach
- * (SPEC §8), and a heap dump holds only the tokens of requests in flight.
+ * (SPEC §8), and a heap dump holds only the tokens of requests in flight. An access token about
+ * to expire is refreshed first (token-refresher.ts).
  */
 export class UserTokens {
   readonly #store: OidcStore;
-  readonly #keyring: Keyring;
+  readonly #refresher: TokenRefresher;
 
-  constructor(deps: { store: OidcStore; keyring: Keyring }) {
+  constructor(deps: { store: OidcStore; refresher: TokenRefresher }) {
     this.#store = deps.store;
-    this.#keyring = deps.keyring;
+    this.#refresher = deps.refresher;
   }
 
-  /** Null when the session has no OIDC record (a local login) or logged in at another provider. */
+  /**
+   * Null when the session has no OIDC record (a local login) or logged in at another provider.
+   * GatewayError session_expired when the provider refused the refresh (the caller ends the
+   * session), idp_unavailable when it could not be reached.
+   */
   async forSession(handle: string, provider: string): Promise<SessionTokens | null> {
     const record = await this.#store.getSession(handle);
     if (!record || record.provider !== provider) return null;
-    return JSON.parse(open(this.#keyring, oidcTokensAad(handle), record.sealedTokens).toString('utf8')) as SessionTokens;
+    const tokens = this.#refresher.open(record);
+    return this.#refresher.isFresh(record, tokens) ? tokens : this.#refresher.refreshed(record);
   }
 }

@@ -27,6 +27,8 @@ export interface ProxyDeps {
   assertion?: UpstreamAssertion | null;
   /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
   userTokens?: UserTokens | null;
+  /** Ends the request's session (the provider refused to refresh its tokens). */
+  endSession?: (ctx: RequestContext) => Promise<void>;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -151,7 +153,18 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
 async function userCredential(ctx: RequestContext, provider: string, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
   const handle = ctx.live?.session.handle;
   if (handle === undefined || !deps.userTokens) throw new GatewayError('idp_login_required');
-  const tokens = await deps.userTokens.forSession(handle, provider);
+  let tokens;
+  try {
+    tokens = await deps.userTokens.forSession(handle, provider);
+  } catch (error) {
+    if (error instanceof GatewayError && error.code === 'session_expired') {
+      // Every caller of the refused refresh ends the session; all but the first find it ended already.
+      await deps.endSession?.(ctx);
+      ctx.live = null;
+      ctx.staleCookie = true;
+    }
+    throw error;
+  }
   if (!tokens) throw new GatewayError('idp_login_required');
   const attached = userTokenCredential(tokens);
   if (!attached) {

@@ -32,8 +32,12 @@ export interface TestProvider {
   /** The issuer: http://127.0.0.1:PORT (a gateway config needs allowInsecureHttp for it). */
   issuer: string;
   port: number;
-  /** Token endpoint requests seen, by grant type (refresh counting later). */
+  /** Successful token endpoint grants, by grant type (`refresh_token` counts refreshes). */
   tokenRequests: string[];
+  /** Stops answering (connections refused) until `resume`, keeping its grants and tokens. */
+  pause(): Promise<void>;
+  /** Listens again on the same port. */
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,6 +91,11 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       Grant: 3600,
     },
     cookies: { keys: ['oidc-test-provider-cookie-key-0123456789'] },
+    // Every login gets a refresh token (without asking for offline_access), and every refresh
+    // rotates it: the old one is consumed, so a second refresh with it is refused (invalid_grant),
+    // as at providers that follow RFC 9700 §4.14.2.
+    issueRefreshToken: async () => true,
+    rotateRefreshToken: () => true,
   });
   const tokenRequests: string[] = [];
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
@@ -112,6 +121,11 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
     issuer,
     port,
     tokenRequests,
+    pause: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+    resume: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

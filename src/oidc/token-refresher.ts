@@ -1,0 +1,195 @@
+import * as client from 'openid-client';
+import { SingleFlightTimeoutError, type SingleFlight } from '../cluster/single-flight.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { UserStore } from '../accounts/user-store.js';
+import type { OidcProviderConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../security/clock.js';
+import type { RandomBytes } from '../security/random.js';
+import { open, seal } from '../secrets/envelope.js';
+import type { Keyring } from '../secrets/keyring.js';
+import { oidcTokensAad } from '../secrets/sealed-values.js';
+import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
+import { classifyProviderError } from './provider-errors.js';
+import type { ProviderClients } from './provider-clients.js';
+import { mapRoles, sameRoles } from './role-rules.js';
+
+/** The tokens an OIDC session holds, as oidc-login.ts sealed them. */
+export interface SessionTokens {
+  readonly idToken: string | null;
+  readonly accessToken: string;
+  readonly refreshToken: string | null;
+  /** How long the access token was issued for (ms), when the provider said; absent in older records. */
+  readonly accessLifetimeMs?: number;
+}
+
+/**
+ * An access token this close to its expiry is refreshed before use: it must still be valid when
+ * the upstream checks it, after the request's own transit and the clocks' disagreement. At most
+ * half the token's lifetime, or a provider's short-lived tokens would be due as soon as issued
+ * and every request would refresh.
+ */
+export const refreshMarginMs = 30_000;
+
+export function marginFor(tokens: SessionTokens): number {
+  return tokens.accessLifetimeMs === undefined ? refreshMarginMs : Math.min(refreshMarginMs, Math.floor(tokens.accessLifetimeMs / 2));
+}
+
+/** Retry-After of a 503 idp_unavailable from a refresh: a provider's restart takes seconds. */
+export const idpRetryAfterSeconds = 5;
+
+/**
+ * Longer than a refresh can take (openid-client gives up after providerTimeoutSeconds), so a
+ * holder's lease never runs out while its exchange with the provider is still on its way.
+ */
+const refreshLeaseMs = 15_000;
+
+export function refreshKey(handle: string): string {
+  return `refresh:${handle}`;
+}
+
+/**
+ * Refreshes a session's tokens before they expire, once per session across every process and node
+ * (SPEC §9, decision 0011): the provider rotates refresh tokens, so a second refresh with the token
+ * the first one consumed would be refused and end the session. Callers of the same session wait on
+ * the holder's lease and read the tokens it stored.
+ *
+ * Outcomes, shared by every caller of the attempt: the provider refuses the refresh token
+ * (`invalid_grant`) → GatewayError session_expired (the caller ends the session); it cannot be
+ * reached or fails on its side → GatewayError idp_unavailable with Retry-After, the session kept.
+ */
+export class TokenRefresher {
+  readonly #store: OidcStore;
+  readonly #keyring: Keyring;
+  readonly #random: RandomBytes;
+  readonly #clock: Clock;
+  readonly #clients: ProviderClients;
+  readonly #flight: SingleFlight;
+  readonly #logger: Logger;
+  readonly #users: UserStore;
+
+  constructor(deps: { store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; clients: ProviderClients; flight: SingleFlight; logger: Logger }) {
+    this.#users = deps.users;
+    this.#store = deps.store;
+    this.#keyring = deps.keyring;
+    this.#random = deps.random;
+    this.#clock = deps.clock;
+    this.#clients = deps.clients;
+    this.#flight = deps.flight;
+    this.#logger = deps.logger;
+  }
+
+  /** Whether the record's access token is valid past the margin at the injected clock's now. */
+  isFresh(record: OidcSessionRecord, tokens: SessionTokens): boolean {
+    return record.accessExpiresAt === null || record.accessExpiresAt - marginFor(tokens) > this.#clock.now();
+  }
+
+  open(record: OidcSessionRecord): SessionTokens {
+    return JSON.parse(open(this.#keyring, oidcTokensAad(record.handle), record.sealedTokens).toString('utf8')) as SessionTokens;
+  }
+
+  /** The session's tokens with an access token valid past the margin, refreshed if need be. */
+  async refreshed(record: OidcSessionRecord): Promise<SessionTokens> {
+    const handle = record.handle;
+    try {
+      return await this.#flight.run(refreshKey(handle), {
+        fresh: async () => {
+          const current = await this.#store.getSession(handle);
+          // A vanished record: nothing to refresh with; `work` reports it.
+          if (!current) return null;
+          // Tokens other than the ones this caller came with, still unexpired, are another caller's
+          // refresh: used even if the provider's lifetime is shorter than the margin, or each
+          // caller in turn would refresh again.
+          const tokens = this.open(current);
+          const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
+          return replaced || this.isFresh(current, tokens) ? tokens : null;
+        },
+        work: () => this.#refresh(handle),
+      });
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      if (error instanceof SingleFlightTimeoutError) throw new GatewayError('store_unavailable', { headers: { 'retry-after': String(idpRetryAfterSeconds) }, cause: error });
+      throw error;
+    }
+  }
+
+  async #refresh(handle: string): Promise<SessionTokens> {
+    const record = await this.#store.getSession(handle);
+    if (!record) throw new GatewayError('session_expired');
+    const tokens = this.open(record);
+    // Without a refresh token the session cannot outlive its access token (SPEC §9).
+    if (tokens.refreshToken === null) throw new GatewayError('session_expired');
+    const provider = this.#clients.provider(record.provider);
+    if (!provider) throw new GatewayError('session_expired');
+    const config = await this.#clients.config(provider).catch((error: unknown) => {
+      throw error instanceof GatewayError ? withRetryAfter(error) : error;
+    });
+    let answer: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+    try {
+      answer = await client.refreshTokenGrant(config, tokens.refreshToken);
+    } catch (error) {
+      if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
+        this.#logger.info({ provider: provider.name, session: handle }, 'the provider refused to refresh a session (invalid_grant)');
+        throw new GatewayError('session_expired', { cause: error });
+      }
+      const code = classifyProviderError(error);
+      this.#logger.warn({ provider: provider.name, session: handle, code, reason: error instanceof Error ? error.name : 'unknown' }, 'OIDC refresh failed');
+      throw withRetryAfter(new GatewayError('idp_unavailable', { cause: error }));
+    }
+    const expiresIn = answer.expiresIn();
+    const next: SessionTokens = {
+      idToken: answer.id_token ?? tokens.idToken,
+      accessToken: answer.access_token,
+      // A provider that does not rotate answers without a refresh token: the old one stays valid.
+      refreshToken: answer.refresh_token ?? tokens.refreshToken,
+      ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
+    };
+    await this.#store.putSession({
+      ...record,
+      sealedTokens: seal(this.#keyring, oidcTokensAad(handle), JSON.stringify(next), this.#random),
+      accessExpiresAt: expiresIn === undefined ? null : this.#clock.now() + expiresIn * 1000,
+    });
+    await this.#recomputeRoles(provider, config, record, answer);
+    return next;
+  }
+
+  /**
+   * SPEC §9 "Roles are computed from the claims at every login and refresh": the refreshed ID
+   * token's claims over the userinfo the new access token reads, as at login, for a user the
+   * provider created (a linked local user keeps its local roles, as at login). A userinfo failure
+   * keeps the roles as they were: the tokens are refreshed already, and the next refresh tries again.
+   */
+  async #recomputeRoles(provider: OidcProviderConfig, config: client.Configuration, record: OidcSessionRecord, answer: Awaited<ReturnType<typeof client.refreshTokenGrant>>): Promise<void> {
+    let merged: Record<string, unknown>;
+    try {
+      const userinfo = config.serverMetadata().userinfo_endpoint ? await client.fetchUserInfo(config, answer.access_token, record.subject) : {};
+      merged = { ...userinfo, ...(answer.claims() ?? {}) };
+    } catch (error) {
+      this.#logger.warn({ provider: provider.name, session: record.handle, reason: error instanceof Error ? error.name : 'unknown' }, 'userinfo after a refresh failed; roles kept');
+      return;
+    }
+    const identity = await this.#store.findIdentity(record.issuer, record.subject);
+    const user = identity ? await this.#users.get(identity.userName) : null;
+    if (!user || user.passwordHash !== '') return;
+    const roles = mapRoles(provider.roles, merged);
+    if (!sameRoles(user.roles, roles)) await this.#users.update(user.name, { roles });
+  }
+}
+
+function withRetryAfter(error: GatewayError): GatewayError {
+  if (error.code !== 'idp_unavailable' || error.headers['retry-after']) return error;
+  return new GatewayError('idp_unavailable', { headers: { 'retry-after': String(idpRetryAfterSeconds) }, cause: error.cause });
+}
+
+/** SingleFlight's mapping of a holder's outcome to what its waiters (in any process) throw. */
+export const refreshFailures = {
+  failureCode(error: unknown): string {
+    return error instanceof GatewayError && error.code === 'session_expired' ? 'session_expired' : 'idp_unavailable';
+  },
+  failureError(code: string): Error {
+    return code === 'session_expired'
+      ? new GatewayError('session_expired')
+      : new GatewayError('idp_unavailable', { headers: { 'retry-after': String(idpRetryAfterSeconds) } });
+  },
+  ttlMs: refreshLeaseMs,
+};
