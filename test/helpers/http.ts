@@ -79,3 +79,16 @@ export function rawRequest(port: number, data: string | Buffer, timeoutMs = 3000
     socket.write(data);
   });
 }
+
+/**
+ * One request over a connection of its own, closed after: with `server.workers`, node:cluster hands
+ * each connection to the workers in turn, so a series of these reaches every worker.
+ */
+export async function callOnFreshConnection(base: string, path: string, options: Call = {}): Promise<Reply> {
+  const agent = new Agent({ pipelining: 0 });
+  try {
+    return await call(base, path, { ...options, dispatcher: agent });
+  } finally {
+    await agent.close();
+  }
+}

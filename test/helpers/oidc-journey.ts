@@ -133,3 +133,15 @@ export async function oidcLogin(world: OidcWorld, login = 'sub-user', returnTo =
   if (reply.status !== 303 || !reply.cookie) throw new Error(`callback answered ${reply.status}: ${reply.text}`);
   return { session: reply.cookie, reply, journey };
 }
+
+/**
+ * The configuration lines (YAML, one key each) of a `serve` whose `orders` upstream at `ordersUrl`
+ * gets the user's token from the provider `corp` at `issuer`, under /orders/**.
+ */
+export function userTokenYaml(issuer: string, ordersUrl: string): string[] {
+  return [
+    `upstreams: [{ name: orders, url: "${ordersUrl}", credential: { type: user-token, provider: corp } }]`,
+    'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }]',
+    `oidc: { providers: [{ name: corp, issuer: "${issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
+  ];
+}

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServer } from '../helpers/gateway.js';
 import { call, type Reply } from '../helpers/http.js';
-import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf } from '../helpers/oidc-journey.js';
+import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf, userTokenYaml } from '../helpers/oidc-journey.js';
 import { completeLogin, startProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { freePort, gatehouse, startServe, type ServeProcess } from '../helpers/processes.js';
@@ -44,9 +44,7 @@ beforeAll(async () => {
       `store: { postgres: "${databaseUrl}", timeout: 5s }`,
       `cache: { redis: "${redis.server.url}", prefix: "rn:" }`,
       'masterKey: file:./master.key',
-      `upstreams: [{ name: orders, url: "${orders.url}", credential: { type: user-token, provider: corp } }]`,
-      'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }]',
-      `oidc: { providers: [{ name: corp, issuer: "${provider.issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
+      ...userTokenYaml(provider.issuer, orders.url),
       '',
     ].join('\n'));
     configs.push({ file, port });

@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/storage/sqlite/open-sqlite-store.js';
 import { runRaw } from '../cli/harness.js';
 import { testServer } from '../helpers/gateway.js';
-import { call, type Call, type Reply } from '../helpers/http.js';
-import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf } from '../helpers/oidc-journey.js';
+import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
+import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf, userTokenYaml } from '../helpers/oidc-journey.js';
 import { completeLogin, startProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -28,13 +27,8 @@ let orders: TestUpstream;
 let serve: ServeProcess;
 let base: string;
 
-async function fresh(path: string, options: Call = {}): Promise<Reply> {
-  const agent = new Agent({ pipelining: 0 });
-  try {
-    return await call(base, path, { ...options, dispatcher: agent });
-  } finally {
-    await agent.close();
-  }
+function fresh(path: string, options: Call = {}): Promise<Reply> {
+  return callOnFreshConnection(base, path, options);
 }
 
 beforeAll(async () => {
@@ -47,9 +41,7 @@ beforeAll(async () => {
     `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "${testServer.publicOrigin}", allowedHosts: [127.0.0.1], workers: 2 }`,
     'store: { sqlite: ./gatehouse.db }',
     'masterKey: file:./master.key',
-    `upstreams: [{ name: orders, url: "${orders.url}", credential: { type: user-token, provider: corp } }]`,
-    'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }]',
-    `oidc: { providers: [{ name: corp, issuer: "${provider.issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
+    ...userTokenYaml(provider.issuer, orders.url),
     '',
   ].join('\n'));
   const stored = await runRaw(['secret', 'set', 'corp-oidc', '--config', configFile], { stdin: CLIENT_SECRET });

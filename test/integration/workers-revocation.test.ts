@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRaw } from '../cli/harness.js';
-import { call, type Call, type Reply } from '../helpers/http.js';
+import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
 import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -25,13 +24,8 @@ let upstream: TestUpstream;
 let serve: ServeProcess;
 let base: string;
 
-async function fresh(path: string, options: Call = {}): Promise<Reply> {
-  const agent = new Agent({ pipelining: 0 });
-  try {
-    return await call(base, path, { ...options, dispatcher: agent });
-  } finally {
-    await agent.close();
-  }
+function fresh(path: string, options: Call = {}): Promise<Reply> {
+  return callOnFreshConnection(base, path, options);
 }
 
 async function cli(args: string[], input?: string): Promise<void> {

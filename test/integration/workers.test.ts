@@ -3,9 +3,8 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, type Call, type Reply } from '../helpers/http.js';
+import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
 import { bin, freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -29,14 +28,8 @@ function logLines(output: string): LogLine[] {
   return output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
 }
 
-/** One request over a connection of its own, closed after. */
-async function fresh(path: string, options: Call = {}): Promise<Reply> {
-  const agent = new Agent({ pipelining: 0 });
-  try {
-    return await call(base, path, { ...options, dispatcher: agent });
-  } finally {
-    await agent.close();
-  }
+function fresh(path: string, options: Call = {}): Promise<Reply> {
+  return callOnFreshConnection(base, path, options);
 }
 
 /** The pid of the worker that answered each reply, from the access log (written asynchronously). */
