@@ -8,12 +8,13 @@ import { sha256Hex } from '../security/hash.js';
 import type { RandomBytes } from '../security/random.js';
 import { open, seal } from '../secrets/envelope.js';
 import type { Keyring } from '../secrets/keyring.js';
-import { oidcLoginAad, oidcTokensAad } from '../secrets/sealed-values.js';
+import { oidcLoginAad } from '../secrets/sealed-values.js';
 import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
 import { checkReturnTo } from './return-to.js';
 import { mapRoles, sameRoles } from './role-rules.js';
+import { sealSessionTokens } from './token-refresher.js';
 import { providerUserName } from './user-name.js';
 
 /** SPEC §9: a login state is kept 10 minutes. */
@@ -139,12 +140,12 @@ export class OidcLogin {
     if (user.locked) throw new GatewayError('oidc_access_denied');
     const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [];
     const expiresIn = tokens.expiresIn();
-    const sealedTokens = (handle: string): string => seal(this.#keyring, oidcTokensAad(handle), JSON.stringify({
+    const sealedTokens = (handle: string): string => sealSessionTokens(this.#keyring, handle, {
       idToken: tokens.id_token ?? null,
       accessToken: tokens.access_token,
       refreshToken: tokens.refresh_token ?? null,
       ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
-    }), this.#random);
+    }, this.#random);
     return {
       user,
       returnTo: login.returnTo,

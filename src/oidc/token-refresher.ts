@@ -31,6 +31,11 @@ export interface SessionTokens {
  */
 export const refreshMarginMs = 30_000;
 
+/** A session's tokens sealed under the master key, bound to its handle: the one way they are written. */
+export function sealSessionTokens(keyring: Keyring, handle: string, tokens: SessionTokens, random: RandomBytes): string {
+  return seal(keyring, oidcTokensAad(handle), JSON.stringify(tokens), random);
+}
+
 export function marginFor(tokens: SessionTokens): number {
   return tokens.accessLifetimeMs === undefined ? refreshMarginMs : Math.min(refreshMarginMs, Math.floor(tokens.accessLifetimeMs / 2));
 }
@@ -146,7 +151,7 @@ export class TokenRefresher {
     };
     await this.#store.putSession({
       ...record,
-      sealedTokens: seal(this.#keyring, oidcTokensAad(handle), JSON.stringify(next), this.#random),
+      sealedTokens: sealSessionTokens(this.#keyring, handle, next, this.#random),
       accessExpiresAt: expiresIn === undefined ? null : this.#clock.now() + expiresIn * 1000,
     });
     await this.#recomputeRoles(provider, config, record, answer);
