@@ -46,6 +46,7 @@ import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
 import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
 import { SingleFlight } from '../cluster/single-flight.js';
+import { TokenExchanger } from '../oidc/token-exchanger.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -61,6 +62,8 @@ export interface Gateway {
   readonly nodes: NodeListener;
   /** Keeps this process's session memory in step with every revocation (SPEC §8). */
   readonly follower: RevocationFollower;
+  /** This process's exchanged tokens for `user-token` upstreams with `exchange` (RFC 8693, SPEC §9). */
+  readonly exchanger: TokenExchanger;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
@@ -128,6 +131,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   });
   const userTokens = new UserTokens({ store: services.store.oidc, refresher });
+  const exchanger = new TokenExchanger({ clients: providerClients, clock: services.clock, logger });
+  // A session's exchanged tokens end with it: every revocation this process makes or hears of
+  // passes through the session memory's forget (decision 0008).
+  services.sessionMemory!.memory.onForget((scope, subject) => exchanger.forget(scope, subject));
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -137,6 +144,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
     userTokens,
+    exchanger,
     // SPEC §9: the provider refused the refresh token; the session ends the normal way (announced
     // to the other processes and nodes, audited).
     endSession: async (ctx) => {
@@ -264,6 +272,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     runtime,
     nodes,
     follower,
+    exchanger,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;

@@ -74,6 +74,29 @@ function defaultFailureCode(error: unknown): string {
   return typeof code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'work_failed';
 }
 
+/**
+ * The in-process half of single flight: callers of one key share the promise of the first, until
+ * it settles. Alone, for work that may safely run once per process (SingleFlight adds the lease
+ * for work that must run once across processes).
+ */
+export class InProcessFlights {
+  readonly #running = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, start: () => Promise<T>): Promise<T> {
+    const running = this.#running.get(key);
+    if (running) return running as Promise<T>;
+    const attempt = start().finally(() => {
+      if (this.#running.get(key) === attempt) this.#running.delete(key);
+    });
+    this.#running.set(key, attempt);
+    return attempt;
+  }
+
+  get size(): number {
+    return this.#running.size;
+  }
+}
+
 type Waited<T> = { done: true; value: T } | { done: false };
 
 /**
@@ -94,7 +117,7 @@ export class SingleFlight {
   readonly #failureError: (code: string) => Error;
   readonly #sleep: (ms: number) => Promise<void>;
   /** Per instance, never module-level: two gateways in one process must not share attempts. */
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #inFlight = new InProcessFlights();
 
   constructor(options: SingleFlightOptions) {
     this.#pollMs = options.pollMs ?? defaultPollMs;
@@ -114,13 +137,7 @@ export class SingleFlight {
 
   /** `task`'s result, from whichever caller did the work; callers of one key in this process share the first one's task. */
   run<T>(key: string, task: SingleFlightTask<T>): Promise<T> {
-    const running = this.#inFlight.get(key);
-    if (running) return running as Promise<T>;
-    const attempt = this.#attempt(key, task).finally(() => {
-      if (this.#inFlight.get(key) === attempt) this.#inFlight.delete(key);
-    });
-    this.#inFlight.set(key, attempt);
-    return attempt;
+    return this.#inFlight.run(key, () => this.#attempt(key, task));
   }
 
   async #attempt<T>(key: string, task: SingleFlightTask<T>): Promise<T> {

@@ -70,3 +70,37 @@ describe('upstreams[].credential: { type: user-token } (SPEC §9)', () => {
       .toEqual(['routes[0].public: upstream "orders" takes the user\'s token (user-token), so its routes cannot be public']);
   });
 });
+
+describe('upstreams[].credential.exchange (SPEC §9, RFC 8693)', () => {
+  const exchange = { audience: 'https://orders.api', scope: 'orders.read' };
+  const orders = (credentialExchange: unknown): Record<string, unknown> => ({ name: 'orders', url: 'https://orders.internal', credential: { type: 'user-token', provider: 'corp', exchange: credentialExchange } });
+  const route = { path: '/orders/**', upstream: 'orders' };
+  const problems = (credentialExchange: unknown): string[] => problemsOf({ oidc: { providers: [corp] }, upstreams: [orders(credentialExchange)], routes: [route] });
+
+  it('accepts the SPEC example, several scopes, and no scope', () => {
+    expect(parseConfig({ oidc: { providers: [corp] }, upstreams: [orders(exchange)], routes: [route] }, '/x').upstreams[0]!.credential)
+      .toEqual({ type: 'user-token', provider: 'corp', exchange });
+    expect(problems({ audience: 'orders', scope: 'orders.read orders.write' })).toEqual([]);
+    expect(problems({ audience: 'urn:example:orders' })).toEqual([]);
+  });
+
+  it('refuses a missing or empty audience, one with spaces or control characters, or too long', () => {
+    expect(problems({ scope: 'orders.read' })[0]).toMatch(/^upstreams\[0\]\.credential\.exchange\.audience: expected an audience/);
+    for (const audience of ['', 'orders api', 'orders\napi', 'x'.repeat(1025), 42]) {
+      expect(problems({ audience })[0], JSON.stringify(audience)).toMatch(/^upstreams\[0\]\.credential\.exchange\.audience: expected an audience/);
+    }
+  });
+
+  it('refuses a scope that is not RFC 6749 scope tokens separated by single spaces, or a list', () => {
+    for (const scope of ['', ' orders.read', 'orders.read  orders.write', 'orders.read ', 'a"b', 'a\\b', 'é', ['orders.read']]) {
+      expect(problems({ ...exchange, scope })[0], JSON.stringify(scope)).toMatch(/^upstreams\[0\]\.credential\.exchange\.scope: expected scope tokens/);
+    }
+  });
+
+  it('refuses unknown keys, exchange on any other credential type, and exchange not an object', () => {
+    expect(problems({ ...exchange, resource: 'https://orders.api' })).toEqual(['upstreams[0].credential.exchange.resource: unknown key']);
+    expect(problemsOf({ upstreams: [{ name: 'api', url: 'https://api.internal', credential: { type: 'bearer', secret: 'api-token', exchange } }], routes: [{ path: '/api/**', upstream: 'api' }] }))
+      .toEqual(['upstreams[0].credential.exchange: unknown key']);
+    expect(problems('https://orders.api')[0]).toMatch(/^upstreams\[0\]\.credential\.exchange: /);
+  });
+});

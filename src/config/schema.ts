@@ -74,13 +74,29 @@ const routePath = z.string().regex(/^\/[^?#\s]*$/, 'expected a path glob startin
 /** A key source: `file:PATH` (relative to the config file) or `env:VARNAME`. */
 const keySource = z.string().regex(/^(file:.+|env:[A-Za-z_][A-Za-z0-9_]*)$/, 'expected "file:PATH" or "env:VARNAME"');
 
+/**
+ * RFC 8693 token exchange for a `user-token` upstream (SPEC §9): the session's access token is
+ * traded at the provider for one issued for `audience` (§2.1, the upstream's logical name, often
+ * its URL) with `scope` (RFC 6749 §3.3 scope tokens, space-separated). Printable ASCII without
+ * spaces for the audience: it is a form parameter and part of a cache key, and no provider
+ * issues audiences with spaces or control characters.
+ */
+const tokenExchange = z.strictObject({
+  audience: z.string({ error: 'expected an audience like "https://orders.api"' })
+    .regex(/^[\x21-\x7e]{1,1024}$/, 'expected an audience like "https://orders.api" (1 to 1024 printable characters, no spaces)'),
+  scope: z.string({ error: 'expected scope tokens like "orders.read orders.write"' })
+    .regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'expected scope tokens separated by single spaces, like "orders.read orders.write" (RFC 6749 §3.3)')
+    .optional(),
+});
+
 const credential = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('bearer'), secret: name }),
   z.strictObject({ type: z.literal('header'), name: headerName, secret: name }),
   z.strictObject({ type: z.literal('basic'), user: name, password: name }),
   z.strictObject({ type: z.literal('query'), name: z.string().regex(/^[A-Za-z0-9._~-]+$/, 'expected a query parameter name'), secret: name }),
-  // SPEC §9: the session's own access token from provider `provider` (an oidc.providers name).
-  z.strictObject({ type: z.literal('user-token'), provider: name }),
+  // SPEC §9: the session's own access token from provider `provider` (an oidc.providers name),
+  // or with `exchange` the token the provider trades it for (RFC 8693).
+  z.strictObject({ type: z.literal('user-token'), provider: name, exchange: tokenExchange.optional() }),
 ], { error: 'expected type bearer, header, basic, query or user-token' });
 
 const upstream = z.strictObject({
@@ -305,3 +321,4 @@ export type CacheConfig = NonNullable<GatewayConfig['cache']>;
 export type OidcProviderConfig = GatewayConfig['oidc']['providers'][number];
 export type RoleRuleConfig = OidcProviderConfig['roles'][number];
 export type CredentialConfig = NonNullable<UpstreamConfig['credential']>;
+export type TokenExchangeConfig = NonNullable<Extract<CredentialConfig, { type: 'user-token' }>['exchange']>;

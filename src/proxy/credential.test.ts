@@ -95,6 +95,22 @@ describe('user-token (SPEC §9)', () => {
     expect(userTokenCredential({ accessToken: 'a\r\nX-Injected: 1', idToken: null, refreshToken: null })).toBeNull();
     expect(userTokenCredential({ accessToken: '', idToken: null, refreshToken: null })).toBeNull();
   });
+
+  it('with exchange: kept in the compiled credential, so each request knows to exchange', () => {
+    const exchange = { audience: 'https://orders.api', scope: 'orders.read' };
+    expect(compileCredential({ type: 'user-token', provider: 'corp', exchange }, secrets({}))).toEqual({ userToken: { provider: 'corp', exchange }, leakPatterns: [] });
+  });
+
+  it('with an exchanged token (RFC 8693): that token is the bearer, and it and every session token are leak patterns', () => {
+    const tokens = { accessToken: 'at-Zm9v/YmFy+cXV4=', idToken: 'eyJh.eyJz.c2ln', refreshToken: 'rt-0123456789abcdef' };
+    const exchanged = 'xt-orders/0123+abc=';
+    const attached = userTokenCredential(tokens, exchanged)!;
+    expect(attached.headerValue).toBe(`Bearer ${exchanged}`);
+    const forms = attached.leakPatterns.map((p) => p.toString('utf8'));
+    for (const token of [exchanged, ...Object.values(tokens)]) expect(forms).toContain(token);
+    expect(forms).toContain(encodeURIComponent(exchanged));
+    expect(userTokenCredential(tokens, 'x\r\ny')).toBeNull();
+  });
 });
 
 describe('withQueryCredential', () => {

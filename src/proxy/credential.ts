@@ -1,4 +1,4 @@
-import type { CredentialConfig } from '../config/schema.js';
+import type { CredentialConfig, TokenExchangeConfig } from '../config/schema.js';
 import { hopByHopHeaders } from './hop-by-hop.js';
 
 /** How an upstream's secret is attached to forwarded requests, and what must never come back. */
@@ -16,9 +16,10 @@ export interface AttachedCredential {
   readonly leakPatterns: Buffer[];
   /**
    * `user-token` (SPEC §9): nothing is attached at compile time; each request sends its session's
-   * access token from this provider (see `userTokenCredential`).
+   * access token from this provider, or with `exchange` the token it was traded for (RFC 8693; see
+   * `userTokenCredential`).
    */
-  readonly userToken?: { readonly provider: string };
+  readonly userToken?: { readonly provider: string; readonly exchange?: TokenExchangeConfig };
 }
 
 /** Where secret values come from (the decrypted secret store); `undefined` when not set. */
@@ -74,20 +75,22 @@ export function compileCredential(credential: CredentialConfig | undefined, secr
       return { queryParam: { name: credential.name, value }, leakPatterns: patterns(leakForms(value)) };
     }
     case 'user-token':
-      return { userToken: { provider: credential.provider }, leakPatterns: [] };
+      return { userToken: { provider: credential.provider, ...(credential.exchange ? { exchange: credential.exchange } : {}) }, leakPatterns: [] };
   }
 }
 
 /**
  * One request's credential for a `user-token` upstream: the user's access token as a bearer token
- * (RFC 6750 §2.1), and every token of the session as a leak pattern, so an upstream that echoes
- * the access token, or somehow the refresh or ID token, is withheld like a secret echo (SPEC §9).
- * Null when the access token cannot go into a header (a provider would not issue such a token).
+ * (RFC 6750 §2.1), or the token it was exchanged for when given (RFC 8693), and every token of the
+ * session and the exchanged one as leak patterns, so an upstream that echoes the token it got, or
+ * somehow the session's access, refresh or ID token, is withheld like a secret echo (SPEC §9).
+ * Null when the bearer cannot go into a header (a provider would not issue such a token).
  */
-export function userTokenCredential(tokens: { readonly accessToken: string; readonly idToken: string | null; readonly refreshToken: string | null }): AttachedCredential | null {
-  if (tokens.accessToken === '' || !/^[\x21-\x7e]+$/.test(tokens.accessToken)) return null;
-  const forms = [tokens.accessToken, tokens.idToken, tokens.refreshToken].flatMap((token) => token ? leakForms(token) : []);
-  return { headerName: 'authorization', headerValue: `Bearer ${tokens.accessToken}`, leakPatterns: patterns(forms) };
+export function userTokenCredential(tokens: { readonly accessToken: string; readonly idToken: string | null; readonly refreshToken: string | null }, exchanged: string | null = null): AttachedCredential | null {
+  const bearer = exchanged ?? tokens.accessToken;
+  if (bearer === '' || !/^[\x21-\x7e]+$/.test(bearer)) return null;
+  const forms = [exchanged, tokens.accessToken, tokens.idToken, tokens.refreshToken].flatMap((token) => token ? leakForms(token) : []);
+  return { headerName: 'authorization', headerValue: `Bearer ${bearer}`, leakPatterns: patterns(forms) };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { CompiledRoute } from '../routing/route-table.js';
 import type { UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
 import type { UserTokens } from '../oidc/user-tokens.js';
+import type { TokenExchanger } from '../oidc/token-exchanger.js';
 import { userTokenCredential, withQueryCredential } from './credential.js';
 import { Cancellation, type Forwarder } from './forwarder.js';
 import { containsAny, HeaderLeakCheck, LeakGuard } from './leak-guard.js';
@@ -27,6 +28,8 @@ export interface ProxyDeps {
   assertion?: UpstreamAssertion | null;
   /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
   userTokens?: UserTokens | null;
+  /** For a `user-token` upstream with `exchange`: trades the session's token for the upstream's (RFC 8693). */
+  exchanger?: TokenExchanger | null;
   /** Ends the request's session (the provider refused to refresh its tokens). */
   endSession?: (ctx: RequestContext) => Promise<void>;
 }
@@ -55,7 +58,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream }, 'the upstream credential secret is not stored');
     throw new GatewayError('upstream_unavailable');
   }
-  const credential = configured.userToken ? await userCredential(ctx, configured.userToken.provider, route, deps) : configured;
+  const credential = configured.userToken ? await userCredential(ctx, configured.userToken, route, deps) : configured;
 
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
@@ -150,7 +153,8 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
  * `provider`, and all its tokens watched for by the leak guard. A session that did not log in at
  * that provider (a local login, or another provider's) gets 403 idp_login_required (SPEC §9).
  */
-async function userCredential(ctx: RequestContext, provider: string, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+async function userCredential(ctx: RequestContext, userToken: NonNullable<ReadyCredential['userToken']>, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+  const provider = userToken.provider;
   const handle = ctx.live?.session.handle;
   if (handle === undefined || !deps.userTokens) throw new GatewayError('idp_login_required');
   let tokens;
@@ -166,7 +170,14 @@ async function userCredential(ctx: RequestContext, provider: string, route: Comp
     throw error;
   }
   if (!tokens) throw new GatewayError('idp_login_required');
-  const attached = userTokenCredential(tokens);
+  // RFC 8693: the upstream gets a token issued for it, not the session's own (SPEC §9 `exchange`).
+  let exchanged: string | null = null;
+  if (userToken.exchange) {
+    // Never the user's own token instead: fail closed.
+    if (!deps.exchanger) throw new GatewayError('internal_error');
+    exchanged = await deps.exchanger.exchanged({ handle, user: ctx.live!.user.name, provider, accessToken: tokens.accessToken, exchange: userToken.exchange });
+  }
+  const attached = userTokenCredential(tokens, exchanged);
   if (!attached) {
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the user\'s access token cannot be sent in a header');
     throw new GatewayError('upstream_unavailable');

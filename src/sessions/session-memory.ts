@@ -46,6 +46,7 @@ export class SessionMemory {
   readonly #byUser = new Map<string, Set<string>>();
   #epoch = 0;
   #trusted: () => boolean = () => false;
+  readonly #forgetListeners: Array<(scope: RevocationScope, subject: string | null) => void> = [];
 
   constructor(deps: { clock: Clock; settings?: Partial<SessionMemorySettings> }) {
     this.#clock = deps.clock;
@@ -108,9 +109,18 @@ export class SessionMemory {
     if (stored !== undefined && stored > entry.stored) entry.stored = stored;
   }
 
+  /**
+   * Also tells `listener` of every forget and clear: what else this process keeps per session (the
+   * exchanged tokens, oidc/token-exchanger.ts) then follows the same revocations.
+   */
+  onForget(listener: (scope: RevocationScope, subject: string | null) => void): void {
+    this.#forgetListeners.push(listener);
+  }
+
   /** Drops what a revocation names: one session by handle, every session of a user, or all. */
   forget(scope: RevocationScope, subject: string | null): void {
     this.#epoch += 1;
+    for (const listener of this.#forgetListeners) listener(scope, subject);
     if (scope === 'all') {
       this.#clearEntries();
       return;
@@ -122,6 +132,7 @@ export class SessionMemory {
   /** Forgets everything (a gap in the revocation log this process cannot fill). */
   clear(): void {
     this.#epoch += 1;
+    for (const listener of this.#forgetListeners) listener('all', null);
     this.#clearEntries();
   }
 

@@ -16,7 +16,10 @@ export const accounts: ProviderAccount[] = [
 export interface OidcWorld {
   provider: TestProvider;
   upstream: TestUpstream;
-  /** With `orders: true`: the upstream `orders` (credential user-token, provider corp) behind GET/POST /orders/**. */
+  /**
+   * With `orders: true`: the upstream `orders` (credential user-token, provider corp, and
+   * `ordersExchange` as its `exchange` when given) behind GET/POST /orders/**.
+   */
   orders: TestUpstream | null;
   gw: TestGateway;
   close(): Promise<void>;
@@ -27,7 +30,7 @@ export interface OidcWorld {
  * at the provider (http issuer, so allowInsecureHttp), roles mapped from `groups` and
  * `email_verified`, `mfa.amr: [otp, hwk]`.
  */
-export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown>; orders?: boolean } = {}): Promise<OidcWorld> {
+export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown>; orders?: boolean; ordersExchange?: Record<string, unknown> } = {}): Promise<OidcWorld> {
   const provider = await startProvider({
     clients: [
       { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] },
@@ -40,7 +43,7 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
   const upstream = await startUpstream();
   const orders = options.orders ? await startUpstream() : null;
   const ordersConfig = orders ? {
-    upstreams: [defaultUpstream(upstream.url), { name: 'orders', url: orders.url, credential: { type: 'user-token', provider: 'corp' }, timeout: '2s' }],
+    upstreams: [defaultUpstream(upstream.url), { name: 'orders', url: orders.url, credential: { type: 'user-token', provider: 'corp', ...(options.ordersExchange ? { exchange: options.ordersExchange } : {}) }, timeout: '2s' }],
     routes: [{ path: '/orders/**', methods: ['GET', 'POST'], upstream: 'orders', stripPrefix: '/orders' }, ...defaultRoutes],
   } : {};
   const gw = await startGateway({

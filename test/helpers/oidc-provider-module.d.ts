@@ -18,9 +18,38 @@ declare module 'oidc-provider' {
     save(): Promise<string>;
   }
 
+  /** An access token in the provider's store (lib/models/access_token.js). */
+  export class AccessTokenModel {
+    constructor(init: Record<string, unknown>);
+    static find(value: string): Promise<AccessTokenModel | undefined>;
+    accountId: string;
+    clientId: string;
+    grantId: string;
+    gty?: string;
+    aud?: string;
+    scope?: string;
+    sessionUid?: string;
+    expiresWithSession?: boolean;
+    expiresIn?: number;
+    readonly expiration: number;
+    readonly isExpired: boolean;
+    setAudience(audience: string): void;
+    save(): Promise<string>;
+  }
+
+  /** The token endpoint's errors (lib/helpers/errors.js): each answers 400 with its `error` code. */
+  export const errors: {
+    InvalidRequest: new (description?: string) => Error;
+    InvalidGrant: new (detail?: string) => Error;
+    InvalidTarget: new (description?: string) => Error;
+    InvalidScope: new (description?: string, scope?: string) => Error;
+  };
+
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
-    Grant: typeof GrantModel;
+    Grant: typeof GrantModel & { find(id: string): Promise<GrantModel | undefined> };
+    AccessToken: typeof AccessTokenModel;
+    registerGrantType(name: string, handler: (ctx: any) => Promise<void>, params?: string[]): void;
     proxy: boolean;
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;

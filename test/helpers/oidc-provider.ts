@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
+import Provider, { errors as providerErrors } from 'oidc-provider';
 import { request as undiciRequest } from 'undici';
 
 /** A user of the test provider: `sub` is the account id, the rest are its claims. */
@@ -26,6 +26,31 @@ export interface TestProviderOptions {
   accounts: ProviderAccount[];
   /** Seconds; short by default so expiry tests need no long waits. */
   ttl?: { accessToken?: number; idToken?: number; refreshToken?: number; authorizationCode?: number };
+  /**
+   * RFC 8693 token exchange at the token endpoint (oidc-provider has no such grant; this registers
+   * one): `audiences` maps each audience a client may ask for to the scopes it may get there.
+   * `ttl`: seconds an exchanged token lives (default 600, longer than the user's access token, so
+   * a test can tell an exchange made again after a refresh from one made again at expiry).
+   */
+  tokenExchange?: { audiences: Record<string, string[]>; ttl?: number };
+}
+
+/** One exchange the provider granted: whose token it was, and for which audience and scope. */
+export interface GrantedExchange {
+  subject: string;
+  clientId: string;
+  audience: string;
+  scope: string;
+}
+
+/** What the provider's own store says about an access token it issued (an in-process introspection). */
+export interface IssuedAccessToken {
+  sub: string;
+  clientId: string;
+  /** The audience an exchanged token was issued for; undefined for a login's own access token. */
+  aud: string | undefined;
+  scope: string | undefined;
+  exchanged: boolean;
 }
 
 export interface TestProvider {
@@ -34,6 +59,10 @@ export interface TestProvider {
   port: number;
   /** Successful token endpoint grants, by grant type (`refresh_token` counts refreshes). */
   tokenRequests: string[];
+  /** With `tokenExchange`: every exchange granted, in order. */
+  exchanges: GrantedExchange[];
+  /** The provider's record of an unexpired access token it issued, or null (unknown, expired, revoked). */
+  inspect(accessToken: string): Promise<IssuedAccessToken | null>;
   /** Stops answering (connections refused) until `resume`, keeping its grants and tokens. */
   pause(): Promise<void>;
   /** Listens again on the same port. */
@@ -59,7 +88,7 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       client_id: c.clientId,
       client_secret: c.clientSecret,
       redirect_uris: c.redirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: ['authorization_code', 'refresh_token', ...(options.tokenExchange ? [tokenExchangeGrant] : [])],
       response_types: ['code'],
     })),
     async findAccount(_ctx: unknown, id: string) {
@@ -101,6 +130,8 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     tokenRequests.push(ctx.oidc.params?.grant_type ?? 'unknown');
   });
+  const exchanges: GrantedExchange[] = [];
+  if (options.tokenExchange) registerTokenExchange(provider, options.tokenExchange, exchanges);
   const handle = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (req.url?.startsWith('/interaction/') && req.method === 'POST') {
@@ -121,6 +152,12 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
     issuer,
     port,
     tokenRequests,
+    exchanges,
+    async inspect(accessToken: string) {
+      const token = await provider.AccessToken.find(accessToken);
+      if (!token || token.isExpired) return null;
+      return { sub: token.accountId, clientId: token.clientId, aud: token.aud, scope: token.scope, exchanged: token.gty === tokenExchangeGrant };
+    },
     pause: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -131,6 +168,62 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       server.close(() => resolve());
     }),
   };
+}
+
+const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
+
+/**
+ * RFC 8693 §2 at this provider: a client trades an access token this provider issued to it (still
+ * valid, its grant not revoked) for a new access token for one allowed `audience` and a subset of
+ * that audience's scopes, for the same user. Refusals are the RFC's: invalid_request for a missing
+ * or unsupported token type, invalid_grant for a subject token it does not accept, invalid_target
+ * for an audience it does not serve (§2.2.2), invalid_scope for a scope not allowed there.
+ */
+function registerTokenExchange(provider: Provider, settings: { audiences: Record<string, string[]>; ttl?: number }, exchanges: GrantedExchange[]): void {
+  const params = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope', 'actor_token', 'actor_token_type'];
+  provider.registerGrantType(tokenExchangeGrant, async (ctx: ExchangeContext) => {
+    const { params: p, client } = ctx.oidc;
+    if (!p.subject_token) throw new providerErrors.InvalidRequest('missing subject_token');
+    if (p.subject_token_type !== accessTokenType) throw new providerErrors.InvalidRequest('unsupported subject_token_type');
+    if (p.requested_token_type !== undefined && p.requested_token_type !== accessTokenType) throw new providerErrors.InvalidRequest('unsupported requested_token_type');
+    if (p.actor_token !== undefined) throw new providerErrors.InvalidRequest('delegation (actor_token) is not supported');
+    const subject = await provider.AccessToken.find(p.subject_token);
+    if (!subject || subject.isExpired) throw new providerErrors.InvalidGrant('subject token is invalid or expired');
+    if (subject.clientId !== client.clientId) throw new providerErrors.InvalidGrant('subject token was issued to another client');
+    if (subject.gty === tokenExchangeGrant) throw new providerErrors.InvalidGrant('an exchanged token cannot be exchanged again');
+    if (!(await provider.Grant.find(subject.grantId))) throw new providerErrors.InvalidGrant('the subject token\'s grant is revoked');
+    const audience = p.audience;
+    const allowed = audience === undefined ? undefined : Object.hasOwn(settings.audiences, audience) ? settings.audiences[audience] : undefined;
+    if (audience === undefined || allowed === undefined) throw new providerErrors.InvalidTarget('audience not allowed');
+    const requested = (p.scope ?? '').split(' ').filter((s) => s !== '');
+    const refused = requested.filter((s) => !allowed.includes(s));
+    if (refused.length > 0) throw new providerErrors.InvalidScope('scope not allowed for this audience', refused.join(' '));
+    const token = new provider.AccessToken({
+      accountId: subject.accountId,
+      client,
+      grantId: subject.grantId,
+      gty: tokenExchangeGrant,
+      scope: requested.join(' ') || undefined,
+      ...(subject.sessionUid ? { sessionUid: subject.sessionUid, expiresWithSession: subject.expiresWithSession } : {}),
+    });
+    token.setAudience(audience);
+    token.expiresIn = settings.ttl ?? 600;
+    const value = await token.save();
+    exchanges.push({ subject: subject.accountId, clientId: client.clientId, audience, scope: requested.join(' ') });
+    ctx.body = {
+      access_token: value,
+      issued_token_type: accessTokenType,
+      token_type: 'Bearer',
+      expires_in: token.expiration,
+      ...(token.scope ? { scope: token.scope } : {}),
+    };
+  }, params);
+}
+
+interface ExchangeContext {
+  oidc: { params: Record<string, string | undefined>; client: { clientId: string } };
+  body: unknown;
 }
 
 async function interact(provider: Provider, accounts: Map<string, ProviderAccount>, req: IncomingMessage, res: ServerResponse): Promise<void> {
