@@ -189,3 +189,34 @@ describe('the provider refuses the exchange', () => {
     expect((await call(world.gw.url, '/auth/session', { session })).status).toBe(200);
   });
 });
+
+describe('an exchanged token shorter-lived than the session\'s', () => {
+  let world: OidcWorld;
+  beforeAll(async () => {
+    world = await startOidcWorld({
+      orders: true,
+      ordersExchange: { audience },
+      // 20 s: kept until 10 s before its expiry (half its lifetime, under the 30 s margin).
+      provider: { tokenExchange: { audiences: { [audience]: [] }, ttl: 20 } },
+    });
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  test('is kept until shortly before it expires, then exchanged again (no refresh needed for that)', async () => {
+    const { session } = await oidcLogin(world, 'sub-user');
+    const exchanges = (): number => world.provider.exchanges.length;
+    await call(world.gw.url, '/orders/mine', { session });
+    expect(exchanges()).toBe(1);
+    world.gw.clock.advance(9_000);
+    await call(world.gw.url, '/orders/mine', { session });
+    expect(exchanges()).toBe(1);
+    world.gw.clock.advance(2_000);
+    expect((await call(world.gw.url, '/orders/mine', { session })).status).toBe(200);
+    expect(exchanges()).toBe(2);
+    expect(world.provider.tokenRequests.filter((t) => t === 'refresh_token')).toEqual([]);
+    // No scope asked for: none sent, none granted.
+    expect(world.provider.exchanges.at(-1)).toEqual({ subject: 'sub-user', clientId: 'gatehouse', audience, scope: '' });
+  });
+});
