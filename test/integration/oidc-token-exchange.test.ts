@@ -185,6 +185,10 @@ describe('the provider refuses the exchange', () => {
     expect(world.provider.exchanges).toEqual([]);
     // The refusal is logged with the provider's error code, for the operator.
     expect(world.gw.logs()).toContain('invalid_target');
+    const [live] = await world.gw.gateway.services.store.sessions.list({ userName: 'corp.alice' });
+    const record = (await world.gw.gateway.services.store.oidc.getSession(live!.handle))!;
+    const { accessToken } = JSON.parse(open(world.gw.gateway.services.keyring, oidcTokensAad(live!.handle), record.sealedTokens).toString('utf8')) as { accessToken: string };
+    expect(world.gw.logs()).not.toContain(accessToken.slice(0, 12));
     expect((await call(world.gw.url, '/api/x', { session })).status).toBe(200);
     expect((await call(world.gw.url, '/auth/session', { session })).status).toBe(200);
   });
