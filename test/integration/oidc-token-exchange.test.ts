@@ -72,6 +72,16 @@ describe('RFC 8693 token exchange per audience (SPEC §9) with a real provider a
     for (const reply of replies) expect(reply.json().issued).toMatchObject({ sub: 'sub-admin', aud: audience, exchanged: true });
   });
 
+  test('two users\' new sessions in parallel: every request carries a token exchanged for its own user, never the other\'s', async () => {
+    const alice = await oidcLogin(world, 'sub-user');
+    const ada = await oidcLogin(world, 'sub-admin');
+    const before = exchanges();
+    const sessions = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? { sub: 'sub-user', session: alice.session } : { sub: 'sub-admin', session: ada.session }));
+    const replies = await Promise.all(sessions.map(({ session }) => call(world.gw.url, '/orders/mine', { session })));
+    replies.forEach((reply, i) => expect(reply.json().issued, `request ${i}`).toMatchObject({ sub: sessions[i]!.sub, aud: audience, exchanged: true }));
+    expect(exchanges() - before).toBe(2);
+  });
+
   test('a request later (before the exchanged token is due) reuses it: no exchange', async () => {
     const { session } = await oidcLogin(world, 'sub-user');
     await call(world.gw.url, '/orders/mine', { session });
