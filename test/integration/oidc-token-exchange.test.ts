@@ -154,6 +154,33 @@ describe('RFC 8693 token exchange per audience (SPEC §9) with a real provider a
     expect(exchanger.keptFor(handle)).toBe(1);
   });
 
+  test('the test provider\'s grant is a real policy point: it refuses what RFC 8693 §2.2.2 says to refuse', async () => {
+    const { session } = await oidcLogin(world, 'sub-user');
+    const { accessToken } = await sessionOf(session);
+    const discovery = await (await fetch(`${world.provider.issuer}/.well-known/openid-configuration`)).json() as { token_endpoint: string; grant_types_supported: string[] };
+    expect(discovery.grant_types_supported).toContain('urn:ietf:params:oauth:grant-type:token-exchange');
+    const exchange = async (params: Record<string, string>, client = 'gatehouse:oidc-client-secret-5d1f0b7e3a9c'): Promise<{ status: number; error?: string; access_token?: string }> => {
+      const res = await fetch(discovery.token_endpoint, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(client).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience, ...params }),
+      });
+      return { status: res.status, ...await res.json() as { error?: string; access_token?: string } };
+    };
+    const before = exchanges();
+    expect(await exchange({ subject_token: 'not-a-token-it-issued' })).toMatchObject({ status: 400, error: 'invalid_grant' });
+    expect(await exchange({ subject_token: accessToken, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })).toMatchObject({ status: 400, error: 'invalid_request' });
+    expect(await exchange({ subject_token: accessToken, audience: 'https://elsewhere.api' })).toMatchObject({ status: 400, error: 'invalid_target' });
+    expect(await exchange({ subject_token: accessToken, scope: 'orders.delete' })).toMatchObject({ status: 400, error: 'invalid_scope' });
+    expect(await exchange({ subject_token: accessToken }, 'other-app:other-app-secret-0c1d2e3f4a5b')).toMatchObject({ status: 400, error: 'invalid_grant' });
+    expect(exchanges()).toBe(before);
+    const granted = await exchange({ subject_token: accessToken, scope: 'orders.write' });
+    expect(granted.status).toBe(200);
+    expect(await world.provider.inspect(granted.access_token!)).toMatchObject({ sub: 'sub-user', aud: audience, scope: 'orders.write', exchanged: true });
+    // An exchanged token is not itself a subject token.
+    expect(await exchange({ subject_token: granted.access_token! })).toMatchObject({ status: 400, error: 'invalid_grant' });
+  });
+
   test('the provider unreachable at exchange time: 503 idp_unavailable with Retry-After, nothing upstream, the session kept', async () => {
     const { session } = await oidcLogin(world, 'sub-user');
     const seen = world.orders!.seen.length;
