@@ -46,6 +46,8 @@ import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
 import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
 import { SingleFlight } from '../cluster/single-flight.js';
+import { BackchannelLogout } from '../oidc/backchannel-logout.js';
+import { ProviderLogout } from '../oidc/provider-logout.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -163,6 +165,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     respond,
     maxBodySize: config.server.maxBodySize,
     mfaRequired: config.mfa.required,
+    providerLogout: new ProviderLogout({ clients: providerClients, store: services.store.oidc, refresher, logger }),
   };
   const passkeys = passkeyEndpoints(authDeps);
   const refusals = new RefusalAudit({ audit: services.audit, counters, clock: services.clock });
@@ -180,6 +183,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     clients: providerClients,
     store: services.store.oidc,
+    backchannel: new BackchannelLogout({ clients: providerClients, store: services.store.oidc, sessions: services.sessions, clock: services.clock }),
     refusals,
     random: services.random,
     secure: https,
@@ -194,7 +198,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...ownSessions.exact,
     ...oidc.exact,
   ]);
-  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback]);
+  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback, oidc.backchannel]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   // Beside PostgreSQL, the channel (Redis) can vouch for the memories while the store cannot
   // (SPEC §8 "Failures": PostgreSQL down, known sessions keep working). On SQLite it reaches no
@@ -302,6 +306,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Logins begun and never finished; the records of sessions that ended.
         services.store.oidc.purgeLoginStates(now),
         services.store.oidc.purgeSessions(),
+        // Ids of logout tokens past the age at which any token is refused anyway.
+        services.store.oidc.purgeLogoutJtis(now),
         services.store.blocks.purge(now),
         services.store.revocations.purge(now - revocationRetentionMs),
         // Processes that died without leaving; a minute is far past any revoker's 1 s.

@@ -55,6 +55,23 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
       });
     });
 
+    describe('logout token ids', () => {
+      test('a jti is taken once until it expires, across processes; purge removes the expired ones only', async () => {
+        expect(await store.oidc.takeLogoutJti(hex('1'), 5_000, 1_000)).toBe(true);
+        expect(await peer.oidc.takeLogoutJti(hex('1'), 9_000, 4_999), 'replayed').toBe(false);
+        expect(await peer.oidc.takeLogoutJti(hex('2'), 9_000, 1_000)).toBe(true);
+        expect(await store.oidc.purgeLogoutJtis(5_000)).toBe(1);
+        expect(await store.oidc.takeLogoutJti(hex('2'), 9_000, 5_000), 'still recorded').toBe(false);
+        expect(await store.oidc.takeLogoutJti(hex('1'), 9_000, 5_000), 'expired, purged').toBe(true);
+        expect(await peer.oidc.takeLogoutJti(hex('2'), 12_000, 9_000), 'expired, not purged yet').toBe(true);
+      });
+
+      test(`of ${racers} racing takes of one jti, exactly one wins`, async () => {
+        const won = await race(subject, (s) => s.oidc.takeLogoutJti(hex('3'), 5_000, 1_000));
+        expect(won.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
     describe('identities', () => {
       test('an identity links once; found by (issuer, subject) exactly, listed by user, unlinked', async () => {
         const identity = { issuer: 'https://idp.example', subject: 'sub-1', userName: 'alice', createdAt: 1_000 };
@@ -88,6 +105,18 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
         expect(await peer.oidc.purgeSessions()).toBe(1);
         expect(await store.oidc.getSession('orphan')).toBeNull();
         expect(await store.oidc.getSession('handle-1')).not.toBeNull();
+      });
+
+      test('the sessions of a provider session and of a subject are found by issuer exactly', async () => {
+        await store.oidc.putSession(oidcSession({ handle: 'h-1', sid: 'sid-1', createdAt: 1_000 }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-2', sid: 'sid-2', createdAt: 2_000 }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-3', sid: 'sid-1', issuer: 'https://other.example' }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-4', sid: null, subject: 'sub-2' }));
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'sid-1')).toEqual(['h-1']);
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'SID-1')).toEqual([]);
+        expect(await peer.oidc.handlesBySubject('https://idp.example', 'sub-1')).toEqual(['h-1', 'h-2']);
+        expect(await peer.oidc.handlesBySubject('https://other.example', 'sub-2')).toEqual([]);
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'sid\u0000')).toEqual([]);
       });
 
       test('the sealed tokens are listed and re-sealed compare-and-set (master-key rotation)', async () => {

@@ -264,6 +264,20 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX leases_expires_at ON leases (expires_at);
     `,
   },
+  {
+    version: 10,
+    description: 'back-channel logout: seen logout token ids, and OIDC sessions by provider session and subject',
+    // As SQLite migration 13.
+    sql: `
+      CREATE TABLE oidc_logout_jtis (
+        jti_hash text COLLATE "C" PRIMARY KEY,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX oidc_logout_jtis_expires_at ON oidc_logout_jtis (expires_at);
+      CREATE INDEX oidc_sessions_issuer_sid ON oidc_sessions (issuer, sid);
+      CREATE INDEX oidc_sessions_issuer_subject ON oidc_sessions (issuer, subject);
+    `,
+  },
 ];
 
 /**

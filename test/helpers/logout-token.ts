@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
+import { backchannelLogoutEvent } from '../../src/oidc/backchannel-logout.js';
+import { call, type Reply } from './http.js';
+import { CLIENT_ID, oidcLogin, type OidcWorld } from './oidc-journey.js';
+
+/** A session that logged in at the test provider, with what a logout token names it by. */
+export interface ProviderSession {
+  /** The session cookie's value. */
+  cookie: string;
+  handle: string;
+  issuer: string;
+  sid: string | null;
+  sub: string;
+}
+
+/** Logs `login` in through the provider and reads the session's OIDC record from the gateway's store. */
+export async function providerSession(world: OidcWorld, login = 'sub-user'): Promise<ProviderSession> {
+  const before = new Set((await world.gw.gateway.services.sessions.list()).map((s) => s.handle));
+  const { session } = await oidcLogin(world, login);
+  const created = (await world.gw.gateway.services.sessions.list()).find((s) => !before.has(s.handle));
+  const record = created ? await world.gw.gateway.services.store.oidc.getSession(created.handle) : null;
+  if (!record) throw new Error('no OIDC record for the new session');
+  return { cookie: session, handle: record.handle, issuer: record.issuer, sid: record.sid, sub: record.subject };
+}
+
+/** The claims of a valid logout token for `target`, at the gateway's clock, with `overrides` over them (undefined removes one). */
+export function logoutClaims(world: OidcWorld, target: ProviderSession, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const claims: Record<string, unknown> = {
+    iss: world.provider.issuer,
+    aud: CLIENT_ID,
+    iat: Math.floor(world.gw.clock.now() / 1000),
+    exp: Math.floor(world.gw.clock.now() / 1000) + 120,
+    jti: randomUUID(),
+    sub: target.sub,
+    ...(target.sid ? { sid: target.sid } : {}),
+    events: { [backchannelLogoutEvent]: {} },
+    ...overrides,
+  };
+  for (const [key, value] of Object.entries(claims)) if (value === undefined) delete claims[key];
+  return claims;
+}
+
+/** Signs claims as the provider does (its own key, RS256, typ logout+jwt), or with `key`/`header` of a test's choosing. */
+export async function signLogoutToken(world: OidcWorld, claims: Record<string, unknown>, options: { key?: CryptoKey; header?: Partial<JWTHeaderParameters> } = {}): Promise<string> {
+  const { kid, alg, privateKey } = world.provider.signingKey;
+  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'logout+jwt', ...options.header }).sign(options.key ?? privateKey);
+}
+
+/** POST /auth/oidc/backchannel-logout/P as the provider would: a form, no cookie, no X-CSRF, no Origin. */
+export async function postLogoutToken(world: OidcWorld, token: string | null, options: { provider?: string; body?: string; contentType?: string } = {}): Promise<Reply> {
+  const body = options.body ?? (token === null ? '' : new URLSearchParams({ logout_token: token }).toString());
+  return call(world.gw.url, `/auth/oidc/backchannel-logout/${options.provider ?? 'corp'}`, {
+    method: 'POST',
+    csrf: false,
+    body,
+    headers: { 'content-type': options.contentType ?? 'application/x-www-form-urlencoded' },
+  });
+}
+
+/** Whether the session still serves a request (GET /auth/session). */
+export async function sessionServes(world: OidcWorld, cookie: string): Promise<boolean> {
+  const reply = await call(world.gw.url, '/auth/session', { session: cookie });
+  return reply.status === 200;
+}
