@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
 import { backchannelLogoutEvent } from '../../src/oidc/backchannel-logout.js';
+import type { SessionTokens } from '../../src/oidc/token-refresher.js';
+import { open } from '../../src/secrets/envelope.js';
+import { oidcTokensAad } from '../../src/secrets/sealed-values.js';
+import { request as undiciRequest } from 'undici';
 import { call, type Reply } from './http.js';
-import { CLIENT_ID, oidcLogin, type OidcWorld } from './oidc-journey.js';
+import { CLIENT_ID, CLIENT_SECRET, oidcLogin, type OidcWorld } from './oidc-journey.js';
 
 /** A session that logged in at the test provider, with what a logout token names it by. */
 export interface ProviderSession {
@@ -62,4 +66,23 @@ export async function postLogoutToken(world: OidcWorld, token: string | null, op
 export async function sessionServes(world: OidcWorld, cookie: string): Promise<boolean> {
   const reply = await call(world.gw.url, '/auth/session', { session: cookie });
   return reply.status === 200;
+}
+
+/** The tokens the gateway holds for a session, opened from its store (the test reads what no response ever shows). */
+export async function heldTokens(world: OidcWorld, handle: string): Promise<SessionTokens> {
+  const services = world.gw.gateway.services;
+  const record = await services.store.oidc.getSession(handle);
+  if (!record) throw new Error('no OIDC record');
+  return JSON.parse(open(services.keyring, oidcTokensAad(handle), record.sealedTokens).toString('utf8')) as SessionTokens;
+}
+
+/** Uses a refresh token at the provider's token endpoint, as the gateway's client: the status and OAuth error. */
+export async function refreshAtProvider(world: OidcWorld, refreshToken: string): Promise<{ status: number; error: string | null }> {
+  const res = await undiciRequest(`${world.provider.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
+  });
+  const body = (await res.body.json()) as { error?: string };
+  return { status: res.statusCode, error: body.error ?? null };
 }

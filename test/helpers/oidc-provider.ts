@@ -109,6 +109,13 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       Grant: 3600,
     },
     cookies: { keys: ['oidc-test-provider-cookie-key-0123456789'] },
+    // The provider's own requests (back-channel logout posts) go to a gateway on 127.0.0.1, which its
+    // SSRF guard (a dispatcher that refuses special-use addresses) would stop: the fixture's relying
+    // parties are all on loopback, so its requests use the default dispatcher.
+    fetch: (url: string | URL, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = init;
+      return fetch(url, rest);
+    },
     // Every login gets a refresh token (without asking for offline_access), and every refresh
     // rotates it: the old one is consumed, so a second refresh with it is refused (invalid_grant),
     // as at providers that follow RFC 9700 §4.14.2.
