@@ -7,6 +7,7 @@ import { oidcTokensAad } from '../../src/secrets/sealed-values.js';
 import { request as undiciRequest } from 'undici';
 import { call, type Reply } from './http.js';
 import { CLIENT_ID, CLIENT_SECRET, oidcLogin, type OidcWorld } from './oidc-journey.js';
+import type { TestProvider } from './oidc-provider.js';
 
 /** A session that logged in at the test provider, with what a logout token names it by. */
 export interface ProviderSession {
@@ -46,7 +47,7 @@ export function logoutClaims(world: OidcWorld, target: ProviderSession, override
 }
 
 /** Signs claims as the provider does (its own key, RS256, typ logout+jwt), or with `key`/`header` of a test's choosing. */
-export async function signLogoutToken(world: OidcWorld, claims: Record<string, unknown>, options: { key?: CryptoKey; header?: Partial<JWTHeaderParameters> } = {}): Promise<string> {
+export async function signLogoutToken(world: { provider: TestProvider }, claims: Record<string, unknown>, options: { key?: CryptoKey; header?: Partial<JWTHeaderParameters> } = {}): Promise<string> {
   const { kid, alg, privateKey } = world.provider.signingKey;
   return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'logout+jwt', ...options.header }).sign(options.key ?? privateKey);
 }
@@ -85,4 +86,10 @@ export async function refreshAtProvider(world: OidcWorld, refreshToken: string):
   });
   const body = (await res.body.json()) as { error?: string };
   return { status: res.statusCode, error: body.error ?? null };
+}
+
+/** A logout token's claims for (`sid`, `sub`) at `issuer`, at the real clock (for `serve` processes, which run on it). */
+export function realTimeLogoutClaims(issuer: string, target: { sid: string | null; sub: string }): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: issuer, aud: CLIENT_ID, iat: now, exp: now + 120, jti: randomUUID(), sub: target.sub, ...(target.sid ? { sid: target.sid } : {}), events: { [backchannelLogoutEvent]: {} } };
 }
