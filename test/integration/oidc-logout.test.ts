@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { call, login } from '../helpers/http.js';
+import { call, fromAddress, login } from '../helpers/http.js';
 import { heldTokens, logoutClaims, postLogoutToken, providerSession, refreshAtProvider, sessionServes, signLogoutToken } from '../helpers/logout-token.js';
 import { callbackUrl, CLIENT_ID, CLIENT_SECRET, beginJourney, finishJourney, startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
 import { CookieJar, endSessionAtProvider } from '../helpers/oidc-provider.js';
@@ -163,6 +163,47 @@ describe('back-channel logout (SPEC §9)', () => {
       const reply = await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target, overrides)));
       expect([reply.status, reply.json().error.code], JSON.stringify(overrides)).toEqual([400, 'invalid_logout_token']);
     }
+    expect(await sessionServes(world, target.cookie)).toBe(true);
+  });
+});
+
+describe('the back-channel endpoint in the pipeline', () => {
+  let world: OidcWorld;
+  beforeAll(async () => {
+    world = await startOidcWorld({
+      corp: { backchannelLogout: true },
+      config: {
+        ipRules: { deny: ['127.0.0.2/32'] },
+        limits: [{ name: 'backchannel', match: '/auth/oidc/backchannel-logout/**', by: 'ip', max: 2, per: '1m', action: 'reject' }],
+      },
+    });
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  test('no CSRF or session check stands in its way: a cross-site post with a stale cookie is judged by its token alone', async () => {
+    const target = await providerSession(world);
+    const reply = await call(world.gw.url, '/auth/oidc/backchannel-logout/corp', {
+      method: 'POST',
+      csrf: false,
+      session: 'stale-cookie-value-that-is-no-session',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.example', 'sec-fetch-site': 'cross-site' },
+      body: new URLSearchParams({ logout_token: await signLogoutToken(world, logoutClaims(world, target)) }).toString(),
+    });
+    expect(reply.status, reply.text).toBe(200);
+    expect(await sessionServes(world, target.cookie)).toBe(false);
+  });
+
+  test('IP lists and rate rules apply as to any request', async () => {
+    const target = await providerSession(world);
+    const token = await signLogoutToken(world, logoutClaims(world, target));
+    const denied = await call(world.gw.url, '/auth/oidc/backchannel-logout/corp', { method: 'POST', csrf: false, dispatcher: fromAddress('127.0.0.2'), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
+    expect([denied.status, denied.json().error.code]).toEqual([403, 'ip_blocked']);
+    // The rule allows 2 a minute from this address; the first test used one.
+    expect((await postLogoutToken(world, 'not-a-jwt')).status).toBe(400);
+    const limited = await postLogoutToken(world, token);
+    expect([limited.status, limited.json().error.code]).toEqual([429, 'rate_limited']);
     expect(await sessionServes(world, target.cookie)).toBe(true);
   });
 });
