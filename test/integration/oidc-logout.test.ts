@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { call, fromAddress, login } from '../helpers/http.js';
 import { heldTokens, logoutClaims, postLogoutToken, providerSession, refreshAtProvider, sessionServes, signLogoutToken } from '../helpers/logout-token.js';
@@ -153,6 +155,24 @@ describe('back-channel logout (SPEC §9)', () => {
     });
     expect(refused.detail).toEqual({ provider: 'corp', reason: 'nonce_present' });
     expect(world.gw.logs()).not.toContain(refusedToken);
+  });
+
+  test('housekeeping forgets a logout token\'s id once the token could no longer be accepted, not before', async () => {
+    world = await startOidcWorld({ corp: { backchannelLogout: true } });
+    const target = await providerSession(world);
+    expect((await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target)))).status).toBe(200);
+    const db = new Database(join(world.gw.dir, 'gatehouse.db'), { readonly: true });
+    try {
+      const count = (): unknown => db.prepare('SELECT count(*) FROM oidc_logout_jtis').pluck().get();
+      world.gw.clock.advance(600_000);
+      await world.gw.gateway.housekeep();
+      expect(count()).toBe(1);
+      world.gw.clock.advance(31_000);
+      await world.gw.gateway.housekeep();
+      expect(count()).toBe(0);
+    } finally {
+      db.close();
+    }
   });
 
   test('a logout token from the future, or older than 10 minutes, is refused', async () => {
