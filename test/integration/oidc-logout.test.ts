@@ -175,6 +175,22 @@ describe('back-channel logout (SPEC §9)', () => {
     }
   });
 
+  test('a provider whose keys cannot be read: 503 idp_unavailable, nothing ends, the jti not spent', async () => {
+    world = await startOidcWorld({ corp: { backchannelLogout: true } });
+    const target = await providerSession(world);
+    const token = await signLogoutToken(world, logoutClaims(world, target));
+    await world.provider.pause();
+    try {
+      const reply = await postLogoutToken(world, token);
+      expect([reply.status, reply.json().error.code]).toEqual([503, 'idp_unavailable']);
+      expect(await sessionServes(world, target.cookie)).toBe(true);
+    } finally {
+      await world.provider.resume();
+    }
+    expect((await postLogoutToken(world, token)).status).toBe(200);
+    expect(await sessionServes(world, target.cookie)).toBe(false);
+  });
+
   test('a logout token from the future, or older than 10 minutes, is refused', async () => {
     world = await startOidcWorld({ corp: { backchannelLogout: true } });
     const target = await providerSession(world);
