@@ -26,6 +26,11 @@ export interface TestProviderOptions {
   accounts: ProviderAccount[];
   /** Seconds; short by default so expiry tests need no long waits. */
   ttl?: { accessToken?: number; idToken?: number; refreshToken?: number; authorizationCode?: number };
+  /**
+   * Seconds: every token response that carries a refresh token also says `refresh_expires_in`, as
+   * Keycloak's do (the provider itself keeps honouring `ttl.refreshToken`).
+   */
+  refreshExpiresIn?: number;
 }
 
 export interface TestProvider {
@@ -97,6 +102,13 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
     issueRefreshToken: async () => true,
     rotateRefreshToken: () => true,
   });
+  if (options.refreshExpiresIn !== undefined) {
+    const seconds = options.refreshExpiresIn;
+    provider.use(async (ctx: { path: string; body: unknown }, next: () => Promise<void>) => {
+      await next();
+      if (ctx.path === '/token' && typeof ctx.body === 'object' && ctx.body !== null && 'refresh_token' in ctx.body) ctx.body = { ...ctx.body, refresh_expires_in: seconds };
+    });
+  }
   const tokenRequests: string[] = [];
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     tokenRequests.push(ctx.oidc.params?.grant_type ?? 'unknown');
