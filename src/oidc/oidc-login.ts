@@ -144,16 +144,12 @@ export class OidcLogin {
     if (user.locked) throw new GatewayError('oidc_access_denied');
     const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [];
     const expiresIn = tokens.expiresIn();
-    const sealedTokens = (handle: string, now: number): string => {
-      const refreshUntil = tokens.refresh_token === undefined ? undefined : refreshExpiresAt(tokens, now);
-      return sealSessionTokens(this.#keyring, handle, {
-        idToken: tokens.id_token ?? null,
-        accessToken: tokens.access_token,
-        refreshToken: tokens.refresh_token ?? null,
-        ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
-        ...(refreshUntil === undefined ? {} : { refreshExpiresAt: refreshUntil }),
-      }, this.#random);
-    };
+    const sealedTokens = (handle: string): string => sealSessionTokens(this.#keyring, handle, {
+      idToken: tokens.id_token ?? null,
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token ?? null,
+      ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
+    }, this.#random);
     return {
       user,
       returnTo: login.returnTo,
@@ -165,8 +161,9 @@ export class OidcLogin {
         subject: claims.sub,
         sid: typeof claims.sid === 'string' ? claims.sid : null,
         amr,
-        sealedTokens: sealedTokens(handle, now),
+        sealedTokens: sealedTokens(handle),
         accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+        refreshExpiresAt: tokens.refresh_token === undefined ? null : refreshExpiresAt(tokens, now) ?? null,
         createdAt: now,
       }),
     };

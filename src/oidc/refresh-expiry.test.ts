@@ -37,8 +37,8 @@ describe('refreshExpiresAt: what a token response says of its refresh token\'s e
 
 describe('pastRefreshToken', () => {
   test('over at the expiry itself, not before; never for an unknown expiry', () => {
-    expect(pastRefreshToken(now, now - 1)).toBe(false);
-    expect(pastRefreshToken(now, now)).toBe(true);
-    expect(pastRefreshToken(undefined, Number.MAX_SAFE_INTEGER)).toBe(false);
+    expect(pastRefreshToken({ refreshExpiresAt: now }, now - 1)).toBe(false);
+    expect(pastRefreshToken({ refreshExpiresAt: now }, now)).toBe(true);
+    expect(pastRefreshToken({ refreshExpiresAt: null }, Number.MAX_SAFE_INTEGER)).toBe(false);
   });
 });

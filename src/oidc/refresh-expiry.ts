@@ -1,4 +1,5 @@
 import { decodeJwt } from 'jose';
+import type { OidcSessionRecord } from './oidc-store.js';
 
 /**
  * SPEC §9 "A session never outlives its refresh token": when a token response's refresh token
@@ -19,13 +20,13 @@ export function refreshExpiresAt(answer: Readonly<Record<string, unknown>>, now:
 }
 
 /**
- * Whether a session whose refresh token expires at `expiresAt` (refreshExpiresAt, sealed with its
- * tokens) is past it at `now`: then it is over, whatever its access token and cookie say, and is
- * refused and ended as a refused refresh is (401 session_expired). The one check, for wherever
- * the session's tokens are opened.
+ * Whether the OIDC session is past its refresh token's lifetime at `now` (the record's
+ * refreshExpiresAt, null when unknown): then it is over, whatever its access token and cookie say,
+ * and is refused and ended as a refused refresh is (401 session_expired). The one check, on the
+ * record alone (no tokens opened), for wherever the session's record is at hand.
  */
-export function pastRefreshToken(expiresAt: number | undefined, now: number): boolean {
-  return expiresAt !== undefined && now >= expiresAt;
+export function pastRefreshToken(record: Pick<OidcSessionRecord, 'refreshExpiresAt'>, now: number): boolean {
+  return record.refreshExpiresAt !== null && now >= record.refreshExpiresAt;
 }
 
 function seconds(value: unknown): number | undefined {

@@ -22,11 +22,6 @@ export interface SessionTokens {
   readonly refreshToken: string | null;
   /** How long the access token was issued for (ms), when the provider said; absent in older records. */
   readonly accessLifetimeMs?: number;
-  /**
-   * When the refresh token expires (ms, gateway clock), when the provider said (refresh-expiry.ts).
-   * Sealed with the token it describes: written in the same put, at login and at every refresh.
-   */
-  readonly refreshExpiresAt?: number;
 }
 
 /** Why a session's tokens can no longer be used: the audit's reason when the caller ends the session. */
@@ -115,8 +110,8 @@ export class TokenRefresher {
   }
 
   /** Throws SessionEnded (401 session_expired) once the session is past its refresh token's lifetime. */
-  checkRefreshLifetime(tokens: SessionTokens): void {
-    if (pastRefreshToken(tokens.refreshExpiresAt, this.#clock.now())) throw new SessionEnded('refresh_token_expired');
+  checkRefreshLifetime(record: OidcSessionRecord): void {
+    if (pastRefreshToken(record, this.#clock.now())) throw new SessionEnded('refresh_token_expired');
   }
 
   open(record: OidcSessionRecord): SessionTokens {
@@ -151,11 +146,11 @@ export class TokenRefresher {
   async #refresh(handle: string): Promise<SessionTokens> {
     const record = await this.#store.getSession(handle);
     if (!record) throw new SessionEnded('refresh_rejected');
+    // Past its lifetime the provider would refuse the refresh token: the session is over, unasked.
+    this.checkRefreshLifetime(record);
     const tokens = this.open(record);
-    // Without a refresh token the session cannot outlive its access token (SPEC §9); past its
-    // lifetime the provider would refuse it, and the session is over anyway.
+    // Without a refresh token the session cannot outlive its access token (SPEC §9).
     if (tokens.refreshToken === null) throw new SessionEnded('refresh_rejected');
-    this.checkRefreshLifetime(tokens);
     const provider = this.#clients.provider(record.provider);
     if (!provider) throw new SessionEnded('refresh_rejected');
     const config = await this.#clients.config(provider).catch((error: unknown) => {
@@ -177,13 +172,11 @@ export class TokenRefresher {
     const now = this.#clock.now();
     // A provider that does not rotate answers without a refresh token: the old one stays valid, and
     // its lifetime stands unless the answer gives it anew.
-    const refreshUntil = refreshExpiresAt(answer, now) ?? (answer.refresh_token === undefined ? tokens.refreshExpiresAt : undefined);
     const next: SessionTokens = {
       idToken: answer.id_token ?? tokens.idToken,
       accessToken: answer.access_token,
       refreshToken: answer.refresh_token ?? tokens.refreshToken,
       ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
-      ...(refreshUntil === undefined ? {} : { refreshExpiresAt: refreshUntil }),
     };
     const roles = await this.#mappedRoles(provider, config, record, answer);
     // SPEC §9 `requireRole`: a login that maps to no role is refused, and so is a refresh; the
@@ -196,6 +189,7 @@ export class TokenRefresher {
       ...record,
       sealedTokens: sealSessionTokens(this.#keyring, handle, next, this.#random),
       accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+      refreshExpiresAt: refreshExpiresAt(answer, now) ?? (answer.refresh_token === undefined ? record.refreshExpiresAt : null),
     });
     if (roles !== null) await this.#updateRoles(record, roles);
     return next;

@@ -26,8 +26,8 @@ export class UserTokens {
   async forSession(handle: string, provider: string): Promise<SessionTokens | null> {
     const record = await this.#store.getSession(handle);
     if (!record || record.provider !== provider) return null;
+    this.#refresher.checkRefreshLifetime(record);
     const tokens = this.#refresher.open(record);
-    this.#refresher.checkRefreshLifetime(tokens);
     return this.#refresher.isFresh(record, tokens) ? tokens : this.#refresher.refreshed(record);
   }
 }

@@ -264,6 +264,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX leases_expires_at ON leases (expires_at);
     `,
   },
+  {
+    version: 10,
+    description: 'when an OIDC session\'s refresh token expires',
+    // oidc/refresh-expiry.ts; as SQLite migration 13. Milliseconds by the gateway's clock; NULL
+    // when the provider did not say (and for sessions from before).
+    sql: `
+      ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at bigint;
+    `,
+  },
 ];
 
 /**
