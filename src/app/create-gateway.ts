@@ -44,7 +44,7 @@ import { oidcEndpoints } from '../http/oidc-endpoints.js';
 import { OidcLogin } from '../oidc/oidc-login.js';
 import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
-import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
+import { refreshFailures, SessionEnded, TokenRefresher } from '../oidc/token-refresher.js';
 import { SingleFlight } from '../cluster/single-flight.js';
 import { BackchannelLogout } from '../oidc/backchannel-logout.js';
 import { ProviderLogout } from '../oidc/provider-logout.js';
@@ -128,6 +128,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     clients: providerClients,
     flight: new SingleFlight({ leases: services.store.leases, clock: services.clock, random: services.random, ...refreshFailures }),
     logger,
+    userChanged: (userName) => services.sessions.userChanged(userName),
   });
   const userTokens = new UserTokens({ store: services.store.oidc, refresher });
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
@@ -139,10 +140,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
     userTokens,
-    // SPEC §9: the provider refused the refresh token; the session ends the normal way (announced
-    // to the other processes and nodes, audited).
-    endSession: async (ctx) => {
-      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
+    // SPEC §9: the provider refused the refresh token, the session is past its refresh token's
+    // lifetime, or a refresh mapped to no role under requireRole; the session ends the normal way
+    // (announced to the other processes and nodes, audited with the reason).
+    endSession: async (ctx, error) => {
+      const reason = error instanceof SessionEnded ? error.reason : 'refresh_rejected';
+      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, reason);
     },
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
@@ -180,6 +183,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       clock: services.clock,
       logger,
       publicOrigin: config.server.publicOrigin,
+      userChanged: (userName) => services.sessions.userChanged(userName),
     }),
     clients: providerClients,
     store: services.store.oidc,

@@ -44,6 +44,12 @@ export interface OidcSessionRecord {
   sealedTokens: string;
   /** When the access token expires (ms), or null when the provider did not say. */
   accessExpiresAt: number | null;
+  /**
+   * When the refresh token expires (ms), or null when the provider did not say (oidc/refresh-expiry.ts):
+   * the session ends there (SPEC §9 "A session never outlives its refresh token"). Written with
+   * the tokens, at login and at every refresh.
+   */
+  refreshExpiresAt: number | null;
   createdAt: number;
 }
 

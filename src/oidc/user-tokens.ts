@@ -20,12 +20,13 @@ export class UserTokens {
 
   /**
    * Null when the session has no OIDC record (a local login) or logged in at another provider.
-   * GatewayError session_expired when the provider refused the refresh (the caller ends the
-   * session), idp_unavailable when it could not be reached.
+   * SessionEnded (401 session_expired) when the provider refused the refresh or the session is
+   * past its refresh token's lifetime (the caller ends the session), idp_unavailable when it could not be reached.
    */
   async forSession(handle: string, provider: string): Promise<SessionTokens | null> {
     const record = await this.#store.getSession(handle);
     if (!record || record.provider !== provider) return null;
+    this.#refresher.checkRefreshLifetime(record);
     const tokens = this.#refresher.open(record);
     return this.#refresher.isFresh(record, tokens) ? tokens : this.#refresher.refreshed(record);
   }

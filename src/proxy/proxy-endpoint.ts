@@ -27,8 +27,8 @@ export interface ProxyDeps {
   assertion?: UpstreamAssertion | null;
   /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
   userTokens?: UserTokens | null;
-  /** Ends the request's session (the provider refused to refresh its tokens). */
-  endSession?: (ctx: RequestContext) => Promise<void>;
+  /** Ends the request's session (its tokens can no longer be used: `error` says why). */
+  endSession?: (ctx: RequestContext, error: GatewayError) => Promise<void>;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -159,7 +159,7 @@ async function userCredential(ctx: RequestContext, provider: string, route: Comp
   } catch (error) {
     if (error instanceof GatewayError && error.code === 'session_expired') {
       // Every caller of the refused refresh ends the session; all but the first find it ended already.
-      await deps.endSession?.(ctx);
+      await deps.endSession?.(ctx, error);
       ctx.live = null;
       ctx.staleCookie = true;
     }

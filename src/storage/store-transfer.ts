@@ -89,7 +89,7 @@ export const transferTables: readonly TransferTable[] = [
   { name: 'oidc_identities', columns: [text('issuer'), text('subject'), text('user_name'), int('created_at')], order: ['issuer', 'subject'] },
   {
     name: 'oidc_sessions',
-    columns: [text('handle'), text('provider'), text('issuer'), text('subject'), text('sid'), { name: 'amr', type: 'list' }, { name: 'sealed_tokens', type: 'text', sealed: true }, int('access_expires_at'), int('created_at')],
+    columns: [text('handle'), text('provider'), text('issuer'), text('subject'), text('sid'), { name: 'amr', type: 'list' }, { name: 'sealed_tokens', type: 'text', sealed: true }, int('access_expires_at'), int('created_at'), int('refresh_expires_at')],
     order: ['handle'],
   },
   { name: 'audit_events', columns: [int('time'), text('type'), text('user_name'), text('ip'), text('request_id'), text('detail')], order: 'insertion', generated: ['id'] },

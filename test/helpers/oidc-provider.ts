@@ -33,6 +33,11 @@ export interface TestProviderOptions {
   backchannelLogout?: boolean;
   /** false: no end_session_endpoint (RP-Initiated Logout off); on by default, as in oidc-provider. */
   rpInitiatedLogout?: boolean;
+  /**
+   * Seconds: every token response that carries a refresh token also says `refresh_expires_in`, as
+   * Keycloak's do (the provider itself keeps honouring `ttl.refreshToken`).
+   */
+  refreshExpiresIn?: number;
 }
 
 export interface TestProvider {
@@ -122,6 +127,13 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
     issueRefreshToken: async () => true,
     rotateRefreshToken: () => true,
   });
+  if (options.refreshExpiresIn !== undefined) {
+    const seconds = options.refreshExpiresIn;
+    provider.use(async (ctx: { path: string; body: unknown }, next: () => Promise<void>) => {
+      await next();
+      if (ctx.path === '/token' && typeof ctx.body === 'object' && ctx.body !== null && 'refresh_token' in ctx.body) ctx.body = { ...ctx.body, refresh_expires_in: seconds };
+    });
+  }
   const tokenRequests: string[] = [];
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     tokenRequests.push(ctx.oidc.params?.grant_type ?? 'unknown');

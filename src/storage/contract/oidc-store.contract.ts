@@ -14,7 +14,7 @@ function loginState(overrides: Partial<LoginStateRecord> = {}): LoginStateRecord
 }
 
 function oidcSession(overrides: Partial<OidcSessionRecord> = {}): OidcSessionRecord {
-  return { handle: 'handle-1', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: 'sid-1', amr: ['pwd'], sealedTokens: 'v1.k.n.tokens.t', accessExpiresAt: 61_000, createdAt: 1_000, ...overrides };
+  return { handle: 'handle-1', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: 'sid-1', amr: ['pwd'], sealedTokens: 'v1.k.n.tokens.t', accessExpiresAt: 61_000, refreshExpiresAt: 1_801_000, createdAt: 1_000, ...overrides };
 }
 
 export function describeOidcStoreContract(name: string, factory: ContractFactory<OidcSubjectStore>): void {
@@ -98,7 +98,8 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
     describe('sessions', () => {
       test('a record is put, replaced, read by the peer, and purged once its session is gone', async () => {
         await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'handle-1' }));
-        await store.oidc.putSession(oidcSession({ sid: null, accessExpiresAt: null }));
+        await store.oidc.putSession(oidcSession({ sid: null, accessExpiresAt: null, refreshExpiresAt: null }));
+        expect(await peer.oidc.getSession('handle-1')).toEqual(oidcSession({ sid: null, accessExpiresAt: null, refreshExpiresAt: null }));
         await store.oidc.putSession(oidcSession({ amr: ['pwd', 'otp'] }));
         expect(await peer.oidc.getSession('handle-1')).toEqual(oidcSession({ amr: ['pwd', 'otp'] }));
         await store.oidc.putSession(oidcSession({ handle: 'orphan' }));

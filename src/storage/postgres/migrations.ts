@@ -278,6 +278,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX oidc_sessions_issuer_subject ON oidc_sessions (issuer, subject);
     `,
   },
+  {
+    version: 11,
+    description: 'when an OIDC session\'s refresh token expires',
+    // oidc/refresh-expiry.ts; as SQLite migration 14. Milliseconds by the gateway's clock; NULL
+    // when the provider did not say (and for sessions from before).
+    sql: `
+      ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at bigint;
+    `,
+  },
 ];
 
 /**

@@ -15,9 +15,10 @@ const findIdentity = statement('oidc_find_identity', `SELECT ${identityColumns} 
 const identitiesOf = statement('oidc_identities_of', `SELECT ${identityColumns} FROM oidc_identities WHERE user_name = $1 ORDER BY created_at, issuer, subject`);
 const unlinkUser = statement('oidc_unlink_user', 'DELETE FROM oidc_identities WHERE user_name = $1');
 const unlink = statement('oidc_unlink', 'DELETE FROM oidc_identities WHERE issuer = $1 AND subject = $2');
-const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${oidcSessionColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${oidcSessionColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
   ON CONFLICT (handle) DO UPDATE SET provider = excluded.provider, issuer = excluded.issuer, subject = excluded.subject, sid = excluded.sid,
-    amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at`);
+    amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at,
+    refresh_expires_at = excluded.refresh_expires_at`);
 const getSession = statement('oidc_get_session', `SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = $1`);
 const purgeSessions = statement('oidc_purge_sessions', 'DELETE FROM oidc_sessions o WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.handle = o.handle)');
 const handlesBySid = statement('oidc_handles_by_sid', 'SELECT handle FROM oidc_sessions WHERE issuer = $1 AND sid = $2 ORDER BY created_at, handle');
@@ -77,7 +78,7 @@ export class PostgresOidcStore implements OidcStore {
   }
 
   async putSession(r: OidcSessionRecord): Promise<void> {
-    await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt]);
+    await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt, r.refreshExpiresAt]);
   }
 
   async getSession(handle: string): Promise<OidcSessionRecord | null> {

@@ -328,6 +328,15 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX oidc_sessions_issuer_subject ON oidc_sessions (issuer, subject);
     `,
   },
+  {
+    version: 14,
+    description: 'when an OIDC session\'s refresh token expires',
+    // oidc/refresh-expiry.ts: SPEC §9 "A session never outlives its refresh token". Milliseconds by
+    // the gateway's clock; NULL when the provider did not say (and for sessions from before).
+    sql: `
+      ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at INTEGER;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

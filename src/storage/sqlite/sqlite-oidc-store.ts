@@ -38,7 +38,7 @@ export class SqliteOidcStore implements OidcStore {
     this.#unlinkUser = db.prepare('DELETE FROM oidc_identities WHERE user_name = ?');
     this.#unlink = db.prepare('DELETE FROM oidc_identities WHERE issuer = ? AND subject = ?');
     this.#putSession = db.prepare(`INSERT OR REPLACE INTO oidc_sessions (${oidcSessionColumns})
-      VALUES (@handle, @provider, @issuer, @subject, @sid, @amr, @sealed_tokens, @access_expires_at, @created_at)`);
+      VALUES (@handle, @provider, @issuer, @subject, @sid, @amr, @sealed_tokens, @access_expires_at, @created_at, @refresh_expires_at)`);
     this.#getSession = db.prepare(`SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = ?`);
     this.#purgeSessions = db.prepare('DELETE FROM oidc_sessions WHERE handle NOT IN (SELECT handle FROM sessions)');
     this.#handlesBySid = db.prepare('SELECT handle FROM oidc_sessions WHERE issuer = ? AND sid = ? ORDER BY created_at, handle');
@@ -86,7 +86,7 @@ export class SqliteOidcStore implements OidcStore {
   }
 
   async putSession(r: OidcSessionRecord): Promise<void> {
-    this.#putSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt });
+    this.#putSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt, refresh_expires_at: r.refreshExpiresAt });
   }
 
   async getSession(handle: string): Promise<OidcSessionRecord | null> {
