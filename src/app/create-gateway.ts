@@ -127,7 +127,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     flight: new SingleFlight({ leases: services.store.leases, clock: services.clock, random: services.random, ...refreshFailures }),
     logger,
   });
-  const userTokens = new UserTokens({ store: services.store.oidc, refresher });
+  const userTokens = new UserTokens({ store: services.store.oidc, refresher, memory: services.sessionMemory?.memory ?? null });
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -136,12 +136,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     maxBodySize: config.server.maxBodySize,
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
-    userTokens,
-    // SPEC §9: the provider refused the refresh token; the session ends the normal way (announced
-    // to the other processes and nodes, audited).
-    endSession: async (ctx) => {
-      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
-    },
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
@@ -231,6 +225,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateRules,
     counters,
     refusals,
+    userTokens: config.oidc.providers.length > 0 ? userTokens : null,
     requestIds: requestIdSource(services.random),
   };
 

@@ -160,6 +160,27 @@ export const stages: readonly Stage[] = [
     },
   },
   {
+    name: 'oidc-refresh',
+    run(ctx, rt) {
+      // SPEC §9 "Before the access token expires it is refreshed": on every request of the session
+      // that counts as its activity, whatever the route, so a grant the provider ended ends the
+      // session on its next such request anywhere. Not on those that do not count (SPEC §4.1:
+      // reading the session, logging in or out): logout must not rotate tokens it is about to drop.
+      const live = ctx.live;
+      const userTokens = rt.userTokens;
+      if (!live || !userTokens || !ctx.endpoint!.touches) return undefined;
+      const known = userTokens.currentNow(live.session.handle);
+      if (known !== undefined) {
+        ctx.oidc = known;
+        return undefined;
+      }
+      return userTokens.current(live.session.handle).then((held) => {
+        ctx.oidc = held;
+        return undefined;
+      }, (error: unknown) => refreshFailed(ctx, rt, error));
+    },
+  },
+  {
     name: 'session-restrictions',
     run(ctx) {
       const live = ctx.live;
@@ -246,6 +267,20 @@ function presented(ctx: RequestContext, live: LiveSession | null): StageResult {
   if (live) return undefined;
   ctx.staleCookie = true;
   return ctx.endpoint!.access === 'optional' ? undefined : new GatewayError('unauthenticated');
+}
+
+/**
+ * SPEC §9: the provider refused the refresh token (`invalid_grant`): the session ends the normal
+ * way (announced to every process and node, audited) and the request gets 401 session_expired with
+ * the cookie cleared; every caller of the refused refresh ends it, all but the first find it ended.
+ * Anything else (idp_unavailable, the store) ends the request and keeps the session.
+ */
+async function refreshFailed(ctx: RequestContext, rt: Runtime, error: unknown): Promise<StageResult> {
+  if (!(error instanceof GatewayError) || error.code !== 'session_expired') throw error;
+  await rt.services.sessions.revoke(ctx.live!.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
+  ctx.live = null;
+  ctx.staleCookie = true;
+  return ctx.endpoint!.access === 'optional' ? undefined : error;
 }
 
 /** The session vanished between validation and activity: as if the cookie had been stale from the start. */

@@ -23,6 +23,12 @@ export interface SessionTokens {
   readonly accessLifetimeMs?: number;
 }
 
+/** A session's OIDC record as stored, with its tokens opened. */
+export interface OpenedSession {
+  readonly record: OidcSessionRecord;
+  readonly tokens: SessionTokens;
+}
+
 /**
  * An access token this close to its expiry is refreshed before use: it must still be valid when
  * the upstream checks it, after the request's own transit and the clocks' disagreement. At most
@@ -93,8 +99,13 @@ export class TokenRefresher {
     return JSON.parse(open(this.#keyring, oidcTokensAad(record.handle), record.sealedTokens).toString('utf8')) as SessionTokens;
   }
 
-  /** The session's tokens with an access token valid past the margin, refreshed if need be. */
-  async refreshed(record: OidcSessionRecord): Promise<SessionTokens> {
+  /**
+   * The session's record and tokens with an access token valid past the margin, refreshed if need
+   * be. `record` is what the caller holds (from the store, or from its memory): it decides only
+   * whether the store's tokens are newer; the store is always read first (`fresh`), since another
+   * process or node may have rotated the refresh token the caller holds (decision 0012).
+   */
+  async refreshed(record: OidcSessionRecord): Promise<OpenedSession> {
     const handle = record.handle;
     try {
       return await this.#flight.run(refreshKey(handle), {
@@ -107,7 +118,7 @@ export class TokenRefresher {
           // caller in turn would refresh again.
           const tokens = this.open(current);
           const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
-          return replaced || this.isFresh(current, tokens) ? tokens : null;
+          return replaced || this.isFresh(current, tokens) ? { record: current, tokens } : null;
         },
         work: () => this.#refresh(handle),
       });
@@ -118,7 +129,7 @@ export class TokenRefresher {
     }
   }
 
-  async #refresh(handle: string): Promise<SessionTokens> {
+  async #refresh(handle: string): Promise<OpenedSession> {
     const record = await this.#store.getSession(handle);
     if (!record) throw new GatewayError('session_expired');
     const tokens = this.open(record);
@@ -149,13 +160,14 @@ export class TokenRefresher {
       refreshToken: answer.refresh_token ?? tokens.refreshToken,
       ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
     };
-    await this.#store.putSession({
+    const stored: OidcSessionRecord = {
       ...record,
       sealedTokens: sealSessionTokens(this.#keyring, handle, next, this.#random),
       accessExpiresAt: expiresIn === undefined ? null : this.#clock.now() + expiresIn * 1000,
-    });
+    };
+    await this.#store.putSession(stored);
     await this.#recomputeRoles(provider, config, record, answer);
-    return next;
+    return { record: stored, tokens: next };
   }
 
   /**
