@@ -149,14 +149,25 @@ async function userCredential(ctx: RequestContext, provider: string, route: Comp
   // Fresh, refreshed if it was due, by the oidc-refresh stage (http/pipeline.ts).
   const held = ctx.oidc;
   if (!held || held.record.provider !== provider) throw new GatewayError('idp_login_required');
+  const ready = preparedCredentials.get(held);
+  if (ready) return ready;
   const tokens = held.tokens;
   const attached = userTokenCredential(tokens);
   if (!attached) {
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the user\'s access token cannot be sent in a header');
     throw new GatewayError('upstream_unavailable');
   }
-  return { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
+  const credential = { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
+  preparedCredentials.set(held, credential);
+  return credential;
 }
+
+/**
+ * A session's credential, prepared once for the tokens the session memory holds (decision 0012):
+ * keyed by that object, so it goes when the memory drops or replaces them, and tokens read from the
+ * store for one request only are prepared for that request only.
+ */
+const preparedCredentials = new WeakMap<object, ReadyCredential>();
 
 function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Buffer | Readable, started: boolean): void {
   discard(body);
