@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayError } from '../errors/gateway-error.js';
 import type { OpenedSession } from '../oidc/user-tokens.js';
 import type { LiveSession } from '../sessions/session-service.js';
 import type { Endpoint } from './endpoint.js';
@@ -25,6 +26,11 @@ export interface RequestContext {
    * endpoint that does not refresh).
    */
   oidc?: OpenedSession | null;
+  /**
+   * Why the session's due access token could not be refreshed (503 idp_unavailable): answered by a
+   * route that sends the user's token; the others go on with the session (SPEC §9, decision 0012).
+   */
+  oidcUnavailable?: GatewayError;
   /** Whether a session cookie was presented that turned out to be unusable (it gets cleared). */
   staleCookie: boolean;
   /**

@@ -273,9 +273,15 @@ function presented(ctx: RequestContext, live: LiveSession | null): StageResult {
  * SPEC §9: the provider refused the refresh token (`invalid_grant`): the session ends the normal
  * way (announced to every process and node, audited) and the request gets 401 session_expired with
  * the cookie cleared; every caller of the refused refresh ends it, all but the first find it ended.
- * Anything else (idp_unavailable, the store) ends the request and keeps the session.
+ * The provider could not be reached: the session stays, and only a route that sends the user's
+ * token answers 503 idp_unavailable (proxy-endpoint.ts); the others do not need the provider, so an
+ * outage of it does not take them down. Anything else (the store) ends the request.
  */
 async function refreshFailed(ctx: RequestContext, rt: Runtime, error: unknown): Promise<StageResult> {
+  if (error instanceof GatewayError && error.code === 'idp_unavailable') {
+    ctx.oidcUnavailable = error;
+    return undefined;
+  }
   if (!(error instanceof GatewayError) || error.code !== 'session_expired') throw error;
   await rt.services.sessions.revoke(ctx.live!.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
   ctx.live = null;

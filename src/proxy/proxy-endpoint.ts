@@ -147,6 +147,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
  */
 async function userCredential(ctx: RequestContext, provider: string, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
   // Fresh, refreshed if it was due, by the oidc-refresh stage (http/pipeline.ts).
+  if (ctx.oidcUnavailable) throw ctx.oidcUnavailable;
   const held = ctx.oidc;
   if (!held || held.record.provider !== provider) throw new GatewayError('idp_login_required');
   const ready = preparedCredentials.get(held);

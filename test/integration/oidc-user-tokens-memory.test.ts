@@ -210,6 +210,30 @@ describe('user tokens held in the session memory (issue 13 item 9)', () => {
     expect((await call(world.gw.url, '/orders/mine', { session })).status).toBe(401);
   });
 
+  test('the provider cannot be reached when the token is due: a user-token route answers 503 idp_unavailable, a static-secret route goes on, the session stays', async () => {
+    const { session } = await oidcLogin(world, 'sub-user');
+    world.gw.clock.advance(intoMargin);
+    await allTrusted();
+    await world.provider.pause();
+    try {
+      const own = await call(b.url, '/orders/mine', { session });
+      expect(own.status).toBe(503);
+      expect(own.json().error.code).toBe('idp_unavailable');
+      expect(Number(own.headers['retry-after'])).toBeGreaterThan(0);
+      const other = await call(b.url, '/api/x', { session });
+      expect(other.status).toBe(200);
+      expect(other.setCookie).toEqual([]);
+    } finally {
+      await world.provider.resume();
+    }
+    // The failure is shared for a second (decision 0011), then the next request refreshes.
+    world.gw.clock.advance(2_000);
+    await allTrusted();
+    const counted = refreshes();
+    expect((await call(b.url, '/orders/mine', { session })).status).toBe(200);
+    expect(refreshes() - counted).toBe(1);
+  });
+
   const revocations: [string, (session: string, handle: string) => Promise<void>][] = [
     ['logout on A', async (session) => {
       expect((await call(world.gw.url, '/auth/logout', { method: 'POST', session })).status).toBe(204);
