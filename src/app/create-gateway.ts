@@ -44,7 +44,7 @@ import { oidcEndpoints } from '../http/oidc-endpoints.js';
 import { OidcLogin } from '../oidc/oidc-login.js';
 import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
-import { refreshFailures, SessionEnded, TokenRefresher } from '../oidc/token-refresher.js';
+import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
 import { SingleFlight } from '../cluster/single-flight.js';
 import { BackchannelLogout } from '../oidc/backchannel-logout.js';
 import { ProviderLogout } from '../oidc/provider-logout.js';
@@ -130,7 +130,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     userChanged: (userName) => services.sessions.userChanged(userName),
   });
-  const userTokens = new UserTokens({ store: services.store.oidc, refresher });
+  const userTokens = new UserTokens({ store: services.store.oidc, refresher, memory: services.sessionMemory?.memory ?? null });
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -139,14 +139,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     maxBodySize: config.server.maxBodySize,
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
-    userTokens,
-    // SPEC §9: the provider refused the refresh token, the session is past its refresh token's
-    // lifetime, or a refresh mapped to no role under requireRole; the session ends the normal way
-    // (announced to the other processes and nodes, audited with the reason).
-    endSession: async (ctx, error) => {
-      const reason = error instanceof SessionEnded ? error.reason : 'refresh_rejected';
-      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, reason);
-    },
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
@@ -239,6 +231,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateRules,
     counters,
     refusals,
+    userTokens: config.oidc.providers.length > 0 ? userTokens : null,
     requestIds: requestIdSource(services.random),
   };
 

@@ -37,6 +37,12 @@ export class SessionEnded extends GatewayError {
   }
 }
 
+/** A session's OIDC record as stored, with its tokens opened. */
+export interface OpenedSession {
+  readonly record: OidcSessionRecord;
+  readonly tokens: SessionTokens;
+}
+
 /**
  * An access token this close to its expiry is refreshed before use: it must still be valid when
  * the upstream checks it, after the request's own transit and the clocks' disagreement. At most
@@ -109,17 +115,27 @@ export class TokenRefresher {
     return record.accessExpiresAt === null || record.accessExpiresAt - marginFor(tokens) > this.#clock.now();
   }
 
+  /** Whether the session is past its refresh token's lifetime at the injected clock's now. */
+  outlived(record: OidcSessionRecord): boolean {
+    return pastRefreshToken(record, this.#clock.now());
+  }
+
   /** Throws SessionEnded (401 session_expired) once the session is past its refresh token's lifetime. */
   checkRefreshLifetime(record: OidcSessionRecord): void {
-    if (pastRefreshToken(record, this.#clock.now())) throw new SessionEnded('refresh_token_expired');
+    if (this.outlived(record)) throw new SessionEnded('refresh_token_expired');
   }
 
   open(record: OidcSessionRecord): SessionTokens {
     return JSON.parse(open(this.#keyring, oidcTokensAad(record.handle), record.sealedTokens).toString('utf8')) as SessionTokens;
   }
 
-  /** The session's tokens with an access token valid past the margin, refreshed if need be. */
-  async refreshed(record: OidcSessionRecord): Promise<SessionTokens> {
+  /**
+   * The session's record and tokens with an access token valid past the margin, refreshed if need
+   * be. `record` is what the caller holds (from the store, or from its memory): it decides only
+   * whether the store's tokens are newer; the store is always read first (`fresh`), since another
+   * process or node may have rotated the refresh token the caller holds (decision 0012).
+   */
+  async refreshed(record: OidcSessionRecord): Promise<OpenedSession> {
     const handle = record.handle;
     try {
       return await this.#flight.run(refreshKey(handle), {
@@ -132,7 +148,7 @@ export class TokenRefresher {
           // caller in turn would refresh again.
           const tokens = this.open(current);
           const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
-          return replaced || this.isFresh(current, tokens) ? tokens : null;
+          return replaced || this.isFresh(current, tokens) ? { record: current, tokens } : null;
         },
         work: () => this.#refresh(handle),
       });
@@ -143,7 +159,7 @@ export class TokenRefresher {
     }
   }
 
-  async #refresh(handle: string): Promise<SessionTokens> {
+  async #refresh(handle: string): Promise<OpenedSession> {
     const record = await this.#store.getSession(handle);
     if (!record) throw new SessionEnded('refresh_rejected');
     // Past its lifetime the provider would refuse the refresh token: the session is over, unasked.
@@ -185,14 +201,15 @@ export class TokenRefresher {
       this.#logger.info({ provider: provider.name, session: handle }, 'a refresh mapped to no role (requireRole); the session ends');
       throw new SessionEnded('no_role_mapped');
     }
-    await this.#store.putSession({
+    const stored: OidcSessionRecord = {
       ...record,
       sealedTokens: sealSessionTokens(this.#keyring, handle, next, this.#random),
       accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
       refreshExpiresAt: refreshExpiresAt(answer, now) ?? (answer.refresh_token === undefined ? record.refreshExpiresAt : null),
-    });
+    };
+    await this.#store.putSession(stored);
     if (roles !== null) await this.#updateRoles(record, roles);
-    return next;
+    return { record: stored, tokens: next };
   }
 
   /**

@@ -7,7 +7,6 @@ import type { Logger } from '../log/logger.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
-import type { UserTokens } from '../oidc/user-tokens.js';
 import { userTokenCredential, withQueryCredential } from './credential.js';
 import { Cancellation, type Forwarder } from './forwarder.js';
 import { containsAny, HeaderLeakCheck, LeakGuard } from './leak-guard.js';
@@ -25,10 +24,6 @@ export interface ProxyDeps {
   publicOrigin: string;
   /** For an upstream with `assertion: true`: signs the Gatehouse-Assertion header (SPEC §7). */
   assertion?: UpstreamAssertion | null;
-  /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
-  userTokens?: UserTokens | null;
-  /** Ends the request's session (its tokens can no longer be used: `error` says why). */
-  endSession?: (ctx: RequestContext, error: GatewayError) => Promise<void>;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -151,28 +146,29 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
  * that provider (a local login, or another provider's) gets 403 idp_login_required (SPEC §9).
  */
 async function userCredential(ctx: RequestContext, provider: string, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
-  const handle = ctx.live?.session.handle;
-  if (handle === undefined || !deps.userTokens) throw new GatewayError('idp_login_required');
-  let tokens;
-  try {
-    tokens = await deps.userTokens.forSession(handle, provider);
-  } catch (error) {
-    if (error instanceof GatewayError && error.code === 'session_expired') {
-      // Every caller of the refused refresh ends the session; all but the first find it ended already.
-      await deps.endSession?.(ctx, error);
-      ctx.live = null;
-      ctx.staleCookie = true;
-    }
-    throw error;
-  }
-  if (!tokens) throw new GatewayError('idp_login_required');
+  // Fresh, refreshed if it was due, by the oidc-refresh stage (http/pipeline.ts).
+  if (ctx.oidcUnavailable) throw ctx.oidcUnavailable;
+  const held = ctx.oidc;
+  if (!held || held.record.provider !== provider) throw new GatewayError('idp_login_required');
+  const ready = preparedCredentials.get(held);
+  if (ready) return ready;
+  const tokens = held.tokens;
   const attached = userTokenCredential(tokens);
   if (!attached) {
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the user\'s access token cannot be sent in a header');
     throw new GatewayError('upstream_unavailable');
   }
-  return { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
+  const credential = { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
+  preparedCredentials.set(held, credential);
+  return credential;
 }
+
+/**
+ * A session's credential, prepared once for the tokens the session memory holds (decision 0012):
+ * keyed by that object, so it goes when the memory drops or replaces them, and tokens read from the
+ * store for one request only are prepared for that request only.
+ */
+const preparedCredentials = new WeakMap<object, ReadyCredential>();
 
 function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Buffer | Readable, started: boolean): void {
   discard(body);
