@@ -10,7 +10,13 @@
  *       `nginx` is installed),
  *   G0  Gatehouse, compiled (dist/), with no `limits`,
  *   G3  the same Gatehouse with the three rate rules of bench/lib/rules.mjs: all match the benchmarked
- *       request, none triggers during the run.
+ *       request, none triggers during the run,
+ *   GL  Gatehouse with an OIDC provider configured (bench/http-layer/oidc-provider.mjs), a local
+ *       (password) session and the static secret,
+ *   GU  the same with a session that logged in at the provider and a `user-token` route: the
+ *       upstream gets the user's access token (issue 13 item 9, decision 0012). GU/GL is what a
+ *       user token costs against a static secret; both hold their session in memory, and the access
+ *       token lives an hour, so nothing is refreshed during the run.
  * Before measuring, three variants of G3's config, each with one rule's `max` lowered, must refuse
  * (so the rules are live), and after every G3 round its counter store must hold one hit per request
  * for each request-counting rule (so they were evaluated on every request).
@@ -19,7 +25,7 @@
  * per-round ratios. Asserts nothing about speed: the machine is noisy.
  *
  *   npm run bench -- [--body small|64k] [--rounds 6] [--duration 3] [--warmup 2] [--connections 50]
- *                    [--only U,A,E,N,G0,G3] [--json FILE] [--cluster off]
+ *                    [--only U,A,E,N,G0,G3,GL,GU] [--json FILE] [--cluster off]
  * Then, unless `--cluster off`, bench/cluster.mjs with its defaults (about a minute and a half):
  * one node on PostgreSQL + Redis against one on SQLite, and two nodes behind haproxy against one.
  * `--body 64k`: the upstream answers 64 KiB of JSON instead of ~220 B. The defaults keep a run
@@ -33,6 +39,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { benchPath } from './lib/child.mjs';
+import { freePort } from './lib/processes.mjs';
 import { activeRules, requestRules } from './lib/rules.mjs';
 import {
   ask, failures, fmt, load, machine, median, ms, numberArg, pairedRatio, parseArgs, preflight, problems,
@@ -71,6 +78,8 @@ const allContenders = [
   { key: 'N', label: 'nginx auth_request → node session check → proxy_pass', file: 'http-layer/server-nginx.mjs', env: {} },
   { key: 'G0', label: 'Gatehouse, no limits', file: gatehouse, env: { BENCH_LIMITS: '[]' } },
   { key: 'G3', label: 'Gatehouse, 3 active rate rules', file: gatehouse, env: { BENCH_LIMITS: JSON.stringify(activeRules()) } },
+  { key: 'GL', label: 'Gatehouse + OIDC provider, local session, static secret', file: gatehouse, env: { BENCH_LIMITS: '[]', BENCH_SESSION: 'local' }, oidc: true },
+  { key: 'GU', label: 'Gatehouse, OIDC session, user-token route', file: gatehouse, env: { BENCH_LIMITS: '[]', BENCH_SESSION: 'oidc' }, oidc: true },
 ];
 const only = typeof args.only === 'string' ? new Set(args.only.toUpperCase().split(',')) : null;
 const skipped = [];
@@ -96,6 +105,7 @@ try {
   console.log(`upstream ${upstream.ready.url} answering ${upstream.ready.bodyBytes} B of JSON (--body ${body})`);
   for (const note of skipped) console.log(`skipped: ${note}`);
   const live = has('G3') ? await proveRulesLive(upstream) : [];
+  const provider = await startProvider(contenders.filter((c) => c.oidc));
   for (const c of contenders) {
     if (c.upstream) {
       c.child = upstream;
@@ -105,7 +115,8 @@ try {
       console.log(`${c.key} ${c.label}: ${upstream.ready.url} (checked: 200 with the bearer)`);
       continue;
     }
-    c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env });
+    c.child = await start(c.key, c.file, { BENCH_UPSTREAM: upstream.ready.url, ...c.env, ...(c.oidc ? { BENCH_OIDC_ISSUER: provider.ready.issuer, BENCH_PORT: String(c.port) } : {}) });
+    if (c.child.ready.bearer) await ask(upstream, 'accept', { bearer: c.child.ready.bearer });
     await sanityCheck(c.key, c.child, benchPath);
     console.log(`${c.key} ${c.label}: ${c.child.ready.url} (checked: 200 with the cookie, 401 without)`);
   }
@@ -118,6 +129,19 @@ if (args.cluster !== 'off') {
   // Its own process, watchdog and defaults: the flags above are for the contenders of this file.
   const cluster = spawnSync(process.execPath, [resolve(import.meta.dirname, 'cluster.mjs')], { stdio: 'inherit' });
   if (cluster.status !== 0) process.exitCode = 1;
+}
+
+/**
+ * The provider of GL and GU, which must know their callback URLs before they start: their ports
+ * are chosen here. Null when neither runs.
+ */
+async function startProvider(oidcContenders) {
+  if (oidcContenders.length === 0) return null;
+  for (const c of oidcContenders) c.port = await freePort();
+  const redirects = oidcContenders.map((c) => `http://127.0.0.1:${c.port}/auth/oidc/callback/corp`).join(',');
+  const provider = await start('OIDC provider', 'http-layer/oidc-provider.mjs', { BENCH_REDIRECT_URIS: redirects });
+  console.log(`OIDC provider ${provider.ready.issuer} (access tokens live an hour: no refresh during the run)`);
+  return provider;
 }
 
 /** Starts the liveness variants side by side, plays each one's steps, stops them. */
@@ -187,7 +211,7 @@ async function measure(live) {
   }
 
   const table = contenders.map((c) => summarise(c, results[c.key], results.A, results.N));
-  const pairs = [['E', 'A'], ['N', 'A'], ['G0', 'A'], ['G3', 'A'], ['A', 'N'], ['E', 'N'], ['G0', 'N'], ['G3', 'N'], ['G3', 'G0']];
+  const pairs = [['E', 'A'], ['N', 'A'], ['G0', 'A'], ['G3', 'A'], ['A', 'N'], ['E', 'N'], ['G0', 'N'], ['G3', 'N'], ['G3', 'G0'], ['GL', 'G0'], ['GU', 'A'], ['GU', 'GL']];
   const ratios = pairs.filter(([x, y]) => has(x) && has(y)).map(([x, y]) => ({
     name: `${x}/${y}`,
     throughput: pairedRatio(results[x], results[y]),
@@ -214,6 +238,11 @@ async function measure(live) {
     console.log(`\nthree active rate rules: throughput ${headline.throughput.median.toFixed(2)}× of no rules (G3/G0, median of ${rounds} paired rounds, ${headline.throughput.min.toFixed(2)}–${headline.throughput.max.toFixed(2)}); server CPU ${ruleCostUs >= 0 ? '+' : ''}${fmt(ruleCostUs, 1)} µs/req (median per-round difference)`);
     const allCounted = ruleChecks.every((check) => check.ok);
     console.log(`rules evaluated on every request: ${allCounted ? 'yes' : 'NO'} (${requestRules.join(', ')}: hits counted in G3's store ≥ wrk's completed requests in each of ${ruleChecks.length} rounds; liveness variants refused as expected)`);
+  }
+  const userToken = ratios.find((r) => r.name === 'GU/GL');
+  if (userToken) {
+    const costUs = median(results.GU.map((run, i) => run.cpuUsPerReq - results.GL[i].cpuUsPerReq));
+    console.log(`\nuser token against a static secret: throughput ${userToken.throughput.median.toFixed(2)}× (GU/GL, median of ${rounds} paired rounds, ${userToken.throughput.min.toFixed(2)}–${userToken.throughput.max.toFixed(2)}); server CPU ${costUs >= 0 ? '+' : ''}${fmt(costUs, 1)} µs/req (median per-round difference)`);
   }
   if (args.json) writeFileSync(resolve(String(args.json)), `${JSON.stringify({ meta, live, table, ratios, ruleCostUs, ruleChecks, results }, null, 2)}\n`);
 }
@@ -270,7 +299,7 @@ function formatRatios(ratios) {
     '|---|---:|---:|',
   ];
   for (const { name, throughput, cpu } of ratios) {
-    const bold = name === 'G3/G0' ? '**' : '';
+    const bold = name === 'G3/G0' || name === 'GU/GL' ? '**' : '';
     lines.push(`| ${bold}${name}${bold} | ${bold}${throughput.median.toFixed(2)}×${bold} (${throughput.min.toFixed(2)}–${throughput.max.toFixed(2)}) | ${cpu.median.toFixed(2)}× (${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)}) |`);
   }
   return lines.join('\n');

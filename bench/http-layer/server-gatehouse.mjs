@@ -19,6 +19,13 @@
  *    always, `{ type: 'memory' }` for process.memoryUsage());
  *  - BENCH_COOKIE_SPREAD=K (K ≤ N) writes the first K of their cookie values to a file in the temp
  *    dir and reports it (`ready.cookieFile`), for bench/lib/wrk-sessions.lua to rotate over;
+ *
+ * For the user-token scenario (bench/run.mjs, GL and GU; decision 0012): BENCH_OIDC_ISSUER names
+ * the provider (bench/http-layer/oidc-provider.mjs), configured as `corp`; BENCH_SESSION=oidc logs
+ * in there (bench/lib/oidc-login.mjs) and gives the upstream a `user-token` credential, and `ready`
+ * then carries the session's access token (`bearer`) for the upstream to accept; anything else
+ * keeps the password login and the static secret, beside the same provider. BENCH_PORT: the port
+ * (the provider must know the callback URL before the gateway starts).
  *  - BENCH_ROUTES=N configures N routes: N-1 decoys (`/r<i>/**`) listed before the benchmarked
  *    `/api/**`, so a matcher that walked the list in order would meet its worst case.
  */
@@ -30,6 +37,7 @@ import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { benchSecret, cookieName, serveAsChild } from '../lib/child.mjs';
 import { freePort } from '../lib/processes.mjs';
+import { benchClient, loginAt } from '../lib/oidc-login.mjs';
 import { seedSessions, usedSince } from '../lib/sessions.mjs';
 
 const dist = resolve(process.env.GATEHOUSE_DIST ?? 'dist');
@@ -46,6 +54,8 @@ const cleanup = () => rmSync(dir, { recursive: true, force: true });
 const extraSessions = Number(process.env.BENCH_SESSIONS ?? 0);
 const cookieSpread = Number(process.env.BENCH_COOKIE_SPREAD ?? 0);
 const routeCount = Number(process.env.BENCH_ROUTES ?? 1);
+const oidcIssuer = process.env.BENCH_OIDC_ISSUER ?? null;
+const oidcSession = oidcIssuer !== null && process.env.BENCH_SESSION === 'oidc';
 
 /** `count` routes to the upstream: decoys on paths of their own first, the benchmarked `/api/**` last. */
 function routes(count) {
@@ -57,19 +67,28 @@ try {
   // wrk and the checks reach the gateway by address, so that address is publicOrigin: Gatehouse
   // answers 421 to any other Host (SPEC §4.4). Not server.allowedHosts, which older builds
   // (GATEHOUSE_DIST) would refuse as an unknown key.
-  const port = await freePort();
+  const port = Number(process.env.BENCH_PORT ?? 0) || await freePort();
   const config = parseConfig({
     server: { host: '127.0.0.1', port, publicOrigin: `http://127.0.0.1:${port}` },
     store: { sqlite: './gatehouse.db' },
     masterKey: 'file:./master.key',
-    upstreams: [{ name: 'api', url: upstream, credential: { type: 'bearer', secret: 'api-token' } }],
+    upstreams: [{ name: 'api', url: upstream, credential: oidcSession ? { type: 'user-token', provider: 'corp' } : { type: 'bearer', secret: 'api-token' } }],
     routes: routes(routeCount),
+    ...(oidcIssuer ? {
+      oidc: {
+        providers: [{
+          name: 'corp', issuer: oidcIssuer, clientId: benchClient.clientId, clientSecret: 'corp-oidc', scopes: ['openid', 'email'],
+          roles: [{ role: 'user', claim: 'email_verified', equals: true }], allowInsecureHttp: true,
+        }],
+      },
+    } : {}),
     limits: JSON.parse(process.env.BENCH_LIMITS ?? '[]'),
   }, dir);
 
   // The secret and the user exist before the gateway starts, as after `gatehouse secret set` / `user add`.
   const setup = await openServices(config, { createMasterKey: true });
   await setup.secrets.set('api-token', benchSecret, { user: 'bench' });
+  if (oidcIssuer) await setup.secrets.set('corp-oidc', benchClient.clientSecret, { user: 'bench' });
   await setup.accounts.add({ name: 'bench', roles: ['user'], password, requireReset: false }, { user: 'bench' });
   await setup.close();
 
@@ -88,27 +107,15 @@ try {
   const gateway = await createGateway({ config, logger });
   await gateway.start();
 
-  const login = await fetch(`${gateway.url}/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-csrf': '1' },
-    body: JSON.stringify({ username: 'bench', password }),
-  });
-  const setCookie = login.headers.get('set-cookie') ?? '';
-  if (login.status !== 200 || !setCookie.startsWith(`${cookieName}=`)) {
-    throw new Error(`login failed: ${login.status} ${await login.text()}`);
-  }
-
-  const cookie = setCookie.split(';', 1)[0];
+  const cookie = oidcSession ? await loginAt(gateway.url, oidcIssuer, cookieName) : await passwordLogin(gateway.url);
   const clock = gateway.services.clock;
   // The key each rule counts this client under: the session's non-secret handle (looked up by the
   // id hash, SHA-256 of the cookie value, as the session service stores it), the user name, the
   // client address.
   const idHash = createHash('sha256').update(cookie.slice(cookie.indexOf('=') + 1)).digest('hex');
-  const subjectKey = {
-    session: (await gateway.services.store.sessions.get(idHash)).handle,
-    user: 'bench',
-    ip: '127.0.0.1',
-  };
+  const handle = (await gateway.services.store.sessions.get(idHash)).handle;
+  const subjectKey = { session: handle, user: 'bench', ip: '127.0.0.1' };
+  const bearer = oidcSession ? await accessToken(gateway.services, handle) : null;
   // Hits the counter store recorded, per key: its allowed takes and its adds (see the header).
   const recorded = new Map();
   const tally = (key) => recorded.set(key, (recorded.get(key) ?? 0) + 1);
@@ -138,7 +145,7 @@ try {
   /** The tallies as they were when the parent read the clock, by the time it was given. */
   const tallied = new Map();
   const scale = { sessions: extraSessions, seedMs: seeding?.ms ?? 0, cookieFile, cookieName, spread: cookieSpread, routes: config.routes.length };
-  serveAsChild({ url: gateway.url, cookie, ...scale }, async () => {
+  serveAsChild({ url: gateway.url, cookie, ...scale, ...(bearer ? { bearer } : {}) }, async () => {
     await gateway.stop();
     logger.flush?.();
     cleanup();
@@ -165,4 +172,25 @@ try {
 } catch (error) {
   cleanup();
   throw error;
+}
+
+async function passwordLogin(url) {
+  const login = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-csrf': '1' },
+    body: JSON.stringify({ username: 'bench', password }),
+  });
+  const setCookie = login.headers.get('set-cookie') ?? '';
+  if (login.status !== 200 || !setCookie.startsWith(`${cookieName}=`)) {
+    throw new Error(`login failed: ${login.status} ${await login.text()}`);
+  }
+  return setCookie.split(';', 1)[0];
+}
+
+/** The OIDC session's access token, as the gateway stored it (sealed), for the upstream to accept. */
+async function accessToken(services, handle) {
+  const { open } = await load('src/secrets/envelope.js');
+  const { oidcTokensAad } = await load('src/secrets/sealed-values.js');
+  const record = await services.store.oidc.getSession(handle);
+  return JSON.parse(open(services.keyring, oidcTokensAad(handle), record.sealedTokens).toString('utf8')).accessToken;
 }

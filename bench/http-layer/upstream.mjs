@@ -4,12 +4,14 @@
  * and 401 without the bearer token (so a contender that fails to attach it shows up as non-2xx
  * responses in wrk's report instead of as a fast wrong answer). `/unavailable` answers 503, so a
  * bench can prove that a rate rule counting 5xx responses is live (bench/run.mjs); no benchmarked
- * request goes there.
+ * request goes there. The parent may ask `{ type: 'accept', bearer }` to accept one more bearer:
+ * the user's access token that a contender with a `user-token` credential sends (bench/run.mjs, GU).
  */
 import { createServer } from 'node:http';
 import { benchSecret, serveAsChild } from '../lib/child.mjs';
 
 const expected = `Bearer ${benchSecret}`;
+const accepted = new Set([expected]);
 const document = {
   items: [
     { id: 1, name: 'alpha', price: 12.5, tags: ['a', 'b'] },
@@ -29,7 +31,7 @@ const body = Buffer.from(size > small.length + 20
 
 const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   req.resume();
-  if (req.headers.authorization !== expected) {
+  if (!accepted.has(req.headers.authorization)) {
     res.writeHead(401, { 'content-type': 'application/json', 'content-length': 2 });
     res.end('{}');
     return;
@@ -49,5 +51,10 @@ server.listen(0, '127.0.0.1', () => {
   serveAsChild({ url: `http://127.0.0.1:${port}`, bodyBytes: body.length, headers: { Authorization: expected } }, () => new Promise((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
-  }));
+  }), {
+    accept: ({ bearer }) => {
+      accepted.add(`Bearer ${bearer}`);
+      return {};
+    },
+  });
 });

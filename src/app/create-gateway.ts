@@ -46,6 +46,8 @@ import { ProviderClients } from '../oidc/provider-clients.js';
 import { UserTokens } from '../oidc/user-tokens.js';
 import { refreshFailures, TokenRefresher } from '../oidc/token-refresher.js';
 import { SingleFlight } from '../cluster/single-flight.js';
+import { BackchannelLogout } from '../oidc/backchannel-logout.js';
+import { ProviderLogout } from '../oidc/provider-logout.js';
 import { TokenExchanger } from '../oidc/token-exchanger.js';
 
 export interface GatewayOptions extends ServiceOptions {
@@ -129,8 +131,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     clients: providerClients,
     flight: new SingleFlight({ leases: services.store.leases, clock: services.clock, random: services.random, ...refreshFailures }),
     logger,
+    userChanged: (userName) => services.sessions.userChanged(userName),
   });
-  const userTokens = new UserTokens({ store: services.store.oidc, refresher });
+  const userTokens = new UserTokens({ store: services.store.oidc, refresher, memory: services.sessionMemory?.memory ?? null });
   const exchanger = new TokenExchanger({ clients: providerClients, clock: services.clock, logger });
   // A session's exchanged tokens end with it: every revocation this process makes or hears of
   // passes through the session memory's forget (decision 0008).
@@ -143,13 +146,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     maxBodySize: config.server.maxBodySize,
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
-    userTokens,
     exchanger,
-    // SPEC §9: the provider refused the refresh token; the session ends the normal way (announced
-    // to the other processes and nodes, audited).
-    endSession: async (ctx) => {
-      if (ctx.live) await services.sessions.revoke(ctx.live.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, 'refresh_rejected');
-    },
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
@@ -171,6 +168,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     respond,
     maxBodySize: config.server.maxBodySize,
     mfaRequired: config.mfa.required,
+    providerLogout: new ProviderLogout({ clients: providerClients, store: services.store.oidc, refresher, logger }),
   };
   const passkeys = passkeyEndpoints(authDeps);
   const refusals = new RefusalAudit({ audit: services.audit, counters, clock: services.clock });
@@ -185,9 +183,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       clock: services.clock,
       logger,
       publicOrigin: config.server.publicOrigin,
+      userChanged: (userName) => services.sessions.userChanged(userName),
     }),
     clients: providerClients,
     store: services.store.oidc,
+    backchannel: new BackchannelLogout({ clients: providerClients, store: services.store.oidc, sessions: services.sessions, clock: services.clock }),
     refusals,
     random: services.random,
     secure: https,
@@ -202,7 +202,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...ownSessions.exact,
     ...oidc.exact,
   ]);
-  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback]);
+  const ownItemEndpoints = new Map<string, Endpoint>([['/auth/passkeys', passkeys.byId], ['/auth/sessions', ownSessions.byId], oidc.callback, oidc.backchannel]);
   if (!services.passkeys.enabled) logger.warn({ publicOrigin: config.server.publicOrigin }, 'passkeys are off: server.publicOrigin names an IP address, and WebAuthn needs a host name');
   // Beside PostgreSQL, the channel (Redis) can vouch for the memories while the store cannot
   // (SPEC §8 "Failures": PostgreSQL down, known sessions keep working). On SQLite it reaches no
@@ -239,6 +239,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateRules,
     counters,
     refusals,
+    userTokens: config.oidc.providers.length > 0 ? userTokens : null,
     requestIds: requestIdSource(services.random),
   };
 
@@ -311,6 +312,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Logins begun and never finished; the records of sessions that ended.
         services.store.oidc.purgeLoginStates(now),
         services.store.oidc.purgeSessions(),
+        // Ids of logout tokens past the age at which any token is refused anyway.
+        services.store.oidc.purgeLogoutJtis(now),
         services.store.blocks.purge(now),
         services.store.revocations.purge(now - revocationRetentionMs),
         // Processes that died without leaving; a minute is far past any revoker's 1 s.

@@ -38,6 +38,10 @@ export type AuditType =
   /** A login at an OpenID provider was refused (SPEC §9): detail.provider, detail.code (the error code answered). Success is login_succeeded with detail.method 'oidc'. */
   | 'oidc_login_failed'
   /** `gatehouse user link-oidc` / `unlink-oidc`: detail.user, and the provider and issuer, or the count removed. */
+  /** A back-channel logout token was accepted (SPEC §9): detail.provider, detail.by ('sid' or 'sub'), detail.sessions ended. */
+  | 'oidc_backchannel_logout'
+  /** A back-channel logout token was refused: detail.provider and a fixed detail.reason (never the token or a claim). */
+  | 'oidc_backchannel_logout_refused'
   | 'oidc_identity_linked'
   | 'oidc_identity_unlinked';
 

@@ -4,7 +4,9 @@
  * so a revocation is committed exactly when its entry is. Sequence numbers grow in commit order and
  * are never reused: a process that has read up to `seq` has seen every revocation up to it, and
  * catches up after missing messages by reading `since(seq)`. Subjects are a session's handle or a
- * user's name, never an id or its hash (cluster/node-messages.ts says why).
+ * user's name, never an id or its hash (cluster/node-messages.ts says why). A `user` entry may
+ * also record a change to the user that deleted nothing (SessionStore.logUserChange: roles a
+ * provider changed): readers treat both alike, forgetting what they remember of the user's sessions.
  */
 export type RevocationScope = 'session' | 'user' | 'all';
 

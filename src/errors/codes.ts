@@ -12,6 +12,8 @@ export const errorCodes = {
   oidc_state_invalid: { status: 400, message: 'This sign-in is not valid any more; start it again.' },
   /** SPEC §9: the provider's answer failed a check (issuer, nonce, audience, expiry, a refused code). */
   oidc_response_invalid: { status: 400, message: 'The identity provider\'s answer could not be accepted; start the sign-in again.' },
+  /** SPEC §9: a back-channel logout token failed a check (signature, issuer, audience, iat, events, sid/sub, nonce, a replayed jti). */
+  invalid_logout_token: { status: 400, message: 'The logout token is not valid.' },
   weak_password: { status: 400, message: 'The new password must be between 12 and 1024 characters long.' },
   invalid_credentials: { status: 401, message: 'The user name or password is wrong.' },
   unauthenticated: { status: 401, message: 'You need to log in.' },

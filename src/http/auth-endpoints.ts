@@ -57,6 +57,8 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
     allows: anyState,
     touches: false,
     async handle(ctx) {
+      // Read first: the record outlives the session only until housekeeping.
+      const oidc = ctx.live && deps.providerLogout ? await deps.providerLogout.recordOf(ctx.live.session) : null;
       if (ctx.live) await sessions.end(ctx.live.session, auditContext(ctx));
       // With two session cookies neither grants access, but logging out must still end a valid
       // one: otherwise a planted second cookie keeps a stolen session alive through logout.
@@ -67,7 +69,11 @@ export function authEndpoints(deps: AuthDeps): Map<string, Endpoint> {
           if (live) await sessions.end(live.session, auditContext(ctx, live.user.name));
         }
       }
-      respond.empty(ctx.res, 204, { 'set-cookie': buildClearingCookie(cookie) });
+      // SPEC §9: a session that logged in at a provider ends there too, once it has ended here; the
+      // browser is given the provider's end-session URL (the one place its ID token may appear).
+      const logoutUrl = oidc ? await deps.providerLogout!.finish(oidc) : null;
+      if (logoutUrl !== null) respond.json(ctx.res, 200, { logoutUrl }, { 'set-cookie': buildClearingCookie(cookie) });
+      else respond.empty(ctx.res, 204, { 'set-cookie': buildClearingCookie(cookie) });
     },
   });
 

@@ -4,6 +4,7 @@ import type { UserRecord } from '../accounts/user-store.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { PasskeyService } from '../mfa/passkey-service.js';
+import type { ProviderLogout } from '../oidc/provider-logout.js';
 import type { TotpService } from '../mfa/totp-service.js';
 import type { CounterStore } from '../rules/counter-store.js';
 import type { Clock } from '../security/clock.js';
@@ -30,6 +31,8 @@ export interface AuthDeps {
   maxBodySize: number;
   /** `mfa.required`: a password login without an enrolled factor must enrol one first. */
   mfaRequired: boolean;
+  /** The provider's part of logging out an OIDC session (SPEC §9); absent where no provider is configured. */
+  providerLogout?: ProviderLogout;
 }
 
 /** An /auth endpoint: the defaults every one of them shares, spelled out where they differ. */

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayError } from '../errors/gateway-error.js';
+import type { OpenedSession } from '../oidc/user-tokens.js';
 import type { LiveSession } from '../sessions/session-service.js';
 import type { Endpoint } from './endpoint.js';
 
@@ -18,6 +20,17 @@ export interface RequestContext {
   endpoint: Endpoint | null;
   /** The validated session, when the endpoint looked one up. */
   live: LiveSession | null;
+  /**
+   * The session's OIDC record and tokens, fresh (the oidc-refresh stage); null for a session that
+   * logged in locally; undefined when not looked up (no session, no provider configured, or an
+   * endpoint that does not refresh).
+   */
+  oidc?: OpenedSession | null;
+  /**
+   * Why the session's due access token could not be refreshed (503 idp_unavailable): answered by a
+   * route that sends the user's token; the others go on with the session (SPEC §9, decision 0012).
+   */
+  oidcUnavailable?: GatewayError;
   /** Whether a session cookie was presented that turned out to be unusable (it gets cleared). */
   staleCookie: boolean;
   /**

@@ -27,7 +27,10 @@ export interface Endpoint {
   readonly allows: RestrictedStates;
   /** X-CSRF / Origin / Sec-Fetch-Site checks (SPEC §4.3). */
   readonly csrf: boolean;
-  /** Whether a request counts as session activity (GET /auth/session does not). */
+  /**
+   * Whether a request counts as session activity (GET /auth/session does not); such a request also
+   * refreshes an OIDC session's due access token first (pipeline stage `oidc-refresh`).
+   */
   readonly touches: boolean;
   /** A logged-in user needs one of these roles; null for no role check. */
   readonly roles: readonly string[] | null;

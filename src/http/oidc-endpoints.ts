@@ -3,16 +3,19 @@ import type { RefusalAudit } from '../audit/refusal-audit.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { callbackPrefix, type OidcLogin } from '../oidc/oidc-login.js';
 import type { OidcStore } from '../oidc/oidc-store.js';
+import { LogoutTokenRefused, type BackchannelLogout } from '../oidc/backchannel-logout.js';
 import type { ProviderClients } from '../oidc/provider-clients.js';
 import { newToken, type RandomBytes } from '../security/random.js';
 import { auditContext, authEndpoint, beginSession, type AuthDeps } from './auth-support.js';
 import { anyState, type Endpoint } from './endpoint.js';
+import { readForm } from './read-form.js';
 
 export interface OidcEndpointDeps {
   auth: AuthDeps;
   login: OidcLogin;
   clients: ProviderClients;
   store: OidcStore;
+  backchannel: BackchannelLogout;
   /** A failed login is a refusal anyone can repeat (any client can begin logins): audited once per address, code and minute. */
   refusals: RefusalAudit;
   random: RandomBytes;
@@ -21,6 +24,7 @@ export interface OidcEndpointDeps {
 }
 
 const loginCookiePath = '/auth/oidc/';
+export const backchannelPrefix = '/auth/oidc/backchannel-logout';
 const tokenShape = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -29,7 +33,7 @@ const tokenShape = /^[A-Za-z0-9_-]{43}$/;
  * only sent to /auth/oidc/, and SameSite=Lax because the provider's redirect back is a cross-site
  * top-level navigation that must carry it. It holds a random value; the store keeps its hash.
  */
-export function oidcEndpoints(deps: OidcEndpointDeps): { exact: Map<string, Endpoint>; callback: [string, Endpoint] } {
+export function oidcEndpoints(deps: OidcEndpointDeps): { exact: Map<string, Endpoint>; callback: [string, Endpoint]; backchannel: [string, Endpoint] } {
   const { respond } = deps.auth;
   const cookieName = deps.secure ? '__Secure-gatehouse-oidc' : 'gatehouse-oidc';
 
@@ -89,9 +93,45 @@ export function oidcEndpoints(deps: OidcEndpointDeps): { exact: Map<string, Endp
     },
   });
 
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: the provider posts a logout token, server to server. No
+   * cookie comes with it and none is looked up (`public`); no browser sends it, so the CSRF checks,
+   * which defend a browser's cookie, do not apply: the signed token is the request's whole
+   * authority. IP lists and rate rules apply as to any request (pipeline stages before this one).
+   */
+  const backchannel = authEndpoint({
+    id: 'auth.oidc.backchannel-logout',
+    methods: new Set(['POST']),
+    access: 'public',
+    allows: anyState,
+    csrf: false,
+    touches: false,
+    async handle(ctx) {
+      const name = ctx.path.slice(backchannelPrefix.length + 1);
+      const provider = deps.clients.provider(name);
+      // Only where the operator turned it on (SPEC §9 `backchannelLogout`): elsewhere nothing is here.
+      if (!provider || !provider.backchannelLogout) throw new GatewayError('not_found');
+      const context = { ...auditContext(ctx, null), ip: ctx.ip };
+      try {
+        const form = await readForm(ctx.req, deps.auth.maxBodySize);
+        const tokens = form?.getAll('logout_token') ?? [];
+        if (tokens.length !== 1) throw new LogoutTokenRefused('no_logout_token');
+        const outcome = await deps.backchannel.logout(provider, tokens[0]!, context);
+        await deps.auth.audit.record('oidc_backchannel_logout', context, { provider: provider.name, by: outcome.by, sessions: outcome.ended });
+      } catch (error) {
+        if (!(error instanceof LogoutTokenRefused)) throw error;
+        await deps.refusals.record('oidc_backchannel_logout_refused', error.reason, context, { provider: provider.name, reason: error.reason });
+        throw new GatewayError('invalid_logout_token');
+      }
+      // §2.8: 200 on success, with Cache-Control: no-store (every generated response has it).
+      respond.empty(ctx.res, 200);
+    },
+  });
+
   return {
     exact: new Map([['/auth/providers', providers], ['/auth/oidc/login', login]]),
     callback: [callbackPrefix, callback],
+    backchannel: [backchannelPrefix, backchannel],
   };
 }
 

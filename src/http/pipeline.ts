@@ -4,6 +4,7 @@ import { clientAddress } from '../rules/address.js';
 import { buildClearingCookie, readSessionCookie } from '../security/cookies.js';
 import { checkCsrf, isPreflight } from '../security/csrf.js';
 import type { LiveSession } from '../sessions/session-service.js';
+import { SessionEnded } from '../oidc/token-refresher.js';
 import type { RequestContext } from './context.js';
 import type { Runtime } from './runtime.js';
 import type { StaticSite } from './static-site.js';
@@ -160,6 +161,27 @@ export const stages: readonly Stage[] = [
     },
   },
   {
+    name: 'oidc-refresh',
+    run(ctx, rt) {
+      // SPEC §9 "Before the access token expires it is refreshed": on every request of the session
+      // that counts as its activity, whatever the route, so a grant the provider ended ends the
+      // session on its next such request anywhere. Not on those that do not count (SPEC §4.1:
+      // reading the session, logging in or out): logout must not rotate tokens it is about to drop.
+      const live = ctx.live;
+      const userTokens = rt.userTokens;
+      if (!live || !userTokens || !ctx.endpoint!.touches) return undefined;
+      const known = userTokens.currentNow(live.session.handle);
+      if (known !== undefined) {
+        ctx.oidc = known;
+        return undefined;
+      }
+      return userTokens.current(live.session.handle).then((held) => {
+        ctx.oidc = held;
+        return undefined;
+      }, (error: unknown) => refreshFailed(ctx, rt, error));
+    },
+  },
+  {
     name: 'session-restrictions',
     run(ctx) {
       const live = ctx.live;
@@ -246,6 +268,28 @@ function presented(ctx: RequestContext, live: LiveSession | null): StageResult {
   if (live) return undefined;
   ctx.staleCookie = true;
   return ctx.endpoint!.access === 'optional' ? undefined : new GatewayError('unauthenticated');
+}
+
+/**
+ * SPEC §9: the provider refused the refresh token (`invalid_grant`), the session is past its refresh
+ * token's lifetime, or a refresh mapped to no role under requireRole: the session ends the normal
+ * way (announced to every process and node, audited) and the request gets 401 session_expired with
+ * the cookie cleared; every caller of the refused refresh ends it, all but the first find it ended.
+ * The provider could not be reached: the session stays, and only a route that sends the user's
+ * token answers 503 idp_unavailable (proxy-endpoint.ts); the others do not need the provider, so an
+ * outage of it does not take them down. Anything else (the store) ends the request.
+ */
+async function refreshFailed(ctx: RequestContext, rt: Runtime, error: unknown): Promise<StageResult> {
+  if (error instanceof GatewayError && error.code === 'idp_unavailable') {
+    ctx.oidcUnavailable = error;
+    return undefined;
+  }
+  if (!(error instanceof GatewayError) || error.code !== 'session_expired') throw error;
+  const reason = error instanceof SessionEnded ? error.reason : 'refresh_rejected';
+  await rt.services.sessions.revoke(ctx.live!.session, { user: 'gatehouse', ip: ctx.ip, requestId: ctx.requestId }, reason);
+  ctx.live = null;
+  ctx.staleCookie = true;
+  return ctx.endpoint!.access === 'optional' ? undefined : error;
 }
 
 /** The session vanished between validation and activity: as if the cookie had been stale from the start. */

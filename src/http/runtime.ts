@@ -2,6 +2,7 @@ import type { Services } from '../app/open-services.js';
 import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
+import type { UserTokens } from '../oidc/user-tokens.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { CidrSet } from '../rules/address.js';
 import type { IpRules } from '../rules/ip-rules.js';
@@ -39,6 +40,8 @@ export interface Runtime {
   counters: CounterStore;
   /** Audits refusals a client can repeat at will once per address, reason and minute (SPEC §6). */
   refusals: RefusalAudit;
+  /** The sessions' OIDC tokens (SPEC §9); null when no provider is configured. */
+  userTokens?: UserTokens | null;
   /** X-Request-Id values. */
   requestIds: () => string;
 }

@@ -12,6 +12,7 @@ import { oidcLoginAad } from '../secrets/sealed-values.js';
 import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
+import { refreshExpiresAt } from './refresh-expiry.js';
 import { checkReturnTo } from './return-to.js';
 import { mapRoles, sameRoles } from './role-rules.js';
 import { sealSessionTokens } from './token-refresher.js';
@@ -57,8 +58,11 @@ export class OidcLogin {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #publicOrigin: string;
+  readonly #userChanged: (userName: string) => Promise<void>;
 
-  constructor(deps: { clients: ProviderClients; store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; logger: Logger; publicOrigin: string }) {
+  /** `userChanged`: as TokenRefresher's, for the roles a login recomputes. */
+  constructor(deps: { clients: ProviderClients; store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; logger: Logger; publicOrigin: string; userChanged?: (userName: string) => Promise<void> }) {
+    this.#userChanged = deps.userChanged ?? (async () => undefined);
     this.#clients = deps.clients;
     this.#store = deps.store;
     this.#users = deps.users;
@@ -159,6 +163,7 @@ export class OidcLogin {
         amr,
         sealedTokens: sealedTokens(handle),
         accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+        refreshExpiresAt: tokens.refresh_token === undefined ? null : refreshExpiresAt(tokens, now) ?? null,
         createdAt: now,
       }),
     };
@@ -182,7 +187,11 @@ export class OidcLogin {
         const user = await this.#users.get(identity.userName);
         if (user) {
           if (user.passwordHash !== '') return user;
-          if (!sameRoles(user.roles, roles)) await this.#users.update(user.name, { roles });
+          if (!sameRoles(user.roles, roles)) {
+            await this.#users.update(user.name, { roles });
+            // The user's other sessions, remembered by any process, hold the old roles.
+            await this.#userChanged(user.name);
+          }
           return { ...user, roles };
         }
         // The user was removed: the identity is stale, and this login makes a new user.

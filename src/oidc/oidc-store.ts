@@ -44,6 +44,12 @@ export interface OidcSessionRecord {
   sealedTokens: string;
   /** When the access token expires (ms), or null when the provider did not say. */
   accessExpiresAt: number | null;
+  /**
+   * When the refresh token expires (ms), or null when the provider did not say (oidc/refresh-expiry.ts):
+   * the session ends there (SPEC §9 "A session never outlives its refresh token"). Written with
+   * the tokens, at login and at every refresh.
+   */
+  refreshExpiresAt: number | null;
   createdAt: number;
 }
 
@@ -72,4 +78,16 @@ export interface OidcStore extends Resealable {
   getSession(handle: string): Promise<OidcSessionRecord | null>;
   /** Deletes the records whose session no longer exists; how many (housekeeping). */
   purgeSessions(): Promise<number>;
+  /** The handles of the sessions of one provider session (its `sid` at `issuer`), oldest first. */
+  handlesBySid(issuer: string, sid: string): Promise<string[]>;
+  /** The handles of every session of the identity (issuer, subject), oldest first. */
+  handlesBySubject(issuer: string, subject: string): Promise<string[]>;
+  /**
+   * Records a logout token's id (a hash of issuer and `jti`) as seen until `expiresAt`, in ONE
+   * statement: true for the first caller, false while it is recorded and unexpired at `now` (SPEC §9:
+   * each `jti` once, across every process and node).
+   */
+  takeLogoutJti(jtiHash: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Deletes the logout token ids expired at `now`; how many (housekeeping). */
+  purgeLogoutJtis(now: number): Promise<number>;
 }

@@ -20,7 +20,7 @@ describe('secret rotate-master-key re-seals OIDC session tokens (SPEC §9)', () 
       const plaintext = JSON.stringify({ idToken: 'id.token.sig', accessToken: 'access-token', refreshToken: 'refresh-token' });
       await store.oidc.putSession({
         handle: 'h1', provider: 'corp', issuer: 'https://idp.example', subject: 's', sid: null, amr: [],
-        sealedTokens: seal(keyringOf(oldKey), oidcTokensAad('h1'), plaintext, cryptoRandom), accessExpiresAt: null, createdAt: 0,
+        sealedTokens: seal(keyringOf(oldKey), oidcTokensAad('h1'), plaintext, cryptoRandom), accessExpiresAt: null, refreshExpiresAt: null, createdAt: 0,
       });
       const audit = new AuditLog({ store: store.audit, logger: silentLogger(), clock: new ManualClock(0) });
       const report = await new MasterKeyRotation({ keyring: keyringOf(newKey, oldKey), random: cryptoRandom, audit, sources: sealedSources(store) }).rotate({});

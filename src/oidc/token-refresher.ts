@@ -12,6 +12,7 @@ import { oidcTokensAad } from '../secrets/sealed-values.js';
 import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
+import { pastRefreshToken, refreshExpiresAt } from './refresh-expiry.js';
 import { mapRoles, sameRoles } from './role-rules.js';
 
 /** The tokens an OIDC session holds, as oidc-login.ts sealed them. */
@@ -21,6 +22,25 @@ export interface SessionTokens {
   readonly refreshToken: string | null;
   /** How long the access token was issued for (ms), when the provider said; absent in older records. */
   readonly accessLifetimeMs?: number;
+}
+
+/** Why a session's tokens can no longer be used: the audit's reason when the caller ends the session. */
+export type SessionEndReason = 'refresh_rejected' | 'refresh_token_expired' | 'no_role_mapped';
+
+/** 401 session_expired, with why, for the caller that ends the session (SPEC §9). */
+export class SessionEnded extends GatewayError {
+  readonly reason: SessionEndReason;
+
+  constructor(reason: SessionEndReason, cause?: unknown) {
+    super('session_expired', { cause });
+    this.reason = reason;
+  }
+}
+
+/** A session's OIDC record as stored, with its tokens opened. */
+export interface OpenedSession {
+  readonly record: OidcSessionRecord;
+  readonly tokens: SessionTokens;
 }
 
 /**
@@ -72,9 +92,15 @@ export class TokenRefresher {
   readonly #flight: SingleFlight;
   readonly #logger: Logger;
   readonly #users: UserStore;
+  readonly #userChanged: (userName: string) => Promise<void>;
 
-  constructor(deps: { store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; clients: ProviderClients; flight: SingleFlight; logger: Logger }) {
+  /**
+   * `userChanged`: makes every process forget the user's remembered sessions once its roles
+   * changed (SessionService.userChanged), so the change holds on the very next request anywhere.
+   */
+  constructor(deps: { store: OidcStore; users: UserStore; keyring: Keyring; random: RandomBytes; clock: Clock; clients: ProviderClients; flight: SingleFlight; logger: Logger; userChanged?: (userName: string) => Promise<void> }) {
     this.#users = deps.users;
+    this.#userChanged = deps.userChanged ?? (async () => undefined);
     this.#store = deps.store;
     this.#keyring = deps.keyring;
     this.#random = deps.random;
@@ -89,12 +115,27 @@ export class TokenRefresher {
     return record.accessExpiresAt === null || record.accessExpiresAt - marginFor(tokens) > this.#clock.now();
   }
 
+  /** Whether the session is past its refresh token's lifetime at the injected clock's now. */
+  outlived(record: OidcSessionRecord): boolean {
+    return pastRefreshToken(record, this.#clock.now());
+  }
+
+  /** Throws SessionEnded (401 session_expired) once the session is past its refresh token's lifetime. */
+  checkRefreshLifetime(record: OidcSessionRecord): void {
+    if (this.outlived(record)) throw new SessionEnded('refresh_token_expired');
+  }
+
   open(record: OidcSessionRecord): SessionTokens {
     return JSON.parse(open(this.#keyring, oidcTokensAad(record.handle), record.sealedTokens).toString('utf8')) as SessionTokens;
   }
 
-  /** The session's tokens with an access token valid past the margin, refreshed if need be. */
-  async refreshed(record: OidcSessionRecord): Promise<SessionTokens> {
+  /**
+   * The session's record and tokens with an access token valid past the margin, refreshed if need
+   * be. `record` is what the caller holds (from the store, or from its memory): it decides only
+   * whether the store's tokens are newer; the store is always read first (`fresh`), since another
+   * process or node may have rotated the refresh token the caller holds (decision 0012).
+   */
+  async refreshed(record: OidcSessionRecord): Promise<OpenedSession> {
     const handle = record.handle;
     try {
       return await this.#flight.run(refreshKey(handle), {
@@ -107,7 +148,7 @@ export class TokenRefresher {
           // caller in turn would refresh again.
           const tokens = this.open(current);
           const replaced = current.sealedTokens !== record.sealedTokens && (current.accessExpiresAt === null || current.accessExpiresAt > this.#clock.now());
-          return replaced || this.isFresh(current, tokens) ? tokens : null;
+          return replaced || this.isFresh(current, tokens) ? { record: current, tokens } : null;
         },
         work: () => this.#refresh(handle),
       });
@@ -118,14 +159,16 @@ export class TokenRefresher {
     }
   }
 
-  async #refresh(handle: string): Promise<SessionTokens> {
+  async #refresh(handle: string): Promise<OpenedSession> {
     const record = await this.#store.getSession(handle);
-    if (!record) throw new GatewayError('session_expired');
+    if (!record) throw new SessionEnded('refresh_rejected');
+    // Past its lifetime the provider would refuse the refresh token: the session is over, unasked.
+    this.checkRefreshLifetime(record);
     const tokens = this.open(record);
     // Without a refresh token the session cannot outlive its access token (SPEC §9).
-    if (tokens.refreshToken === null) throw new GatewayError('session_expired');
+    if (tokens.refreshToken === null) throw new SessionEnded('refresh_rejected');
     const provider = this.#clients.provider(record.provider);
-    if (!provider) throw new GatewayError('session_expired');
+    if (!provider) throw new SessionEnded('refresh_rejected');
     const config = await this.#clients.config(provider).catch((error: unknown) => {
       throw error instanceof GatewayError ? withRetryAfter(error) : error;
     });
@@ -135,49 +178,66 @@ export class TokenRefresher {
     } catch (error) {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
         this.#logger.info({ provider: provider.name, session: handle }, 'the provider refused to refresh a session (invalid_grant)');
-        throw new GatewayError('session_expired', { cause: error });
+        throw new SessionEnded('refresh_rejected', error);
       }
       const code = classifyProviderError(error);
       this.#logger.warn({ provider: provider.name, session: handle, code, reason: error instanceof Error ? error.name : 'unknown' }, 'OIDC refresh failed');
       throw withRetryAfter(new GatewayError('idp_unavailable', { cause: error }));
     }
     const expiresIn = answer.expiresIn();
+    const now = this.#clock.now();
+    // A provider that does not rotate answers without a refresh token: the old one stays valid, and
+    // its lifetime stands unless the answer gives it anew.
     const next: SessionTokens = {
       idToken: answer.id_token ?? tokens.idToken,
       accessToken: answer.access_token,
-      // A provider that does not rotate answers without a refresh token: the old one stays valid.
       refreshToken: answer.refresh_token ?? tokens.refreshToken,
       ...(expiresIn === undefined ? {} : { accessLifetimeMs: expiresIn * 1000 }),
     };
-    await this.#store.putSession({
+    const roles = await this.#mappedRoles(provider, config, record, answer);
+    // SPEC §9 `requireRole`: a login that maps to no role is refused, and so is a refresh; the
+    // session ends (its new tokens are not kept).
+    if (roles !== null && provider.requireRole && roles.length === 0) {
+      this.#logger.info({ provider: provider.name, session: handle }, 'a refresh mapped to no role (requireRole); the session ends');
+      throw new SessionEnded('no_role_mapped');
+    }
+    const stored: OidcSessionRecord = {
       ...record,
       sealedTokens: sealSessionTokens(this.#keyring, handle, next, this.#random),
-      accessExpiresAt: expiresIn === undefined ? null : this.#clock.now() + expiresIn * 1000,
-    });
-    await this.#recomputeRoles(provider, config, record, answer);
-    return next;
+      accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+      refreshExpiresAt: refreshExpiresAt(answer, now) ?? (answer.refresh_token === undefined ? record.refreshExpiresAt : null),
+    };
+    await this.#store.putSession(stored);
+    if (roles !== null) await this.#updateRoles(record, roles);
+    return { record: stored, tokens: next };
   }
 
   /**
    * SPEC §9 "Roles are computed from the claims at every login and refresh": the refreshed ID
-   * token's claims over the userinfo the new access token reads, as at login, for a user the
-   * provider created (a linked local user keeps its local roles, as at login). A userinfo failure
-   * keeps the roles as they were: the tokens are refreshed already, and the next refresh tries again.
+   * token's claims over the userinfo the new access token reads, as at login. Null when userinfo
+   * fails: the roles stay as they were, the tokens are refreshed, and the next refresh tries again.
    */
-  async #recomputeRoles(provider: OidcProviderConfig, config: client.Configuration, record: OidcSessionRecord, answer: Awaited<ReturnType<typeof client.refreshTokenGrant>>): Promise<void> {
-    let merged: Record<string, unknown>;
+  async #mappedRoles(provider: OidcProviderConfig, config: client.Configuration, record: OidcSessionRecord, answer: Awaited<ReturnType<typeof client.refreshTokenGrant>>): Promise<string[] | null> {
     try {
       const userinfo = config.serverMetadata().userinfo_endpoint ? await client.fetchUserInfo(config, answer.access_token, record.subject) : {};
-      merged = { ...userinfo, ...(answer.claims() ?? {}) };
+      return mapRoles(provider.roles, { ...userinfo, ...(answer.claims() ?? {}) });
     } catch (error) {
       this.#logger.warn({ provider: provider.name, session: record.handle, reason: error instanceof Error ? error.name : 'unknown' }, 'userinfo after a refresh failed; roles kept');
-      return;
+      return null;
     }
+  }
+
+  /**
+   * The user the provider created gets the mapped roles (a linked local user keeps its local
+   * roles, as at login), and every process forgets its remembered sessions before the refresh
+   * answers: the next request, wherever it arrives, is judged on the new roles.
+   */
+  async #updateRoles(record: OidcSessionRecord, roles: string[]): Promise<void> {
     const identity = await this.#store.findIdentity(record.issuer, record.subject);
     const user = identity ? await this.#users.get(identity.userName) : null;
-    if (!user || user.passwordHash !== '') return;
-    const roles = mapRoles(provider.roles, merged);
-    if (!sameRoles(user.roles, roles)) await this.#users.update(user.name, { roles });
+    if (!user || user.passwordHash !== '' || sameRoles(user.roles, roles)) return;
+    await this.#users.update(user.name, { roles });
+    await this.#userChanged(user.name);
   }
 }
 
@@ -186,14 +246,17 @@ function withRetryAfter(error: GatewayError): GatewayError {
   return new GatewayError('idp_unavailable', { headers: { 'retry-after': String(idpRetryAfterSeconds) }, cause: error.cause });
 }
 
+const sessionEndReasons: readonly SessionEndReason[] = ['refresh_rejected', 'refresh_token_expired', 'no_role_mapped'];
+
 /** SingleFlight's mapping of a holder's outcome to what its waiters (in any process) throw. */
 export const refreshFailures = {
   failureCode(error: unknown): string {
-    return error instanceof GatewayError && error.code === 'session_expired' ? 'session_expired' : 'idp_unavailable';
+    if (error instanceof SessionEnded) return error.reason;
+    return error instanceof GatewayError && error.code === 'session_expired' ? 'refresh_rejected' : 'idp_unavailable';
   },
   failureError(code: string): Error {
-    return code === 'session_expired'
-      ? new GatewayError('session_expired')
+    return sessionEndReasons.includes(code as SessionEndReason)
+      ? new SessionEnded(code as SessionEndReason)
       : new GatewayError('idp_unavailable', { headers: { 'retry-after': String(idpRetryAfterSeconds) } });
   },
   ttlMs: refreshLeaseMs,

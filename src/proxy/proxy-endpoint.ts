@@ -7,7 +7,8 @@ import type { Logger } from '../log/logger.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { UpstreamAssertion } from '../trust/assertion.js';
 import { BodyLimit } from './body-limit.js';
-import type { UserTokens } from '../oidc/user-tokens.js';
+import type { TokenExchangeConfig } from '../config/schema.js';
+import type { OpenedSession } from '../oidc/token-refresher.js';
 import type { TokenExchanger } from '../oidc/token-exchanger.js';
 import { userTokenCredential, withQueryCredential } from './credential.js';
 import { Cancellation, type Forwarder } from './forwarder.js';
@@ -26,12 +27,8 @@ export interface ProxyDeps {
   publicOrigin: string;
   /** For an upstream with `assertion: true`: signs the Gatehouse-Assertion header (SPEC §7). */
   assertion?: UpstreamAssertion | null;
-  /** For an upstream with a `user-token` credential: the session's tokens (SPEC §9). */
-  userTokens?: UserTokens | null;
   /** For a `user-token` upstream with `exchange`: trades the session's token for the upstream's (RFC 8693). */
   exchanger?: TokenExchanger | null;
-  /** Ends the request's session (the provider refused to refresh its tokens). */
-  endSession?: (ctx: RequestContext) => Promise<void>;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -155,35 +152,49 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
  */
 async function userCredential(ctx: RequestContext, userToken: NonNullable<ReadyCredential['userToken']>, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
   const provider = userToken.provider;
-  const handle = ctx.live?.session.handle;
-  if (handle === undefined || !deps.userTokens) throw new GatewayError('idp_login_required');
-  let tokens;
-  try {
-    tokens = await deps.userTokens.forSession(handle, provider);
-  } catch (error) {
-    if (error instanceof GatewayError && error.code === 'session_expired') {
-      // Every caller of the refused refresh ends the session; all but the first find it ended already.
-      await deps.endSession?.(ctx);
-      ctx.live = null;
-      ctx.staleCookie = true;
-    }
-    throw error;
-  }
-  if (!tokens) throw new GatewayError('idp_login_required');
-  // RFC 8693: the upstream gets a token issued for it, not the session's own (SPEC §9 `exchange`).
-  let exchanged: string | null = null;
-  if (userToken.exchange) {
-    // Never the user's own token instead: fail closed.
-    if (!deps.exchanger) throw new GatewayError('internal_error');
-    exchanged = await deps.exchanger.exchanged({ handle, user: ctx.live!.user.name, provider, accessToken: tokens.accessToken, exchange: userToken.exchange });
-  }
-  const attached = userTokenCredential(tokens, exchanged);
+  // Fresh, refreshed if it was due, by the oidc-refresh stage (http/pipeline.ts).
+  if (ctx.oidcUnavailable) throw ctx.oidcUnavailable;
+  const held = ctx.oidc;
+  if (!held || held.record.provider !== provider) throw new GatewayError('idp_login_required');
+  if (userToken.exchange) return exchangedCredential(ctx, held, userToken.exchange, route, deps);
+  const ready = preparedCredentials.get(held);
+  if (ready) return ready;
+  const tokens = held.tokens;
+  const attached = userTokenCredential(tokens);
   if (!attached) {
     deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the user\'s access token cannot be sent in a header');
     throw new GatewayError('upstream_unavailable');
   }
+  const credential = { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
+  preparedCredentials.set(held, credential);
+  return credential;
+}
+
+/**
+ * RFC 8693 (SPEC §9 `exchange`): the upstream gets the token the provider issued for it in exchange
+ * for the session's, kept by the exchanger (decision 0013); the leak guard watches for it and for
+ * every token of the session. Not prepared once like the session's own credential: the exchanged
+ * token changes on its own schedule. Never the user's own token instead: without an exchanger, fail
+ * closed.
+ */
+async function exchangedCredential(ctx: RequestContext, held: OpenedSession, exchange: TokenExchangeConfig, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+  if (!deps.exchanger || !ctx.live) throw new GatewayError('internal_error');
+  const provider = held.record.provider;
+  const exchanged = await deps.exchanger.exchanged({ handle: held.record.handle, user: ctx.live.user.name, provider, accessToken: held.tokens.accessToken, exchange });
+  const attached = userTokenCredential(held.tokens, exchanged);
+  if (!attached) {
+    deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream, provider }, 'the exchanged token cannot be sent in a header');
+    throw new GatewayError('upstream_unavailable');
+  }
   return { ...attached, headerCheck: new HeaderLeakCheck(attached.leakPatterns) };
 }
+
+/**
+ * A session's credential, prepared once for the tokens the session memory holds (decision 0012):
+ * keyed by that object, so it goes when the memory drops or replaces them, and tokens read from the
+ * store for one request only are prepared for that request only.
+ */
+const preparedCredentials = new WeakMap<object, ReadyCredential>();
 
 function cutForLeak(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, body: Buffer | Readable, started: boolean): void {
   discard(body);

@@ -1,6 +1,7 @@
 import type { UserRecord } from '../accounts/user-store.js';
 import type { RevocationScope } from '../cluster/revocation-log.js';
 import type { Clock } from '../security/clock.js';
+import type { HeldOidc } from '../oidc/user-tokens.js';
 import type { SessionRecord } from './session-store.js';
 
 /** What a store read found valid, kept so the next request with that cookie needs no read. */
@@ -44,6 +45,12 @@ export class SessionMemory {
   /** A set per handle: a rotation's new id shares the handle, and one process may hold both ids at once. */
   readonly #byHandle = new Map<string, Set<string>>();
   readonly #byUser = new Map<string, Set<string>>();
+  /**
+   * A remembered session's OIDC record and opened tokens (null: it logged in locally), by handle:
+   * held only while an entry of that handle is, so every path that drops the session drops them
+   * (`#remove`, `#clearEntries`), and a re-read of the session after `maxAgeMs` reads them again.
+   */
+  readonly #oidc = new Map<string, HeldOidc | null>();
   #epoch = 0;
   #trusted: () => boolean = () => false;
   readonly #forgetListeners: Array<(scope: RevocationScope, subject: string | null) => void> = [];
@@ -110,6 +117,26 @@ export class SessionMemory {
   }
 
   /**
+   * What `rememberOidc` holds for the session `handle` (null: none, a local login), or undefined
+   * when nothing is held: then only the store can say. Answers only while an entry of that handle
+   * is remembered, and is consulted only for a session this memory just answered for.
+   */
+  oidcOf(handle: string): HeldOidc | null | undefined {
+    return this.#oidc.get(handle);
+  }
+
+  /**
+   * Holds what the store said of a remembered session's OIDC record: after reading it, and after a
+   * refresh stored new tokens (the one way it changes). Like `remember`, refused when anything was
+   * forgotten since `epoch` was read, and when no entry of that handle is held (it was dropped, or
+   * never admitted: then there is nothing it could be dropped with).
+   */
+  rememberOidc(handle: string, held: HeldOidc | null, epoch: number): void {
+    if (epoch !== this.#epoch || !this.#byHandle.has(handle)) return;
+    this.#oidc.set(handle, held);
+  }
+
+  /**
    * Also tells `listener` of every forget and clear: what else this process keeps per session (the
    * exchanged tokens, oidc/token-exchanger.ts) then follows the same revocations.
    */
@@ -140,6 +167,7 @@ export class SessionMemory {
     this.#entries.clear();
     this.#byHandle.clear();
     this.#byUser.clear();
+    this.#oidc.clear();
   }
 
   #remove(idHash: string): void {
@@ -148,6 +176,7 @@ export class SessionMemory {
     this.#entries.delete(idHash);
     unindex(this.#byHandle, entry.session.handle, idHash);
     unindex(this.#byUser, entry.session.userName, idHash);
+    if (!this.#byHandle.has(entry.session.handle)) this.#oidc.delete(entry.session.handle);
   }
 }
 

@@ -117,6 +117,18 @@ describe('SessionService announces every revocation with its log seq', () => {
     expect(waited).toHaveLength(1);
   });
 
+  it('userChanged announces the user as a revocation does and waits for its confirmation, but ends no session', async () => {
+    const waited: number[] = [];
+    const confirming = service(async (seq) => {
+      waited.push(seq);
+    });
+    const issued = await confirming.create(alice, meta);
+    await confirming.userChanged('alice');
+    expect(await expectAnnounced(1)).toMatchObject({ scope: 'user', subject: 'alice' });
+    expect(waited).toEqual([(await lastEntry()).seq]);
+    expect(await confirming.validate(issued.token)).not.toBeNull();
+  });
+
   it('nothing to revoke, nothing announced; a failed announcement does not fail the revocation', async () => {
     const { session } = await sessions.create(alice, meta);
     await sessions.end(session, actor);

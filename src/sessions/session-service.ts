@@ -303,6 +303,17 @@ export class SessionService {
     return count;
   }
 
+  /**
+   * The user changed in a way its remembered sessions must not hide (roles recomputed from a
+   * provider's claims, SPEC §9): every process forgets them through the revocation path
+   * (`#announced`), without ending any, and this returns once every other live process has
+   * confirmed. Their next request reads the user from the store, wherever it arrives.
+   */
+  async userChanged(userName: string): Promise<void> {
+    const { seq } = await this.#store.logUserChange(userName);
+    await this.#announced('user', userName, seq);
+  }
+
   async #delete(idHash: string): Promise<SessionRecord | null> {
     return this.#announceDeleted(await this.#store.delete(idHash));
   }

@@ -67,6 +67,13 @@ export interface SessionStore {
   /** Deletes every session of a user, except `exceptIdHash` if given; `count` is how many. */
   deleteByUser(userName: string, exceptIdHash?: string): Promise<Revoked & { count: number }>;
   deleteAll(): Promise<Revoked & { count: number }>;
+  /**
+   * Appends a `user` entry to the revocation log and deletes nothing: every process forgets the
+   * user's remembered sessions as for a revocation, and their next requests read the session and
+   * the user from the store again. For a change to the user that must reach every process at once
+   * (its roles, SPEC §9), not only within the memory's age bound.
+   */
+  logUserChange(userName: string): Promise<Revoked>;
   /** Newest first. */
   list(filter?: { userName?: string }): Promise<SessionRecord[]>;
   /**

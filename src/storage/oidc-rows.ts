@@ -28,12 +28,13 @@ export interface OidcSessionRow {
   amr: string[] | string;
   sealed_tokens: string;
   access_expires_at: number | null;
+  refresh_expires_at: number | null;
   created_at: number;
 }
 
 export const loginStateColumns = 'state_hash, browser_hash, provider, sealed, return_to, created_at, expires_at';
 export const identityColumns = 'issuer, subject, user_name, created_at';
-export const oidcSessionColumns = 'handle, provider, issuer, subject, sid, amr, sealed_tokens, access_expires_at, created_at';
+export const oidcSessionColumns = 'handle, provider, issuer, subject, sid, amr, sealed_tokens, access_expires_at, created_at, refresh_expires_at';
 
 export function toLoginState(row: LoginStateRow): LoginStateRecord {
   return { stateHash: row.state_hash, browserHash: row.browser_hash, provider: row.provider, sealed: row.sealed, returnTo: row.return_to, createdAt: row.created_at, expiresAt: row.expires_at };
@@ -53,6 +54,7 @@ export function toOidcSession(row: OidcSessionRow): OidcSessionRecord {
     amr: typeof row.amr === 'string' ? (JSON.parse(row.amr) as string[]) : row.amr,
     sealedTokens: row.sealed_tokens,
     accessExpiresAt: row.access_expires_at,
+    refreshExpiresAt: row.refresh_expires_at,
     createdAt: row.created_at,
   };
 }

@@ -12,7 +12,8 @@
  * made with the gateways stopped), WebAuthn challenges (single-use, minutes long: a ceremony
  * begun before the copy is begun again), OIDC login states (the same: single-use, 10 minutes,
  * bound to a browser that simply starts its login again) and leases (seconds long, held by running
- * processes only). Provider identities are copied (without them a linked user would come back as a
+ * processes only), and the ids of logout tokens seen (SPEC §9: each accepted once; a logout token is
+ * accepted for minutes only, and the copy is made with the gateways stopped). Provider identities are copied (without them a linked user would come back as a
  * new one), and so are the sessions' sealed tokens (the sessions themselves are copied).
  */
 
@@ -88,7 +89,7 @@ export const transferTables: readonly TransferTable[] = [
   { name: 'oidc_identities', columns: [text('issuer'), text('subject'), text('user_name'), int('created_at')], order: ['issuer', 'subject'] },
   {
     name: 'oidc_sessions',
-    columns: [text('handle'), text('provider'), text('issuer'), text('subject'), text('sid'), { name: 'amr', type: 'list' }, { name: 'sealed_tokens', type: 'text', sealed: true }, int('access_expires_at'), int('created_at')],
+    columns: [text('handle'), text('provider'), text('issuer'), text('subject'), text('sid'), { name: 'amr', type: 'list' }, { name: 'sealed_tokens', type: 'text', sealed: true }, int('access_expires_at'), int('created_at'), int('refresh_expires_at')],
     order: ['handle'],
   },
   { name: 'audit_events', columns: [int('time'), text('type'), text('user_name'), text('ip'), text('request_id'), text('detail')], order: 'insertion', generated: ['id'] },
@@ -99,7 +100,7 @@ export const transferTables: readonly TransferTable[] = [
  * either schema is here or in `transferTables`: a test per engine compares this with the schema, so
  * a table or column a later migration adds cannot be silently left out of the copy.
  */
-export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'leases', 'webauthn_challenges', 'oidc_login_states', 'gatehouse_schema', 'sqlite_sequence'];
+export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'leases', 'webauthn_challenges', 'oidc_login_states', 'oidc_logout_jtis', 'gatehouse_schema', 'sqlite_sequence'];
 
 export type TransferValue = string | number | boolean | null | readonly string[] | Buffer;
 export type TransferRow = Readonly<Record<string, TransferValue>>;

@@ -55,5 +55,7 @@ declare module 'oidc-provider' {
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
     interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: { mergeWithLastSubmission?: boolean }): Promise<void>;
     on(event: string, listener: (...args: any[]) => void): this;
+    /** A Koa middleware around every request (https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#pre--and-post-middlewares). */
+    use(middleware: (ctx: any, next: () => Promise<void>) => Promise<void>): void;
   }
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors as providerErrors } from 'oidc-provider';
 import { request as undiciRequest } from 'undici';
 
@@ -19,6 +20,8 @@ export interface ProviderClient {
   clientId: string;
   clientSecret: string;
   redirectUris: string[];
+  /** Back-Channel Logout 1.0: where the provider posts logout tokens (needs the `backchannelLogout` option). */
+  backchannelLogoutUri?: string;
 }
 
 export interface TestProviderOptions {
@@ -26,6 +29,15 @@ export interface TestProviderOptions {
   accounts: ProviderAccount[];
   /** Seconds; short by default so expiry tests need no long waits. */
   ttl?: { accessToken?: number; idToken?: number; refreshToken?: number; authorizationCode?: number };
+  /** Turns on Back-Channel Logout 1.0 (the provider posts logout tokens to the clients' backchannelLogoutUri). */
+  backchannelLogout?: boolean;
+  /** false: no end_session_endpoint (RP-Initiated Logout off); on by default, as in oidc-provider. */
+  rpInitiatedLogout?: boolean;
+  /**
+   * Seconds: every token response that carries a refresh token also says `refresh_expires_in`, as
+   * Keycloak's do (the provider itself keeps honouring `ttl.refreshToken`).
+   */
+  refreshExpiresIn?: number;
   /**
    * RFC 8693 token exchange at the token endpoint (oidc-provider has no such grant; this registers
    * one): `audiences` maps each audience a client may ask for to the scopes it may get there.
@@ -63,6 +75,8 @@ export interface TestProvider {
   exchanges: GrantedExchange[];
   /** The provider's record of an unexpired access token it issued, or null (unknown, expired, revoked). */
   inspect(accessToken: string): Promise<IssuedAccessToken | null>;
+  /** The provider's one signing key (RS256, published in its JWKS): tests sign tokens the gateway must judge by their claims alone. */
+  signingKey: { kid: string; alg: 'RS256'; privateKey: CryptoKey };
   /** Stops answering (connections refused) until `resume`, keeping its grants and tokens. */
   pause(): Promise<void>;
   /** Listens again on the same port. */
@@ -83,13 +97,17 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://127.0.0.1:${port}`;
   const ttl = options.ttl ?? {};
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const kid = `test-key-${port}`;
   const provider = new Provider(issuer, {
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' }] },
     clients: options.clients.map((c) => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
       redirect_uris: c.redirectUris,
       grant_types: ['authorization_code', 'refresh_token', ...(options.tokenExchange ? [tokenExchangeGrant] : [])],
       response_types: ['code'],
+      ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     })),
     async findAccount(_ctx: unknown, id: string) {
       const account = accounts.get(id);
@@ -108,7 +126,12 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       groups: ['groups'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      backchannelLogout: { enabled: options.backchannelLogout ?? false },
+      rpInitiatedLogout: { enabled: options.rpInitiatedLogout ?? true },
+    },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     ttl: {
       AccessToken: ttl.accessToken ?? 60,
@@ -120,12 +143,26 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       Grant: 3600,
     },
     cookies: { keys: ['oidc-test-provider-cookie-key-0123456789'] },
+    // The provider's own requests (back-channel logout posts) go to a gateway on 127.0.0.1, which its
+    // SSRF guard (a dispatcher that refuses special-use addresses) would stop: the fixture's relying
+    // parties are all on loopback, so its requests use the default dispatcher.
+    fetch: (url: string | URL, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = init;
+      return fetch(url, rest);
+    },
     // Every login gets a refresh token (without asking for offline_access), and every refresh
     // rotates it: the old one is consumed, so a second refresh with it is refused (invalid_grant),
     // as at providers that follow RFC 9700 §4.14.2.
     issueRefreshToken: async () => true,
     rotateRefreshToken: () => true,
   });
+  if (options.refreshExpiresIn !== undefined) {
+    const seconds = options.refreshExpiresIn;
+    provider.use(async (ctx: { path: string; body: unknown }, next: () => Promise<void>) => {
+      await next();
+      if (ctx.path === '/token' && typeof ctx.body === 'object' && ctx.body !== null && 'refresh_token' in ctx.body) ctx.body = { ...ctx.body, refresh_expires_in: seconds };
+    });
+  }
   const tokenRequests: string[] = [];
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     tokenRequests.push(ctx.oidc.params?.grant_type ?? 'unknown');
@@ -158,6 +195,7 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       if (!token || token.isExpired) return null;
       return { sub: token.accountId, clientId: token.clientId, aud: token.aud, scope: token.scope, exchanged: token.gty === tokenExchangeGrant };
     },
+    signingKey: { kid, alg: 'RS256', privateKey },
     pause: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -296,4 +334,26 @@ export async function completeLogin(authorizationUrl: string, issuer: string, ho
     url = new URL(location, url).toString();
   }
   throw new Error('too many redirects at the provider');
+}
+
+/**
+ * The user ends their session at the provider, as a browser with the provider's cookies (`jar`,
+ * from their login) would: its end-session page, then its confirmation form with logout=yes. With
+ * back-channel logout on, the provider posts the logout tokens before it answers. Returns the
+ * status of the confirmation's answer.
+ */
+export async function endSessionAtProvider(issuer: string, jar: CookieJar): Promise<number> {
+  const page = await undiciRequest(`${issuer}/session/end`, { headers: { cookie: jar.header() } });
+  jar.take(page.headers['set-cookie']);
+  const html = await page.body.text();
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!xsrf) throw new Error(`no logout form at the provider (${page.statusCode}): ${html.slice(0, 200)}`);
+  const confirm = await undiciRequest(`${issuer}/session/end/confirm`, {
+    method: 'POST',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+  });
+  jar.take(confirm.headers['set-cookie']);
+  await confirm.body.text();
+  return confirm.statusCode;
 }

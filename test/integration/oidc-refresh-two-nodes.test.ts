@@ -88,4 +88,23 @@ describe('refresh over two nodes on PostgreSQL (SPEC §9, issue 13 item 6)', () 
     expect(provider.tokenRequests.filter((t) => t === 'refresh_token').length - counted).toBe(1);
     expect(new Set(orders.seen.slice(seenFrom).map((s) => String(s.headers.authorization))).size).toBe(1);
   }, 60_000);
+
+  it('the tokens each node holds beside the session (decision 0012) go with it: after a logout on a, or `gatehouse session revoke --user` beside the nodes, the next user-token request on either node is 401 and the upstream sees nothing', async () => {
+    const [a, b] = [nodes[0]!.base, nodes[1]!.base];
+    for (const how of ['logout on a', 'CLI revoke'] as const) {
+      const start = await call(a, '/auth/oidc/login?provider=corp&returnTo=/app', { csrf: false });
+      const callback = await completeLogin(String(start.headers.location), provider.issuer, { login: 'sub-user' });
+      const back = await call(a, gatewayPath(callback), { csrf: false, headers: { cookie: loginCookieOf(start) } });
+      expect(back.status, back.text).toBe(303);
+      const session = back.cookie!;
+      // Twice on each node, so that each holds the session and its tokens in memory.
+      for (const node of [a, b, a, b]) expect((await call(node, '/orders/held', { session })).status, how).toBe(200);
+
+      const seen = orders.seen.length;
+      if (how === 'logout on a') expect((await call(a, '/auth/logout', { method: 'POST', session })).status).toBe(204);
+      else expect(gatehouse(['session', 'revoke', '--user', 'corp.alice', '--config', join(dir, 'a.yaml')])).toMatchObject({ code: 0 });
+      for (const node of [b, a]) expect((await call(node, '/orders/after', { session })).status, how).toBe(401);
+      expect(orders.seen.length, how).toBe(seen);
+    }
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ function loginState(overrides: Partial<LoginStateRecord> = {}): LoginStateRecord
 }
 
 function oidcSession(overrides: Partial<OidcSessionRecord> = {}): OidcSessionRecord {
-  return { handle: 'handle-1', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: 'sid-1', amr: ['pwd'], sealedTokens: 'v1.k.n.tokens.t', accessExpiresAt: 61_000, createdAt: 1_000, ...overrides };
+  return { handle: 'handle-1', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: 'sid-1', amr: ['pwd'], sealedTokens: 'v1.k.n.tokens.t', accessExpiresAt: 61_000, refreshExpiresAt: 1_801_000, createdAt: 1_000, ...overrides };
 }
 
 export function describeOidcStoreContract(name: string, factory: ContractFactory<OidcSubjectStore>): void {
@@ -55,6 +55,23 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
       });
     });
 
+    describe('logout token ids', () => {
+      test('a jti is taken once until it expires, across processes; purge removes the expired ones only', async () => {
+        expect(await store.oidc.takeLogoutJti(hex('1'), 5_000, 1_000)).toBe(true);
+        expect(await peer.oidc.takeLogoutJti(hex('1'), 9_000, 4_999), 'replayed').toBe(false);
+        expect(await peer.oidc.takeLogoutJti(hex('2'), 9_000, 1_000)).toBe(true);
+        expect(await store.oidc.purgeLogoutJtis(5_000)).toBe(1);
+        expect(await store.oidc.takeLogoutJti(hex('2'), 9_000, 5_000), 'still recorded').toBe(false);
+        expect(await store.oidc.takeLogoutJti(hex('1'), 9_000, 5_000), 'expired, purged').toBe(true);
+        expect(await peer.oidc.takeLogoutJti(hex('2'), 12_000, 9_000), 'expired, not purged yet').toBe(true);
+      });
+
+      test(`of ${racers} racing takes of one jti, exactly one wins`, async () => {
+        const won = await race(subject, (s) => s.oidc.takeLogoutJti(hex('3'), 5_000, 1_000));
+        expect(won.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
     describe('identities', () => {
       test('an identity links once; found by (issuer, subject) exactly, listed by user, unlinked', async () => {
         const identity = { issuer: 'https://idp.example', subject: 'sub-1', userName: 'alice', createdAt: 1_000 };
@@ -81,13 +98,26 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
     describe('sessions', () => {
       test('a record is put, replaced, read by the peer, and purged once its session is gone', async () => {
         await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'handle-1' }));
-        await store.oidc.putSession(oidcSession({ sid: null, accessExpiresAt: null }));
+        await store.oidc.putSession(oidcSession({ sid: null, accessExpiresAt: null, refreshExpiresAt: null }));
+        expect(await peer.oidc.getSession('handle-1')).toEqual(oidcSession({ sid: null, accessExpiresAt: null, refreshExpiresAt: null }));
         await store.oidc.putSession(oidcSession({ amr: ['pwd', 'otp'] }));
         expect(await peer.oidc.getSession('handle-1')).toEqual(oidcSession({ amr: ['pwd', 'otp'] }));
         await store.oidc.putSession(oidcSession({ handle: 'orphan' }));
         expect(await peer.oidc.purgeSessions()).toBe(1);
         expect(await store.oidc.getSession('orphan')).toBeNull();
         expect(await store.oidc.getSession('handle-1')).not.toBeNull();
+      });
+
+      test('the sessions of a provider session and of a subject are found by issuer exactly', async () => {
+        await store.oidc.putSession(oidcSession({ handle: 'h-1', sid: 'sid-1', createdAt: 1_000 }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-2', sid: 'sid-2', createdAt: 2_000 }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-3', sid: 'sid-1', issuer: 'https://other.example' }));
+        await store.oidc.putSession(oidcSession({ handle: 'h-4', sid: null, subject: 'sub-2' }));
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'sid-1')).toEqual(['h-1']);
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'SID-1')).toEqual([]);
+        expect(await peer.oidc.handlesBySubject('https://idp.example', 'sub-1')).toEqual(['h-1', 'h-2']);
+        expect(await peer.oidc.handlesBySubject('https://other.example', 'sub-2')).toEqual([]);
+        expect(await peer.oidc.handlesBySid('https://idp.example', 'sid\u0000')).toEqual([]);
       });
 
       test('the sealed tokens are listed and re-sealed compare-and-set (master-key rotation)', async () => {

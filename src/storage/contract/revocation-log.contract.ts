@@ -34,6 +34,19 @@ export function describeRevocationLogContract(name: string, factory: ContractFac
       expect(await store.revocations.since(0)).toEqual({ revocations: [], complete: true });
     });
 
+    test('logUserChange appends a user entry and deletes nothing: the sessions stay, every reader learns to forget what it remembers of them', async () => {
+      await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'h1', userName: 'alice' }));
+      const from = await peer.revocations.latestSeq();
+      const first = await store.sessions.logUserChange('alice');
+      const second = await peer.sessions.logUserChange('alice');
+      expect(second.seq).toBeGreaterThan(first.seq);
+      expect((await all(from)).map(({ seq, scope, subject: s }) => ({ seq, scope, subject: s }))).toEqual([
+        { seq: first.seq, scope: 'user', subject: 'alice' },
+        { seq: second.seq, scope: 'user', subject: 'alice' },
+      ]);
+      expect(await peer.sessions.get(idHash(1))).not.toBeNull();
+    });
+
     test('every revoking verb appends one entry naming the handle, the user or nobody, with the seq it answered', async () => {
       for (const n of [1, 2, 3, 4, 5, 6]) await store.sessions.create(sessionRecord({ idHash: idHash(n), handle: `h${n}`, userName: n === 3 ? 'bob' : 'alice', lastSeenAt: 1_000 }));
       const before = Date.now();

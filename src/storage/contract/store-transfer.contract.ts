@@ -54,7 +54,7 @@ async function populate(store: TransferStore): Promise<void> {
 
   // A provider identity and one session's sealed tokens (SPEC §9); login states are left behind.
   expect(await store.oidc.link({ issuer: 'https://idp.example', subject: 'sub-1', userName: 'carol', createdAt: 6_500 })).toBe(true);
-  await store.oidc.putSession({ handle: 'handle-2', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: null, amr: ['pwd', 'otp'], sealedTokens: sealed('tokens'), accessExpiresAt: 9_000, createdAt: 5_000 });
+  await store.oidc.putSession({ handle: 'handle-2', provider: 'corp', issuer: 'https://idp.example', subject: 'sub-1', sid: null, amr: ['pwd', 'otp'], sealedTokens: sealed('tokens'), accessExpiresAt: 9_000, refreshExpiresAt: 12_000, createdAt: 5_000 });
   await store.oidc.putLoginState({ stateHash: 'c'.repeat(64), browserHash: 'd'.repeat(64), provider: 'corp', sealed: sealed('login'), returnTo: '/', createdAt: 5_000, expiresAt: now + 600_000 });
 
   // Events of one millisecond: the log's order is the order they were appended in.

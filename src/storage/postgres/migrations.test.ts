@@ -53,7 +53,7 @@ describe('PostgreSQL migrations', () => {
       const results = await Promise.allSettled(clients.map((client) => migratePostgres(client)));
       expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
       const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value.map((m) => m.version) : []));
-      expect(applied.sort()).toEqual(postgresMigrations.map((m) => m.version));
+      expect(applied.sort((a, b) => a - b)).toEqual(postgresMigrations.map((m) => m.version));
       expect(await postgresSchemaVersion(clients[0]!)).toBe(postgresMigrations.length);
       // Up to date: nothing more to apply, for anyone.
       expect(await migratePostgres(clients[1]!)).toEqual([]);

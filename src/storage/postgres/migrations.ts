@@ -264,6 +264,29 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX leases_expires_at ON leases (expires_at);
     `,
   },
+  {
+    version: 10,
+    description: 'back-channel logout: seen logout token ids, and OIDC sessions by provider session and subject',
+    // As SQLite migration 13.
+    sql: `
+      CREATE TABLE oidc_logout_jtis (
+        jti_hash text COLLATE "C" PRIMARY KEY,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX oidc_logout_jtis_expires_at ON oidc_logout_jtis (expires_at);
+      CREATE INDEX oidc_sessions_issuer_sid ON oidc_sessions (issuer, sid);
+      CREATE INDEX oidc_sessions_issuer_subject ON oidc_sessions (issuer, subject);
+    `,
+  },
+  {
+    version: 11,
+    description: 'when an OIDC session\'s refresh token expires',
+    // oidc/refresh-expiry.ts; as SQLite migration 14. Milliseconds by the gateway's clock; NULL
+    // when the provider did not say (and for sessions from before).
+    sql: `
+      ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at bigint;
+    `,
+  },
 ];
 
 /**

@@ -15,11 +15,18 @@ const findIdentity = statement('oidc_find_identity', `SELECT ${identityColumns} 
 const identitiesOf = statement('oidc_identities_of', `SELECT ${identityColumns} FROM oidc_identities WHERE user_name = $1 ORDER BY created_at, issuer, subject`);
 const unlinkUser = statement('oidc_unlink_user', 'DELETE FROM oidc_identities WHERE user_name = $1');
 const unlink = statement('oidc_unlink', 'DELETE FROM oidc_identities WHERE issuer = $1 AND subject = $2');
-const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${oidcSessionColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${oidcSessionColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
   ON CONFLICT (handle) DO UPDATE SET provider = excluded.provider, issuer = excluded.issuer, subject = excluded.subject, sid = excluded.sid,
-    amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at`);
+    amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at,
+    refresh_expires_at = excluded.refresh_expires_at`);
 const getSession = statement('oidc_get_session', `SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = $1`);
 const purgeSessions = statement('oidc_purge_sessions', 'DELETE FROM oidc_sessions o WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.handle = o.handle)');
+const handlesBySid = statement('oidc_handles_by_sid', 'SELECT handle FROM oidc_sessions WHERE issuer = $1 AND sid = $2 ORDER BY created_at, handle');
+const handlesBySubject = statement('oidc_handles_by_subject', 'SELECT handle FROM oidc_sessions WHERE issuer = $1 AND subject = $2 ORDER BY created_at, handle');
+// Of two nodes taking one jti, one inserts; the other waits on the row, re-checks the WHERE and changes nothing.
+const takeLogoutJti = statement('oidc_take_logout_jti', `INSERT INTO oidc_logout_jtis (jti_hash, expires_at) VALUES ($1, $2)
+  ON CONFLICT (jti_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE oidc_logout_jtis.expires_at <= $3`);
+const purgeLogoutJtis = statement('oidc_purge_logout_jtis', 'DELETE FROM oidc_logout_jtis WHERE expires_at <= $1');
 const listSealed = statement('oidc_list_sealed', 'SELECT handle, sealed_tokens FROM oidc_sessions ORDER BY handle');
 const replaceSealed = statement('oidc_replace_sealed', 'UPDATE oidc_sessions SET sealed_tokens = $3 WHERE handle = $1 AND sealed_tokens = $2');
 
@@ -71,7 +78,7 @@ export class PostgresOidcStore implements OidcStore {
   }
 
   async putSession(r: OidcSessionRecord): Promise<void> {
-    await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt]);
+    await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt, r.refreshExpiresAt]);
   }
 
   async getSession(handle: string): Promise<OidcSessionRecord | null> {
@@ -82,6 +89,24 @@ export class PostgresOidcStore implements OidcStore {
 
   async purgeSessions(): Promise<number> {
     return changed(await run(this.#pool, purgeSessions));
+  }
+
+  async handlesBySid(issuer: string, sid: string): Promise<string[]> {
+    if (!storable(issuer) || !storable(sid)) return [];
+    return (await run<{ handle: string }>(this.#pool, handlesBySid, [issuer, sid])).rows.map((row) => row.handle);
+  }
+
+  async handlesBySubject(issuer: string, subject: string): Promise<string[]> {
+    if (!storable(issuer) || !storable(subject)) return [];
+    return (await run<{ handle: string }>(this.#pool, handlesBySubject, [issuer, subject])).rows.map((row) => row.handle);
+  }
+
+  async takeLogoutJti(jtiHash: string, expiresAt: number, now: number): Promise<boolean> {
+    return changed(await run(this.#pool, takeLogoutJti, [jtiHash, expiresAt, now])) === 1;
+  }
+
+  async purgeLogoutJtis(now: number): Promise<number> {
+    return changed(await run(this.#pool, purgeLogoutJtis, [now]));
   }
 
   async listSealed(): Promise<SealedEntry[]> {

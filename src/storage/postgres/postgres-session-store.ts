@@ -192,6 +192,14 @@ export class PostgresSessionStore implements SessionStore {
     });
   }
 
+  async logUserChange(userName: string): Promise<Revoked> {
+    if (!storable(userName)) return { seq: await new PostgresRevocationLog(this.#pool).latestSeq() };
+    return transaction(this.#pool, async (client) => {
+      await run(client, lockRevocationLog);
+      return { seq: await appendRevocation(client, 'user', userName) };
+    });
+  }
+
   async list(filter: { userName?: string } = {}): Promise<SessionRecord[]> {
     if (filter.userName !== undefined && !storable(filter.userName)) return [];
     const result = filter.userName === undefined ? await run<SessionRow>(this.#pool, list) : await run<SessionRow>(this.#pool, listByUser, [filter.userName]);

@@ -76,7 +76,7 @@ describe('migrate', () => {
     expect(migrate(db)).toBe(migrations.length);
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
-      'audit_events', 'counter_blocks', 'counter_windows', 'leases', 'live_nodes', 'meta', 'oidc_identities', 'oidc_login_states', 'oidc_sessions', 'passkeys', 'recovery_codes', 'revocations', 'rule_blocks', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
+      'audit_events', 'counter_blocks', 'counter_windows', 'leases', 'live_nodes', 'meta', 'oidc_identities', 'oidc_login_states', 'oidc_logout_jtis', 'oidc_sessions', 'passkeys', 'recovery_codes', 'revocations', 'rule_blocks', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
     ]);
     const indexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").pluck().all();
     expect(indexes).toEqual(['sessions_expires_at', 'sessions_handle', 'sessions_last_seen_at', 'sessions_user_name']);
@@ -85,7 +85,7 @@ describe('migrate', () => {
     const mfaIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('passkeys', 'webauthn_challenges') AND sql IS NOT NULL ORDER BY name").pluck().all();
     expect(mfaIndexes).toEqual(['passkeys_user_name', 'webauthn_challenges_expires_at']);
     const oidcIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name LIKE 'oidc_%' AND sql IS NOT NULL ORDER BY name").pluck().all();
-    expect(oidcIndexes).toEqual(['oidc_identities_user_name', 'oidc_login_states_expires_at']);
+    expect(oidcIndexes).toEqual(['oidc_identities_user_name', 'oidc_login_states_expires_at', 'oidc_logout_jtis_expires_at', 'oidc_sessions_issuer_sid', 'oidc_sessions_issuer_subject']);
     const keyIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'signing_keys' AND sql IS NOT NULL").pluck().all();
     expect(keyIndexes).toEqual(['signing_keys_one_active']);
     const blockIndexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'rule_blocks' AND sql IS NOT NULL ORDER BY name").pluck().all();

@@ -313,6 +313,30 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX leases_expires_at ON leases (expires_at);
     `,
   },
+  {
+    version: 13,
+    description: 'back-channel logout: seen logout token ids, and OIDC sessions by provider session and subject',
+    // oidc/backchannel-logout.ts: a logout token's jti is accepted once (SPEC §9); the row is kept
+    // while the token could still be accepted. The indexes find the sessions a logout token names.
+    sql: `
+      CREATE TABLE oidc_logout_jtis (
+        jti_hash TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX oidc_logout_jtis_expires_at ON oidc_logout_jtis (expires_at);
+      CREATE INDEX oidc_sessions_issuer_sid ON oidc_sessions (issuer, sid);
+      CREATE INDEX oidc_sessions_issuer_subject ON oidc_sessions (issuer, subject);
+    `,
+  },
+  {
+    version: 14,
+    description: 'when an OIDC session\'s refresh token expires',
+    // oidc/refresh-expiry.ts: SPEC §9 "A session never outlives its refresh token". Milliseconds by
+    // the gateway's clock; NULL when the provider did not say (and for sessions from before).
+    sql: `
+      ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at INTEGER;
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

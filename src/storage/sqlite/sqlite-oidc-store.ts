@@ -21,6 +21,10 @@ export class SqliteOidcStore implements OidcStore {
   readonly #putSession: Statement<[Omit<OidcSessionRow, 'amr'> & { amr: string }]>;
   readonly #getSession: Statement<[string], OidcSessionRow>;
   readonly #purgeSessions: Statement<[]>;
+  readonly #handlesBySid: Statement<[string, string], { handle: string }>;
+  readonly #handlesBySubject: Statement<[string, string], { handle: string }>;
+  readonly #takeLogoutJti: Statement<[string, number, number]>;
+  readonly #purgeLogoutJtis: Statement<[number]>;
   readonly #listSealed: Statement<[], { handle: string; sealed_tokens: string }>;
   readonly #replaceSealed: Statement<[string, string, string]>;
 
@@ -34,9 +38,15 @@ export class SqliteOidcStore implements OidcStore {
     this.#unlinkUser = db.prepare('DELETE FROM oidc_identities WHERE user_name = ?');
     this.#unlink = db.prepare('DELETE FROM oidc_identities WHERE issuer = ? AND subject = ?');
     this.#putSession = db.prepare(`INSERT OR REPLACE INTO oidc_sessions (${oidcSessionColumns})
-      VALUES (@handle, @provider, @issuer, @subject, @sid, @amr, @sealed_tokens, @access_expires_at, @created_at)`);
+      VALUES (@handle, @provider, @issuer, @subject, @sid, @amr, @sealed_tokens, @access_expires_at, @created_at, @refresh_expires_at)`);
     this.#getSession = db.prepare(`SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = ?`);
     this.#purgeSessions = db.prepare('DELETE FROM oidc_sessions WHERE handle NOT IN (SELECT handle FROM sessions)');
+    this.#handlesBySid = db.prepare('SELECT handle FROM oidc_sessions WHERE issuer = ? AND sid = ? ORDER BY created_at, handle');
+    this.#handlesBySubject = db.prepare('SELECT handle FROM oidc_sessions WHERE issuer = ? AND subject = ? ORDER BY created_at, handle');
+    // A row still unexpired is kept (no change: a replay); an expired one is taken over.
+    this.#takeLogoutJti = db.prepare(`INSERT INTO oidc_logout_jtis (jti_hash, expires_at) VALUES (?, ?)
+      ON CONFLICT (jti_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE oidc_logout_jtis.expires_at <= ?`);
+    this.#purgeLogoutJtis = db.prepare('DELETE FROM oidc_logout_jtis WHERE expires_at <= ?');
     this.#listSealed = db.prepare('SELECT handle, sealed_tokens FROM oidc_sessions ORDER BY handle');
     this.#replaceSealed = db.prepare('UPDATE oidc_sessions SET sealed_tokens = ? WHERE handle = ? AND sealed_tokens = ?');
   }
@@ -76,7 +86,7 @@ export class SqliteOidcStore implements OidcStore {
   }
 
   async putSession(r: OidcSessionRecord): Promise<void> {
-    this.#putSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt });
+    this.#putSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt, refresh_expires_at: r.refreshExpiresAt });
   }
 
   async getSession(handle: string): Promise<OidcSessionRecord | null> {
@@ -86,6 +96,22 @@ export class SqliteOidcStore implements OidcStore {
 
   async purgeSessions(): Promise<number> {
     return this.#purgeSessions.run().changes;
+  }
+
+  async handlesBySid(issuer: string, sid: string): Promise<string[]> {
+    return this.#handlesBySid.all(issuer, sid).map((row) => row.handle);
+  }
+
+  async handlesBySubject(issuer: string, subject: string): Promise<string[]> {
+    return this.#handlesBySubject.all(issuer, subject).map((row) => row.handle);
+  }
+
+  async takeLogoutJti(jtiHash: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.#takeLogoutJti.run(jtiHash, expiresAt, now).changes === 1;
+  }
+
+  async purgeLogoutJtis(now: number): Promise<number> {
+    return this.#purgeLogoutJtis.run(now).changes;
   }
 
   async listSealed(): Promise<SealedEntry[]> {

@@ -227,6 +227,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.#deleteMany.immediate('all', null, null);
   }
 
+  async logUserChange(userName: string): Promise<Revoked> {
+    return { seq: this.#append.get('user', userName)! };
+  }
+
   async list(filter: { userName?: string } = {}): Promise<SessionRecord[]> {
     const rows = filter.userName === undefined ? this.#list.all() : this.#listByUser.all(filter.userName);
     return rows.map(toRecord);
