@@ -9,12 +9,13 @@ import { demoProviderName, startDemo } from './demo.js';
 /**
  * `npm start`: the demo. Gatehouse on http://localhost:8080 in front of the demo upstream API,
  * with the demo website, a demo user, a demo OpenID provider and all state under ./data/. Runs as
- * dist/demo/start.js.
+ * dist/demo/start.js. GATEHOUSE_DEMO_CONFIG and GATEHOUSE_DEMO_DATA move it to another
+ * configuration and data folder (the startup test runs it on free ports and a temporary folder).
  */
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const configFile = fileURLToPath(new URL('../../demo/gatehouse.yaml', import.meta.url));
-const dataDir = join(repoRoot, 'data');
+const configFile = process.env.GATEHOUSE_DEMO_CONFIG || fileURLToPath(new URL('../../demo/gatehouse.yaml', import.meta.url));
+const dataDir = process.env.GATEHOUSE_DEMO_DATA || join(repoRoot, 'data');
 
 async function main(): Promise<void> {
   const config = loadDemoConfig();
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   if (providerAccount && provider) {
     if (lines.length > 0) lines.push('');
     lines.push(
-      `Or "Sign in with the ${demoProviderName} provider" (${provider.issuer}) as:`,
+      `${lines.length > 0 ? 'Or "Sign' : '"Sign'} in with the ${demoProviderName} provider" (${provider.issuer}) as:`,
       '',
       `  user:      ${providerAccount.username}`,
       `  password:  ${providerAccount.password}`,
@@ -70,7 +71,7 @@ function loadDemoConfig(): GatewayConfig {
     return loadConfig(configFile).config;
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`demo/gatehouse.yaml is invalid:\n${error.message}`);
+      console.error(`${configFile} is invalid:\n${error.message}`);
       process.exit(2);
     }
     throw error;
