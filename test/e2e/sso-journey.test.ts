@@ -116,6 +116,7 @@ async function startProviderLogin(page: Page): Promise<void> {
   const button = page.locator('#sso-providers a', { hasText: 'Sign in with the demo provider' });
   await until(() => button.isVisible()).toBe(true);
   expect(await button.getAttribute('href')).toBe('/auth/oidc/login?provider=demo&returnTo=/');
+  await page.screenshot({ path: screenshotPath('sso-login-view.png') });
   await button.click();
   // The provider's own login page, on the provider's origin.
   await page.waitForURL((url) => url.href.startsWith(`${issuer}/interaction/`));
