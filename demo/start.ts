@@ -1,21 +1,23 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../src/config/load.js';
 import type { GatewayConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/log/logger.js';
-import { demoProviderName, startDemo } from './demo.js';
+import { demoProviderName, startDemo } from './start-demo.js';
 
 /**
  * `npm start`: the demo. Gatehouse on http://localhost:8080 in front of the demo upstream API,
  * with the demo website, a demo user, a demo OpenID provider and all state under ./data/. Runs as
- * dist/demo/start.js. GATEHOUSE_DEMO_CONFIG and GATEHOUSE_DEMO_DATA move it to another
- * configuration and data folder (the startup test runs it on free ports and a temporary folder).
+ * dist/demo/start.js. `npm start -- --config FILE --data DIR` runs it on another configuration
+ * and data folder (the startup test runs it on free ports and a temporary folder).
  */
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const configFile = process.env.GATEHOUSE_DEMO_CONFIG || fileURLToPath(new URL('../../demo/gatehouse.yaml', import.meta.url));
-const dataDir = process.env.GATEHOUSE_DEMO_DATA || join(repoRoot, 'data');
+const args = readArgs();
+const configFile = args.config ? resolve(args.config) : join(repoRoot, 'demo', 'gatehouse.yaml');
+const dataDir = args.data ? resolve(args.data) : join(repoRoot, 'data');
 
 async function main(): Promise<void> {
   const config = loadDemoConfig();
@@ -64,6 +66,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+function readArgs(): { config?: string; data?: string } {
+  try {
+    return parseArgs({ options: { config: { type: 'string' }, data: { type: 'string' } } }).values;
+  } catch (error) {
+    console.error(`${describe(error)}\nUsage: npm start [-- --config FILE --data DIR]`);
+    process.exit(2);
+  }
 }
 
 function loadDemoConfig(): GatewayConfig {

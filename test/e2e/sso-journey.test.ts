@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDemo, type RunningDemo } from '../../demo/demo.js';
+import { startDemo, type RunningDemo } from '../../demo/start-demo.js';
 import { loadConfig } from '../../src/config/load.js';
 
 /**

@@ -30,9 +30,7 @@ interface Demo {
 }
 
 async function startDemoProcess(): Promise<Demo> {
-  const child = spawn(process.execPath, [startJs], {
-    env: { PATH: process.env.PATH, GATEHOUSE_DEMO_CONFIG: configFile, GATEHOUSE_DEMO_DATA: join(dir, 'data') },
-  });
+  const child = spawn(process.execPath, [startJs, '--config', configFile, '--data', join(dir, 'data')], { env: { PATH: process.env.PATH } });
   const demo: Demo = { child, output: '' };
   child.stdout.on('data', (c: Buffer) => { demo.output += c.toString(); });
   child.stderr.on('data', (c: Buffer) => { demo.output += c.toString(); });
