@@ -5,6 +5,8 @@
 // Every request carries `X-CSRF: 1` (SPEC §4.3): a header a cross-site form cannot send.
 
 const WEATHER = '/api/weather/v1';
+/** The route whose upstream gets the user's own access token (demo/gatehouse.yaml, SPEC §9). */
+const TOKEN_OWNER = '/api/profile/v1/me';
 
 const $ = (id) => {
   const element = document.getElementById(id);
@@ -143,6 +145,9 @@ function forget() {
   stopCountdown();
   $('account-name').textContent = '';
   for (const id of ['forecast-days', 'notes-list', 'trail-headers']) clear($(id));
+  for (const id of ['owner-name', 'owner-sub', 'owner-email', 'owner-user']) $(id).textContent = '—';
+  $('owner-facts').hidden = true;
+  $('owner-status').textContent = 'Not asked yet.';
   for (const id of ['today-location', 'today-high', 'today-wind', 'today-rain']) $(id).textContent = '—';
   for (const id of ['today-date', 'today-condition', 'today-low']) $(id).textContent = '';
   $('notes-empty').hidden = false;
@@ -150,6 +155,24 @@ function forget() {
   forgetSecrets();
   for (const id of ['passkey-list', 'session-list']) clear($(id));
   for (const id of SECURITY_ALERTS) setAlert(id, null);
+}
+
+/** One "Sign in with the NAME provider" link per provider Gatehouse offers (GET /auth/providers). */
+async function loadProviders() {
+  const result = await api('GET', '/auth/providers');
+  return result.ok && Array.isArray(result.data?.providers) ? result.data.providers : [];
+}
+
+function renderProviders(providers) {
+  const list = $('sso-providers');
+  clear(list);
+  for (const { name } of providers) {
+    const link = el('a', 'button button-ghost-dark button-block', `Sign in with the ${name} provider`);
+    link.href = `/auth/oidc/login?provider=${encodeURIComponent(name)}&returnTo=/`;
+    link.dataset.provider = name;
+    list.append(link);
+  }
+  $('sso-login').hidden = providers.length === 0;
 }
 
 function showLogin(notice) {
@@ -393,13 +416,17 @@ async function loadSession(wasSignedIn = state.user !== null) {
 
 async function loadWeather() {
   setAlert('dashboard-error', null);
-  const [today, forecast, whoami] = await Promise.all([
+  const [today, forecast, whoami, owner] = await Promise.all([
     api('GET', `${WEATHER}/today`),
     api('GET', `${WEATHER}/forecast`),
     api('GET', `${WEATHER}/whoami`),
+    // Only a gateway with identity providers can have a route that takes the user's own token.
+    providers.then((list) => (list.length > 0 ? api('GET', TOKEN_OWNER) : null)),
   ]);
   const results = [today, forecast, whoami];
-  for (const result of results) if (handleSessionFailure(result)) return;
+  for (const result of owner ? [...results, owner] : results) if (handleSessionFailure(result)) return;
+  $('owner').hidden = owner === null;
+  if (owner) renderOwner(owner);
   // What did load is shown; what was refused keeps its last data under the message.
   if (today.ok) renderToday(today.data);
   if (forecast.ok) renderForecast(forecast.data);
@@ -439,6 +466,29 @@ function renderForecast(data) {
       el('span', 'forecast-rain muted', `${day.precipitationChance} % rain`),
     );
     list.append(item);
+  }
+}
+
+/** What the user-token upstream answered: whose access token it received, as the provider says. */
+function renderOwner(result) {
+  const status = $('owner-status');
+  if (result.ok && result.data && result.data.tokenOwner) {
+    const { tokenOwner, assertion } = result.data;
+    $('owner-name').textContent = tokenOwner.name ?? tokenOwner.username ?? '—';
+    $('owner-sub').textContent = tokenOwner.sub ?? '—';
+    $('owner-email').textContent = tokenOwner.email ?? '—';
+    $('owner-user').textContent = assertion?.user ?? state.user?.name ?? '—';
+    $('owner-facts').hidden = false;
+    status.textContent = 'The API received your own access token and the identity provider vouched for it.';
+    return;
+  }
+  $('owner-facts').hidden = true;
+  if (result.code === 'idp_login_required') {
+    status.textContent = 'You signed in with a local account, so there is no token of yours to send: sign in with the demo provider to see this route work.';
+  } else if (result.code === 'not_found') {
+    status.textContent = 'This gateway has no route that sends your own token upstream.';
+  } else {
+    status.textContent = `The API could not be asked: ${result.message}`;
   }
 }
 
@@ -1211,7 +1261,11 @@ function boot() {
     if (browsing && !state.enrolling) void route();
   });
   $('passkey-login').hidden = !passkeysSupported();
+  void providers.then(renderProviders);
   void route();
 }
+
+/** The identity providers Gatehouse offers, asked once per page load. */
+const providers = loadProviders();
 
 boot();

@@ -19,6 +19,11 @@ export interface DemoUpstreamOptions {
   token: string;
   /** Also require a valid `Gatehouse-Assertion` from this gateway (SPEC §7). */
   assertion?: DemoAssertionOptions;
+  /**
+   * Answer `GET /v1/me`: it takes a user's access token from this OpenID provider instead of the
+   * static token, and says whose it is (Gatehouse's `credential: { type: user-token }`, SPEC §9).
+   */
+  userTokens?: { issuer: string };
 }
 
 export interface DemoAssertionOptions {
@@ -39,6 +44,8 @@ export interface DemoUpstream {
 /** Headers `GET /v1/whoami` reports back: what Gatehouse forwarded about the original request. */
 const reportedHeaders = /^(x-forwarded-[a-z-]+|x-request-id)$/;
 const maxBodyBytes = 64 * 1024;
+/** The one route that takes a user's own token, never the static one. */
+const userTokenPath = '/v1/me';
 
 /** Each condition with the range its chance of rain falls in (percent). */
 const conditions: readonly (readonly [string, number, number])[] = [
@@ -52,9 +59,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   const expected = digest(options.token);
   // Built once the port is known: by default the audience is the address the gateway calls.
   let guard: NodeGuard | undefined;
+  const owner = options.userTokens ? tokenOwner(options.userTokens.issuer) : undefined;
 
   const server = createServer((req, res) => {
-    handle(req, res, expected, guard).catch(() => {
+    handle(req, res, expected, guard, owner).catch(() => {
       if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'Something went wrong.' } });
       else res.destroy();
     });
@@ -85,7 +93,11 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer, guard: NodeGuard | undefined): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer, guard: NodeGuard | undefined, owner: TokenOwner | undefined): Promise<void> {
+  if (owner && new URL(req.url ?? '/', 'http://upstream.invalid').pathname === userTokenPath) {
+    await answerTokenOwner(req, res, guard, owner);
+    return;
+  }
   if (!authorized(req.headers.authorization, expected)) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="demo-upstream"');
     send(res, 401, { error: { code: 'unauthorized', message: 'A valid bearer token is required.' } });
@@ -147,6 +159,70 @@ const routes: Record<string, Record<string, Handler>> = {
     },
   },
 };
+
+/** The claims the provider's userinfo endpoint answers for an access token; null when it refuses the token. */
+type TokenOwner = (token: string) => Promise<Record<string, unknown> | null>;
+
+/**
+ * Asks the provider who an access token belongs to (OpenID Connect Core §5.3 userinfo): only a
+ * token the provider itself issued, still valid, gets an answer, so a forged, expired or revoked
+ * one is refused, and so is the static upstream token.
+ */
+function tokenOwner(issuer: string): TokenOwner {
+  let endpoint: Promise<string> | undefined;
+  const discover = async (): Promise<string> => {
+    const response = await fetch(new URL('.well-known/openid-configuration', issuer.endsWith('/') ? issuer : `${issuer}/`), { signal: AbortSignal.timeout(5_000) });
+    const metadata = (await response.json()) as { issuer?: unknown; userinfo_endpoint?: unknown };
+    if (!response.ok || metadata.issuer !== issuer || typeof metadata.userinfo_endpoint !== 'string') throw new Error('the provider has no usable discovery document');
+    return metadata.userinfo_endpoint;
+  };
+  return async (token) => {
+    endpoint ??= discover().catch((error: unknown) => {
+      endpoint = undefined;
+      throw error;
+    });
+    const response = await fetch(await endpoint, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: AbortSignal.timeout(5_000) });
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) throw new Error(`userinfo answered ${response.status}`);
+    const claims = (await response.json()) as unknown;
+    return isRecord(claims) && typeof claims.sub === 'string' ? claims : null;
+  };
+}
+
+async function answerTokenOwner(req: IncomingMessage, res: ServerResponse, guard: NodeGuard | undefined, owner: TokenOwner): Promise<void> {
+  const token = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '')?.[1];
+  let claims: Record<string, unknown> | null = null;
+  if (token) {
+    try {
+      claims = await owner(token);
+    } catch {
+      send(res, 503, { error: { code: 'provider_unavailable', message: 'The identity provider could not be asked about the token.' } });
+      return;
+    }
+  }
+  if (!claims) {
+    // RFC 6750 §3: a missing token gets the bare challenge, a refused one error="invalid_token".
+    res.setHeader('WWW-Authenticate', token ? 'Bearer realm="demo-upstream", error="invalid_token"' : 'Bearer realm="demo-upstream"');
+    send(res, 401, { error: { code: 'invalid_token', message: 'A valid access token from the identity provider is required.' } });
+    return;
+  }
+  if (guard && !(await guard(req, res))) return;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET');
+    send(res, 405, { error: { code: 'method_not_allowed', message: 'This method is not allowed here.' } });
+    return;
+  }
+  // Whose token this is, as the provider says; never the token itself.
+  const text = (key: string): string | null => (typeof claims[key] === 'string' ? claims[key] : null);
+  const gatehouse = (req as GatehouseRequest).gatehouse;
+  send(res, 200, {
+    tokenOwner: { sub: text('sub'), name: text('name'), username: text('preferred_username'), email: text('email') },
+    ...(gatehouse && { assertion: { issuer: gatehouse.iss, user: gatehouse.sub ?? null, session: gatehouse.sid ?? null } }),
+  });
+}
 
 function authorized(header: string | undefined, expected: Buffer): boolean {
   const match = /^Bearer ([^\s]+)$/i.exec(header ?? '');

@@ -8,6 +8,7 @@ import type { ProviderClients } from '../oidc/provider-clients.js';
 import { newToken, type RandomBytes } from '../security/random.js';
 import { auditContext, authEndpoint, beginSession, type AuthDeps } from './auth-support.js';
 import { anyState, type Endpoint } from './endpoint.js';
+import { errorPageHeaders, navigationErrorPage, wantsPage } from './navigation-error-page.js';
 import { readForm } from './read-form.js';
 
 export interface OidcEndpointDeps {
@@ -82,6 +83,12 @@ export function oidcEndpoints(deps: OidcEndpointDeps): { exact: Map<string, Endp
       } catch (error) {
         if (error instanceof GatewayError && error.code !== 'not_found') {
           await deps.refusals.record('oidc_login_failed', error.code, { ...auditContext(ctx, null), ip: ctx.ip }, { provider: provider.slice(0, 64), code: error.code });
+        }
+        if (error instanceof GatewayError && wantsPage(ctx.req.headers)) {
+          const page = navigationErrorPage(error);
+          ctx.res.writeHead(error.status, { ...respond.base, ...error.headers, ...errorPageHeaders, 'content-length': Buffer.byteLength(page) });
+          ctx.res.end(page);
+          return;
         }
         throw error;
       }
