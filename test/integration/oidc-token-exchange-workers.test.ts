@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/storage/sqlite/open-sqlite-store.js';
 import { runRaw } from '../cli/harness.js';
 import { testServer } from '../helpers/gateway.js';
 import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
@@ -16,6 +15,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * keeps its own exchanged tokens, so a burst spread over both costs at most one exchange per worker
  * (a second one is harmless: an exchange consumes nothing), later requests cost none, and a refresh
  * of the session's access token made by either worker makes both exchange again from the new one.
+ * The workers run on the real clock: the access token lives 16 s, so the test waits up to ~10 s.
  */
 
 const audience = 'https://orders.api';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   provider = await startProvider({
     clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] }],
     accounts,
-    ttl: { accessToken: 60, idToken: 3600 },
+    ttl: { accessToken: 16, idToken: 3600 },
     tokenExchange: { audiences: { [audience]: ['orders.read'] } },
   });
   orders = await startUpstream();
@@ -94,21 +94,21 @@ describe('token exchange with server.workers: 2', () => {
     expect(provider.exchanges.length).toBe(exchangedBefore);
     for (const token of second) expect(first).toContain(token);
 
-    // The session's access token is due: one refresh (decision 0011), and every worker that sends
-    // a request afterwards exchanges the new token instead of reusing the old exchanged one.
-    const store = openSqliteStore(join(dir, 'gatehouse.db'));
-    try {
-      const [record] = await store.sessions.list({ userName: 'corp.alice' });
-      const oidc = (await store.oidc.getSession(record!.handle))!;
-      await store.oidc.putSession({ ...oidc, accessExpiresAt: Date.now() - 1_000 });
-    } finally {
-      await store.close();
-    }
-    const refreshes = provider.tokenRequests.filter((t) => t === 'refresh_token').length;
+    // The session's access token falls due on the workers' real clock (16 s, refreshed 8 s before
+    // its expiry; the workers hold it in memory, so writing its expiry into the store would not be
+    // seen): one refresh (decision 0011), after which every worker exchanges the new token instead of
+    // reusing the old exchanged one.
+    const refreshes = (): number => provider.tokenRequests.filter((t) => t === 'refresh_token').length;
+    expect(refreshes()).toBe(0);
+    await poll(async () => {
+      expect((await fresh('/orders/wait', { session })).status).toBe(200);
+      if (refreshes() === 0) throw new Error('not refreshed yet');
+    });
+    const exchangedAtRefresh = provider.exchanges.length;
     const third = await burst('third');
-    expect(provider.tokenRequests.filter((t) => t === 'refresh_token').length - refreshes).toBe(1);
+    expect(refreshes()).toBe(1);
     for (const token of third) expect(first).not.toContain(token);
-    expect(provider.exchanges.length - exchangedBefore).toBeGreaterThanOrEqual(1);
-    expect(provider.exchanges.length - exchangedBefore).toBeLessThanOrEqual(2);
+    for (const token of new Set(third)) expect(await provider.inspect(token)).toMatchObject({ sub: 'sub-user', aud: audience, exchanged: true });
+    expect(provider.exchanges.length - exchangedAtRefresh).toBeLessThanOrEqual(2);
   }, 60_000);
 });
