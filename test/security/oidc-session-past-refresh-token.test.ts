@@ -53,6 +53,17 @@ describe('a session past its refresh token\'s lifetime cannot go on', () => {
     expect((await call(world.gw.url, '/api/x', { session })).status).toBe(401);
   });
 
+  test('the end holds on a route that does not send the user\'s token too: its first request past it is 401 session_expired and the session ends', async () => {
+    const { session } = await oidcLogin(world, 'sub-user');
+    // Remembered by the process first: the end is read from the record held beside the session.
+    expect((await call(world.gw.url, '/api/before', { session })).status).toBe(200);
+    world.gw.clock.advance(refreshLifetimeS * 1000);
+    const reply = await call(world.gw.url, '/api/past', { session });
+    expect(reply.status).toBe(401);
+    expect(reply.json().error.code).toBe('session_expired');
+    expect(await world.gw.gateway.services.store.sessions.list({ userName: 'corp.alice' })).toEqual([]);
+  });
+
   test('each refresh records the new refresh token\'s lifetime: the session lives past the first one, and ends at the last one', async () => {
     const { session } = await oidcLogin(world, 'sub-user');
     const loggedInAt = world.gw.clock.now();
