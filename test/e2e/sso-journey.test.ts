@@ -248,6 +248,35 @@ describe('signing in with the demo provider in Chromium', { timeout: 120_000 }, 
     }
   });
 
+  it('a user who stays signed in at the provider sees the website signed out and keeps the provider\'s session', async () => {
+    const { context, page, problems } = await newPage();
+    try {
+      await startProviderLogin(page);
+      await signInAtProvider(page, demo.providerAccount!.password);
+      await page.waitForURL(`${origin}/`);
+      await until(() => page.locator('#view-dashboard').isVisible()).toBe(true);
+
+      await page.locator('#logout').click();
+      await page.waitForURL((url) => url.href.startsWith(`${issuer}/session/end?`));
+      await until(() => page.locator('h1').textContent()).toBe('Sign out of the demo provider?');
+      await page.locator('button[form="op.logoutForm"]:not([name])').click();
+      await page.waitForURL((url) => url.href.startsWith(`${issuer}/session/end/success`));
+      expect(await page.locator('main p').first().textContent()).toBe('The website is signed out. You are still signed in at the demo provider.');
+      expect((await context.cookies(issuer)).some((c) => c.name === '_session')).toBe(true);
+      await page.locator('#back').click();
+      await until(() => page.locator('#view-login').isVisible()).toBe(true);
+
+      // The provider still knows the user: only Gatehouse's grant ended, so it asks for consent.
+      await startProviderLogin(page);
+      const again = interactionAt(page.url());
+      expect(again.prompt.name).toBe('consent');
+      expect(again.session?.accountId).toBe('river-0001');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('a user who cancels at the provider comes back to a clean error page, not signed in, with a way back', async () => {
     const { context, page, problems } = await newPage();
     try {
