@@ -93,6 +93,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         postLogoutRedirectUris: [new URL('/', config.server.publicOrigin).href],
       },
       account,
+      siteUrl: new URL('/', config.server.publicOrigin).href,
     }) : null;
     if (provider) started.push(provider);
 

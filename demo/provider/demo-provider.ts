@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import Provider from 'oidc-provider';
-import { loginPage, messagePage, pageSecurityHeaders, stylesheet, stylesheetPath } from './login-page.js';
+import { loginPage, logoutPage, messagePage, signedOutPage, pageSecurityHeaders, stylesheet, stylesheetPath } from './login-page.js';
 import { readOrCreateProviderKeys } from './provider-keys.js';
 import { openAdapterStore } from './sqlite-adapter.js';
 
@@ -29,6 +29,8 @@ export interface DemoProviderOptions {
   dir: string;
   client: { clientId: string; clientSecret: string; redirectUris: string[]; postLogoutRedirectUris?: string[] };
   account: DemoAccount;
+  /** The relying party's website, linked from the signed-out page. */
+  siteUrl?: string;
 }
 
 export interface DemoProvider {
@@ -73,7 +75,24 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
       profile: ['name', 'preferred_username'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
-    features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      // The browser comes here with Gatehouse's logoutUrl (SPEC §9): the provider asks before
+      // ending its own session, then says it did, on pages like its login page.
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx: { oidc: { client?: { clientId: string } }; body: unknown; set(headers: Record<string, string>): void }, form: string) {
+          ctx.set(headers);
+          ctx.body = logoutPage({ form, client: ctx.oidc.client?.clientId ?? null });
+        },
+        async postLogoutSuccessSource(ctx: { oidc: { client?: { clientId: string } }; body: unknown; set(headers: Record<string, string>): void }) {
+          ctx.set(headers);
+          // A client_id comes only when the user chose to stay signed in at the provider.
+          ctx.body = signedOutPage({ back: options.siteUrl ?? null, stillSignedIn: ctx.oidc.client !== undefined });
+        },
+      },
+    },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     // Short access tokens, so the demo shows Gatehouse refreshing them (SPEC §9); every login gets a
     // refresh token, as the sessions Gatehouse keeps for 12 hours need one.

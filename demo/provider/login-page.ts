@@ -34,6 +34,41 @@ export function loginPage(options: LoginPageOptions): string {
     <p class="muted small">A local OpenID provider started by <code>npm start</code>. Its account is printed in the terminal.</p>`);
 }
 
+/**
+ * oidc-provider's end-session confirmation (`features.rpInitiatedLogout.logoutSource`). `form` is
+ * the provider's own empty form (id `op.logoutForm`, posting to /session/end/confirm with its
+ * hidden `xsrf` field), kept as given; the buttons submit it through their `form` attribute, so
+ * no script is needed. `logout=yes` ends the whole provider session; without it only this client's
+ * part ends (OpenID Connect RP-Initiated Logout 1.0 §3 leaves the choice to the user).
+ */
+export function logoutPage(options: { form: string; client: string | null }): string {
+  const site = options.client ? ` from <strong>${escapeHtml(options.client)}</strong>` : '';
+  return page('Sign out — Demo provider', `
+    <h1>Sign out of the demo provider?</h1>
+    <p class="muted">You signed out${site}. Your session at this provider is still open.</p>
+    ${options.form}
+    <div class="actions">
+      <button type="submit" form="op.logoutForm" name="logout" value="yes" class="primary">Sign out</button>
+      <button type="submit" form="op.logoutForm">Stay signed in</button>
+    </div>`);
+}
+
+/**
+ * oidc-provider's page after the end-session flow (`postLogoutSuccessSource`). `back` is the
+ * website to return to, from the demo's own settings, never from the request, so the link cannot
+ * be pointed elsewhere.
+ */
+export function signedOutPage(options: { back: string | null; stillSignedIn: boolean }): string {
+  const message = options.stillSignedIn
+    ? 'The website is signed out. You are still signed in at the demo provider.'
+    : 'You are signed out of the demo provider. The next sign-in asks for your password again.';
+  const back = options.back ? `
+    <p><a href="${escapeHtml(options.back)}" id="back">Back to the demo website</a></p>` : '';
+  return page('Signed out — Demo provider', `
+    <h1>Signed out</h1>
+    <p>${message}</p>${back}`);
+}
+
 export function messagePage(title: string, message: string): string {
   return page(`${title} — Demo provider`, `
     <h1>${escapeHtml(title)}</h1>
@@ -67,6 +102,7 @@ button.primary { background: #c2410c; border-color: #c2410c; color: #fff; font-w
 .error { margin: 1rem 0 0; padding: 0.5rem 0.75rem; border-radius: 6px; background: #fee2e2; color: #991b1b; }
 .muted { color: #6b7280; }
 .small { font-size: 0.85rem; margin-top: 1.5rem; }
+a { color: #c2410c; font-weight: 600; }
 `;
 
 function page(title: string, body: string): string {

@@ -1223,9 +1223,26 @@ function formatLeft(ms) {
 
 async function onLogout() {
   $('logout').disabled = true;
-  await api('POST', '/auth/logout');
+  const result = await api('POST', '/auth/logout');
   $('logout').disabled = false;
+  // Shown first, so going back from the provider's pages finds this page signed out.
   showLogin('You are signed out.');
+  const providerLogout = result.status === 200 ? endSessionUrl(result.data) : null;
+  // A session from an identity provider: Gatehouse's session has ended, the provider's has not.
+  // Its end-session page must be a top-level navigation, as it reads and clears its own cookies
+  // (OpenID Connect RP-Initiated Logout 1.0 §2, SPEC §9).
+  if (providerLogout) location.assign(providerLogout);
+}
+
+/** The provider's end-session URL from a logout's 200 answer, if it is an http(s) URL. */
+function endSessionUrl(data) {
+  if (!data || typeof data.logoutUrl !== 'string') return null;
+  try {
+    const url = new URL(data.logoutUrl);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The view the address names: #security, or the dashboard. */
