@@ -130,7 +130,7 @@ export class OidcLogin {
       const claims = tokens.claims()!;
       if (config.serverMetadata().userinfo_endpoint) userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     } catch (error) {
-      const code = classifyProviderError(error);
+      const code = classifyProviderError(error, config.serverMetadata().jwks_uri);
       this.#logger.info({ provider: provider.name, code, reason: reasonOf(error) }, 'OIDC login refused');
       throw new GatewayError(code, { cause: error });
     }

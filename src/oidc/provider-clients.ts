@@ -12,6 +12,12 @@ export const providerTimeoutSeconds = 5;
  * kept: a provider that is down at start does not stop the gateway, its logins answer 503
  * `idp_unavailable` until discovery succeeds (SPEC §9). Discovery checks that the metadata's
  * `issuer` is exactly the configured one (OpenID Connect Discovery 1.0 §4.3).
+ *
+ * Every configuration verifies the signature of each ID token a token endpoint answers (a login's,
+ * a refresh's) against the provider's `jwks_uri` keys (OpenID Connect Core 1.0 §3.1.3.7 step 6).
+ * openid-client 6 leaves this off, since §3.1.3.7 lets TLS stand in for it; Gatehouse does not rely
+ * on TLS alone (an `allowInsecureHttp` issuer has none, a TLS-intercepting middlebox breaks it).
+ * The keys are fetched once and cached (refetched after 5 minutes, or for an unknown `kid`).
  */
 export class ProviderClients {
   readonly #providers: ReadonlyMap<string, OidcProviderConfig>;
@@ -52,6 +58,7 @@ export class ProviderClients {
     if (skew === 0) return config;
     const skewed = new client.Configuration(config.serverMetadata(), provider.clientId, { client_secret: secret, [client.clockSkew]: skew }, client.ClientSecretBasic(secret));
     if (provider.allowInsecureHttp) client.allowInsecureRequests(skewed);
+    client.enableNonRepudiationChecks(skewed);
     const keys = client.getJwksCache(config);
     if (keys) client.setJwksCache(skewed, keys);
     return skewed;
@@ -66,7 +73,7 @@ export class ProviderClients {
     try {
       const config = await client.discovery(new URL(provider.issuer), provider.clientId, { client_secret: secret }, client.ClientSecretBasic(secret), {
         timeout: providerTimeoutSeconds,
-        ...(provider.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
+        execute: [client.enableNonRepudiationChecks, ...(provider.allowInsecureHttp ? [client.allowInsecureRequests] : [])],
       });
       return { config, secret };
     } catch (error) {

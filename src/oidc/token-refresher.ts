@@ -180,8 +180,13 @@ export class TokenRefresher {
         this.#logger.info({ provider: provider.name, session: handle }, 'the provider refused to refresh a session (invalid_grant)');
         throw new SessionEnded('refresh_rejected', error);
       }
-      const code = classifyProviderError(error);
-      this.#logger.warn({ provider: provider.name, session: handle, code, reason: error instanceof Error ? error.name : 'unknown' }, 'OIDC refresh failed');
+      // Anything else keeps the session and answers 503 with Retry-After, an answer whose ID token
+      // fails its checks (a signature not by the provider's keys, a wrong audience) included: the
+      // provider did not refuse the refresh token, and the answer's tokens are never stored nor sent
+      // upstream. A rotating provider has consumed the refresh token meanwhile, so the next attempt
+      // gets invalid_grant and ends the session (the SPEC §9 path); a non-rotating one recovers.
+      const code = classifyProviderError(error, config.serverMetadata().jwks_uri);
+      this.#logger.warn({ provider: provider.name, session: handle, code, reason: reasonOf(error) }, 'OIDC refresh failed');
       throw withRetryAfter(new GatewayError('idp_unavailable', { cause: error }));
     }
     const expiresIn = answer.expiresIn();
@@ -239,6 +244,11 @@ export class TokenRefresher {
     await this.#users.update(user.name, { roles });
     await this.#userChanged(user.name);
   }
+}
+
+/** A non-secret reason for the log: the error's class and code, never its message's values. */
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}:${(error as { code?: string }).code ?? ''}` : 'unknown';
 }
 
 function withRetryAfter(error: GatewayError): GatewayError {

@@ -45,6 +45,12 @@ export interface TestProviderOptions {
    * a test can tell an exchange made again after a refresh from one made again at expiry).
    */
   tokenExchange?: { audiences: Record<string, string[]>; ttl?: number };
+  /**
+   * The issuer, when the provider is reached through something in front of it (a reverse proxy,
+   * test/helpers/provider-middlebox.ts) that forwards the Host header: the provider still listens
+   * on its own free port (`port`). By default, http://127.0.0.1:PORT.
+   */
+  issuer?: string;
 }
 
 /** One exchange the provider granted: whose token it was, and for which audience and scope. */
@@ -66,8 +72,9 @@ export interface IssuedAccessToken {
 }
 
 export interface TestProvider {
-  /** The issuer: http://127.0.0.1:PORT (a gateway config needs allowInsecureHttp for it). */
+  /** The issuer: http://127.0.0.1:PORT, or `options.issuer` (a gateway config needs allowInsecureHttp for it). */
   issuer: string;
+  /** The port the provider itself listens on. */
   port: number;
   /** Successful token endpoint grants, by grant type (`refresh_token` counts refreshes). */
   tokenRequests: string[];
@@ -95,7 +102,7 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = options.issuer ?? `http://127.0.0.1:${port}`;
   const ttl = options.ttl ?? {};
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const kid = `test-key-${port}`;
