@@ -25,7 +25,7 @@ export interface ExchangeRequest {
   user: string;
   /** The oidc.providers name the session logged in at. */
   provider: string;
-  /** The session's access token, fresh (UserTokens.forSession refreshed it if it was due). */
+  /** The session's access token, fresh (the oidc-refresh stage refreshed it if it was due). */
   accessToken: string;
   exchange: TokenExchangeConfig;
 }
