@@ -75,9 +75,18 @@ export interface OidcStore extends Resealable {
   unlink(issuer: string, subject: string): Promise<boolean>;
   /** Creates or replaces the session's OIDC record. */
   putSession(record: OidcSessionRecord): Promise<void>;
+  /**
+   * Replaces the session's OIDC record only while the session itself exists, in ONE statement
+   * (decision 0011): false, nothing written, once the session has ended. A refresh that finishes
+   * after a logout or a revocation thus leaves no record, and a logout that reads the record after
+   * ending the session reads the last tokens any refresh stored.
+   */
+  replaceSession(record: OidcSessionRecord): Promise<boolean>;
   getSession(handle: string): Promise<OidcSessionRecord | null>;
   /** Deletes the records whose session no longer exists; how many (housekeeping). */
   purgeSessions(): Promise<number>;
+  /** Deletes the session's record if the session no longer exists; false while it does (or no record). */
+  purgeSession(handle: string): Promise<boolean>;
   /** The handles of the sessions of one provider session (its `sid` at `issuer`), oldest first. */
   handlesBySid(issuer: string, sid: string): Promise<string[]>;
   /** The handles of every session of the identity (issuer, subject), oldest first. */

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import type { ProviderClients } from './provider-clients.js';
+import { revokeRefreshToken } from './revoke-refresh-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 /**
@@ -47,15 +48,14 @@ export class ProviderLogout {
       this.#logger.warn({ provider: provider.name, session: record.handle }, 'OIDC logout: the provider cannot be reached; its refresh token was not revoked and no end-session URL is given');
       return null;
     }
-    const tokens = this.#refresher.open(record);
+    // Read again now that the session has ended: a refresh that stored its tokens between the read
+    // before and the end rotated the refresh token, and after the end none can store any more
+    // (OidcStore.replaceSession, decision 0011), so this is the last refresh token the session had.
+    // Housekeeping may have purged the record meanwhile: then the one read before is the last.
+    const current = (await this.#store.getSession(record.handle).catch(() => null)) ?? record;
+    const tokens = this.#refresher.open(current);
     if (tokens.refreshToken !== null) {
-      try {
-        await client.tokenRevocation(config, tokens.refreshToken, { token_type_hint: 'refresh_token' });
-      } catch (error) {
-        // The name and code only: openid-client's messages hold no token, but nothing here needs more.
-        const reason = error instanceof client.ResponseBodyError ? `${error.name}:${error.error}` : error instanceof Error ? `${error.name}:${(error as { code?: string }).code ?? ''}` : 'unknown';
-        this.#logger.warn({ provider: provider.name, session: record.handle, reason }, 'OIDC logout: the refresh token could not be revoked at the provider');
-      }
+      await revokeRefreshToken(config, tokens.refreshToken, this.#logger, { provider: provider.name, session: record.handle }, 'OIDC logout: the refresh token could not be revoked at the provider');
     }
     if (tokens.idToken === null || !config.serverMetadata().end_session_endpoint) return null;
     return client.buildEndSessionUrl(config, { id_token_hint: tokens.idToken }).href;

@@ -13,6 +13,7 @@ import type { OidcSessionRecord, OidcStore } from './oidc-store.js';
 import { classifyProviderError } from './provider-errors.js';
 import type { ProviderClients } from './provider-clients.js';
 import { pastRefreshToken, refreshExpiresAt } from './refresh-expiry.js';
+import { revokeRefreshToken } from './revoke-refresh-token.js';
 import { mapRoles, sameRoles } from './role-rules.js';
 
 /** The tokens an OIDC session holds, as oidc-login.ts sealed them. */
@@ -212,7 +213,19 @@ export class TokenRefresher {
       accessExpiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
       refreshExpiresAt: refreshExpiresAt(answer, now) ?? (answer.refresh_token === undefined ? record.refreshExpiresAt : null),
     };
-    await this.#store.putSession(stored);
+    // Decision 0011: the session may have ended while the provider answered (a logout, a revocation,
+    // a back-channel logout, a lock). Written only while it exists, in one statement, so a logout
+    // that reads the record after ending the session sees these tokens; otherwise nothing is kept,
+    // the ended session's record goes now rather than at housekeeping, and the refresh token just
+    // issued is revoked here, since no one else knows it.
+    if (!(await this.#store.replaceSession(stored))) {
+      this.#logger.info({ provider: provider.name, session: handle }, 'the session ended during its refresh; the new refresh token is revoked, nothing is kept');
+      await this.#store.purgeSession(handle);
+      if (answer.refresh_token !== undefined) {
+        await revokeRefreshToken(config, answer.refresh_token, this.#logger, { provider: provider.name, session: handle }, 'the refresh token of a session that ended during its refresh could not be revoked at the provider');
+      }
+      throw new SessionEnded('refresh_rejected');
+    }
     if (roles !== null) await this.#updateRoles(record, roles);
     return { record: stored, tokens: next };
   }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -51,6 +52,18 @@ export interface TestProviderOptions {
    * on its own free port (`port`). By default, http://127.0.0.1:PORT.
    */
   issuer?: string;
+  /**
+   * Awaited once a refresh_token grant has been processed (the new refresh token exists at the
+   * provider, the presented one is consumed) and before its answer is sent: a test holds the answer
+   * with it, and reads the tokens issued in `answer`.
+   */
+  holdRefreshAnswer?: (answer: { refresh_token?: string; access_token?: string }) => Promise<void>;
+  /**
+   * 'token': RFC 7009 revocation revokes the presented token only, as the RFC permits and some
+   * providers do; by default (`grant`) oidc-provider revokes every token of the token's grant, and
+   * the grant itself.
+   */
+  revocation?: 'grant' | 'token';
 }
 
 /** One exchange the provider granted: whose token it was, and for which audience and scope. */
@@ -162,7 +175,16 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
     // as at providers that follow RFC 9700 §4.14.2.
     issueRefreshToken: async () => true,
     rotateRefreshToken: () => true,
+    ...(options.revocation === 'token' ? { revokeGrantPolicy: (ctx: { oidc: { route: string } }) => ctx.oidc.route !== 'revocation' } : {}),
   });
+  if (options.revocation === 'token') revokeOnlyThePresentedToken(provider);
+  const holdRefreshAnswer = options.holdRefreshAnswer;
+  if (holdRefreshAnswer) {
+    provider.use(async (ctx: { path: string; body: unknown; oidc?: { params?: { grant_type?: unknown } } }, next: () => Promise<void>) => {
+      await next();
+      if (ctx.path === '/token' && ctx.oidc?.params?.grant_type === 'refresh_token' && typeof ctx.body === 'object' && ctx.body !== null) await holdRefreshAnswer(ctx.body as { refresh_token?: string });
+    });
+  }
   if (options.refreshExpiresIn !== undefined) {
     const seconds = options.refreshExpiresIn;
     provider.use(async (ctx: { path: string; body: unknown }, next: () => Promise<void>) => {
@@ -213,6 +235,23 @@ export async function startProvider(options: TestProviderOptions): Promise<TestP
       server.close(() => resolve());
     }),
   };
+}
+
+/**
+ * oidc-provider's revocation endpoint destroys the presented token and then every token of its grant
+ * (helpers/revoke.js, whatever revokeGrantPolicy says): within a revocation request, the models'
+ * revokeByGrantId does nothing, so only the presented token dies.
+ */
+function revokeOnlyThePresentedToken(provider: Provider): void {
+  const revoking = new AsyncLocalStorage<true>();
+  provider.use((ctx: { path: string }, next: () => Promise<void>) => (ctx.path === '/token/revocation' ? revoking.run(true, next) : next()));
+  const models = provider as unknown as Record<string, { revokeByGrantId(grantId: string): Promise<void> } | undefined>;
+  for (const name of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']) {
+    const model = models[name];
+    if (!model) continue;
+    const all = model.revokeByGrantId.bind(model);
+    model.revokeByGrantId = async (grantId: string) => (revoking.getStore() ? undefined : all(grantId));
+  }
 }
 
 const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';

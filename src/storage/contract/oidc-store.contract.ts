@@ -108,6 +108,31 @@ export function describeOidcStoreContract(name: string, factory: ContractFactory
         expect(await store.oidc.getSession('handle-1')).not.toBeNull();
       });
 
+      test('replaceSession writes only while the session exists: once it has ended, false and nothing written, no record left behind', async () => {
+        await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'handle-1' }));
+        await store.oidc.putSession(oidcSession());
+        expect(await peer.oidc.replaceSession(oidcSession({ sealedTokens: 'v1.k.n.refreshed.t', accessExpiresAt: 121_000 }))).toBe(true);
+        expect(await store.oidc.getSession('handle-1')).toEqual(oidcSession({ sealedTokens: 'v1.k.n.refreshed.t', accessExpiresAt: 121_000 }));
+        await store.sessions.deleteByHandle('handle-1');
+        expect(await peer.oidc.replaceSession(oidcSession({ sealedTokens: 'v1.k.n.late.t' }))).toBe(false);
+        expect((await store.oidc.getSession('handle-1'))?.sealedTokens).toBe('v1.k.n.refreshed.t');
+        expect(await peer.oidc.replaceSession(oidcSession({ handle: 'never' }))).toBe(false);
+        expect(await store.oidc.getSession('never')).toBeNull();
+      });
+
+      test('purgeSession deletes one record, only once its session has ended', async () => {
+        await store.sessions.create(sessionRecord({ idHash: idHash(1), handle: 'handle-1' }));
+        await store.oidc.putSession(oidcSession());
+        await store.oidc.putSession(oidcSession({ handle: 'orphan-1' }));
+        await store.oidc.putSession(oidcSession({ handle: 'orphan-2' }));
+        expect(await peer.oidc.purgeSession('handle-1'), 'live').toBe(false);
+        expect(await peer.oidc.purgeSession('orphan-1')).toBe(true);
+        expect(await peer.oidc.purgeSession('orphan-1'), 'gone').toBe(false);
+        expect(await store.oidc.getSession('orphan-1')).toBeNull();
+        expect(await store.oidc.getSession('orphan-2')).not.toBeNull();
+        expect(await store.oidc.getSession('handle-1')).not.toBeNull();
+      });
+
       test('the sessions of a provider session and of a subject are found by issuer exactly', async () => {
         await store.oidc.putSession(oidcSession({ handle: 'h-1', sid: 'sid-1', createdAt: 1_000 }));
         await store.oidc.putSession(oidcSession({ handle: 'h-2', sid: 'sid-2', createdAt: 2_000 }));

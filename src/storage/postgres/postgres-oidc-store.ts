@@ -19,8 +19,15 @@ const putSession = statement('oidc_put_session', `INSERT INTO oidc_sessions (${o
   ON CONFLICT (handle) DO UPDATE SET provider = excluded.provider, issuer = excluded.issuer, subject = excluded.subject, sid = excluded.sid,
     amr = excluded.amr, sealed_tokens = excluded.sealed_tokens, access_expires_at = excluded.access_expires_at, created_at = excluded.created_at,
     refresh_expires_at = excluded.refresh_expires_at`);
+// KEY SHARE on the session's row: a DELETE of it (the session ending) waits for this statement's
+// commit, or this statement waits for the DELETE's and then finds no row (READ COMMITTED re-check);
+// an id rotation (an UPDATE) is followed. Either the tokens land before the session ends, or not at all.
+const replaceSession = statement('oidc_replace_session', `UPDATE oidc_sessions SET provider = $2, issuer = $3, subject = $4, sid = $5, amr = $6,
+    sealed_tokens = $7, access_expires_at = $8, created_at = $9, refresh_expires_at = $10
+  WHERE handle = $1 AND EXISTS (SELECT 1 FROM sessions s WHERE s.handle = $1 FOR KEY SHARE)`);
 const getSession = statement('oidc_get_session', `SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = $1`);
 const purgeSessions = statement('oidc_purge_sessions', 'DELETE FROM oidc_sessions o WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.handle = o.handle)');
+const purgeSession = statement('oidc_purge_session', 'DELETE FROM oidc_sessions o WHERE o.handle = $1 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.handle = $1)');
 const handlesBySid = statement('oidc_handles_by_sid', 'SELECT handle FROM oidc_sessions WHERE issuer = $1 AND sid = $2 ORDER BY created_at, handle');
 const handlesBySubject = statement('oidc_handles_by_subject', 'SELECT handle FROM oidc_sessions WHERE issuer = $1 AND subject = $2 ORDER BY created_at, handle');
 // Of two nodes taking one jti, one inserts; the other waits on the row, re-checks the WHERE and changes nothing.
@@ -81,6 +88,11 @@ export class PostgresOidcStore implements OidcStore {
     await run(this.#pool, putSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt, r.refreshExpiresAt]);
   }
 
+  async replaceSession(r: OidcSessionRecord): Promise<boolean> {
+    if (!storable(r.handle)) return false;
+    return changed(await run(this.#pool, replaceSession, [r.handle, r.provider, r.issuer, r.subject, r.sid, r.amr, r.sealedTokens, r.accessExpiresAt, r.createdAt, r.refreshExpiresAt])) === 1;
+  }
+
   async getSession(handle: string): Promise<OidcSessionRecord | null> {
     if (!storable(handle)) return null;
     const row = (await run<OidcSessionRow>(this.#pool, getSession, [handle])).rows[0];
@@ -89,6 +101,11 @@ export class PostgresOidcStore implements OidcStore {
 
   async purgeSessions(): Promise<number> {
     return changed(await run(this.#pool, purgeSessions));
+  }
+
+  async purgeSession(handle: string): Promise<boolean> {
+    if (!storable(handle)) return false;
+    return changed(await run(this.#pool, purgeSession, [handle])) === 1;
   }
 
   async handlesBySid(issuer: string, sid: string): Promise<string[]> {

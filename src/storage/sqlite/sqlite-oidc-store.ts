@@ -19,8 +19,10 @@ export class SqliteOidcStore implements OidcStore {
   readonly #unlinkUser: Statement<[string]>;
   readonly #unlink: Statement<[string, string]>;
   readonly #putSession: Statement<[Omit<OidcSessionRow, 'amr'> & { amr: string }]>;
+  readonly #replaceSession: Statement<[Omit<OidcSessionRow, 'amr'> & { amr: string }]>;
   readonly #getSession: Statement<[string], OidcSessionRow>;
   readonly #purgeSessions: Statement<[]>;
+  readonly #purgeSession: Statement<[string, string]>;
   readonly #handlesBySid: Statement<[string, string], { handle: string }>;
   readonly #handlesBySubject: Statement<[string, string], { handle: string }>;
   readonly #takeLogoutJti: Statement<[string, number, number]>;
@@ -39,8 +41,14 @@ export class SqliteOidcStore implements OidcStore {
     this.#unlink = db.prepare('DELETE FROM oidc_identities WHERE issuer = ? AND subject = ?');
     this.#putSession = db.prepare(`INSERT OR REPLACE INTO oidc_sessions (${oidcSessionColumns})
       VALUES (@handle, @provider, @issuer, @subject, @sid, @amr, @sealed_tokens, @access_expires_at, @created_at, @refresh_expires_at)`);
+    // The session's existence is the WHERE clause: a session that ends (any DELETE FROM sessions)
+    // serializes before or after this one statement, never in between.
+    this.#replaceSession = db.prepare(`UPDATE oidc_sessions SET provider = @provider, issuer = @issuer, subject = @subject, sid = @sid, amr = @amr,
+        sealed_tokens = @sealed_tokens, access_expires_at = @access_expires_at, created_at = @created_at, refresh_expires_at = @refresh_expires_at
+      WHERE handle = @handle AND EXISTS (SELECT 1 FROM sessions WHERE handle = @handle)`);
     this.#getSession = db.prepare(`SELECT ${oidcSessionColumns} FROM oidc_sessions WHERE handle = ?`);
     this.#purgeSessions = db.prepare('DELETE FROM oidc_sessions WHERE handle NOT IN (SELECT handle FROM sessions)');
+    this.#purgeSession = db.prepare('DELETE FROM oidc_sessions WHERE handle = ? AND NOT EXISTS (SELECT 1 FROM sessions WHERE handle = ?)');
     this.#handlesBySid = db.prepare('SELECT handle FROM oidc_sessions WHERE issuer = ? AND sid = ? ORDER BY created_at, handle');
     this.#handlesBySubject = db.prepare('SELECT handle FROM oidc_sessions WHERE issuer = ? AND subject = ? ORDER BY created_at, handle');
     // A row still unexpired is kept (no change: a replay); an expired one is taken over.
@@ -89,6 +97,10 @@ export class SqliteOidcStore implements OidcStore {
     this.#putSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt, refresh_expires_at: r.refreshExpiresAt });
   }
 
+  async replaceSession(r: OidcSessionRecord): Promise<boolean> {
+    return this.#replaceSession.run({ handle: r.handle, provider: r.provider, issuer: r.issuer, subject: r.subject, sid: r.sid, amr: JSON.stringify(r.amr), sealed_tokens: r.sealedTokens, access_expires_at: r.accessExpiresAt, created_at: r.createdAt, refresh_expires_at: r.refreshExpiresAt }).changes === 1;
+  }
+
   async getSession(handle: string): Promise<OidcSessionRecord | null> {
     const row = this.#getSession.get(handle);
     return row ? toOidcSession(row) : null;
@@ -96,6 +108,10 @@ export class SqliteOidcStore implements OidcStore {
 
   async purgeSessions(): Promise<number> {
     return this.#purgeSessions.run().changes;
+  }
+
+  async purgeSession(handle: string): Promise<boolean> {
+    return this.#purgeSession.run(handle, handle).changes === 1;
   }
 
   async handlesBySid(issuer: string, sid: string): Promise<string[]> {
