@@ -6,7 +6,9 @@ import { testServer } from './gateway.js';
 import { call, callOnFreshConnection, type Call, type Reply } from './http.js';
 import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf, userTokenYaml } from './oidc-journey.js';
 import { completeLogin, startProvider, type TestProvider, type TestProviderOptions } from './oidc-provider.js';
+import type { TestPostgres } from './postgres.js';
 import { freePort, gatehouse, poll, startServe, type ServeProcess } from './processes.js';
+import type { TestRedis } from './redis.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 /** Sends one request to `serve` (a path on it, and the call's options). */
@@ -112,18 +114,21 @@ export interface OidcNode {
 }
 
 export interface OidcNodes extends Parts {
+  /** The database both nodes store in. */
+  databaseUrl: string;
   /** Nodes a and b. */
   nodes: [OidcNode, OidcNode];
   close(): Promise<void>;
 }
 
 /**
- * Two `serve` nodes (a and b) sharing one PostgreSQL database (`databaseUrl`), one Redis (under
- * `redisPrefix`) and one master key.
+ * Two `serve` nodes (a and b) sharing one new database of `postgres`, `redis` (under `redisPrefix`)
+ * and one master key. Call it in beforeAll (the servers are usePostgres and useRedis).
  */
-export async function startOidcNodes(options: OidcProcessesOptions & { databaseUrl: string; redisUrl: string; redisPrefix: string }): Promise<OidcNodes> {
+export async function startOidcNodes(options: OidcProcessesOptions & { postgres: { readonly server: TestPostgres }; redis: { readonly server: TestRedis }; redisPrefix: string }): Promise<OidcNodes> {
   const cleanUp: (() => Promise<void>)[] = [];
   try {
+    const databaseUrl = await options.postgres.server.createDatabase();
     const ports = [await freePort(), await freePort()];
     const parts = await startParts(options, ports, cleanUp);
     writeFileSync(join(parts.dir, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
@@ -131,8 +136,8 @@ export async function startOidcNodes(options: OidcProcessesOptions & { databaseU
       const file = join(parts.dir, `${name}.yaml`);
       writeFileSync(file, [
         `server: { host: 127.0.0.1, port: ${ports[i]}, publicOrigin: "${testServer.publicOrigin}", allowedHosts: [127.0.0.1] }`,
-        `store: { postgres: "${options.databaseUrl}", timeout: 5s }`,
-        `cache: { redis: "${options.redisUrl}", prefix: "${options.redisPrefix}" }`,
+        `store: { postgres: "${databaseUrl}", timeout: 5s }`,
+        `cache: { redis: "${options.redis.server.url}", prefix: "${options.redisPrefix}" }`,
         'masterKey: file:./master.key',
         ...parts.lines,
         '',
@@ -146,7 +151,7 @@ export async function startOidcNodes(options: OidcProcessesOptions & { databaseU
       cleanUp.push(async () => { await serve.stop(); });
       nodes.push({ serve, base: `http://127.0.0.1:${ports[i]}`, configFile });
     }
-    return { dir: parts.dir, provider: parts.provider, orders: parts.orders, nodes: [nodes[0]!, nodes[1]!], close: () => undo(cleanUp) };
+    return { dir: parts.dir, provider: parts.provider, orders: parts.orders, databaseUrl, nodes: [nodes[0]!, nodes[1]!], close: () => undo(cleanUp) };
   } catch (error) {
     await undo(cleanUp);
     throw error;

@@ -15,13 +15,11 @@ import { useRedis } from '../helpers/redis.js';
 
 const postgres = usePostgres();
 const redis = useRedis();
-let databaseUrl: string;
 let world: OidcNodes;
 
 beforeAll(async () => {
-  databaseUrl = await postgres.server.createDatabase();
   // The provider puts `sid` in the ID token of a client registered for back-channel logout (at node A).
-  world = await startOidcNodes({ name: 'backchannel-two-nodes', backchannelLogout: true, databaseUrl, redisUrl: redis.server.url, redisPrefix: 'bl:' });
+  world = await startOidcNodes({ name: 'backchannel-two-nodes', backchannelLogout: true, postgres, redis, redisPrefix: 'bl:' });
 }, 120_000);
 
 afterAll(async () => {
@@ -36,7 +34,7 @@ describe('back-channel logout over two nodes on PostgreSQL (SPEC §9, issue 13 i
     // Both nodes know the session (and remember it).
     for (const base of [a, b, a, b]) expect((await call(base, '/auth/session', { session })).status).toBe(200);
 
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: world.databaseUrl });
     await client.connect();
     let target: { sid: string | null; sub: string; issuer: string };
     try {

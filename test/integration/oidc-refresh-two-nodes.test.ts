@@ -16,12 +16,10 @@ import { useRedis } from '../helpers/redis.js';
 
 const postgres = usePostgres();
 const redis = useRedis();
-let databaseUrl: string;
 let world: OidcNodes;
 
 beforeAll(async () => {
-  databaseUrl = await postgres.server.createDatabase();
-  world = await startOidcNodes({ name: 'refresh-two-nodes', provider: { ttl: { accessToken: 60, idToken: 3600 } }, databaseUrl, redisUrl: redis.server.url, redisPrefix: 'rn:' });
+  world = await startOidcNodes({ name: 'refresh-two-nodes', provider: { ttl: { accessToken: 60, idToken: 3600 } }, postgres, redis, redisPrefix: 'rn:' });
 }, 120_000);
 
 afterAll(async () => {
@@ -35,7 +33,7 @@ describe('refresh over two nodes on PostgreSQL (SPEC §9, issue 13 item 6)', () 
     // Login begun on one node and finished on the other: the login state is in the shared store.
     const session = await loginThrough(provider, 'sub-user', at(a), at(b));
 
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: world.databaseUrl });
     await client.connect();
     try {
       const updated = await client.query('UPDATE oidc_sessions SET access_expires_at = $1', [Date.now() - 1_000]);

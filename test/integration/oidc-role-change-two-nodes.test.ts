@@ -18,15 +18,13 @@ import { useRedis } from '../helpers/redis.js';
 
 const postgres = usePostgres();
 const redis = useRedis();
-let databaseUrl: string;
 let world: OidcNodes;
 /** The provider's own copy of the accounts: the test takes a group away from one. */
 const own: ProviderAccount[] = accounts.map((a) => ({ ...a, groups: [...(a.groups ?? [])] }));
 const ada = own.find((a) => a.sub === 'sub-admin')!;
 
 beforeAll(async () => {
-  databaseUrl = await postgres.server.createDatabase();
-  world = await startOidcNodes({ name: 'role-change-two-nodes', provider: { accounts: own, ttl: { accessToken: 60, idToken: 3600 } }, yaml: { admin: true }, databaseUrl, redisUrl: redis.server.url, redisPrefix: 'rc:' });
+  world = await startOidcNodes({ name: 'role-change-two-nodes', provider: { accounts: own, ttl: { accessToken: 60, idToken: 3600 } }, yaml: { admin: true }, postgres, redis, redisPrefix: 'rc:' });
 }, 120_000);
 
 afterAll(async () => {
@@ -42,7 +40,7 @@ describe('a role change reaches every node at once (SPEC §8, §9; issue 13 item
     expect((await call(b, '/admin/before', { session })).status).toBe(200);
 
     ada.groups = [];
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: world.databaseUrl });
     await client.connect();
     try {
       expect((await client.query('UPDATE oidc_sessions SET access_expires_at = $1', [Date.now() - 1_000])).rowCount).toBe(1);
