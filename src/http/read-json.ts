@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { GatewayError } from '../errors/gateway-error.js';
+import { readBody } from './read-body.js';
 
 /** Auth endpoints take small JSON bodies; anything bigger is not a login. */
 const authBodyLimit = 64 * 1024;
@@ -12,19 +13,10 @@ const authBodyLimit = 64 * 1024;
 export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBodySize: number): Promise<T> {
   const type = req.headers['content-type'];
   if (typeof type !== 'string' || !/^application\/json\s*(;|$)/i.test(type)) throw new GatewayError('unsupported_media_type');
-  const limit = Math.min(maxBodySize, authBodyLimit);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) throw new GatewayError('payload_too_large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new GatewayError('payload_too_large');
-    chunks.push(chunk);
-  }
+  const body = await readBody(req, Math.min(maxBodySize, authBodyLimit));
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     throw new GatewayError('bad_request', { message: 'The request body is not valid JSON.' });
   }

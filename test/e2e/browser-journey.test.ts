@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +9,10 @@ import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream/server
 import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
 import { openServices } from '../../src/app/open-services.js';
 import { loadConfig } from '../../src/config/load.js';
+import { chromiumArgs, chromiumPath, missingBrowser, screenshotPath, until } from '../helpers/browser.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { call } from '../helpers/http.js';
+import { freePort } from '../helpers/processes.js';
 
 /**
  * The whole product, as a person uses it: real Chromium, the demo website served by a real
@@ -19,8 +20,6 @@ import { call } from '../helpers/http.js';
  * look: no byte of the upstream's secret token ever reaches it.
  */
 
-const chromiumPath = '/usr/bin/chromium';
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const siteDir = fileURLToPath(new URL('../../demo/site', import.meta.url));
 const actor = { user: 'e2e-setup' };
 
@@ -33,19 +32,6 @@ let upstream: DemoUpstream;
 let gateway: Gateway;
 let browser: Browser | undefined;
 let origin: string;
-
-/** A port free right now: the config needs it up front because publicOrigin must name it. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
-
-/** Without the browser every test FAILS with this message; none is skipped. */
-const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (npm test does this when it can: scripts/test-programs.mjs).`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
@@ -145,14 +131,6 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page; problem
   return { context, page, problems };
 }
 
-/**
- * Waits for what the page shows. Generous, because CI runs this beside the whole suite on two
- * cores; a passing check returns as soon as it passes.
- */
-function until<T>(read: () => Promise<T> | T): ReturnType<typeof expect.poll<T>> {
-  return expect.poll(read, { timeout: 15_000, interval: 100 });
-}
-
 async function logIn(page: Page, name: string, password: string): Promise<void> {
   await page.locator('#login-username').fill(name);
   await page.locator('#login-password').fill(password);
@@ -163,11 +141,6 @@ async function sessionStatus(cookieValue: string): Promise<number> {
   const response = await fetch(`${origin}/auth/session`, { headers: { cookie: `gatehouse=${cookieValue}` } });
   await response.arrayBuffer();
   return response.status;
-}
-
-/** Where screenshots go: GATEHOUSE_E2E_SCREENSHOT_DIR to keep them, else the test's temp dir. */
-function screenshotPath(name: string): string {
-  return join(process.env.GATEHOUSE_E2E_SCREENSHOT_DIR ?? dir, name);
 }
 
 interface AlertState {
@@ -438,7 +411,7 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
       const first = `Too many failed sign-in attempts. Try again in ${retryAfter} s.`;
       await until(async () => (await recorded()).find((s) => s.text !== '')).toEqual({ text: first, disabled: true });
       expect(await page.locator('#login-error').getAttribute('role')).toBe('alert');
-      await page.screenshot({ path: screenshotPath('throttled-login.png'), fullPage: true });
+      await page.screenshot({ path: screenshotPath(dir, 'throttled-login.png'), fullPage: true });
 
       // Gatehouse agrees: until the wait is over even the right password is refused, unchecked.
       const early = await call(gw.url, '/auth/login', { method: 'POST', body: { username: alice.name, password: alice.password } });
@@ -502,7 +475,7 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
       expect(await page.locator('#today-location').textContent()).toBe('Harbourtown');
       expect(await page.locator('#view-dashboard').isVisible()).toBe(true);
       expect(await page.locator('#account').isVisible()).toBe(true);
-      await page.screenshot({ path: screenshotPath('rate-limited-dashboard.png'), fullPage: true });
+      await page.screenshot({ path: screenshotPath(dir, 'rate-limited-dashboard.png'), fullPage: true });
 
       // The minute passes for Gatehouse and for the page.
       gw.clock.advance(retryAfter * 1000);
@@ -547,7 +520,7 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
       expect(await page.locator('#refresh').isDisabled()).toBe(true);
       expect(await page.locator('#note-submit').isDisabled()).toBe(true);
       expect(await page.locator('#view-dashboard').isVisible()).toBe(true);
-      await page.screenshot({ path: screenshotPath('blocked-dashboard.png'), fullPage: true });
+      await page.screenshot({ path: screenshotPath(dir, 'blocked-dashboard.png'), fullPage: true });
 
       // The block covers every request from the address, the website itself included.
       const website = await fetch(`${gw.url}/`);

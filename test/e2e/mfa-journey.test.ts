@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream/server.js';
+import { chromiumArgs, chromiumPath, missingBrowser, screenshotPath, until } from '../helpers/browser.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
+import { freePort } from '../helpers/processes.js';
 import { totpCode } from '../helpers/totp.js';
 
 /**
@@ -21,12 +22,7 @@ import { totpCode } from '../helpers/totp.js';
  * 127.0.0.1, where the gateway listens.
  */
 
-const chromiumPath = '/usr/bin/chromium';
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const siteDir = fileURLToPath(new URL('../../demo/site', import.meta.url));
-
-/** Without the browser every test FAILS with this message; none is skipped. */
-const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (npm test does this when it can: scripts/test-programs.mjs).`;
 
 const PASSWORD = 'correct horse battery staple';
 const token = randomBytes(32).toString('base64url');
@@ -50,16 +46,6 @@ afterAll(async () => {
   await upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** A port free right now: the config needs it up front because publicOrigin must name it. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 interface Site {
   gw: TestGateway;
@@ -122,17 +108,8 @@ async function addVirtualAuthenticator(context: BrowserContext, page: Page): Pro
   return { cdp, authenticatorId };
 }
 
-function until<T>(read: () => Promise<T> | T): ReturnType<typeof expect.poll<T>> {
-  return expect.poll(read, { timeout: 15_000, interval: 100 });
-}
-
-/** Where screenshots go: GATEHOUSE_E2E_SCREENSHOT_DIR to keep them, else the temp dir. */
-function screenshotPath(name: string): string {
-  return join(process.env.GATEHOUSE_E2E_SCREENSHOT_DIR ?? dir, name);
-}
-
 async function shoot(page: Page, name: string): Promise<void> {
-  const path = screenshotPath(name);
+  const path = screenshotPath(dir, name);
   await page.screenshot({ path, fullPage: true });
   expect(statSync(path).size).toBeGreaterThan(10_000);
 }

@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { chromium, type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemo, type RunningDemo } from '../../demo/start-demo.js';
 import { loadConfig } from '../../src/config/load.js';
+import { chromiumArgs, chromiumPath, missingBrowser, screenshotPath, until } from '../helpers/browser.js';
+import { writeDemoConfig } from '../helpers/demo-config.js';
+import { freePort } from '../helpers/processes.js';
 
 /**
  * Single sign-on as a person uses it (SPEC §9, the demo of issue 13): real Chromium on the demo
@@ -16,47 +17,16 @@ import { loadConfig } from '../../src/config/load.js';
  * GET /v1/me accepts only an access token the provider vouches for.
  */
 
-const chromiumPath = '/usr/bin/chromium';
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const demoConfig = fileURLToPath(new URL('../../demo/gatehouse.yaml', import.meta.url));
-const siteDir = fileURLToPath(new URL('../../demo/site', import.meta.url));
-const missingBrowser = `Chromium is missing at ${chromiumPath}. The browser tests need it: install it with "apt-get install -y chromium" (npm test does this when it can: scripts/test-programs.mjs).`;
-
 let dir: string;
 let demo: RunningDemo;
 let browser: Browser | undefined;
 let origin: string;
 let issuer: string;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
-
-/** demo/gatehouse.yaml itself, moved to free ports and a temporary folder. */
-function demoConfigOn(ports: { gateway: number; upstream: number; provider: number }): string {
-  const text = readFileSync(demoConfig, 'utf8')
-    .replaceAll('port: 8080', `port: ${ports.gateway}`)
-    .replaceAll('localhost:8080', `localhost:${ports.gateway}`)
-    .replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.upstream}`)
-    .replaceAll('127.0.0.1:9001', `127.0.0.1:${ports.provider}`)
-    .replaceAll('../data/', './')
-    .replace(/^static: .*$/m, `static: ${JSON.stringify(siteDir)}`);
-  const settings = text.split('\n').map((line) => line.replace(/(^|\s)#.*$/, '')).join('\n');
-  for (const left of ['8080', '9000', '9001', '../data']) if (settings.includes(left)) throw new Error(`demo/gatehouse.yaml changed: ${left} is still in the test's copy`);
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-sso-e2e-'));
   const ports = { gateway: await freePort(), upstream: await freePort(), provider: await freePort() };
-  const { config } = loadConfig(demoConfigOn(ports));
+  const { config } = loadConfig(writeDemoConfig(dir, ports));
   demo = await startDemo({ config, dataDir: join(dir, 'data') });
   origin = config.server.publicOrigin;
   issuer = demo.provider!.issuer;
@@ -98,15 +68,6 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page; problem
   return { context, page, problems, responses, requests };
 }
 
-/** Where screenshots go: GATEHOUSE_E2E_SCREENSHOT_DIR to keep them, else the test's temp dir. */
-function screenshotPath(name: string): string {
-  return join(process.env.GATEHOUSE_E2E_SCREENSHOT_DIR ?? dir, name);
-}
-
-function until<T>(read: () => Promise<T> | T): ReturnType<typeof expect.poll<T>> {
-  return expect.poll(read, { timeout: 15_000, interval: 100 });
-}
-
 /** The opaque access and refresh tokens the provider has issued (its store keys them by value). */
 function issuedTokens(): string[] {
   const db = new Database(join(dir, 'data', 'demo-provider', 'store.db'), { readonly: true });
@@ -142,7 +103,7 @@ async function startProviderLogin(page: Page): Promise<void> {
   const button = page.locator('#sso-providers a', { hasText: 'Sign in with the demo provider' });
   await until(() => button.isVisible()).toBe(true);
   expect(await button.getAttribute('href')).toBe('/auth/oidc/login?provider=demo&returnTo=/');
-  await page.screenshot({ path: screenshotPath('sso-login-view.png') });
+  await page.screenshot({ path: screenshotPath(dir, 'sso-login-view.png') });
   await button.click();
   // The provider's own login page, on the provider's origin.
   await page.waitForURL((url) => url.href.startsWith(`${issuer}/interaction/`));
@@ -160,7 +121,7 @@ describe('signing in with the demo provider in Chromium', { timeout: 120_000 }, 
       await signInAtProvider(page, 'not the password');
       await until(() => page.locator('.error').textContent()).toBe('Wrong user name or password.');
 
-      await page.screenshot({ path: screenshotPath('sso-provider-login.png') });
+      await page.screenshot({ path: screenshotPath(dir, 'sso-provider-login.png') });
       await signInAtProvider(page, account.password);
 
       // Back on the demo site, signed in as the user the provider's login created.
@@ -174,7 +135,7 @@ describe('signing in with the demo provider in Chromium', { timeout: 120_000 }, 
       expect(await page.locator('#owner-name').textContent()).toBe('River Song');
       expect(await page.locator('#owner-email').textContent()).toBe('river@demo-provider.localhost');
       expect(await page.locator('#owner-user').textContent()).toBe('demo.river');
-      await page.screenshot({ path: screenshotPath('sso-logged-in.png'), fullPage: true });
+      await page.screenshot({ path: screenshotPath(dir, 'sso-logged-in.png'), fullPage: true });
 
       const session = (await context.cookies(origin)).find((c) => c.name === 'gatehouse');
       expect(session?.httpOnly).toBe(true);
@@ -201,14 +162,14 @@ describe('signing in with the demo provider in Chromium', { timeout: 120_000 }, 
       // The provider's confirmation, then its signed-out page with a way back to the site.
       await until(() => page.locator('h1').textContent()).toBe('Sign out of the demo provider?');
       const confirmation = await page.content();
-      await page.screenshot({ path: screenshotPath('sso-provider-logout.png') });
+      await page.screenshot({ path: screenshotPath(dir, 'sso-provider-logout.png') });
       await page.locator('button[name="logout"][value="yes"]').click();
       await page.waitForURL(`${issuer}/session/end/success`);
       expect(await page.locator('h1').textContent()).toBe('Signed out');
       expect(await page.locator('#back').getAttribute('href')).toBe(`${origin}/`);
       expect((await context.cookies(issuer)).some((c) => c.name === '_session')).toBe(false);
       const signedOut = await page.content();
-      await page.screenshot({ path: screenshotPath('sso-provider-signed-out.png') });
+      await page.screenshot({ path: screenshotPath(dir, 'sso-provider-signed-out.png') });
       await page.locator('#back').click();
       await page.waitForURL(`${origin}/`);
       await until(() => page.locator('#view-login').isVisible()).toBe(true);
@@ -288,7 +249,7 @@ describe('signing in with the demo provider in Chromium', { timeout: 120_000 }, 
       expect(await page.locator('#error-message').textContent()).toBe('The sign-in was declined at the identity provider.');
       expect(await page.locator('#error-code').textContent()).toBe('oidc_access_denied');
       expect((await context.cookies(origin)).find((c) => c.name === 'gatehouse')).toBeUndefined();
-      await page.screenshot({ path: screenshotPath('sso-cancelled.png') });
+      await page.screenshot({ path: screenshotPath(dir, 'sso-cancelled.png') });
 
       await page.locator('#error-back').click();
       await until(() => page.locator('#view-login').isVisible()).toBe(true);

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
+import { afterAll, beforeAll } from 'vitest';
 import { backchannelLogoutEvent } from '../../src/oidc/backchannel-logout.js';
 import type { SessionTokens } from '../../src/oidc/token-refresher.js';
 import { open } from '../../src/secrets/envelope.js';
 import { oidcTokensAad } from '../../src/secrets/sealed-values.js';
 import { request as undiciRequest } from 'undici';
 import { call, type Reply } from './http.js';
-import { CLIENT_ID, CLIENT_SECRET, oidcLogin, type OidcWorld } from './oidc-journey.js';
+import { CLIENT_ID, CLIENT_SECRET, oidcLogin, startOidcWorld, type OidcWorld } from './oidc-journey.js';
 import type { TestProvider } from './oidc-provider.js';
 
 /** A session that logged in at the test provider, with what a logout token names it by. */
@@ -27,6 +28,33 @@ export async function providerSession(world: OidcWorld, login = 'sub-user'): Pro
   const record = created ? await world.gw.gateway.services.store.oidc.getSession(created.handle) : null;
   if (!record) throw new Error('no OIDC record for the new session');
   return { cookie: session, handle: record.handle, issuer: record.issuer, sid: record.sid, sub: record.subject };
+}
+
+/**
+ * Registers, in the calling describe, a world whose provider `corp` takes logout tokens, started
+ * beforeAll and closed afterAll, and (unless `target: false`) a session logged in through it. Read
+ * `.world` and `.target` inside tests.
+ */
+export function useBackchannelWorld(options: { target?: boolean } = {}): { readonly world: OidcWorld; readonly target: ProviderSession } {
+  let world: OidcWorld | undefined;
+  let target: ProviderSession | undefined;
+  beforeAll(async () => {
+    world = await startOidcWorld({ corp: { backchannelLogout: true } });
+    if (options.target !== false) target = await providerSession(world);
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  return {
+    get world(): OidcWorld {
+      if (!world) throw new Error('useBackchannelWorld: the world is read before beforeAll started it');
+      return world;
+    },
+    get target(): ProviderSession {
+      if (!target) throw new Error('useBackchannelWorld: no target session (read before beforeAll, or target: false)');
+      return target;
+    },
+  };
 }
 
 /** The claims of a valid logout token for `target`, at the gateway's clock, with `overrides` over them (undefined removes one). */

@@ -139,12 +139,18 @@ export async function oidcLogin(world: OidcWorld, login = 'sub-user', returnTo =
 
 /**
  * The configuration lines (YAML, one key each) of a `serve` whose `orders` upstream at `ordersUrl`
- * gets the user's token from the provider `corp` at `issuer`, under /orders/**.
+ * gets the user's token from the provider `corp` at `issuer`, under /orders/**. `exchange` (YAML):
+ * the credential's token exchange; `admin`: an admin-only /admin/** route too, with `admin` mapped
+ * from `groups`; `backchannelLogout`: `corp` takes logout tokens.
  */
-export function userTokenYaml(issuer: string, ordersUrl: string): string[] {
+export function userTokenYaml(issuer: string, ordersUrl: string, options: { exchange?: string; admin?: boolean; backchannelLogout?: boolean } = {}): string[] {
+  const exchange = options.exchange ? `, exchange: ${options.exchange}` : '';
+  const adminRoute = options.admin ? ', { path: /admin/**, methods: [GET], upstream: orders, roles: [admin] }' : '';
+  const adminRole = options.admin ? '{ role: admin, claim: groups, includes: gatehouse-admins }, ' : '';
+  const backchannel = options.backchannelLogout ? ', backchannelLogout: true' : '';
   return [
-    `upstreams: [{ name: orders, url: "${ordersUrl}", credential: { type: user-token, provider: corp } }]`,
-    'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }]',
-    `oidc: { providers: [{ name: corp, issuer: "${issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
+    `upstreams: [{ name: orders, url: "${ordersUrl}", credential: { type: user-token, provider: corp${exchange} } }]`,
+    `routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }${adminRoute}]`,
+    `oidc: { providers: [{ name: corp, issuer: "${issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [${adminRole}{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true${backchannel} }] }`,
   ];
 }

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeDemoConfig } from '../helpers/demo-config.js';
 import { CookieJar } from '../helpers/oidc-provider.js';
 import { freePort } from '../helpers/processes.js';
 
@@ -16,7 +17,6 @@ import { freePort } from '../helpers/processes.js';
  */
 
 const startJs = resolve(import.meta.dirname, '../../dist/demo/start.js');
-const demoConfig = resolve(import.meta.dirname, '../../demo/gatehouse.yaml');
 
 let dir: string;
 let configFile: string;
@@ -104,15 +104,7 @@ beforeAll(async () => {
   ports = { gateway: await freePort(), upstream: await freePort(), provider: await freePort() };
   origin = `http://localhost:${ports.gateway}`;
   issuer = `http://127.0.0.1:${ports.provider}`;
-  const text = readFileSync(demoConfig, 'utf8')
-    .replaceAll('port: 8080', `port: ${ports.gateway}`)
-    .replaceAll('localhost:8080', `localhost:${ports.gateway}`)
-    .replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.upstream}`)
-    .replaceAll('127.0.0.1:9001', `127.0.0.1:${ports.provider}`)
-    .replaceAll('../data/', './')
-    .replace(/^static: .*$/m, `static: ${JSON.stringify(resolve(import.meta.dirname, '../../demo/site'))}`);
-  configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, text);
+  configFile = writeDemoConfig(dir, ports);
 });
 
 afterAll(() => {

@@ -1,16 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/storage/sqlite/open-sqlite-store.js';
-import { runRaw } from '../cli/harness.js';
-import { testServer } from '../helpers/gateway.js';
-import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
 import { realTimeLogoutClaims, signLogoutToken } from '../helpers/logout-token.js';
-import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf, userTokenYaml } from '../helpers/oidc-journey.js';
-import { completeLogin, startProvider, type TestProvider } from '../helpers/oidc-provider.js';
-import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { loginThrough, startOidcWorkers, type OidcWorkers } from '../helpers/oidc-processes.js';
+import { poll } from '../helpers/processes.js';
 
 /**
  * SPEC §9 "the sessions of that provider session end at once" and §8 "revocation stays immediate",
@@ -19,64 +12,25 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * connections that the workers take in turn, are all refused, by both workers.
  */
 
-let dir: string;
-let provider: TestProvider;
-let orders: TestUpstream;
-let serve: ServeProcess;
-let base: string;
-
-function fresh(path: string, options: Call = {}): Promise<Reply> {
-  return callOnFreshConnection(base, path, options);
-}
+let world: OidcWorkers;
 
 function pidsOf(from: number, path: string): Set<number | undefined> {
-  return new Set(serve.output().slice(from).split('\n').filter((l) => l.includes(path)).map((l) => (JSON.parse(l) as { pid?: number }).pid));
+  return new Set(world.serve.output().slice(from).split('\n').filter((l) => l.includes(path)).map((l) => (JSON.parse(l) as { pid?: number }).pid));
 }
 
 beforeAll(async () => {
-  const port = await freePort();
   // The provider puts `sid` in the ID token of a client registered for back-channel logout.
-  provider = await startProvider({
-    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')], backchannelLogoutUri: `http://127.0.0.1:${port}/auth/oidc/backchannel-logout/corp` }],
-    accounts,
-    backchannelLogout: true,
-  });
-  orders = await startUpstream();
-  dir = mkdtempSync(join(tmpdir(), 'gatehouse-backchannel-workers-'));
-  const configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, [
-    `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "${testServer.publicOrigin}", allowedHosts: [127.0.0.1], workers: 2 }`,
-    'store: { sqlite: ./gatehouse.db }',
-    'masterKey: file:./master.key',
-    ...userTokenYaml(provider.issuer, orders.url).map((line) => line.replace('allowInsecureHttp: true }', 'allowInsecureHttp: true, backchannelLogout: true }')),
-    '',
-  ].join('\n'));
-  const stored = await runRaw(['secret', 'set', 'corp-oidc', '--config', configFile], { stdin: CLIENT_SECRET });
-  expect(stored.code, stored.stderr).toBe(0);
-  serve = await startServe(configFile, port);
-  base = `http://127.0.0.1:${port}`;
-  await poll(async () => {
-    for (let i = 0; i < 4; i++) await fresh('/healthz');
-    const pids = new Set(serve.output().split('\n').filter((l) => l.includes('gatehouse listening')).map((l) => (JSON.parse(l) as { pid?: number }).pid));
-    if (pids.size < 2) throw new Error('one worker only so far');
-  });
+  world = await startOidcWorkers({ name: 'backchannel-workers', backchannelLogout: true });
 }, 120_000);
 
 afterAll(async () => {
-  await serve?.stop();
-  await orders?.close();
-  await provider?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('back-channel logout with server.workers: 2 (SPEC §9, issue 13 item 7)', () => {
   it('a logout token received by one worker: the very next requests, on both workers, are refused', async () => {
-    const start = await fresh('/auth/oidc/login?provider=corp&returnTo=/app', { csrf: false });
-    expect(start.status, start.text).toBe(303);
-    const callback = await completeLogin(String(start.headers.location), provider.issuer, { login: 'sub-user' });
-    const back = await fresh(gatewayPath(callback), { csrf: false, headers: { cookie: loginCookieOf(start) } });
-    expect(back.status, back.text).toBe(303);
-    const session = back.cookie!;
+    const { dir, provider, serve, fresh } = world;
+    const session = await loginThrough(provider, 'sub-user', fresh);
 
     const store = openSqliteStore(join(dir, 'gatehouse.db'));
     let target: { sid: string | null; sub: string; issuer: string };

@@ -1,15 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/storage/sqlite/open-sqlite-store.js';
-import { runRaw } from '../cli/harness.js';
-import { testServer } from '../helpers/gateway.js';
-import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
-import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf } from '../helpers/oidc-journey.js';
-import { completeLogin, startProvider, type ProviderAccount, type TestProvider } from '../helpers/oidc-provider.js';
-import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { accounts } from '../helpers/oidc-journey.js';
+import { loginThrough, startOidcWorkers, type OidcWorkers } from '../helpers/oidc-processes.js';
+import { type ProviderAccount } from '../helpers/oidc-provider.js';
+import { poll } from '../helpers/processes.js';
 
 /**
  * SPEC §9 "Roles are computed from the claims at every login and refresh", with SPEC §8's memory:
@@ -24,34 +19,21 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * the session's tokens in memory (decision 0012) reads.
  */
 
-let dir: string;
-let provider: TestProvider;
-let orders: TestUpstream;
-let serve: ServeProcess;
-let base: string;
+let world: OidcWorkers;
 /** The provider's own copy of the accounts: a test takes a group away from one. */
 const own: ProviderAccount[] = accounts.map((a) => ({ ...a, groups: [...(a.groups ?? [])] }));
 const ada = own.find((a) => a.sub === 'sub-admin')!;
 
-function fresh(path: string, options: Call = {}): Promise<Reply> {
-  return callOnFreshConnection(base, path, options);
-}
-
-async function login(): Promise<string> {
-  const start = await fresh('/auth/oidc/login?provider=corp&returnTo=/app', { csrf: false });
-  expect(start.status, start.text).toBe(303);
-  const callback = await completeLogin(String(start.headers.location), provider.issuer, { login: 'sub-admin' });
-  const back = await fresh(gatewayPath(callback), { csrf: false, headers: { cookie: loginCookieOf(start) } });
-  expect(back.status, back.text).toBe(303);
-  return back.cookie!;
+function login(): Promise<string> {
+  return loginThrough(world.provider, 'sub-admin', world.fresh);
 }
 
 /** Requests `path` + i on fresh connections, one after another; the pids of the workers that answered them. */
 async function inTurn(prefix: string, session: string, count: number): Promise<{ statuses: number[]; pids: Set<number> }> {
-  const logFrom = serve.output().length;
+  const logFrom = world.serve.output().length;
   const statuses: number[] = [];
-  for (let i = 0; i < count; i++) statuses.push((await fresh(`${prefix}${i}`, { session })).status);
-  const lines = (): string[] => serve.output().slice(logFrom).split('\n').filter((l) => l.includes(prefix));
+  for (let i = 0; i < count; i++) statuses.push((await world.fresh(`${prefix}${i}`, { session })).status);
+  const lines = (): string[] => world.serve.output().slice(logFrom).split('\n').filter((l) => l.includes(prefix));
   await poll(async () => {
     if (lines().length < count) throw new Error('access log lines still on their way');
   });
@@ -62,9 +44,9 @@ interface Answer { status: number; pid: number }
 
 /** Requests `path` (used once) on a fresh connection: its status and the pid of the worker that answered. */
 async function answered(path: string, session: string): Promise<Answer> {
-  const status = (await fresh(path, { session })).status;
+  const status = (await world.fresh(path, { session })).status;
   const pid = await poll(async () => {
-    const line = serve.output().split('\n').find((l) => l.includes(`"path":${JSON.stringify(path)}`));
+    const line = world.serve.output().split('\n').find((l) => l.includes(`"path":${JSON.stringify(path)}`));
     if (!line) throw new Error('access log line still on its way');
     return (JSON.parse(line) as { pid: number }).pid;
   });
@@ -86,40 +68,16 @@ async function until(wanted: (pid: number) => boolean, prefix: string, session: 
 }
 
 beforeAll(async () => {
-  provider = await startProvider({ clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] }], accounts: own, ttl: { accessToken: 60, idToken: 3600 } });
-  orders = await startUpstream();
-  dir = mkdtempSync(join(tmpdir(), 'gatehouse-role-change-workers-'));
-  const port = await freePort();
-  const configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, [
-    `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "${testServer.publicOrigin}", allowedHosts: [127.0.0.1], workers: 2 }`,
-    'store: { sqlite: ./gatehouse.db }',
-    'masterKey: file:./master.key',
-    `upstreams: [{ name: orders, url: "${orders.url}", credential: { type: user-token, provider: corp } }]`,
-    'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }, { path: /admin/**, methods: [GET], upstream: orders, roles: [admin] }]',
-    `oidc: { providers: [{ name: corp, issuer: "${provider.issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: admin, claim: groups, includes: gatehouse-admins }, { role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
-    '',
-  ].join('\n'));
-  const stored = await runRaw(['secret', 'set', 'corp-oidc', '--config', configFile], { stdin: CLIENT_SECRET });
-  expect(stored.code, stored.stderr).toBe(0);
-  serve = await startServe(configFile, port);
-  base = `http://127.0.0.1:${port}`;
-  await poll(async () => {
-    for (let i = 0; i < 4; i++) await fresh('/healthz');
-    const pids = new Set(serve.output().split('\n').filter((l) => l.includes('gatehouse listening')).map((l) => (JSON.parse(l) as { pid?: number }).pid));
-    if (pids.size < 2) throw new Error('one worker only so far');
-  });
+  world = await startOidcWorkers({ name: 'role-change-workers', provider: { accounts: own, ttl: { accessToken: 60, idToken: 3600 } }, yaml: { admin: true } });
 }, 120_000);
 
 afterAll(async () => {
-  await serve?.stop();
-  await orders?.close();
-  await provider?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('a role change reaches every worker at once (SPEC §8, §9; issue 13 items 3 and 6)', () => {
   it('a refresh in one worker that removes admin: the admin-only route answers 403 at the other worker, which remembered the session as admin, on its very next request', async () => {
+    const { dir, provider, fresh } = world;
     ada.groups = ['gatehouse-admins'];
     const session = await login();
     // Logging in remembers nothing, so only the worker that answers this (B) remembers the session,

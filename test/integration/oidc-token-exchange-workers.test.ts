@@ -1,14 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRaw } from '../cli/harness.js';
-import { testServer } from '../helpers/gateway.js';
-import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
-import { accounts, callbackUrl, CLIENT_ID, CLIENT_SECRET, gatewayPath, loginCookieOf } from '../helpers/oidc-journey.js';
-import { completeLogin, startProvider, type TestProvider } from '../helpers/oidc-provider.js';
-import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { loginThrough, startOidcWorkers, type OidcWorkers } from '../helpers/oidc-processes.js';
 
 /**
  * Token exchange (RFC 8693, decision 0013) over the two workers of `serve` (SQLite): each worker
@@ -19,63 +10,24 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  */
 
 const audience = 'https://orders.api';
-let dir: string;
-let provider: TestProvider;
-let orders: TestUpstream;
-let serve: ServeProcess;
-let base: string;
-
-function fresh(path: string, options: Call = {}): Promise<Reply> {
-  return callOnFreshConnection(base, path, options);
-}
+let world: OidcWorkers;
 
 beforeAll(async () => {
-  provider = await startProvider({
-    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] }],
-    accounts,
-    ttl: { accessToken: 600, idToken: 3600 },
-    tokenExchange: { audiences: { [audience]: ['orders.read'] } },
-  });
-  orders = await startUpstream();
-  dir = mkdtempSync(join(tmpdir(), 'gatehouse-exchange-workers-'));
-  const port = await freePort();
-  const configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, [
-    `server: { host: 127.0.0.1, port: ${port}, publicOrigin: "${testServer.publicOrigin}", allowedHosts: [127.0.0.1], workers: 2 }`,
-    'store: { sqlite: ./gatehouse.db }',
-    'masterKey: file:./master.key',
-    `upstreams: [{ name: orders, url: "${orders.url}", credential: { type: user-token, provider: corp, exchange: { audience: "${audience}", scope: orders.read } } }]`,
-    'routes: [{ path: /orders/**, methods: [GET], upstream: orders, stripPrefix: /orders }]',
-    `oidc: { providers: [{ name: corp, issuer: "${provider.issuer}", clientId: ${CLIENT_ID}, clientSecret: corp-oidc, scopes: [openid, profile, email, groups], roles: [{ role: user, claim: email_verified, equals: true }], allowInsecureHttp: true }] }`,
-    '',
-  ].join('\n'));
-  const stored = await runRaw(['secret', 'set', 'corp-oidc', '--config', configFile], { stdin: CLIENT_SECRET });
-  expect(stored.code, stored.stderr).toBe(0);
-  serve = await startServe(configFile, port);
-  base = `http://127.0.0.1:${port}`;
-  await poll(async () => {
-    for (let i = 0; i < 4; i++) await fresh('/healthz');
-    const pids = new Set(serve.output().split('\n').filter((l) => l.includes('gatehouse listening')).map((l) => (JSON.parse(l) as { pid?: number }).pid));
-    if (pids.size < 2) throw new Error('one worker only so far');
+  world = await startOidcWorkers({
+    name: 'exchange-workers',
+    provider: { ttl: { accessToken: 600, idToken: 3600 }, tokenExchange: { audiences: { [audience]: ['orders.read'] } } },
+    yaml: { exchange: `{ audience: "${audience}", scope: orders.read }` },
   });
 }, 120_000);
 
 afterAll(async () => {
-  await serve?.stop();
-  await orders?.close();
-  await provider?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('token exchange with server.workers: 2', () => {
   it('a burst over both workers: at most one exchange per worker, then none', async () => {
-    const start = await fresh('/auth/oidc/login?provider=corp&returnTo=/app', { csrf: false });
-    expect(start.status, start.text).toBe(303);
-    const loginCookie = loginCookieOf(start);
-    const callback = await completeLogin(String(start.headers.location), provider.issuer, { login: 'sub-user' });
-    const back = await fresh(gatewayPath(callback), { csrf: false, headers: { cookie: loginCookie } });
-    expect(back.status, back.text).toBe(303);
-    const session = back.cookie!;
+    const { provider, orders, fresh } = world;
+    const session = await loginThrough(provider, 'sub-user', fresh);
 
     const burst = async (tag: string): Promise<string[]> => {
       const from = orders.seen.length;

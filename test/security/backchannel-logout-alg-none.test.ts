@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token with `alg: none` and no signature (RFC 8725 §2.1, §3.1): an unsigned token is no
  * proof of anything, whatever its claims say. SPEC §9: 400 invalid_logout_token, nothing ends.
  */
 describe('an unsigned logout token (alg: none)', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; a signed token is accepted', async () => {
+    const { world, target } = backchannel;
     const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
     const claims = logoutClaims(world, target);
     for (const token of [`${part({ alg: 'none', typ: 'logout+jwt' })}.${part(claims)}.`, `${part({ alg: 'none' })}.${part(claims)}.`]) {

@@ -1,7 +1,6 @@
 import { generateKeyPair } from 'jose';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token signed with a key that is not the provider's (OpenID Connect Back-Channel Logout
@@ -9,17 +8,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * `kid`: anyone could otherwise log any user out. SPEC §9: 400 invalid_logout_token, nothing ends.
  */
 describe('a logout token signed with another key', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; the same claims signed by the provider are accepted', async () => {
+    const { world, target } = backchannel;
     const { privateKey } = await generateKeyPair('RS256');
     const claims = logoutClaims(world, target);
     const forged = await postLogoutToken(world, await signLogoutToken(world, claims, { key: privateKey }));

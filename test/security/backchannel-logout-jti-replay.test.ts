@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token posted again (OpenID Connect Back-Channel Logout 1.0 §2.6 step 7: a `jti` seen
@@ -8,15 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * otherwise log that user out of every new session for as long as it is accepted. SPEC §9: 400.
  */
 describe('a logout token posted twice', () => {
-  let world: OidcWorld;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld({ target: false });
 
   test('accepted once; the replay is refused with 400 invalid_logout_token and the user\'s new session still serves', async () => {
+    const { world } = backchannel;
     const first = await providerSession(world);
     const token = await signLogoutToken(world, logoutClaims(world, first, { sid: undefined }));
     expect((await postLogoutToken(world, token)).status).toBe(200);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A token without `events`, or whose `events` lacks the member
@@ -9,17 +8,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * token, a token for another purpose) must not pass for a logout token. SPEC §9: 400.
  */
 describe('a logout token without the back-channel logout event', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token in every form, the session still serves; with the event it is accepted', async () => {
+    const { world, target } = backchannel;
     const variants: Record<string, unknown>[] = [
       { events: undefined },
       { events: {} },

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token with neither `sid` nor `sub` (OpenID Connect Back-Channel Logout 1.0 §2.4: one of
@@ -8,17 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * be read as "everything". SPEC §9: 400 invalid_logout_token.
  */
 describe('a logout token that names no session', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; with them it is accepted', async () => {
+    const { world, target } = backchannel;
     for (const overrides of [{ sid: undefined, sub: undefined }, { sid: 7, sub: undefined }, { sid: undefined, sub: ['sub-user'] }, { sid: '', sub: '' }]) {
       const refused = await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target, overrides)));
       expect([refused.status, refused.json().error.code]).toEqual([400, 'invalid_logout_token']);

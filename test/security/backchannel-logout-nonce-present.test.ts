@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token that carries a `nonce` (OpenID Connect Back-Channel Logout 1.0 §2.4: PROHIBITED, so
@@ -8,17 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * own key, every other claim right. SPEC §9: 400 invalid_logout_token, nothing ends.
  */
 describe('a logout token with a nonce', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; without the nonce it is accepted', async () => {
+    const { world, target } = backchannel;
     const refused = await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target, { nonce: 'n-0S6_WzA2Mj' })));
     expect([refused.status, refused.json().error.code]).toEqual([400, 'invalid_logout_token']);
     expect(await sessionServes(world, target.cookie)).toBe(true);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * What reaches the back-channel endpoint that is not one logout token in a form: no field, an empty
@@ -8,17 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * never a session ended. SPEC §9: 400 invalid_logout_token.
  */
 describe('a back-channel logout post without a logout token', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token in every form, the session still serves; a real token is accepted', async () => {
+    const { world, target } = backchannel;
     const token = await signLogoutToken(world, logoutClaims(world, target));
     const posts: { token: string | null; body?: string; contentType?: string }[] = [
       { token: null },

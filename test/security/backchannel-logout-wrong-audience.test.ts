@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token the provider issued to another relying party (`aud` is not our client id: OpenID
@@ -8,17 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * another client's logout cannot end our sessions. SPEC §9: 400 invalid_logout_token.
  */
 describe('a logout token for another client', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; with our audience it is accepted', async () => {
+    const { world, target } = backchannel;
     for (const aud of ['other-app', ['other-app'], undefined]) {
       const refused = await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target, { aud })));
       expect([refused.status, refused.json().error.code]).toEqual([400, 'invalid_logout_token']);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogoutToken, type ProviderSession } from '../helpers/logout-token.js';
+import { describe, expect, test } from 'vitest';
+import { logoutClaims, postLogoutToken, sessionServes, signLogoutToken, useBackchannelWorld } from '../helpers/logout-token.js';
 
 /**
  * A logout token whose `iss` is not the provider's (OpenID Connect Back-Channel Logout 1.0 §2.6 step
@@ -8,17 +7,10 @@ import { logoutClaims, postLogoutToken, providerSession, sessionServes, signLogo
  * issuer apply, and another issuer's token names sessions that are not its to end. SPEC §9: 400.
  */
 describe('a logout token from another issuer', () => {
-  let world: OidcWorld;
-  let target: ProviderSession;
-  beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
-    target = await providerSession(world);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
+  const backchannel = useBackchannelWorld();
 
   test('refused with 400 invalid_logout_token, the session still serves; with the provider\'s issuer it is accepted', async () => {
+    const { world, target } = backchannel;
     for (const iss of [`${world.provider.issuer}/`, 'https://idp.example', undefined]) {
       const refused = await postLogoutToken(world, await signLogoutToken(world, logoutClaims(world, target, { iss })));
       expect([refused.status, refused.json().error.code]).toEqual([400, 'invalid_logout_token']);
