@@ -172,3 +172,33 @@ describe('open event streams are findable by session and user', () => {
     await expect.poll(() => connections.countFor(handle), { timeout: 2000 }).toBe(0);
   });
 });
+
+describe('no upstream timeout once an event stream\'s headers have arrived', () => {
+  const short = useGateway((upstream) => ({
+    config: {
+      upstreams: [{ name: 'api', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '200ms' }],
+      routes: [{ path: '/events/**', methods: ['GET'], upstream: 'api', csrf: false }, ...defaultRoutes],
+    },
+  }));
+
+  it('a stream quiet for longer than upstream.timeout stays open (proven by a request the timeout ended meanwhile)', async () => {
+    let speak!: () => void;
+    const spoken = new Promise<void>((resolve) => (speak = resolve));
+    short.upstream.handle((req, res) => {
+      if (req.url === '/slow') return; // never answers: the gateway's 504 marks the timeout's passing
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+      void spoken.then(() => res.end('data: after the quiet spell\n\n'));
+    });
+    const session = await login(short.gw.url);
+    const client = new EventStreamClient(`${short.gw.url}/events/quiet`, { session });
+    clients.push(client);
+    expect(await client.event(1)).toBe(': open');
+    const slow = await call(short.gw.url, '/api/slow', { session });
+    expect(slow.status).toBe(504);
+    speak();
+    expect(await client.event(2)).toBe('data: after the quiet spell');
+    await client.closed();
+    expect(client.ended).toBe(true);
+  });
+});
