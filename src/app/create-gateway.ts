@@ -19,6 +19,7 @@ import { StaticSite } from '../http/static-site.js';
 import { accessLogger } from '../log/logger.js';
 import { Forwarder } from '../proxy/forwarder.js';
 import { proxyEndpoint } from '../proxy/proxy-endpoint.js';
+import { OpenConnections } from '../realtime/open-connections.js';
 import { UpstreamCredentials } from '../proxy/upstream-credentials.js';
 import { RouteTable } from '../routing/route-table.js';
 import { CidrSet } from '../rules/address.js';
@@ -66,6 +67,8 @@ export interface Gateway {
   readonly follower: RevocationFollower;
   /** This process's exchanged tokens for `user-token` upstreams with `exchange` (RFC 8693, SPEC §9). */
   readonly exchanger: TokenExchanger;
+  /** This process's open WebSockets and event streams, by session and user (SPEC §10). */
+  readonly openConnections: OpenConnections;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
@@ -138,6 +141,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // A session's exchanged tokens end with it: every revocation this process makes or hears of
   // passes through the session memory's forget (decision 0008).
   services.sessionMemory!.memory.onForget((scope, subject) => exchanger.forget(scope, subject));
+  const openConnections = new OpenConnections();
   const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
     forwarder: forwarders.get(route.config.upstream)!,
     credentials,
@@ -147,6 +151,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     publicOrigin: config.server.publicOrigin,
     assertion: assertions.get(route.config.upstream) ?? null,
     exchanger,
+    openConnections,
   }));
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
@@ -274,6 +279,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     nodes,
     follower,
     exchanger,
+    openConnections,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;

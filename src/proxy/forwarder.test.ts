@@ -632,3 +632,97 @@ describe('Forwarder: content codings are decoded for the leak guard', () => {
     expect(seen).toEqual(['gzip, deflate, br', 'identity', 'br;q=1.0, gzip;q=0.8', undefined]);
   });
 });
+
+/** `promise`, or a failure naming `what` after 3 s (a deadlock must fail, not hang the suite). */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), 3000);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+describe('Forwarder: body timeout, and event streams (SPEC §10)', () => {
+  // Real time, kept short: the configured pause is 200 ms and the upstream stays quiet 3× that.
+  const bodyTimeout = 200;
+  const quiet = 3 * bodyTimeout;
+
+  function shortBodyTimeout(port: number): Forwarder {
+    const f = new Forwarder({ name: 'test', url: `http://127.0.0.1:${port}`, timeout: 5_000, assertion: false }, { bodyTimeout });
+    cleanups.push(() => f.close());
+    return f;
+  }
+
+  it('cuts a response body that pauses for longer than bodyTimeout', async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first;');
+      setTimeout(() => res.end('rest'), quiet).unref();
+    });
+    const response = await shortBodyTimeout(up.port).forward(input());
+    await expect(text(response.body)).rejects.toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
+  });
+
+  it('cuts a small body of declared length that stalls, as upstream_unavailable', async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '20' });
+      res.write('{"partial":');
+    });
+    await expect(shortBodyTimeout(up.port).forward(input())).rejects.toMatchObject({ code: 'upstream_unavailable' });
+  });
+
+  it('does not count a pause the reader caused (a slow client is not a stalled upstream)', async () => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(body);
+    });
+    const response = await shortBodyTimeout(up.port).forward(input());
+    await new Promise((resolve) => setTimeout(resolve, quiet));
+    expect((await text(response.body)).length).toBe(body.length);
+  });
+
+  it('never cuts an event stream for being quiet, once its headers have arrived', async () => {
+    // No sleep: the stream stays quiet until a plain response, started after it on the same
+    // forwarder and just as quiet, has been cut for its pause — the timeout has passed for both.
+    let speak!: () => void;
+    const spoken = new Promise<void>((resolve) => (speak = resolve));
+    const up = await upstream(async (req, res) => {
+      if (req.url === '/plain') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first;');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      res.write(': open\n\n');
+      await spoken;
+      res.end('data: after a quiet spell\n\n');
+    });
+    const f = shortBodyTimeout(up.port);
+    const events = streamed((await f.forward(input({ path: '/events' }))).body)[Symbol.asyncIterator]();
+    expect(String((await events.next()).value)).toBe(': open\n\n');
+    const plain = await f.forward(input({ path: '/plain' }));
+    await expect(text(plain.body)).rejects.toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
+    speak();
+    expect(String((await events.next()).value)).toBe('data: after a quiet spell\n\n');
+    expect((await events.next()).done).toBe(true);
+  });
+
+  it('streams an event stream of declared length instead of collecting it whole', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const events = ['data: one\n\n', 'data: two\n\n'];
+    const up = await upstream(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-length': String(events.join('').length) });
+      res.write(events[0]);
+      await released;
+      res.end(events[1]);
+    });
+    // Collected whole, the response would never resolve: the upstream waits for the first event to arrive.
+    const response = await within(forwarder(`http://127.0.0.1:${up.port}`).forward(input()), 'the response was held for its whole body');
+    const iterator = streamed(response.body)[Symbol.asyncIterator]();
+    expect(String((await iterator.next()).value)).toBe(events[0]);
+    release();
+    expect(String((await iterator.next()).value)).toBe(events[1]);
+  });
+});

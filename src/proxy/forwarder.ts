@@ -11,9 +11,15 @@ export interface ForwarderOptions {
   connections?: number;
   /** Contents (not paths) of the upstream `tls` files (SPEC §7): CA to verify it, client certificate for mTLS. */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
-  /** Longest pause between two chunks of a response body; 5 minutes by default. */
+  /**
+   * Longest pause between two chunks of a response body; 5 minutes by default. Not for an event
+   * stream (`text/event-stream`), which may rightly stay quiet for as long as it likes (SPEC §10).
+   */
   bodyTimeout?: number;
-  /** Responses of known length up to this many bytes, without a content coding, are collected whole; 64 KiB by default. */
+  /**
+   * Responses of known length up to this many bytes, without a content coding, are collected whole;
+   * 64 KiB by default. Never an event stream: each event must reach the client as it arrives.
+   */
   wholeBodyBytes?: number;
 }
 
@@ -119,6 +125,7 @@ export class Forwarder {
   readonly #pool: Pool;
   readonly #basePath: string;
   readonly #timeout: number;
+  readonly #bodyTimeout: number;
   readonly #wholeBodyBytes: number;
 
   constructor(upstream: UpstreamConfig, options: ForwarderOptions = {}) {
@@ -126,12 +133,15 @@ export class Forwarder {
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#timeout = upstream.timeout;
     this.#wholeBodyBytes = options.wholeBodyBytes ?? defaultWholeBodyBytes;
+    this.#bodyTimeout = options.bodyTimeout ?? 5 * 60_000;
     this.#pool = new Pool(url.origin, {
       connections: options.connections ?? null,
       pipelining: 1,
       connectTimeout: 10_000,
       headersTimeout: upstream.timeout,
-      bodyTimeout: options.bodyTimeout ?? 5 * 60_000,
+      // undici arms its body timeout before the handler sees the Content-Type, so it could not be
+      // lifted for event streams: the Exchange keeps it instead.
+      bodyTimeout: 0,
       ...(options.tls ? { connect: { ...options.tls } } : {}),
     });
   }
@@ -148,7 +158,7 @@ export class Forwarder {
       body: input.body,
     };
     return new Promise((resolve, reject) => {
-      new Exchange(this.#pool, options, input, this.#timeout, this.#wholeBodyBytes, resolve, reject).start();
+      new Exchange(this.#pool, options, input, this.#timeout, this.#bodyTimeout, this.#wholeBodyBytes, resolve, reject).start();
     });
   }
 
@@ -167,9 +177,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #options: Dispatcher.DispatchOptions;
   readonly #input: ForwardInput;
   readonly #wholeBodyBytes: number;
+  readonly #bodyTimeout: number;
   readonly #resolve: (response: ForwardedResponse) => void;
   readonly #reject: (error: unknown) => void;
   readonly #timer: NodeJS.Timeout;
+  /** Longest pause between two body chunks, from the headers on; none for an event stream. */
+  #bodyTimer: NodeJS.Timeout | null = null;
   #controller: Dispatcher.DispatchController | null = null;
   /** Why the exchange is being abandoned (deadline or client), applied as soon as there is a controller. */
   #abortReason: Error | null = null;
@@ -190,6 +203,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     options: Dispatcher.DispatchOptions,
     input: ForwardInput,
     timeout: number,
+    bodyTimeout: number,
     wholeBodyBytes: number,
     resolve: (response: ForwardedResponse) => void,
     reject: (error: unknown) => void,
@@ -198,6 +212,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#options = options;
     this.#input = input;
     this.#wholeBodyBytes = wholeBodyBytes;
+    this.#bodyTimeout = bodyTimeout;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#timer = setTimeout(() => {
@@ -275,8 +290,10 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#settle(decodeContent(method, { statusCode, headers, body: emptyBody }));
       return;
     }
+    const eventStream = isEventStream(headers['content-type']);
+    if (!eventStream && this.#bodyTimeout > 0) this.#bodyTimer = setTimeout(() => this.#bodyTimedOut(controller), this.#bodyTimeout);
     const length = headers['content-length'];
-    if (headers['content-encoding'] === undefined && typeof length === 'string' && Number(length) <= this.#wholeBodyBytes) {
+    if (!eventStream && headers['content-encoding'] === undefined && typeof length === 'string' && Number(length) <= this.#wholeBodyBytes) {
       this.#chunks = [];
       return;
     }
@@ -291,6 +308,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#bodyTimer?.refresh();
     if (this.#chunks) {
       this.#chunks.push(chunk);
       this.#bytes += chunk.length;
@@ -300,6 +318,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.#stopBodyTimer();
     this.#detach();
     const chunks = this.#chunks;
     if (chunks) {
@@ -312,6 +331,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#stopBodyTimer();
     if (this.#stream) {
       this.#detach();
       this.#stream.destroy(error);
@@ -330,6 +350,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.#timer);
     if (input.body && !input.body.destroyed) input.body.on('error', noop).destroy(error);
     this.#fail(upstreamError(error, { timedOut: this.#timedOut, clientAborted: input.cancel?.cancelled ?? false }));
+  }
+
+  /**
+   * No body bytes for `bodyTimeout`: cut, as undici would have (UND_ERR_BODY_TIMEOUT). Not while
+   * the caller holds the response paused: a slow client is not a stalled upstream.
+   */
+  #bodyTimedOut(controller: Dispatcher.DispatchController): void {
+    if (controller.paused) {
+      this.#bodyTimer?.refresh();
+      return;
+    }
+    this.#bodyTimer = null;
+    this.#abort(Object.assign(new Error('No response body data within the body timeout.'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+  }
+
+  #stopBodyTimer(): void {
+    if (this.#bodyTimer === null) return;
+    clearTimeout(this.#bodyTimer);
+    this.#bodyTimer = null;
   }
 
   #settle(response: ForwardedResponse): void {
@@ -383,6 +422,13 @@ class UpstreamBody extends Readable {
 }
 
 function noop(): void {}
+
+/** `text/event-stream` (WHATWG HTML §9.2), whatever its parameters and case. */
+export function isEventStream(contentType: string | string[] | undefined): boolean {
+  if (typeof contentType !== 'string') return false;
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase() === 'text/event-stream';
+}
 
 /** A transfer-coding other than chunked (RFC 9112 §7): gzip, deflate, compress. */
 function hasTransferCoding(value: string | string[] | undefined): boolean {

@@ -19,8 +19,8 @@ function randomBytes(next: () => number, length: number, alphabet = 'abcdefghijk
 }
 
 /** Runs `stream` through a guard in chunks cut at `cuts`; returns what was released and whether a leak was seen. */
-function run(patterns: Buffer[], stream: Buffer, cuts: readonly number[]): { released: Buffer; leaked: boolean; leakedAt: number } {
-  const guard = new LeakGuard(patterns);
+function runWith(options: { prefixesOnly?: boolean }, patterns: Buffer[], stream: Buffer, cuts: readonly number[]): { released: Buffer; leaked: boolean; leakedAt: number } {
+  const guard = new LeakGuard(patterns, options);
   const released: Buffer[] = [];
   let leaked = false;
   let leakedAt = -1;
@@ -50,7 +50,11 @@ function expectNoFragment(result: { released: Buffer; leaked: boolean }, stream:
   expect(result.released.equals(stream.subarray(0, result.released.length))).toBe(true);
 }
 
-describe('LeakGuard', () => {
+describe.each([
+  { name: 'holding back the longest pattern − 1', options: {} },
+  { name: 'holding back only a possible pattern prefix (event streams)', options: { prefixesOnly: true } },
+])('LeakGuard, $name', ({ options }) => {
+  const run = (patterns: Buffer[], stream: Buffer, cuts: readonly number[]): ReturnType<typeof runWith> => runWith(options, patterns, stream, cuts);
   const next = prng(1);
   const before = randomBytes(next, 100);
   const after = randomBytes(next, 100);
@@ -89,7 +93,7 @@ describe('LeakGuard', () => {
   });
 
   it('releases nothing more after a leak, and a body that ends on a secret prefix is released whole', () => {
-    const guard = new LeakGuard([secret]);
+    const guard = new LeakGuard([secret], options);
     expect(guard.push(Buffer.concat([before, secret])).leaked).toBe(true);
     expect(guard.push(after)).toEqual({ safe: Buffer.alloc(0), leaked: true });
     expect(guard.end().leaked).toBe(true);
@@ -139,6 +143,51 @@ describe('LeakGuard', () => {
     const guard = new LeakGuard([secret]);
     guard.end();
     expect(() => guard.push(Buffer.from('x'))).toThrow(/after end/);
+  });
+});
+
+describe('LeakGuard for event streams (prefixesOnly)', () => {
+  const event = (data: string): Buffer => Buffer.from(`data: ${data}\n\n`);
+
+  it('releases a complete event at once, however long the patterns', () => {
+    const long = Buffer.from(`${'L'.repeat(2000)}-user-token`);
+    const guard = new LeakGuard([secret, long], { prefixesOnly: true });
+    for (const data of ['hello', '', 'sk_live_', 'x'.repeat(5000)]) expect(guard.push(event(data)).safe.equals(event(data))).toBe(true);
+  });
+
+  it('holds back exactly the tail that could begin a pattern, and releases it once it cannot', () => {
+    const guard = new LeakGuard([secret], { prefixesOnly: true });
+    expect(guard.push(Buffer.from('data: a sk_live_01')).safe.toString()).toBe('data: a ');
+    expect(guard.push(Buffer.from('2')).safe.toString()).toBe('');
+    expect(guard.push(Buffer.from('x\n\n')).safe.toString()).toBe('sk_live_012x\n\n');
+    // A later start inside the held tail is found too: "sk_sk_live…" begins the secret at its 4th byte.
+    expect(guard.push(Buffer.from('data: sk_')).safe.toString()).toBe('data: ');
+    expect(guard.push(Buffer.from('sk_li')).safe.toString()).toBe('sk_');
+    expect(guard.push(secret.subarray(5)).leaked).toBe(true);
+  });
+
+  it('never releases a fragment of a secret split across events and chunks at random (fuzz)', () => {
+    const rng = prng(11);
+    const patterns = [secret, Buffer.from('ZZ-second-pattern-ZZ')];
+    for (let trial = 0; trial < 300; trial++) {
+      const parts: Buffer[] = [];
+      for (let events = rng() % 6; events > 0; events--) {
+        // Prefixes of the patterns, which must not be mistaken for them.
+        const decoy = patterns[rng() % 2]!.subarray(0, 1 + (rng() % 15));
+        parts.push(event(`${randomBytes(rng, rng() % 60).toString()}${decoy.toString()}`));
+      }
+      const start = parts.reduce((sum, part) => sum + part.length, 0) + 'data: '.length;
+      const pattern = patterns[rng() % 2]!;
+      parts.push(Buffer.concat([Buffer.from('data: '), pattern, Buffer.from('\n\n')]), event('after'));
+      const stream = Buffer.concat(parts);
+      const cuts: number[] = [];
+      for (let at = 1 + (rng() % 30); at < stream.length; at += 1 + (rng() % 30)) cuts.push(at);
+      expectNoFragment(runWith({ prefixesOnly: true }, patterns, stream, cuts), stream, start);
+      const clean = Buffer.concat(parts.slice(0, -2));
+      const result = runWith({ prefixesOnly: true }, patterns, clean, cuts.filter((cut) => cut < clean.length));
+      expect(result.leaked).toBe(false);
+      expect(result.released.equals(clean)).toBe(true);
+    }
   });
 });
 

@@ -10,19 +10,28 @@ import { isUtf8 } from 'node:buffer';
  * e − (L − 1) ≤ its start bytes have been released, for any pattern of length L ≤ the longest.
  * Once a leak is seen the guard releases nothing more, ever.
  *
+ * With `prefixesOnly` (event streams, SPEC §10: relayed event by event) it holds back less: only
+ * the longest tail that is a proper prefix of some pattern. Any occurrence not yet complete starts
+ * at a position whose tail is such a prefix, so it starts inside what is held and none of its bytes
+ * is released; the argument above then applies unchanged. An event ends with a blank line, which
+ * begins no secret, so a complete event is released whole at once — never by releasing a held
+ * tail on a timer, which could hand out the start of a secret whose end is still on its way.
+ *
  * One instance per response; it holds at most (longest pattern − 1) bytes.
  */
 export class LeakGuard {
   readonly #patterns: readonly Buffer[];
   readonly #holdBack: number;
+  readonly #prefixesOnly: boolean;
   #held: Buffer = empty;
   #leaked = false;
   #ended = false;
 
-  constructor(patterns: readonly Buffer[]) {
+  constructor(patterns: readonly Buffer[], options: { prefixesOnly?: boolean } = {}) {
     if (patterns.some((pattern) => pattern.length === 0)) throw new Error('LeakGuard: an empty pattern would match everything');
     this.#patterns = patterns;
     this.#holdBack = patterns.reduce((longest, pattern) => Math.max(longest, pattern.length), 0) - 1;
+    this.#prefixesOnly = options.prefixesOnly ?? false;
   }
 
   /** The bytes that are now safe to deliver, or `leaked: true` (and nothing) once a pattern is seen. */
@@ -43,7 +52,7 @@ export class LeakGuard {
         return leakedResult;
       }
     }
-    const release = data.length - this.#holdBack;
+    const release = this.#prefixesOnly ? this.#heldFrom(data) : data.length - this.#holdBack;
     if (release <= 0) {
       this.#held = data === chunk ? Buffer.from(chunk) : data;
       return { safe: empty, leaked: false };
@@ -51,6 +60,18 @@ export class LeakGuard {
     // Copy the small tail so the (possibly large) chunk it came from is not kept alive.
     this.#held = Buffer.from(data.subarray(release));
     return { safe: data.subarray(0, release), leaked: false };
+  }
+
+  /** Where the longest tail of `data` that is a proper prefix of some pattern starts (data.length: none). */
+  #heldFrom(data: Buffer): number {
+    for (let start = Math.max(0, data.length - this.#holdBack); start < data.length; start++) {
+      const first = data[start];
+      const tail = data.length - start;
+      for (const pattern of this.#patterns) {
+        if (pattern.length > tail && pattern[0] === first && data.compare(pattern, 0, tail, start) === 0) return start;
+      }
+    }
+    return data.length;
   }
 
   /** The held-back tail at the end of the body (already searched), unless a leak was seen. */

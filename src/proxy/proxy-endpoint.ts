@@ -11,7 +11,8 @@ import type { TokenExchangeConfig } from '../config/schema.js';
 import type { OpenedSession } from '../oidc/token-refresher.js';
 import type { TokenExchanger } from '../oidc/token-exchanger.js';
 import { userTokenCredential, withQueryCredential } from './credential.js';
-import { Cancellation, type Forwarder } from './forwarder.js';
+import type { OpenConnections } from '../realtime/open-connections.js';
+import { Cancellation, isEventStream, type Forwarder } from './forwarder.js';
 import { containsAny, HeaderLeakCheck, LeakGuard } from './leak-guard.js';
 import { upstreamRequestHeaders } from './request-headers.js';
 import { clientResponseHeaders } from './response-headers.js';
@@ -29,6 +30,8 @@ export interface ProxyDeps {
   assertion?: UpstreamAssertion | null;
   /** For a `user-token` upstream with `exchange`: trades the session's token for the upstream's (RFC 8693). */
   exchanger?: TokenExchanger | null;
+  /** Where open event streams are registered by session, so that they can be found and closed (SPEC §10). */
+  openConnections?: OpenConnections | null;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -125,6 +128,8 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     return;
   }
 
+  if (isEventStream(upstream.headers['content-type'])) return relayEventStream(ctx, deps, route, upstream.statusCode, headers, body, credential.leakPatterns);
+
   // Streamed: nothing is sent until the guard has released bytes, so a response whose start leaks
   // becomes a clean 502 rather than a cut stream; the headers leave with the first released bytes.
   const guard = new LeakGuard(credential.leakPatterns);
@@ -143,6 +148,52 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   if (leaked) return cutForLeak(ctx, deps, route, body, started);
   if (!started) res.writeHead(upstream.statusCode, headers);
   res.end(safe.length === 0 ? undefined : safe);
+}
+
+/**
+ * SPEC §10: an event stream is relayed event by event. Its headers leave at once (an EventSource
+ * opens on them, and an idle stream may send no byte for minutes), with the hint that tells
+ * nginx-like proxies in front not to buffer it; the guard holds back only a tail that could begin
+ * a secret (LeakGuard `prefixesOnly`), so each complete event goes out as soon as it arrives. A leak
+ * cuts the stream (it has started, so no 502 is possible). The forwarder applies no body timeout.
+ */
+async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: CompiledRoute, statusCode: number, headers: Record<string, string | string[]>, body: Readable, patterns: readonly Buffer[]): Promise<void> {
+  const res = ctx.res;
+  headers['x-accel-buffering'] = 'no';
+  // WHATWG HTML §9.2 recommends it; an upstream's own Cache-Control is kept as sent.
+  headers['cache-control'] ??= 'no-cache';
+  res.writeHead(statusCode, headers);
+  res.flushHeaders();
+  const live = ctx.live;
+  let closing = false;
+  const unregister = live && deps.openConnections
+    ? deps.openConnections.add({
+      handle: live.session.handle,
+      user: live.user.name,
+      close: () => {
+        closing = true;
+        discard(body);
+        res.end();
+      },
+    })
+    : null;
+  try {
+    const guard = new LeakGuard(patterns, { prefixesOnly: true });
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const { safe, leaked } = guard.push(chunk);
+      if (leaked) return cutForLeak(ctx, deps, route, body, true);
+      if (safe.length > 0 && !res.write(safe)) await drained(res);
+    }
+    if (closing) return;
+    const { safe, leaked } = guard.end();
+    if (leaked) return cutForLeak(ctx, deps, route, body, true);
+    res.end(safe.length === 0 ? undefined : safe);
+  } catch (error) {
+    // Closed on purpose (the session ended): the upstream body's abort is the expected outcome.
+    if (!closing) throw error;
+  } finally {
+    unregister?.();
+  }
 }
 
 /**

@@ -96,7 +96,8 @@ describe('bodies and responses', () => {
     let finish: () => void = () => undefined;
     const upstreamDone = new Promise<void>((resolve) => { finish = resolve; });
     env.upstream.handle((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // Not an event stream: those release each complete event at once (event-streams.test.ts).
+      res.writeHead(200, { 'content-type': 'text/plain' });
       res.write(`data: ${'x'.repeat(1000)}\n\n`);
       void upstreamDone.then(() => res.end('data: last\n\n'));
     });

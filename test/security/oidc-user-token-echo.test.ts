@@ -85,6 +85,16 @@ describe('an upstream echoing the user\'s token is blocked like a secret echo', 
     });
   });
 
+  test('the access token in an event of an event stream, split across two writes → the stream is cut (SPEC §10)', async () => {
+    await expectWithheld((res, bearer) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // Event streams are relayed event by event: the complete first event goes out, the start of
+      // the token after it must still be held back until the rest proves it a token.
+      res.write(`data: hello\n\ndata: ${bearer.slice(0, 12)}`);
+      void sleep(50).then(() => res.end(`${bearer.slice(12)}\n\n`));
+    });
+  });
+
   test('the refresh token in a body → 502 (the upstream never got it, but it must not pass either)', async () => {
     await expectWithheld((res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
