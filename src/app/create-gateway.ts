@@ -49,9 +49,13 @@ import { SingleFlight } from '../cluster/single-flight.js';
 import { BackchannelLogout } from '../oidc/backchannel-logout.js';
 import { ProviderLogout } from '../oidc/provider-logout.js';
 import { TokenExchanger } from '../oidc/token-exchanger.js';
+import { OpenConnections } from '../realtime/open-connections.js';
+import { webSocketRelay } from '../realtime/websocket-relay.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
+  /** How often open WebSockets' browsers are pinged (default 30 s, realtime/websocket-relay.ts); tests shorten it. */
+  webSocketPingIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -66,6 +70,8 @@ export interface Gateway {
   readonly follower: RevocationFollower;
   /** This process's exchanged tokens for `user-token` upstreams with `exchange` (RFC 8693, SPEC §9). */
   readonly exchanger: TokenExchanger;
+  /** This process's open WebSockets (SPEC §10), by session and user. */
+  readonly connections: OpenConnections;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
@@ -138,16 +144,37 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // A session's exchanged tokens end with it: every revocation this process makes or hears of
   // passes through the session memory's forget (decision 0008).
   services.sessionMemory!.memory.onForget((scope, subject) => exchanger.forget(scope, subject));
-  const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
-    forwarder: forwarders.get(route.config.upstream)!,
-    credentials,
-    audit: services.audit,
-    logger,
-    maxBodySize: config.server.maxBodySize,
-    publicOrigin: config.server.publicOrigin,
-    assertion: assertions.get(route.config.upstream) ?? null,
-    exchanger,
-  }));
+  const connections = new OpenConnections();
+  const routeEndpoints = routes.routes.map((route, index): Endpoint => {
+    const upstream = config.upstreams.find((u) => u.name === route.config.upstream)!;
+    const endpoint = proxyEndpoint(index, route, {
+      forwarder: forwarders.get(route.config.upstream)!,
+      credentials,
+      audit: services.audit,
+      logger,
+      maxBodySize: config.server.maxBodySize,
+      publicOrigin: config.server.publicOrigin,
+      assertion: assertions.get(route.config.upstream) ?? null,
+      exchanger,
+    });
+    if (!route.config.websocket) return endpoint;
+    return {
+      ...endpoint,
+      websocket: webSocketRelay(route, {
+        upstream,
+        credentials,
+        exchanger,
+        connections,
+        audit: services.audit,
+        logger,
+        publicOrigin: config.server.publicOrigin,
+        assertion: assertions.get(route.config.upstream) ?? null,
+        tls: upstreamTls(upstream),
+        touch: (session) => services.sessions.touch(session),
+        ...(options.webSocketPingIntervalMs !== undefined ? { pingIntervalMs: options.webSocketPingIntervalMs } : {}),
+      }),
+    };
+  });
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
   // Redis restart loses no login throttle, and a restart of this node none either). A login costs
@@ -274,6 +301,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     nodes,
     follower,
     exchanger,
+    connections,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;
@@ -330,6 +358,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stopHearingStatus?.();
       blockMemory?.stop();
       services.signingKeys.stop();
+      // Upgraded sockets are no longer the HTTP server's to drain: closed first (1001, going away,
+      // RFC 6455 §7.4.1), or the listener would wait for them for ever.
+      connections.closeAll(1001, 'gateway stopping');
       if (listening) await listening.close();
       probe?.stop();
       await follower.stop();

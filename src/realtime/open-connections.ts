@@ -1,0 +1,72 @@
+/** One open WebSocket or event stream, as the bookkeeping sees it. */
+export interface OpenConnection {
+  /** The session's handle (SPEC §4.5: non-secret); '' for a connection on a public route. */
+  readonly handle: string;
+  /** The user's name; '' for a connection on a public route. */
+  readonly user: string;
+  /** Ends the connection (a WebSocket close code, e.g. 4401 when its session ended, SPEC §10). */
+  close(code: number, reason: string): void;
+}
+
+/**
+ * The open long-lived connections of this process, by session handle and by user, so that what
+ * ends a session (or all of a user's sessions, or the process) can end its sockets and streams too
+ * (SPEC §10). Counts are this process's only: the per-session limit is not shared across workers
+ * or nodes here.
+ */
+export class OpenConnections {
+  readonly #byHandle = new Map<string, Set<OpenConnection>>();
+  readonly #byUser = new Map<string, Set<OpenConnection>>();
+
+  /** Registers an open socket/stream; returns the function that unregisters it. */
+  add(entry: { handle: string; user: string; close(code: number, reason: string): void }): () => void {
+    insert(this.#byHandle, entry.handle, entry);
+    insert(this.#byUser, entry.user, entry);
+    let registered = true;
+    return () => {
+      if (!registered) return;
+      registered = false;
+      remove(this.#byHandle, entry.handle, entry);
+      remove(this.#byUser, entry.user, entry);
+    };
+  }
+
+  countFor(handle: string): number {
+    return this.#byHandle.get(handle)?.size ?? 0;
+  }
+
+  closeSession(handle: string, code: number, reason: string): number {
+    return closeEach(this.#byHandle.get(handle), code, reason);
+  }
+
+  closeUser(user: string, code: number, reason: string): number {
+    return closeEach(this.#byUser.get(user), code, reason);
+  }
+
+  closeAll(code: number, reason: string): number {
+    let closed = 0;
+    for (const entries of [...this.#byHandle.values()]) closed += closeEach(entries, code, reason);
+    return closed;
+  }
+}
+
+function insert(map: Map<string, Set<OpenConnection>>, key: string, entry: OpenConnection): void {
+  let entries = map.get(key);
+  if (!entries) map.set(key, entries = new Set());
+  entries.add(entry);
+}
+
+function remove(map: Map<string, Set<OpenConnection>>, key: string, entry: OpenConnection): void {
+  const entries = map.get(key);
+  if (!entries) return;
+  entries.delete(entry);
+  if (entries.size === 0) map.delete(key);
+}
+
+/** Closes a snapshot: a close may unregister its entry (and so change the set) synchronously. */
+function closeEach(entries: Set<OpenConnection> | undefined, code: number, reason: string): number {
+  if (!entries) return 0;
+  const snapshot = [...entries];
+  for (const entry of snapshot) entry.close(code, reason);
+  return snapshot.length;
+}
