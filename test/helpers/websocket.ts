@@ -40,6 +40,8 @@ export async function startWebSocketUpstream(): Promise<TestWebSocketUpstream> {
   const wss = new WebSocketServer({
     server,
     maxPayload: 64 * 1024 * 1024,
+    // Offered compression is taken, as many servers do: an extension the gateway's client did not offer must not reach it.
+    perMessageDeflate: true,
     handleProtocols: (offered) => [...offered][0] ?? false,
     // A path under /refuse is answered 403 instead of 101.
     verifyClient: (info: { req: { url?: string } }) => !(info.req.url ?? '').startsWith('/refuse'),

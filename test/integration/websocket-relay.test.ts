@@ -138,6 +138,20 @@ describe('the upstream handshake (SPEC §10, §4.4)', () => {
 });
 
 describe('relaying (SPEC §10)', () => {
+  it('delivers what the upstream sends at once on connecting', async () => {
+    wsUpstream.behave((upstream) => {
+      upstream.send('welcome');
+      upstream.send('and again');
+    });
+    // A raw client listening from the start: the messages may arrive with the 101 itself.
+    const socket = new WebSocket(`${env.gw.url.replace(/^http/, 'ws')}/ws/greeting`, { origin: 'http://localhost:8080', headers: { cookie: `gatehouse=${alice}` } });
+    open.push(socket);
+    const received: string[] = [];
+    socket.on('message', (data: Buffer) => received.push(data.toString()));
+    await sleep(100);
+    expect(received).toEqual(['welcome', 'and again']);
+  });
+
   it('relays text and binary both ways', async () => {
     const socket = await socketFor('/ws/echo');
     socket.send('hello');
