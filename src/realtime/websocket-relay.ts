@@ -6,6 +6,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestContext } from '../http/context.js';
 import type { Logger } from '../log/logger.js';
+import { errorFields } from '../log/error-fields.js';
 import { withQueryCredential } from '../proxy/credential.js';
 import { containsAny } from '../proxy/leak-guard.js';
 import { credentialFor, type ProxyDeps } from '../proxy/proxy-endpoint.js';
@@ -179,7 +180,9 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
           const writing = deps.touch(live.session);
           writing?.then((stillLive) => {
             if (!stillLive) end({ code: 4401, reason: 'session ended' }, { code: 1001, reason: '' });
-          }, () => undefined);
+          }, (error: unknown) => {
+            deps.logger.warn({ requestId: ctx.requestId, err: errorFields(error) }, 'could not record WebSocket activity');
+          });
         }
         upstreamSocket.send(data as Buffer, { binary: isBinary });
       });
