@@ -12,7 +12,7 @@ import { closed, nextMessage, openOrFail, openSocket, startWebSocketUpstream, ty
  */
 
 let wsUpstream: TestWebSocketUpstream;
-const pingIntervalMs = 150;
+const pingIntervalMs = 250;
 
 beforeAll(async () => {
   wsUpstream = await startWebSocketUpstream();
