@@ -50,9 +50,12 @@ import { SingleFlight } from '../cluster/single-flight.js';
 import { BackchannelLogout } from '../oidc/backchannel-logout.js';
 import { ProviderLogout } from '../oidc/provider-logout.js';
 import { TokenExchanger } from '../oidc/token-exchanger.js';
+import { webSocketRelay } from '../realtime/websocket-relay.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
+  /** How often open WebSockets' browsers are pinged (default 30 s, realtime/websocket-relay.ts); tests shorten it. */
+  webSocketPingIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -142,17 +145,37 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // passes through the session memory's forget (decision 0008).
   services.sessionMemory!.memory.onForget((scope, subject) => exchanger.forget(scope, subject));
   const openConnections = new OpenConnections();
-  const routeEndpoints = routes.routes.map((route, index) => proxyEndpoint(index, route, {
-    forwarder: forwarders.get(route.config.upstream)!,
-    credentials,
-    audit: services.audit,
-    logger,
-    maxBodySize: config.server.maxBodySize,
-    publicOrigin: config.server.publicOrigin,
-    assertion: assertions.get(route.config.upstream) ?? null,
-    exchanger,
-    openConnections,
-  }));
+  const routeEndpoints = routes.routes.map((route, index): Endpoint => {
+    const upstream = config.upstreams.find((u) => u.name === route.config.upstream)!;
+    const endpoint = proxyEndpoint(index, route, {
+      forwarder: forwarders.get(route.config.upstream)!,
+      credentials,
+      audit: services.audit,
+      logger,
+      maxBodySize: config.server.maxBodySize,
+      publicOrigin: config.server.publicOrigin,
+      assertion: assertions.get(route.config.upstream) ?? null,
+      exchanger,
+      openConnections,
+    });
+    if (!route.config.websocket) return endpoint;
+    return {
+      ...endpoint,
+      websocket: webSocketRelay(route, {
+        upstream,
+        credentials,
+        exchanger,
+        connections: openConnections,
+        audit: services.audit,
+        logger,
+        publicOrigin: config.server.publicOrigin,
+        assertion: assertions.get(route.config.upstream) ?? null,
+        tls: upstreamTls(upstream),
+        touch: (session) => services.sessions.touch(session),
+        ...(options.webSocketPingIntervalMs !== undefined ? { pingIntervalMs: options.webSocketPingIntervalMs } : {}),
+      }),
+    };
+  });
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
   // Redis restart loses no login throttle, and a restart of this node none either). A login costs
@@ -336,6 +359,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stopHearingStatus?.();
       blockMemory?.stop();
       services.signingKeys.stop();
+      // Upgraded sockets are no longer the HTTP server's to drain: closed first (1001, going away,
+      // RFC 6455 §7.4.1), or the listener would wait for them for ever.
+      openConnections.closeAll(1001, 'gateway stopping');
       if (listening) await listening.close();
       probe?.stop();
       await follower.stop();

@@ -34,6 +34,14 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     if (!route.csrf && route.methods.some((m) => !safeMethods.has(m))) {
       problems.push({ path: `routes[${i}].csrf`, message: 'false is only allowed on routes whose methods are GET and HEAD' });
     }
+    // SPEC §10: a WebSocket opens with a GET; any other method on the route would be plain HTTP
+    // sharing a path whose checks were chosen for a socket.
+    if (route.websocket && (route.methods.length !== 1 || route.methods[0] !== 'GET')) {
+      problems.push({ path: `routes[${i}].websocket`, message: 'true is only allowed on routes whose methods are [GET]' });
+    }
+    if (route.maxMessageSize !== undefined && !route.websocket) {
+      problems.push({ path: `routes[${i}].maxMessageSize`, message: 'only applies to a route with websocket: true' });
+    }
   });
 
   const providerNames = new Set<string>();

@@ -81,6 +81,33 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('takes websocket routes (SPEC §10) on GET only, and maxMessageSize only on them', () => {
+    const parsed = parseConfig({ upstreams: [upstream], routes: [{ path: '/ws/**', upstream: 'api', websocket: true, maxMessageSize: '64kb' }] }, '/x');
+    expect(parsed.routes[0]!.websocket).toBe(true);
+    expect(parsed.routes[0]!.maxMessageSize).toBe(64 * 1024);
+    expect(parseConfig({ upstreams: [upstream], routes: [{ path: '/api/**', upstream: 'api' }] }, '/x').routes[0]!.websocket).toBe(false);
+    expect(problemsOf({
+      upstreams: [upstream],
+      routes: [
+        { path: '/ws/**', methods: ['GET', 'POST'], upstream: 'api', websocket: true },
+        { path: '/api/**', upstream: 'api', maxMessageSize: '1mb' },
+        { path: '/x/**', upstream: 'api', websocket: true, maxMessageSize: 'lots' },
+      ],
+    })).toEqual([
+      'routes[2].maxMessageSize: expected a size like "1mb"',
+    ]);
+    expect(problemsOf({
+      upstreams: [upstream],
+      routes: [
+        { path: '/ws/**', methods: ['GET', 'POST'], upstream: 'api', websocket: true },
+        { path: '/api/**', upstream: 'api', maxMessageSize: '1mb' },
+      ],
+    })).toEqual([
+      'routes[0].websocket: true is only allowed on routes whose methods are [GET]',
+      'routes[1].maxMessageSize: only applies to a route with websocket: true',
+    ]);
+  });
+
   it('refuses nonsense rate rules with the key path', () => {
     const problems = problemsOf({ limits: [{ name: 'r', by: 'ip', max: 0, per: '1m', action: 'explode' }] });
     expect(problems).toContain('limits[0].max: expected a whole number of at least 1');

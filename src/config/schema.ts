@@ -128,6 +128,10 @@ const route = z.strictObject({
   public: z.boolean().default(false),
   csrf: z.boolean().default(true),
   mfa: z.boolean().default(false),
+  /** SPEC §10: WebSocket upgrades on this (GET-only) route are relayed. */
+  websocket: z.boolean().default(false),
+  /** SPEC §10: the largest WebSocket message either way (default 1mb, realtime/websocket-relay.ts). */
+  maxMessageSize: size.optional(),
 });
 
 const statusMatch = z.union([

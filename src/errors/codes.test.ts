@@ -11,7 +11,7 @@ describe('error registry', () => {
       too_many_attempts: 429, rate_limited: 429, headers_too_large: 431, secret_leak_blocked: 502,
       upstream_unavailable: 502, upstream_timeout: 504, mfa_required: 401, invalid_code: 400,
       mfa_already_enabled: 409, invalid_passkey: 400, too_many_passkeys: 409, misdirected_request: 421,
-      idp_login_required: 403,
+      idp_login_required: 403, too_many_connections: 429,
     };
     for (const [code, status] of Object.entries(expected)) {
       expect(errorCodes[code as keyof typeof errorCodes]?.status, code).toBe(status);

@@ -46,6 +46,8 @@ export const errorCodes = {
   misdirected_request: { status: 421, message: 'This server does not answer for that host name.' },
   too_many_attempts: { status: 429, message: 'Too many failed attempts; wait before trying again.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
+  /** SPEC §10: the session already has the most open WebSockets it may have (20). */
+  too_many_connections: { status: 429, message: 'Too many open connections for this session; close one first.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
   internal_error: { status: 500, message: 'Something went wrong inside the gateway.' },
   secret_leak_blocked: { status: 502, message: 'The upstream response was withheld because it contained a secret.' },

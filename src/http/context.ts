@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { GatewayError } from '../errors/gateway-error.js';
 import type { OpenedSession } from '../oidc/user-tokens.js';
 import type { LiveSession } from '../sessions/session-service.js';
@@ -39,4 +40,9 @@ export interface RequestContext {
    * access log (server.ts).
    */
   clientGone: { cancel(): void } | null;
+  /**
+   * A WebSocket upgrade (SPEC §10): the raw connection and the bytes read past the request head.
+   * `res` is then a response written onto that connection, so a refusal is a normal HTTP answer.
+   */
+  upgrade: { readonly socket: Duplex; readonly head: Buffer } | null;
 }

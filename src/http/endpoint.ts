@@ -47,6 +47,11 @@ export interface Endpoint {
    */
   readonly writesRequestId?: boolean;
   handle(ctx: RequestContext): Promise<void>;
+  /**
+   * Route `websocket: true` (SPEC §10): takes an upgrade that passed every stage. It throws a
+   * GatewayError only before the client's handshake is answered; after that it ends the socket itself.
+   */
+  readonly websocket?: ((ctx: RequestContext) => Promise<void>) | null;
 }
 
 export const unrestricted: RestrictedStates = { passwordReset: false, mfaPending: false, mfaEnrolment: false };

@@ -145,6 +145,16 @@ export const stages: readonly Stage[] = [
     },
   },
   {
+    name: 'upgrade',
+    run(ctx) {
+      // SPEC §10: only a `websocket: true` route takes an upgrade, and only to WebSocket; any other
+      // (h2c, or a socket to a plain route) is refused rather than tunnelled past the checks.
+      if (!ctx.upgrade) return undefined;
+      if (ctx.endpoint!.websocket && ctx.req.headers.upgrade?.toLowerCase() === 'websocket') return undefined;
+      return new GatewayError('bad_request', { message: 'This path does not accept WebSocket upgrades.' });
+    },
+  },
+  {
     name: 'session',
     run(ctx, rt) {
       const endpoint = ctx.endpoint!;
@@ -202,6 +212,14 @@ export const stages: readonly Stage[] = [
     name: 'csrf',
     run(ctx, rt) {
       const endpoint = ctx.endpoint!;
+      // SPEC §10: a browser cannot add X-CSRF to a WebSocket, and a cross-site page's socket would
+      // carry the cookie (Cross-Site WebSocket Hijacking): the Origin must be ours, on every
+      // upgrade, whatever `csrf` says, and is checked before the upstream is contacted.
+      if (ctx.upgrade) {
+        const origin = ctx.req.headers.origin;
+        if (origin === rt.config.server.publicOrigin) return undefined;
+        return refuseCsrf(ctx, rt, origin === undefined ? 'missing_origin' : 'foreign_origin', endpoint.id);
+      }
       if (!endpoint.csrf) return undefined;
       const h = ctx.req.headers;
       const verdict = checkCsrf({ xCsrf: h['x-csrf'], origin: h.origin, secFetchSite: h['sec-fetch-site'] }, rt.config.server.publicOrigin);

@@ -1,11 +1,13 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, ServerResponse, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error.js';
 import { StoreUnavailableError } from '../storage/store-unavailable-error.js';
 import { answerClientError, writeRawError } from './client-error.js';
 import type { RequestContext } from './context.js';
+import type { Endpoint } from './endpoint.js';
 import { outcomeHeaders, stages } from './pipeline.js';
 import type { Runtime } from './runtime.js';
 
@@ -47,9 +49,42 @@ const serverTls = {
 
 /** Runs one request through the pipeline and its endpoint; never lets an exception escape. */
 export async function handleRequest(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> {
-  const requestId = rt.requestIds();
-  const ctx: RequestContext = {
-    req, res, requestId,
+  const ctx = newContext(req, res, rt, null);
+  res.on('close', () => closed(ctx, rt));
+  await run(ctx, rt, (endpoint) => {
+    if (!endpoint.writesRequestId) res.setHeader('x-request-id', ctx.requestId);
+    return endpoint.handle(ctx);
+  });
+}
+
+/**
+ * Runs an upgrade request through the same stages as any request (SPEC §10). Its response is
+ * written onto the raw connection, so every refusal is the normal status and JSON body, after
+ * which the connection is closed; a WebSocket endpoint answers the handshake itself.
+ */
+export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rt: Runtime): Promise<void> {
+  // Node took its listeners off the upgraded socket: without one, a reset would crash the process.
+  socket.on('error', () => socket.destroy());
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.on('finish', () => socket.end());
+  const ctx = newContext(req, res, rt, { socket, head });
+  res.on('close', () => closed(ctx, rt));
+  await run(ctx, rt, async (endpoint) => {
+    await endpoint.websocket!(ctx);
+    // Answered with 101 by the endpoint, which took the socket over.
+    if (!res.headersSent) {
+      res.statusCode = 101;
+      logAccess(ctx, rt);
+    }
+  });
+}
+
+function newContext(req: IncomingMessage, res: ServerResponse, rt: Runtime, upgrade: RequestContext['upgrade']): RequestContext {
+  return {
+    req, res,
+    requestId: rt.requestIds(),
     startedAt: performance.now(),
     ip: '',
     method: req.method ?? 'GET',
@@ -59,8 +94,12 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
     live: null,
     staleCookie: false,
     clientGone: null,
+    upgrade,
   };
-  res.on('close', () => closed(ctx, rt));
+}
+
+async function run(ctx: RequestContext, rt: Runtime, serve: (endpoint: Endpoint) => Promise<void>): Promise<void> {
+  const { res, requestId } = ctx;
   try {
     for (const stage of stages) {
       let outcome = stage.run(ctx, rt);
@@ -71,9 +110,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, r
         return;
       }
     }
-    const endpoint = ctx.endpoint!;
-    if (!endpoint.writesRequestId) res.setHeader('x-request-id', requestId);
-    await endpoint.handle(ctx);
+    await serve(ctx.endpoint!);
   } catch (error) {
     if (error instanceof GatewayError) {
       rt.respond.error(res, error, outcomeHeaders(ctx, rt));
@@ -158,9 +195,9 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     writeRawError(socket, 'method_not_allowed', rt.requestIds(), rt.respond.base);
   });
-  // Gatehouse proxies no WebSockets or other upgrades.
-  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-    writeRawError(socket, 'not_found', rt.requestIds(), rt.respond.base);
+  // SPEC §10: WebSockets on `websocket: true` routes, after the checks of any request; every other upgrade is refused.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void handleUpgrade(req, socket, head, rt);
   });
 
   await new Promise<void>((resolve, reject) => {

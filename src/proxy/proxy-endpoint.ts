@@ -53,12 +53,7 @@ export function proxyEndpoint(index: number, route: CompiledRoute, deps: ProxyDe
 
 async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDeps): Promise<void> {
   const { req, res } = ctx;
-  const configured = deps.credentials.get(route.config.upstream);
-  if (!configured) {
-    deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream }, 'the upstream credential secret is not stored');
-    throw new GatewayError('upstream_unavailable');
-  }
-  const credential = configured.userToken ? await userCredential(ctx, configured.userToken, route, deps) : configured;
+  const credential = await credentialFor(ctx, route, deps);
 
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > deps.maxBodySize) throw new GatewayError('payload_too_large');
@@ -197,11 +192,24 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
 }
 
 /**
+ * What one request (or WebSocket handshake, realtime/websocket-relay.ts) to the route's upstream
+ * carries: the configured secret, or the session's own token for a `user-token` upstream.
+ */
+export async function credentialFor(ctx: RequestContext, route: CompiledRoute, deps: Pick<ProxyDeps, 'credentials' | 'logger' | 'exchanger'>): Promise<ReadyCredential> {
+  const configured = deps.credentials.get(route.config.upstream);
+  if (!configured) {
+    deps.logger.error({ requestId: ctx.requestId, upstream: route.config.upstream }, 'the upstream credential secret is not stored');
+    throw new GatewayError('upstream_unavailable');
+  }
+  return configured.userToken ? userCredential(ctx, configured.userToken, route, deps) : configured;
+}
+
+/**
  * The credential of one request to a `user-token` upstream: the session's access token from
  * `provider`, and all its tokens watched for by the leak guard. A session that did not log in at
  * that provider (a local login, or another provider's) gets 403 idp_login_required (SPEC §9).
  */
-async function userCredential(ctx: RequestContext, userToken: NonNullable<ReadyCredential['userToken']>, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+async function userCredential(ctx: RequestContext, userToken: NonNullable<ReadyCredential['userToken']>, route: CompiledRoute, deps: Pick<ProxyDeps, 'logger' | 'exchanger'>): Promise<ReadyCredential> {
   const provider = userToken.provider;
   // Fresh, refreshed if it was due, by the oidc-refresh stage (http/pipeline.ts).
   if (ctx.oidcUnavailable) throw ctx.oidcUnavailable;
@@ -228,7 +236,7 @@ async function userCredential(ctx: RequestContext, userToken: NonNullable<ReadyC
  * token changes on its own schedule. Never the user's own token instead: without an exchanger, fail
  * closed.
  */
-async function exchangedCredential(ctx: RequestContext, held: OpenedSession, exchange: TokenExchangeConfig, route: CompiledRoute, deps: ProxyDeps): Promise<ReadyCredential> {
+async function exchangedCredential(ctx: RequestContext, held: OpenedSession, exchange: TokenExchangeConfig, route: CompiledRoute, deps: Pick<ProxyDeps, 'logger' | 'exchanger'>): Promise<ReadyCredential> {
   if (!deps.exchanger || !ctx.live) throw new GatewayError('internal_error');
   const provider = held.record.provider;
   const exchanged = await deps.exchanger.exchanged({ handle: held.record.handle, user: ctx.live.user.name, provider, accessToken: held.tokens.accessToken, exchange });

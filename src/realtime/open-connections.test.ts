@@ -1,64 +1,59 @@
 import { describe, expect, it } from 'vitest';
 import { OpenConnections } from './open-connections.js';
 
-/** A connection that records how it was closed and, like a real one, unregisters itself on close. */
-function connection(registry: OpenConnections, handle: string, user: string): { closed: [number, string][]; unregister: () => void } {
-  const closed: [number, string][] = [];
-  const unregister = registry.add({
-    handle,
-    user,
-    close: (code, reason) => {
-      closed.push([code, reason]);
-      unregister();
-    },
-  });
-  return { closed, unregister };
+function entry(handle: string, user: string, log: string[]): { handle: string; user: string; close(code: number, reason: string): void } {
+  return { handle, user, close: (code, reason) => log.push(`${handle}/${user}:${code}:${reason}`) };
 }
 
 describe('OpenConnections', () => {
-  it('counts by session handle, and unregistering (twice is harmless) lowers the count', () => {
-    const registry = new OpenConnections();
-    const a1 = connection(registry, 'h-a', 'alice');
-    connection(registry, 'h-a', 'alice');
-    connection(registry, 'h-b', 'bob');
-    expect(registry.countFor('h-a')).toBe(2);
-    expect(registry.countFor('h-b')).toBe(1);
-    expect(registry.countFor('h-none')).toBe(0);
-    a1.unregister();
-    a1.unregister();
-    expect(registry.countFor('h-a')).toBe(1);
+  it('counts per session and forgets what is unregistered (once, however often called)', () => {
+    const open = new OpenConnections();
+    const log: string[] = [];
+    const a = open.add(entry('h1', 'alice', log));
+    open.add(entry('h1', 'alice', log));
+    open.add(entry('h2', 'alice', log));
+    expect(open.countFor('h1')).toBe(2);
+    a();
+    a();
+    expect(open.countFor('h1')).toBe(1);
+    expect(open.countFor('nope')).toBe(0);
   });
 
-  it('closeSession closes only that session\'s connections, with the code and reason, and says how many', () => {
-    const registry = new OpenConnections();
-    const a1 = connection(registry, 'h-a', 'alice');
-    const a2 = connection(registry, 'h-a', 'alice');
-    const other = connection(registry, 'h-a2', 'alice');
-    expect(registry.closeSession('h-a', 4401, 'session ended')).toBe(2);
-    expect(a1.closed).toEqual([[4401, 'session ended']]);
-    expect(a2.closed).toEqual([[4401, 'session ended']]);
-    expect(other.closed).toEqual([]);
-    expect(registry.countFor('h-a')).toBe(0);
-    expect(registry.closeSession('h-a', 4401, 'again')).toBe(0);
+  it('closes a session\'s, a user\'s, or every connection, and says how many', () => {
+    const open = new OpenConnections();
+    const log: string[] = [];
+    open.add(entry('h1', 'alice', log));
+    open.add(entry('h2', 'alice', log));
+    open.add(entry('h3', 'bob', log));
+    expect(open.closeSession('h1', 4401, 'session ended')).toBe(1);
+    expect(log).toEqual(['h1/alice:4401:session ended']);
+    expect(open.closeUser('alice', 4401, 'user')).toBe(2);
+    expect(open.closeAll(1001, 'stopping')).toBe(3);
+    expect(open.closeUser('carol', 4401, 'x')).toBe(0);
   });
 
-  it('closeUser closes every session of the user; closeAll closes everything', () => {
-    const registry = new OpenConnections();
-    const a1 = connection(registry, 'h-a1', 'alice');
-    const a2 = connection(registry, 'h-a2', 'alice');
-    const b = connection(registry, 'h-b', 'bob');
-    expect(registry.closeUser('alice', 4401, 'locked')).toBe(2);
-    expect([a1.closed, a2.closed, b.closed]).toEqual([[[4401, 'locked']], [[4401, 'locked']], []]);
-    expect(registry.closeAll(1001, 'going away')).toBe(1);
-    expect(b.closed).toEqual([[1001, 'going away']]);
-    expect(registry.countFor('h-b')).toBe(0);
+  it('survives a close that unregisters its entry while closing', () => {
+    const open = new OpenConnections();
+    const closedOnes: string[] = [];
+    const unregister: (() => void)[] = [];
+    for (const handle of ['h1', 'h1', 'h1']) {
+      const i = unregister.length;
+      unregister.push(open.add({ handle, user: 'alice', close: () => {
+        closedOnes.push(handle);
+        unregister[i]!();
+      } }));
+    }
+    expect(open.closeSession('h1', 4401, 'x')).toBe(3);
+    expect(closedOnes).toHaveLength(3);
+    expect(open.countFor('h1')).toBe(0);
   });
 
   it('one connection failing to close does not keep the others open', () => {
-    const registry = new OpenConnections();
-    registry.add({ handle: 'h', user: 'alice', close: () => { throw new Error('already destroyed'); } });
-    const fine = connection(registry, 'h', 'alice');
-    expect(registry.closeSession('h', 4401, 'session ended')).toBe(2);
-    expect(fine.closed).toHaveLength(1);
+    const open = new OpenConnections();
+    open.add({ handle: 'h', user: 'alice', close: () => { throw new Error('already destroyed'); } });
+    const closed: number[] = [];
+    open.add({ handle: 'h', user: 'alice', close: (code) => closed.push(code) });
+    expect(open.closeSession('h', 4401, 'session ended')).toBe(2);
+    expect(closed).toEqual([4401]);
   });
 });

@@ -1,37 +1,33 @@
-/** One open WebSocket or event stream, as the registry knows it. */
+/** One open WebSocket or event stream, as the bookkeeping sees it. */
 export interface OpenConnection {
-  /** The session's handle (never its cookie token). */
-  handle: string;
-  user: string;
-  /** Ends the connection: a WebSocket closes with `code`; an event stream ignores code and reason and ends. */
+  /** The session's handle (SPEC §4.5: non-secret); '' for a connection on a public route. */
+  readonly handle: string;
+  /** The user's name; '' for a connection on a public route. */
+  readonly user: string;
+  /** Ends the connection (a WebSocket close code, e.g. 4401 when its session ended, SPEC §10). */
   close(code: number, reason: string): void;
 }
 
 /**
- * This process's open WebSockets and event streams, by session handle and user, so that a revoked
- * or expired session's long-lived connections can be found and closed (SPEC §10: within 1 s) and
- * counted (at most 20 WebSockets per session). Closing unregisters nothing by itself: each
- * connection calls the function `add` returned when it ends, whoever ended it.
+ * The open long-lived connections of this process, by session handle and by user, so that what
+ * ends a session (or all of a user's sessions, or the process) can end its sockets and streams too
+ * (SPEC §10). Counts are this process's only: the per-session limit is not shared across workers
+ * or nodes here.
  */
 export class OpenConnections {
   readonly #byHandle = new Map<string, Set<OpenConnection>>();
+  readonly #byUser = new Map<string, Set<OpenConnection>>();
 
   /** Registers an open socket/stream; returns the function that unregisters it. */
-  add(entry: OpenConnection): () => void {
-    let set = this.#byHandle.get(entry.handle);
-    if (!set) {
-      set = new Set();
-      this.#byHandle.set(entry.handle, set);
-    }
-    set.add(entry);
-    let removed = false;
+  add(entry: { handle: string; user: string; close(code: number, reason: string): void }): () => void {
+    insert(this.#byHandle, entry.handle, entry);
+    insert(this.#byUser, entry.user, entry);
+    let registered = true;
     return () => {
-      if (removed) return;
-      removed = true;
-      const current = this.#byHandle.get(entry.handle);
-      if (!current) return;
-      current.delete(entry);
-      if (current.size === 0) this.#byHandle.delete(entry.handle);
+      if (!registered) return;
+      registered = false;
+      remove(this.#byHandle, entry.handle, entry);
+      remove(this.#byUser, entry.user, entry);
     };
   }
 
@@ -40,34 +36,46 @@ export class OpenConnections {
   }
 
   closeSession(handle: string, code: number, reason: string): number {
-    const set = this.#byHandle.get(handle);
-    return set ? closeEach([...set], code, reason) : 0;
+    return closeEach(this.#byHandle.get(handle), code, reason);
   }
 
   closeUser(user: string, code: number, reason: string): number {
-    const matching: OpenConnection[] = [];
-    for (const set of this.#byHandle.values()) for (const entry of set) if (entry.user === user) matching.push(entry);
-    return closeEach(matching, code, reason);
+    return closeEach(this.#byUser.get(user), code, reason);
   }
 
   closeAll(code: number, reason: string): number {
-    const all: OpenConnection[] = [];
-    for (const set of this.#byHandle.values()) all.push(...set);
-    return closeEach(all, code, reason);
+    let closed = 0;
+    for (const entries of [...this.#byHandle.values()]) closed += closeEach(entries, code, reason);
+    return closed;
   }
 }
 
+function insert(map: Map<string, Set<OpenConnection>>, key: string, entry: OpenConnection): void {
+  let entries = map.get(key);
+  if (!entries) map.set(key, entries = new Set());
+  entries.add(entry);
+}
+
+function remove(map: Map<string, Set<OpenConnection>>, key: string, entry: OpenConnection): void {
+  const entries = map.get(key);
+  if (!entries) return;
+  entries.delete(entry);
+  if (entries.size === 0) map.delete(key);
+}
+
 /**
- * Closes a snapshot (a close function may unregister its entry, changing the sets, while we loop);
+ * Closes a snapshot: a close may unregister its entry (and so change the set) synchronously; and
  * one connection that fails to close must not keep the others of a revoked session open.
  */
-function closeEach(entries: readonly OpenConnection[], code: number, reason: string): number {
-  for (const entry of entries) {
+function closeEach(entries: Set<OpenConnection> | undefined, code: number, reason: string): number {
+  if (!entries) return 0;
+  const snapshot = [...entries];
+  for (const entry of snapshot) {
     try {
       entry.close(code, reason);
     } catch {
       // Already gone (a destroyed socket): nothing left to close.
     }
   }
-  return entries.length;
+  return snapshot.length;
 }

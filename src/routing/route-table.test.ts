@@ -3,7 +3,7 @@ import type { RouteConfig } from '../config/schema.js';
 import { RouteTable } from './route-table.js';
 
 function route(path: string, extra: Partial<RouteConfig> = {}): RouteConfig {
-  return { path, methods: ['GET'], upstream: 'up', public: false, csrf: true, mfa: false, ...extra };
+  return { path, methods: ['GET'], upstream: 'up', public: false, csrf: true, mfa: false, websocket: false, ...extra };
 }
 
 function matchIndex(table: RouteTable, path: string): number | null {

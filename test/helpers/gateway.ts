@@ -41,6 +41,8 @@ export interface TestGatewayOptions {
   secret?: string;
   /** More stored secrets (name → value), set before the gateway starts (e.g. an OIDC client secret). */
   secrets?: Record<string, string>;
+  /** The WebSocket ping interval (default 30 s): ping tests shorten it rather than wait. */
+  webSocketPingIntervalMs?: number;
 }
 
 /** The default test configuration's upstream: `api`, with a static bearer secret (`api-token`). */
@@ -78,7 +80,7 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
     logText += chunk.toString('utf8');
   });
   const logger = createLogger({ destination: logStream });
-  const gateway = await createGatewayWithSecret(config, clock, logger, options.secret ?? SECRET, options.secrets ?? {});
+  const gateway = await createGatewayWithSecret(config, clock, logger, options.secret ?? SECRET, options.secrets ?? {}, options.webSocketPingIntervalMs);
   for (const user of options.users ?? [{ name: 'alice', roles: ['user'] }]) {
     await gateway.services.accounts.add({ name: user.name, roles: user.roles ?? ['user'], password: user.password ?? PASSWORD, requireReset: user.requireReset ?? false }, { user: 'test' });
   }
@@ -97,10 +99,10 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
 }
 
 /** The secret must be stored before the gateway starts: an upstream naming a missing secret is a configuration error. */
-async function createGatewayWithSecret(config: GatewayConfig, clock: ManualClock, logger: Logger, secret: string, more: Record<string, string>): Promise<Gateway> {
+async function createGatewayWithSecret(config: GatewayConfig, clock: ManualClock, logger: Logger, secret: string, more: Record<string, string>, webSocketPingIntervalMs: number | undefined): Promise<Gateway> {
   const setup = await openServices(config, { createMasterKey: true, clock });
   await setup.secrets.set('api-token', secret, { user: 'test' });
   for (const [name, value] of Object.entries(more)) await setup.secrets.set(name, value, { user: 'test' });
   await setup.close();
-  return createGateway({ config, clock, logger });
+  return createGateway({ config, clock, logger, ...(webSocketPingIntervalMs !== undefined ? { webSocketPingIntervalMs } : {}) });
 }

@@ -1,13 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { login } from '../helpers/http.js';
-import { rawExchange } from '../helpers/attack.js';
+import { rawErrorCode, rawExchange } from '../helpers/attack.js';
 import { useGateway } from '../helpers/lifecycle.js';
 
 /**
  * Upgrade smuggling (h2c smuggling, Bishop Fox 2020; WebSocket tunnelling): the client asks the
  * proxy to upgrade the connection; a proxy that forwards the Upgrade and then relays raw bytes has
- * given the client a tunnel to the upstream in which no request is checked. Gatehouse proxies no
- * upgrades: the request is refused, the connection closed, and Upgrade never reaches the upstream.
+ * given the client a tunnel to the upstream in which no request is checked. Gatehouse relays
+ * WebSockets only on `websocket: true` routes, message by message (SPEC §10); every other upgrade
+ * is refused with 400 bad_request, the connection closed, and Upgrade never reaches the upstream.
  */
 
 let alice: string;
@@ -36,12 +37,13 @@ describe('h2c and WebSocket upgrade smuggling', () => {
     expect(env.upstream.seen).toHaveLength(0);
   });
 
-  it('a WebSocket upgrade is refused and never forwarded', async () => {
+  it('a WebSocket upgrade on a route without websocket: true is refused (400 bad_request) and never forwarded', async () => {
     const reply = await rawExchange(env.gw.gateway.port, [
-      upgradeRequest('/api/socket', 'websocket', ['Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
+      upgradeRequest('/api/socket', 'websocket', ['Origin: http://localhost:8080', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
       tunnelled,
     ], { gapMs: 50 });
-    expect(reply.statuses[0]).toBeGreaterThanOrEqual(400);
+    expect(reply.statuses).toEqual([400]);
+    expect(rawErrorCode(reply.text)).toBe('bad_request');
     expect(reply.statuses).not.toContain(101);
     expect(reply.closed).toBe(true);
     expect(env.upstream.seen).toHaveLength(0);
