@@ -51,6 +51,9 @@ async function openStream(cookie: string, path = '/events/feed'): Promise<EventS
   const client = new EventStreamClient(`${gw.url}${path}`, { session: cookie });
   clients.push(client);
   expect(await client.event(1)).toBe('data: open');
+  // Past the watch's first look at a new connection's session (one read of the store), so that only
+  // the revocation itself can end the stream.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   return client;
 }
 
