@@ -36,14 +36,14 @@ interface Deadlines {
  */
 export class SessionConnectionsWatch {
   readonly #connections: OpenConnections;
-  readonly #sessions: SessionService;
+  readonly #sessions: Pick<SessionService, 'list' | 'idleExpiresAt'>;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #known = new Map<string, Deadlines>();
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
 
-  constructor(deps: { connections: OpenConnections; sessions: SessionService; memory: SessionMemory; clock: Clock; logger: Logger }) {
+  constructor(deps: { connections: OpenConnections; sessions: Pick<SessionService, 'list' | 'idleExpiresAt'>; memory: SessionMemory; clock: Clock; logger: Logger }) {
     this.#connections = deps.connections;
     this.#sessions = deps.sessions;
     this.#clock = deps.clock;
