@@ -20,6 +20,7 @@ import { accessLogger } from '../log/logger.js';
 import { Forwarder } from '../proxy/forwarder.js';
 import { proxyEndpoint } from '../proxy/proxy-endpoint.js';
 import { OpenConnections } from '../realtime/open-connections.js';
+import { SessionConnectionsWatch } from '../realtime/session-connections-watch.js';
 import { UpstreamCredentials } from '../proxy/upstream-credentials.js';
 import { RouteTable } from '../routing/route-table.js';
 import { CidrSet } from '../rules/address.js';
@@ -145,6 +146,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // passes through the session memory's forget (decision 0008).
   services.sessionMemory!.memory.onForget((scope, subject) => exchanger.forget(scope, subject));
   const openConnections = new OpenConnections();
+  // SPEC §10: a revoked or expired session's WebSockets and event streams close within 1 s (decision 0014).
+  const connectionsWatch = new SessionConnectionsWatch({ connections: openConnections, sessions: services.sessions, memory: services.sessionMemory!.memory, clock: services.clock, logger });
   const routeEndpoints = routes.routes.map((route, index): Endpoint => {
     const upstream = config.upstreams.find((u) => u.name === route.config.upstream)!;
     const endpoint = proxyEndpoint(index, route, {
@@ -320,6 +323,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       // Following (and in the registry) before the first request: a revoker waits for this process from now on.
       await follower.start();
+      connectionsWatch.start();
       probe?.start();
       listening = await listen(runtime);
       credentials.startRefreshing();
@@ -364,6 +368,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       openConnections.closeAll(1001, 'gateway stopping');
       if (listening) await listening.close();
       probe?.stop();
+      await connectionsWatch.stop();
       await follower.stop();
       await Promise.all([...forwarders.values()].map((f) => f.close()));
       await services.close();

@@ -31,6 +31,19 @@ export class OpenConnections {
     };
   }
 
+  /** The open connections' session handles, by user (what SessionConnectionsWatch re-checks). */
+  handlesByUser(): Map<string, Set<string>> {
+    const users = new Map<string, Set<string>>();
+    for (const [handle, set] of this.#byHandle) {
+      for (const entry of set) {
+        let handles = users.get(entry.user);
+        if (!handles) users.set(entry.user, (handles = new Set()));
+        handles.add(handle);
+      }
+    }
+    return users;
+  }
+
   countFor(handle: string): number {
     return this.#byHandle.get(handle)?.size ?? 0;
   }
