@@ -271,3 +271,23 @@ describe('while open', () => {
     expect(await auditEvents(env.gw, 'secret_leak_blocked')).toHaveLength(0);
   });
 });
+
+describe('revocation reaches open sockets (SPEC §10, decision 0014)', () => {
+  it('logout closes the session\'s socket with 4401 within 1 s, and the upstream side closes too; another session\'s socket stays open', async () => {
+    const session = await login(env.gw.url, 'bob');
+    const socket = await openOrFail(env.gw.url, '/ws/echo', { session });
+    open.push(socket);
+    const upstreamSide = wsUpstream.sockets.at(-1)!;
+    const others = await socketFor('/ws/echo');
+    const upstreamClosed = closed(upstreamSide);
+    const ended = closed(socket, 1000);
+    const startedAt = Date.now();
+    expect((await call(env.gw.url, '/auth/logout', { method: 'POST', session })).status).toBe(204);
+    const how = await ended;
+    expect(how.code).toBe(4401);
+    expect(Date.now() - startedAt).toBeLessThan(1000);
+    await upstreamClosed;
+    others.send('still here');
+    expect((await nextMessage(others)).data.toString()).toBe('still here');
+  });
+});
