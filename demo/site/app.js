@@ -14,6 +14,12 @@ const $ = (id) => {
   return element;
 };
 
+/** The live feed (demo/gatehouse.yaml `websocket: true`, SPEC §10). */
+const LIVE = '/api/weather/v1/live';
+/** The close code Gatehouse sends when the session ends (revoked, logged out, expired). */
+const SESSION_ENDED_CLOSE = 4401;
+const LIVE_SHOWN = 5;
+
 const views = ['loading', 'login', 'mfa', 'password', 'dashboard', 'security'];
 
 const state = {
@@ -42,6 +48,8 @@ const state = {
   wrongCodes: 0,
   /** The running decision between the code step and an enrolment, if any. */
   secondFactor: null,
+  /** The live panel's WebSocket while it is open. */
+  live: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +151,7 @@ function forget() {
   state.user = null;
   state.session = null;
   stopCountdown();
+  closeLive();
   $('account-name').textContent = '';
   for (const id of ['forecast-days', 'notes-list', 'trail-headers']) clear($(id));
   for (const id of ['owner-name', 'owner-sub', 'owner-email', 'owner-user']) $(id).textContent = '—';
@@ -382,7 +391,64 @@ async function enterDashboard(notice) {
   if (!session) return;
   show('dashboard');
   setAlert('dashboard-notice', notice ?? null);
+  openLive();
   await loadWeather();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live panel
+
+/**
+ * Opens the live feed. The browser sends the session cookie and its Origin with the handshake;
+ * no X-CSRF header is possible on a WebSocket, so Gatehouse checks the Origin instead (SPEC §10).
+ */
+function openLive() {
+  closeLive();
+  const url = new URL(LIVE, location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(url);
+  state.live = socket;
+  let readings = 0;
+  setLiveStatus('connecting…');
+  socket.addEventListener('open', () => setLiveStatus('live'));
+  socket.addEventListener('message', (event) => {
+    let reading;
+    try {
+      reading = JSON.parse(String(event.data));
+    } catch {
+      return;
+    }
+    if (!reading || reading.type !== 'reading') return;
+    readings++;
+    $('live-temp').textContent = `${reading.temperatureC} °C`;
+    $('live-wind').textContent = `${reading.windKph} km/h`;
+    $('live-count').textContent = String(readings);
+    const list = $('live-readings');
+    list.prepend(el('li', 'live-reading', `${formatTime(Date.parse(reading.at))} · ${reading.temperatureC} °C · ${reading.windKph} km/h`));
+    while (list.children.length > LIVE_SHOWN) list.lastElementChild.remove();
+  });
+  socket.addEventListener('close', (event) => {
+    // A socket this page closed itself (forget) says nothing.
+    if (state.live !== socket) return;
+    state.live = null;
+    setLiveStatus(event.code === SESSION_ENDED_CLOSE ? 'disconnected (session ended)' : `disconnected (${event.code || 'no code'})`);
+  });
+}
+
+function closeLive() {
+  const socket = state.live;
+  state.live = null;
+  if (socket) socket.close(1000);
+  setLiveStatus('not connected');
+  for (const id of ['live-temp', 'live-wind']) $(id).textContent = '—';
+  $('live-count').textContent = '0';
+  clear($('live-readings'));
+}
+
+function setLiveStatus(text) {
+  const badge = $('live-status');
+  badge.textContent = text;
+  badge.className = text === 'live' ? 'badge badge-on' : 'badge badge-off';
 }
 
 /** GET /auth/session (not activity: it does not move the idle deadline). */

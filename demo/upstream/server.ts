@@ -1,7 +1,8 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createVerifier, nodeMiddleware, type GatehouseRequest, type NodeGuard } from '@gatehouse/verify';
+import type { AddressInfo, Socket } from 'node:net';
+import { createVerifier, nodeMiddleware, type GatehouseRequest, type NodeGuard, type Verifier } from '@gatehouse/verify';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 /**
  * The demo upstream: a tiny weather-and-notes REST API that, like the APIs Gatehouse exists to
@@ -38,6 +39,8 @@ export interface DemoAssertionOptions {
 export interface DemoUpstream {
   /** e.g. http://127.0.0.1:9000 */
   url: string;
+  /** WebSocket handshakes that reached `GET /v1/live`, accepted or refused, since the start. */
+  liveHandshakes(): number;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,9 @@ const reportedHeaders = /^(x-forwarded-[a-z-]+|x-request-id)$/;
 const maxBodyBytes = 64 * 1024;
 /** The one route that takes a user's own token, never the static one. */
 const userTokenPath = '/v1/me';
+/** The live feed: a WebSocket that sends a weather reading every `liveIntervalMs`. */
+const livePath = '/v1/live';
+const liveIntervalMs = 1_000;
 
 /** Each condition with the range its chance of rain falls in (percent). */
 const conditions: readonly (readonly [string, number, number])[] = [
@@ -59,6 +65,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   const expected = digest(options.token);
   // Built once the port is known: by default the audience is the address the gateway calls.
   let guard: NodeGuard | undefined;
+  let verifier: Verifier | undefined;
   const owner = options.userTokens ? tokenOwner(options.userTokens.issuer) : undefined;
 
   const server = createServer((req, res) => {
@@ -68,6 +75,12 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
     });
   });
   server.keepAliveTimeout = 5_000;
+  const live = liveFeed();
+  let liveHandshakes = 0;
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    liveHandshakes++;
+    live.upgrade(req, socket, head, expected, verifier).catch(() => socket.destroy());
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -82,11 +95,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions): Promise<D
   const url = `http://${host}:${address.port}`;
   if (options.assertion) {
     const { jwksUrl, issuer, audience = url } = options.assertion;
-    guard = nodeMiddleware(createVerifier({ jwksUrl, issuer, audience }));
+    verifier = createVerifier({ jwksUrl, issuer, audience });
+    guard = nodeMiddleware(verifier);
   }
   return {
     url,
+    liveHandshakes: () => liveHandshakes,
     close: () => new Promise<void>((resolve, reject) => {
+      live.close();
       server.close((error) => (error ? reject(error) : resolve()));
       server.closeIdleConnections();
     }),
@@ -159,6 +175,68 @@ const routes: Record<string, Record<string, Handler>> = {
     },
   },
 };
+
+interface LiveFeed {
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer, expected: Buffer, verifier: Verifier | undefined): Promise<void>;
+  close(): void;
+}
+
+/**
+ * `GET /v1/live` as a WebSocket: one reading of the current weather a second, as JSON. The
+ * handshake needs the bearer token (and the assertion) like any request, so only Gatehouse can
+ * open it; the browser's socket is Gatehouse's relay of this one.
+ */
+function liveFeed(): LiveFeed {
+  const sockets = new Set<WebSocket>();
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: 4 * 1024 });
+  const refuse = (socket: Socket, status: number, reason: string): void => {
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
+  return {
+    async upgrade(req, socket, head, expected, verifier) {
+      socket.on('error', () => socket.destroy());
+      if (!authorized(req.headers.authorization, expected)) return refuse(socket, 401, 'Unauthorized');
+      if (verifier && !(await verifier.verify({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })).ok) return refuse(socket, 401, 'Unauthorized');
+      if (new URL(req.url ?? '/', 'http://upstream.invalid').pathname !== livePath) return refuse(socket, 404, 'Not Found');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sockets.add(ws);
+        let sequence = 0;
+        const send = (): void => {
+          sequence++;
+          ws.send(JSON.stringify({ type: 'reading', sequence, ...reading(new Date()) }));
+        };
+        send();
+        const timer = setInterval(send, liveIntervalMs);
+        ws.on('close', () => {
+          clearInterval(timer);
+          sockets.delete(ws);
+        });
+        ws.on('error', () => ws.terminate());
+      });
+    },
+    close() {
+      for (const ws of sockets) ws.terminate();
+      wss.close();
+    },
+  };
+}
+
+/** Today's weather with a little second-by-second jitter, deterministic per second. */
+function reading(now: Date): { at: string; location: string; temperatureC: number; windKph: number } {
+  const today = day(now, 0);
+  const second = now.toISOString().slice(0, 19);
+  const noise = (n: number): number => digest(`${second}:${n}`).readUInt32BE(0) / 2 ** 32;
+  const fraction = (now.getUTCHours() * 60 + now.getUTCMinutes()) / 1440;
+  // Warmest mid-afternoon, coldest before dawn.
+  const daily = (1 - Math.cos(((fraction - 0.125) * 2 * Math.PI))) / 2;
+  const temperature = today.temperatureC.low + daily * (today.temperatureC.high - today.temperatureC.low) + (noise(1) - 0.5) * 0.4;
+  return {
+    at: now.toISOString(),
+    location: 'Harbourtown',
+    temperatureC: Math.round(temperature * 10) / 10,
+    windKph: Math.max(0, Math.round(today.windKph + (noise(2) - 0.5) * 8)),
+  };
+}
 
 /** The claims the provider's userinfo endpoint answers for an access token; null when it refuses the token. */
 type TokenOwner = (token: string) => Promise<Record<string, unknown> | null>;
