@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { SECRET, startGateway, type TestGateway } from '../../test/helpers/gateway.js';
 import { call as callGateway, login } from '../../test/helpers/http.js';
 import { startDemoUpstream, type DemoUpstream } from './server.js';
@@ -85,6 +86,46 @@ describe('the demo upstream behind assertions', () => {
     } finally {
       await plain.close();
     }
+  });
+});
+
+/** Opens the live feed directly: the handshake's HTTP status when refused, else the first two messages. */
+function openLive(headers: Record<string, string>): Promise<{ status: number } | { messages: unknown[] }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${upstream.url.replace(/^http/, 'ws')}/v1/live`, { headers });
+    const messages: unknown[] = [];
+    socket.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0 });
+      socket.terminate();
+    });
+    socket.on('message', (data) => {
+      messages.push(JSON.parse(String(data)) as unknown);
+      if (messages.length === 2) {
+        resolve({ messages });
+        socket.close();
+      }
+    });
+    socket.on('error', (error) => reject(error));
+  });
+}
+
+describe('the demo upstream\'s live feed (GET /v1/live, a WebSocket)', () => {
+  it('refuses the handshake without the token, and with the token alone, before any message', async () => {
+    const before = upstream.liveHandshakes();
+    expect(await openLive({ 'gatehouse-assertion': await assertion('GET', '/v1/live') })).toEqual({ status: 401 });
+    expect(await openLive({ authorization: `Bearer ${token}` })).toEqual({ status: 401 });
+    expect(upstream.liveHandshakes()).toBe(before + 2);
+  });
+
+  it('sends a reading a second to the gateway\'s handshake', async () => {
+    const started = Date.now();
+    const result = await openLive({ authorization: `Bearer ${token}`, 'gatehouse-assertion': await assertion('GET', '/v1/live') });
+    expect(result).toMatchObject({ messages: [{ type: 'reading', sequence: 1, location: 'Harbourtown' }, { type: 'reading', sequence: 2 }] });
+    const [first] = (result as { messages: { temperatureC: unknown; windKph: unknown }[] }).messages;
+    expect(typeof first!.temperatureC).toBe('number');
+    expect(typeof first!.windKph).toBe('number');
+    // The second comes about a second after the first.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 });
 
