@@ -391,7 +391,6 @@ async function enterDashboard(notice) {
   if (!session) return;
   show('dashboard');
   setAlert('dashboard-notice', notice ?? null);
-  openLive();
   await loadWeather();
 }
 
@@ -505,6 +504,10 @@ async function loadWeather() {
     if (refused.code !== 'rate_limited') return;
   } else if (failed) {
     setAlert('dashboard-error', `The weather service could not be loaded: ${failed.message}`);
+  } else if (!state.live && !$('view-dashboard').hidden) {
+    // Only once the API answers: a session that must first reset its password or finish its
+    // second factor, or a throttled one, would only be refused the upgrade too.
+    openLive();
   }
   // API requests count as activity: the idle deadline moved.
   await loadSession();

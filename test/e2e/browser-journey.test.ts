@@ -54,6 +54,8 @@ beforeAll(async () => {
     'routes:',
     // First path match decides, so the specific POST route comes before the catch-all.
     '  - { path: /api/weather/v1/notes, methods: [POST], upstream: weather, stripPrefix: /api/weather, roles: [user] }',
+    // The dashboard's live panel (demo/gatehouse.yaml has the same route).
+    '  - { path: /api/weather/v1/live, methods: [GET], upstream: weather, stripPrefix: /api/weather, roles: [user], websocket: true }',
     '  - { path: /api/weather/**, methods: [GET], upstream: weather, stripPrefix: /api/weather, roles: [user] }',
     `static: ${JSON.stringify(siteDir)}`,
     '',
@@ -355,6 +357,8 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
         upstreams: [{ name: 'weather', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' } }],
         routes: [
           { path: '/api/weather/v1/notes', methods: ['POST'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
+          // The dashboard's live panel (demo/gatehouse.yaml has the same route).
+          { path: '/api/weather/v1/live', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'], websocket: true },
           { path: '/api/weather/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
         ],
         static: siteDir,
@@ -446,19 +450,21 @@ describe('the demo website when Gatehouse throttles, blocks or ends a session', 
   });
 
   it('shows "too many requests, try again in N s" when a rate rule rejects API calls, and recovers when the window frees', async () => {
-    const gw = await startSite({ limits: [{ name: 'api-per-session', match: '/api/**', by: 'session', max: 3, per: '1m', action: 'reject' }] });
+    const gw = await startSite({ limits: [{ name: 'api-per-session', match: '/api/**', by: 'session', max: 4, per: '1m', action: 'reject' }] });
     const { context, page, problems } = await newPage();
     try {
       await page.clock.install({ time: gw.clock.now() });
-      // The dashboard's three API calls use up the session's three a minute.
+      // The dashboard's three API calls and its live panel's upgrade (one request, SPEC §10) use
+      // up the session's four a minute.
       await signInToDashboard(page, gw.url);
+      await until(() => page.locator('#live-status').textContent()).toBe('live');
 
       const refused = page.waitForResponse((r) => r.url().endsWith('/api/weather/v1/today'));
       await page.locator('#refresh').click();
       const answer = await refused;
       expect(answer.status()).toBe(429);
       expect(await answer.json()).toMatchObject({ error: { code: 'rate_limited' } });
-      // A minute, plus what is left of the three calls' bucket (1 s, 1/60 of it), rounded up.
+      // A minute, plus what is left of the four calls' bucket (1 s, 1/60 of it), rounded up.
       const retryAfter = Number(await answer.headerValue('retry-after'));
       expect(retryAfter).toBe(61);
 

@@ -69,6 +69,8 @@ async function startSite(users: string[], config: Record<string, unknown> = {}):
       upstreams: [{ name: 'weather', url: upstream.url, credential: { type: 'bearer', secret: 'api-token' } }],
       routes: [
         { path: '/api/weather/v1/notes', methods: ['POST'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
+        // The dashboard's live panel (demo/gatehouse.yaml has the same route).
+        { path: '/api/weather/v1/live', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'], websocket: true },
         { path: '/api/weather/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/weather', roles: ['user'] },
         { path: '/api/secure/**', methods: ['GET'], upstream: 'weather', stripPrefix: '/api/secure', roles: ['user'], mfa: true },
       ],
