@@ -206,9 +206,16 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   });
   // SPEC §10: WebSockets on `websocket: true` routes, after the checks of any request; every other upgrade is refused.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
-    if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
-    else void handleUpgrade(req, socket, head, rt);
+    const upgrade = (): void => {
+      // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
+      if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
+      else handleUpgrade(req, socket, head, rt).catch(() => socket.destroy());
+    };
+    // An upgrade pipelined behind a request still being answered (HTTP/1.1 §9.3.2) waits for that
+    // response: its socket cannot carry two at once, and answering now would throw.
+    const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (busy && !busy.writableFinished) busy.once('finish', upgrade);
+    else upgrade();
   });
 
   await new Promise<void>((resolve, reject) => {

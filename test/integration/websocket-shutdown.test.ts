@@ -138,3 +138,47 @@ async function silentPeer(base: string, path: string, session: string): Promise<
   });
   return { socket, received };
 }
+
+describe('an upgrade pipelined behind a request still being answered', () => {
+  it('waits for that response, then is relayed (it once threw, unhandled)', async () => {
+    const alice = await login(gw.url);
+    const { socket, text } = await pipelined(alice);
+    while (!/HTTP\/1\.1 101/.test(text())) await sleep(10);
+    expect([...text().matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]))).toEqual([200, 101]);
+    expect(wsUpstream.handshakes).toHaveLength(1);
+    socket.destroy();
+  });
+
+  it('is answered 503 not_ready, not relayed, when the gateway is stopping', async () => {
+    const alice = await login(gw.url);
+    const { socket, text: received } = await pipelined(alice);
+    while (!upstream.seen.some((r) => r.url === '/slow')) await sleep(10);
+    await stop();
+    const text = received();
+    const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([200, 503]);
+    expect(text).toContain('not_ready');
+    expect(wsUpstream.handshakes).toHaveLength(0);
+    socket.destroy();
+  });
+});
+
+/** One connection carrying a slow GET and, pipelined behind it, a WebSocket upgrade. */
+async function pipelined(alice: string): Promise<{ socket: Socket; text: () => string }> {
+  const url = new URL(gw.url);
+  const socket = connect(Number(url.port), url.hostname);
+  socket.on('error', () => undefined);
+  let text = '';
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1');
+  });
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  // Node reads the pipelined upgrade at once, while the slow GET is still in flight.
+  socket.write([
+    'GET /api/slow HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
+    'GET /ws/echo HTTP/1.1', `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
+    'Origin: http://localhost:8080', `Cookie: gatehouse=${alice}`, '', '',
+  ].join('\r\n'));
+  return { socket, text: () => text };
+}
