@@ -139,23 +139,14 @@ async function silentPeer(base: string, path: string, session: string): Promise<
   return { socket, received };
 }
 
-describe('an upgrade pipelined behind a request still being answered', () => {
-  it('waits for that response, then is relayed (it once threw, unhandled)', async () => {
-    const alice = await login(gw.url);
-    const { socket, text } = await pipelined(alice);
-    while (!/HTTP\/1\.1 101/.test(text())) await sleep(10);
-    expect([...text().matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]))).toEqual([200, 101]);
-    expect(wsUpstream.handshakes).toHaveLength(1);
-    socket.destroy();
-  });
-
+describe('an upgrade pipelined behind a request still being answered (see test/security/pipelined-websocket-upgrade.test.ts)', () => {
   it('is answered 503 not_ready, not relayed, when the gateway is stopping', async () => {
     const alice = await login(gw.url);
     const { socket, text: received } = await pipelined(alice);
     while (!upstream.seen.some((r) => r.url === '/slow')) await sleep(10);
     await stop();
     const text = received();
-    const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     expect(statuses).toEqual([200, 503]);
     expect(text).toContain('not_ready');
     expect(wsUpstream.handshakes).toHaveLength(0);
