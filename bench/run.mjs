@@ -25,9 +25,11 @@
  * per-round ratios. Asserts nothing about speed: the machine is noisy.
  *
  *   npm run bench -- [--body small|64k] [--rounds 6] [--duration 3] [--warmup 2] [--connections 50]
- *                    [--only U,A,E,N,G0,G3,GL,GU] [--json FILE] [--cluster off]
+ *                    [--only U,A,E,N,G0,G3,GL,GU] [--json FILE] [--cluster off] [--websocket off]
  * Then, unless `--cluster off`, bench/cluster.mjs with its defaults (about a minute and a half):
- * one node on PostgreSQL + Redis against one on SQLite, and two nodes behind haproxy against one.
+ * one node on PostgreSQL + Redis against one on SQLite, and two nodes behind haproxy against one;
+ * then, unless `--websocket off`, bench/websocket.mjs (WebSocket messages through Gatehouse and
+ * directly: messages/s ratio and added latency per message; under a minute).
  * `--body 64k`: the upstream answers 64 KiB of JSON instead of ~220 B. The defaults keep a run
  * near 2–3 minutes; `--rounds 8 --duration 5 --warmup 3` is the longer run.
  *
@@ -129,6 +131,11 @@ if (args.cluster !== 'off') {
   // Its own process, watchdog and defaults: the flags above are for the contenders of this file.
   const cluster = spawnSync(process.execPath, [resolve(import.meta.dirname, 'cluster.mjs')], { stdio: 'inherit' });
   if (cluster.status !== 0) process.exitCode = 1;
+}
+if (args.websocket !== 'off') {
+  // WebSocket messages through Gatehouse and directly (issue 14 item 7), with its own defaults.
+  const websocket = spawnSync(process.execPath, [resolve(import.meta.dirname, 'websocket.mjs')], { stdio: 'inherit' });
+  if (websocket.status !== 0) process.exitCode = 1;
 }
 
 /**

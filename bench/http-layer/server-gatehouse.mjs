@@ -26,6 +26,7 @@
  * then carries the session's access token (`bearer`) for the upstream to accept; anything else
  * keeps the password login and the static secret, beside the same provider. BENCH_PORT: the port
  * (the provider must know the callback URL before the gateway starts).
+ *  - BENCH_WEBSOCKET=1 lets WebSocket upgrades through on `/api/**` (bench/websocket.mjs).
  *  - BENCH_ROUTES=N configures N routes: N-1 decoys (`/r<i>/**`) listed before the benchmarked
  *    `/api/**`, so a matcher that walked the list in order would meet its worst case.
  */
@@ -55,12 +56,13 @@ const extraSessions = Number(process.env.BENCH_SESSIONS ?? 0);
 const cookieSpread = Number(process.env.BENCH_COOKIE_SPREAD ?? 0);
 const routeCount = Number(process.env.BENCH_ROUTES ?? 1);
 const oidcIssuer = process.env.BENCH_OIDC_ISSUER ?? null;
+const webSocket = process.env.BENCH_WEBSOCKET === '1';
 const oidcSession = oidcIssuer !== null && process.env.BENCH_SESSION === 'oidc';
 
 /** `count` routes to the upstream: decoys on paths of their own first, the benchmarked `/api/**` last. */
 function routes(count) {
   const decoys = Array.from({ length: count - 1 }, (_, i) => ({ path: `/r${i}/**`, methods: ['GET'], upstream: 'api', stripPrefix: `/r${i}` }));
-  return [...decoys, { path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api' }];
+  return [...decoys, { path: '/api/**', methods: ['GET'], upstream: 'api', stripPrefix: '/api', ...(webSocket ? { websocket: true } : {}) }];
 }
 
 try {

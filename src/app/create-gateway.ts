@@ -80,7 +80,7 @@ export interface Gateway {
    * log entries older than an hour. Tests move the clock and call it.
    */
   housekeep(): Promise<void>;
-  /** Drains in-flight requests, then closes the listener, upstream pools and (if it opened it) the store. */
+  /** Drains in-flight requests, then closes WebSockets (1001) and event streams, the listener, upstream pools and (if it opened it) the store. */
   stop(): Promise<void>;
 }
 
@@ -363,8 +363,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stopHearingStatus?.();
       blockMemory?.stop();
       services.signingKeys.stop();
-      // Upgraded sockets are no longer the HTTP server's to drain: closed first (1001, going away,
-      // RFC 6455 §7.4.1), or the listener would wait for them for ever.
+      // SPEC §10: no new connection or upgrade, in-flight requests finish, and only then are sockets
+      // closed (1001, going away, RFC 6455 §7.4.1) and event streams ended; a peer that does not
+      // answer the close frame is dropped after closeHandshakeBoundMs (websocket-relay.ts).
+      if (listening) await listening.drain(() => openConnections.streams());
       openConnections.closeAll(1001, 'gateway stopping');
       if (listening) await listening.close();
       probe?.stop();

@@ -165,6 +165,11 @@ function logAccess(ctx: RequestContext, rt: Runtime): void {
 export interface ListeningServer {
   server: Server;
   port: number;
+  /**
+   * Stops accepting connections and upgrades, then resolves once every in-flight HTTP request but
+   * `longLived()` of them (event streams, which end only when closed) has finished, or after `graceMs`.
+   */
+  drain(longLived?: () => number, graceMs?: number): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
   close(graceMs?: number): Promise<void>;
 }
@@ -181,7 +186,11 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
     keepAliveTimeout: 5_000,
   };
   const tls = rt.config.server.tls;
+  let inFlight = 0;
+  let stopping = false;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    inFlight++;
+    res.once('close', () => inFlight--);
     void handleRequest(req, res, rt);
   };
   const server: Server = tls
@@ -197,7 +206,16 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   });
   // SPEC §10: WebSockets on `websocket: true` routes, after the checks of any request; every other upgrade is refused.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    void handleUpgrade(req, socket, head, rt);
+    const upgrade = (): void => {
+      // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
+      if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
+      else handleUpgrade(req, socket, head, rt).catch(() => socket.destroy());
+    };
+    // An upgrade pipelined behind a request still being answered (HTTP/1.1 §9.3.2) waits for that
+    // response: its socket cannot carry two at once, and answering now would throw.
+    const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (busy && !busy.writableFinished) busy.once('finish', upgrade);
+    else upgrade();
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -210,16 +228,40 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : rt.config.server.port;
 
+  let gone: Promise<void> | null = null;
+  // Closes the port; what it resolves (every connection gone, upgraded ones too) is close()'s to wait for.
+  const stopAccepting = (): Promise<void> => {
+    stopping = true;
+    gone ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    return gone;
+  };
   return {
     server,
     port,
+    drain: (longLived = () => 0, graceMs = 10_000) => new Promise<void>((resolve) => {
+      void stopAccepting();
+      const done = (): void => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+      const check = (): void => {
+        // Keep-alive connections whose response has ended would otherwise keep sending requests.
+        server.closeIdleConnections();
+        if (inFlight - longLived() <= 0) done();
+      };
+      const poll = setInterval(check, 20);
+      const timer = setTimeout(done, graceMs);
+      timer.unref();
+      check();
+    }),
     close: (graceMs = 10_000) => new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       // A keep-alive connection becomes idle when its in-flight response ends; close it then rather
       // than waiting for the client to hang up.
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       timer.unref();
-      server.close(() => {
+      void stopAccepting().then(() => {
         clearTimeout(timer);
         clearInterval(sweep);
         resolve();

@@ -163,6 +163,7 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
   let closing = false;
   const unregister = live && deps.openConnections
     ? deps.openConnections.add({
+      kind: 'stream',
       handle: live.session.handle,
       user: live.user.name,
       close: () => {

@@ -19,6 +19,17 @@ describe('OpenConnections', () => {
     expect(open.countFor('nope')).toBe(0);
   });
 
+  it('counts the open event streams apart from the sockets (what a draining listener does not wait for)', () => {
+    const open = new OpenConnections();
+    const log: string[] = [];
+    open.add(entry('h1', 'alice', log));
+    const stream = open.add({ ...entry('h1', 'alice', log), kind: 'stream' });
+    open.add({ ...entry('h2', 'bob', log), kind: 'stream' });
+    expect(open.streams()).toBe(2);
+    stream();
+    expect(open.streams()).toBe(1);
+  });
+
   it('closes a session\'s, a user\'s, or every connection, and says how many', () => {
     const open = new OpenConnections();
     const log: string[] = [];

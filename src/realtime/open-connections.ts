@@ -4,6 +4,8 @@ export interface OpenConnection {
   readonly handle: string;
   /** The user's name; '' for a connection on a public route. */
   readonly user: string;
+  /** An event stream is an HTTP response still in flight; a socket has left the HTTP server. */
+  readonly kind?: 'socket' | 'stream';
   /** Ends the connection (a WebSocket close code, e.g. 4401 when its session ended, SPEC §10). */
   close(code: number, reason: string): void;
 }
@@ -19,7 +21,7 @@ export class OpenConnections {
   readonly #byUser = new Map<string, Set<OpenConnection>>();
 
   /** Registers an open socket/stream; returns the function that unregisters it. */
-  add(entry: { handle: string; user: string; close(code: number, reason: string): void }): () => void {
+  add(entry: OpenConnection): () => void {
     insert(this.#byHandle, entry.handle, entry);
     insert(this.#byUser, entry.user, entry);
     let registered = true;
@@ -42,6 +44,13 @@ export class OpenConnections {
       }
     }
     return users;
+  }
+
+  /** Open event streams: in-flight responses that a draining listener must not wait for. */
+  streams(): number {
+    let count = 0;
+    for (const entries of this.#byHandle.values()) for (const entry of entries) if (entry.kind === 'stream') count++;
+    return count;
   }
 
   countFor(handle: string): number {

@@ -27,6 +27,8 @@ export const defaultMaxMessageSize = 1024 * 1024;
  * client that has not answered the previous ping by the next is gone and is terminated.
  */
 export const defaultPingIntervalMs = 30_000;
+/** How long a closed socket's peer has to answer the close frame before the connection is dropped. */
+export const closeHandshakeBoundMs = 1_500;
 
 /** RFC 6455 §4.1: the handshake's key is 16 random bytes in base64; version 13 is the only one. */
 const handshakeKey = /^[+/0-9A-Za-z]{22}==$/;
@@ -158,6 +160,12 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
         unregister();
         closeSide(client, toClient);
         closeSide(upstreamSocket, toUpstream);
+        // A peer that never answers the close frame would hold its socket (and a stopping gateway)
+        // for ws's 30 s: RFC 6455 §7.1.1 lets the server drop the TCP connection itself.
+        setTimeout(() => {
+          client.terminate();
+          upstreamSocket.terminate();
+        }, closeHandshakeBoundMs).unref();
       };
       closeNow = (code, reason) => end({ code, reason }, { code: 1001, reason: '' });
 
