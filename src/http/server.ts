@@ -209,7 +209,13 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
     const upgrade = (): void => {
       // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
       if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
-      else handleUpgrade(req, socket, head, rt).catch(() => socket.destroy());
+      else {
+        handleUpgrade(req, socket, head, rt).catch((error: unknown) => {
+          // Not silent: an upgrade that fails outside the pipeline's own answers is a bug to see.
+          rt.logger.error({ err: describe(error) }, 'WebSocket upgrade failed');
+          socket.destroy();
+        });
+      }
     };
     // An upgrade pipelined behind a request still being answered (HTTP/1.1 §9.3.2) waits for that
     // response: its socket cannot carry two at once, and answering now would throw.
