@@ -30,6 +30,18 @@ describe('OpenConnections', () => {
     expect(open.streams()).toBe(1);
   });
 
+  it('keeps connections on public routes (handle \'\') out of what the session watch re-checks, but counts and closes them at a stop', () => {
+    const open = new OpenConnections();
+    const log: string[] = [];
+    open.add(entry('h1', 'alice', log));
+    open.add(entry('', '', log));
+    open.add({ ...entry('', '', log), kind: 'stream' });
+    expect(open.handlesByUser()).toEqual(new Map([['alice', new Set(['h1'])]]));
+    expect(open.streams()).toBe(1);
+    expect(open.closeAll(1001, 'stopping')).toBe(3);
+    expect(log).toHaveLength(3);
+  });
+
   it('closes a session\'s, a user\'s, or every connection, and says how many', () => {
     const open = new OpenConnections();
     const log: string[] = [];

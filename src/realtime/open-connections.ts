@@ -1,3 +1,6 @@
+/** The handle under which connections on public routes (no session) are registered. */
+const publicHandle = '';
+
 /** One open WebSocket or event stream, as the bookkeeping sees it. */
 export interface OpenConnection {
   /** The session's handle (SPEC §4.5: non-secret); '' for a connection on a public route. */
@@ -33,10 +36,15 @@ export class OpenConnections {
     };
   }
 
-  /** The open connections' session handles, by user (what SessionConnectionsWatch re-checks). */
+  /**
+   * The open connections' session handles, by user (what SessionConnectionsWatch re-checks).
+   * Connections on public routes are left out: no session of theirs can end, and re-checking the
+   * user '' would find no live session and close them all with 4401.
+   */
   handlesByUser(): Map<string, Set<string>> {
     const users = new Map<string, Set<string>>();
     for (const [handle, set] of this.#byHandle) {
+      if (handle === publicHandle) continue;
       for (const entry of set) {
         let handles = users.get(entry.user);
         if (!handles) users.set(entry.user, (handles = new Set()));
