@@ -161,18 +161,18 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
   res.flushHeaders();
   const live = ctx.live;
   let closing = false;
-  const unregister = live && deps.openConnections
-    ? deps.openConnections.add({
-      kind: 'stream',
-      handle: live.session.handle,
-      user: live.user.name,
-      close: () => {
-        closing = true;
-        discard(body);
-        res.end();
-      },
-    })
-    : null;
+  // Registered on public routes too (no session: handle ''): a stopping gateway ends every stream
+  // after draining, and must not wait for one it does not know of (SPEC §10).
+  const unregister = deps.openConnections?.add({
+    kind: 'stream',
+    handle: live?.session.handle ?? '',
+    user: live?.user.name ?? '',
+    close: () => {
+      closing = true;
+      discard(body);
+      res.end();
+    },
+  }) ?? null;
   try {
     const guard = new LeakGuard(patterns, { prefixesOnly: true });
     for await (const chunk of body as AsyncIterable<Buffer>) {
