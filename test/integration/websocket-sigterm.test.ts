@@ -14,7 +14,7 @@ import { callOnFreshConnection } from '../helpers/http.js';
 import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { silentPeer, type SilentPeer } from '../helpers/silent-websocket-peer.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { nextMessage, openSocket, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { echo, nextMessage, openSocket, startWebSocketUpstream, type SocketBehaviour, type TestWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * SPEC §10 "SIGTERM closes WebSockets with 1001 after draining" (issue 14 item 6), on a real
@@ -48,15 +48,18 @@ beforeAll(async () => {
   upstream = await startUpstream();
   upstream.handle(upstreamHandler);
   wsUpstream = await startWebSocketUpstream();
-  wsUpstream.behave((peer) => {
-    peer.on('message', (data: Buffer, isBinary: boolean) => peer.send(data, { binary: isBinary }));
-    peer.on('close', (code: number) => upstreamCloses.push({ code, at: performance.now() }));
-  });
+  wsUpstream.behave(echoAndRecordClose);
 });
 afterAll(async () => {
   await wsUpstream?.close();
   await upstream?.close();
 });
+
+/** The upstream's side of each relayed socket: echoes, and records when the gateway closed it. */
+const echoAndRecordClose: SocketBehaviour = (peer, handshake) => {
+  echo(peer, handshake);
+  peer.on('close', (code: number) => upstreamCloses.push({ code, at: performance.now() }));
+};
 
 /** `…/feed`: an event stream held open; `/slow/…`: held until released; anything else at once. */
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
@@ -201,10 +204,7 @@ for (const workers of [1, 2] as const) {
       for (const peer of peers.splice(0)) peer.socket.destroy();
       upstreamCloses.length = 0;
       wsUpstream.reset();
-      wsUpstream.behave((peer) => {
-        peer.on('message', (data: Buffer, isBinary: boolean) => peer.send(data, { binary: isBinary }));
-        peer.on('close', (code: number) => upstreamCloses.push({ code, at: performance.now() }));
-      });
+      wsUpstream.behave(echoAndRecordClose);
     });
     afterAll(async () => {
       await serve?.stop();
