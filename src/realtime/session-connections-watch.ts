@@ -42,6 +42,7 @@ export class SessionConnectionsWatch {
   readonly #known = new Map<string, Deadlines>();
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
+  #awaitingCheck: (() => void)[] = [];
 
   constructor(deps: { connections: OpenConnections; sessions: Pick<SessionService, 'list' | 'idleExpiresAt'>; memory: SessionMemory; clock: Clock; logger: Logger }) {
     this.#connections = deps.connections;
@@ -55,15 +56,29 @@ export class SessionConnectionsWatch {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
       // Ticks never overlap: a slow store delays the next one rather than piling reads up.
-      this.#checking ??= this.#expire().finally(() => (this.#checking = null));
+      if (this.#checking) return;
+      const waiting = this.#awaitingCheck.splice(0);
+      this.#checking = this.#expire().finally(() => {
+        this.#checking = null;
+        for (const resolve of waiting) resolve();
+      });
     }, watchIntervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Resolves once a whole check has begun and ended after this call, so it saw the connections open
+   * now and the clock as it is now: tests wait on it rather than sleep (a started watch only).
+   */
+  checked(): Promise<void> {
+    return new Promise((resolve) => this.#awaitingCheck.push(resolve));
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.#checking;
+    for (const resolve of this.#awaitingCheck.splice(0)) resolve();
   }
 
   #revoked(scope: RevocationScope, subject: string | null): void {
