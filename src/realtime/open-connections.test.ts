@@ -6,6 +6,15 @@ function entry(handle: string, user: string, log: string[]): { handle: string; u
 }
 
 describe('OpenConnections', () => {
+  it('names by user the handles of sessions with open connections, never a public route\'s (no session to end)', () => {
+    const open = new OpenConnections();
+    const log: string[] = [];
+    open.add(entry('h1', 'alice', log));
+    open.add(entry('h2', 'alice', log));
+    open.add(entry('', '', log));
+    expect(open.handlesByUser()).toEqual(new Map([['alice', new Set(['h1', 'h2'])]]));
+  });
+
   it('counts per session and forgets what is unregistered (once, however often called)', () => {
     const open = new OpenConnections();
     const log: string[] = [];

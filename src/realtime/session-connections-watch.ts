@@ -32,7 +32,9 @@ interface Deadlines {
  *   compared with the injected clock; one past its absolute or idle deadline has its user's
  *   sessions re-read (activity on another node may have moved the idle deadline: the store has it
  *   near the deadline, SessionService's `writeThroughMarginMs`), and is closed if its session is no
- *   longer live. So the store is read when a connection opens, at its deadlines, and on revocations.
+ *   longer live. So the store is read when a connection opens (at once: its first look, which its
+ *   relay awaits before the first byte, catches a revocation that came during the handshake), at
+ *   its deadlines, and on revocations.
  */
 export class SessionConnectionsWatch {
   readonly #connections: OpenConnections;
@@ -50,6 +52,10 @@ export class SessionConnectionsWatch {
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     deps.memory.onForget((scope, subject) => this.#revoked(scope, subject));
+    deps.connections.onAdded((user, handle) => this.#recheck(user, new Set([handle])).catch((error: unknown) => {
+      // Left unknown: the next tick reads it again; a revocation meanwhile still closes it.
+      this.#logger.warn({ err: errorFields(error) }, 'could not read the session of a new open connection; retrying');
+    }));
   }
 
   start(): void {
