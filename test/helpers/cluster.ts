@@ -34,6 +34,9 @@ export interface ClusterOptions {
   redis: TestRedis;
   /** YAML lines added to each node's configuration (limits, login, session). */
   extra?: string[];
+  /** More YAML flow items in `upstreams` and `routes`, after the `api` upstream and its `/api/**` route. */
+  upstreams?: string[];
+  routes?: string[];
   users?: string[];
   /** `store.timeout` (default 5s, generous for a shared machine). */
   storeTimeout?: string;
@@ -41,6 +44,17 @@ export interface ClusterOptions {
   cacheTimeout?: string;
   /** Node a reaches PostgreSQL and Redis through relays of its own (node b and the CLI directly). */
   relayed?: boolean;
+}
+
+/**
+ * A `serve` configuration's `upstreams` and `routes` lines: the upstream `api` at `upstreamUrl` with
+ * a bearer secret (`api-token`), `/api/**` routed to it, then the given items (YAML flow).
+ */
+export function apiLines(upstreamUrl: string, more: { upstreams?: string[]; routes?: string[] } = {}): string[] {
+  return [
+    `upstreams: [${[`{ name: api, url: "${upstreamUrl}", credential: { type: bearer, secret: api-token } }`, ...(more.upstreams ?? [])].join(', ')}]`,
+    `routes: [${['{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }', ...(more.routes ?? [])].join(', ')}]`,
+  ];
 }
 
 /**
@@ -73,8 +87,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       `store: { postgres: "${via(url, relay?.postgres)}", timeout: ${options.storeTimeout ?? '5s'} }`,
       `cache: { redis: "${via(options.redis.url, relay?.redis)}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
-      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
-      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
+      ...apiLines(upstream.url, options),
       ...(options.extra ?? []),
       '',
     ].join('\n'));

@@ -31,19 +31,21 @@ export interface HeldOptions {
   socketPath: string;
   /** Extra request headers of an event stream (X-CSRF on a route that checks it). */
   headers?: Record<string, string>;
-  /** The Origin of a WebSocket handshake: the gateway's publicOrigin (SPEC §10). */
-  origin?: string;
+  /** The Origin of a WebSocket handshake, the gateway's publicOrigin (SPEC §10), or a function of the base it opens at. */
+  origin?: string | ((base: string) => string);
 }
 
 export interface Holder {
   /** The upstream's handler: a path containing `/events` streams until the gateway lets go, anything else answers `ok`. */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /**
-   * Opens one and returns once it is ready: the first event relayed end to end (the gateway
-   * registers a stream before it relays a byte of its body), or the WebSocket open (the gateway
-   * registers a socket before it contacts the upstream, and answers 101 after the upstream did).
+   * Opens one and returns once it is ready: the first event relayed end to end, or the WebSocket
+   * open (its 101 follows the upstream's). The gateway registers a connection, and its watch has
+   * had its first look at the session (decision 0014), before either: from then on only a
+   * revocation or an expiry ends it. `cookie` null: no session (a public route); `path` overrides
+   * the kind's path.
    */
-  open(kind: HeldKind, base: string, cookie: string): Promise<Held>;
+  open(kind: HeldKind, base: string, cookie: string | null, path?: string): Promise<Held>;
   /** Ends every connection opened so far (afterEach). */
   destroyAll(): void;
 }
@@ -54,10 +56,10 @@ export function connectionHolder(options: HeldOptions): Holder {
   const upstreamSides = new Map<string, ServerResponse>();
   const opened: Held[] = [];
 
-  async function openStream(base: string, cookie: string): Promise<Held> {
+  async function openStream(base: string, cookie: string | null, path: string): Promise<Held> {
     const tag = randomUUID();
-    const separator = options.streamPath.includes('?') ? '&' : '?';
-    const client = new EventStreamClient(`${base}${options.streamPath}${separator}${holdParam}=${tag}`, { session: cookie, ...(options.headers ? { headers: options.headers } : {}) });
+    const separator = path.includes('?') ? '&' : '?';
+    const client = new EventStreamClient(`${base}${path}${separator}${holdParam}=${tag}`, { ...(cookie === null ? {} : { session: cookie }), ...(options.headers ? { headers: options.headers } : {}) });
     expect(await client.event(1)).toBe('data: open');
     const alive = async (): Promise<void> => {
       const upstreamSide = upstreamSides.get(tag);
@@ -75,8 +77,9 @@ export function connectionHolder(options: HeldOptions): Holder {
     };
   }
 
-  async function openWebSocket(base: string, cookie: string): Promise<Held> {
-    const socket: WebSocket = await openOrFail(base, options.socketPath, { session: cookie, ...(options.origin ? { origin: options.origin } : {}) });
+  async function openWebSocket(base: string, cookie: string | null, path: string): Promise<Held> {
+    const origin = typeof options.origin === 'function' ? options.origin(base) : options.origin;
+    const socket: WebSocket = await openOrFail(base, path, { ...(cookie === null ? {} : { session: cookie }), ...(origin ? { origin } : {}) });
     // Listening from the open on, so that a close during the revoking action itself is seen.
     const closing = new Promise<number>((resolve) => socket.once('close', (code: number) => resolve(code)));
     let n = 0;
@@ -124,8 +127,8 @@ export function connectionHolder(options: HeldOptions): Holder {
       upstreamSides.set(tag, res);
       res.on('close', () => upstreamSides.delete(tag));
     },
-    async open(kind, base, cookie) {
-      const held = kind === 'event stream' ? await openStream(base, cookie) : await openWebSocket(base, cookie);
+    async open(kind, base, cookie, path) {
+      const held = kind === 'event stream' ? await openStream(base, cookie, path ?? options.streamPath) : await openWebSocket(base, cookie, path ?? options.socketPath);
       opened.push(held);
       return held;
     },

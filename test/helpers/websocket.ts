@@ -152,6 +152,11 @@ export function closed(socket: WebSocket, timeoutMs = 3000): Promise<{ code: num
   });
 }
 
+/** The gateway's upstream entry `live` for a WebSocket upstream at `url`: the default bearer secret (`api-token`). */
+export function liveUpstream(url: string): Record<string, unknown> {
+  return { name: 'live', url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' };
+}
+
 export interface WebSocketUpstreamFixture {
   readonly upstream: TestWebSocketUpstream;
 }

@@ -5,7 +5,7 @@ import { defaultRoutes, defaultUpstream, PASSWORD, startGateway, type TestGatewa
 import { allCloseWithin1s, connectionHolder, heldKinds, type Held, type HeldKind } from '../helpers/held-connection.js';
 import { call, login } from '../helpers/http.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { useWebSocketUpstream } from '../helpers/websocket.js';
+import { liveUpstream, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * SPEC §10: an event stream or a WebSocket of a session that is revoked or expires is closed within
@@ -15,9 +15,9 @@ import { useWebSocketUpstream } from '../helpers/websocket.js';
  * CLI runs in-process on the gateway's SQLite file, as `gatehouse` beside `serve` would: the
  * gateway hears of its revocations only by reading the revocation log.
  *
- * No test sleeps: a connection is ready once it relays end to end, and the watch's `checked()`
- * says it has had its first look at it (so only the revocation itself can end it) or has seen a
- * moved clock.
+ * No test sleeps: a connection is ready once it relays end to end (its relay waited for the
+ * watch's first look at its session, so only the revocation itself can end it from then on), and
+ * the watch's `checked()` says it has looked at a moved clock.
  */
 const idleMs = 2 * 60_000;
 const absoluteMs = 5 * 60_000;
@@ -39,11 +39,13 @@ beforeAll(async () => {
     users: heldKinds.flatMap((kind) => names.map((name) => ({ name: userOf(name, kind) }))),
     config: {
       session: { idleTimeout: '2m', absoluteTimeout: '5m' },
-      upstreams: [defaultUpstream(upstream.url), { name: 'live', url: ws.upstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' }],
+      upstreams: [defaultUpstream(upstream.url), liveUpstream(ws.upstream.url)],
       routes: [
         { path: '/events/**', methods: ['GET'], upstream: 'api', csrf: false },
         { path: '/trip/**', methods: ['GET'], upstream: 'api', csrf: false },
         { path: '/ws/**', upstream: 'live', websocket: true },
+        { path: '/public/events/**', methods: ['GET'], upstream: 'api', csrf: false, public: true },
+        { path: '/public/ws/**', upstream: 'live', websocket: true, public: true },
         ...defaultRoutes,
       ],
       limits: [{ name: 'tripwire', match: '/trip/**', by: 'session', max: 1, per: '1m', action: 'revoke' }],
@@ -71,12 +73,7 @@ async function cli(args: string[], stdin = `${PASSWORD}\n`): Promise<void> {
 describe.each(heldKinds)('a revoked session\'s %s is closed within 1 s, and another user\'s stays open', (kind) => {
   const user = (name: string): string => userOf(name, kind);
 
-  /** Opens one, and returns once the watch has had its first look at it. */
-  async function hold(cookie: string): Promise<Held> {
-    const held = await holder.open(kind, gw.url, cookie);
-    await gw.gateway.connectionsWatch.checked();
-    return held;
-  }
+  const hold = (cookie: string): Promise<Held> => holder.open(kind, gw.url, cookie);
 
   /** Another user's connection, opened before the revocation. */
   async function bystander(): Promise<Held> {
@@ -151,18 +148,16 @@ describe.each(heldKinds)('a revoked session\'s %s is closed within 1 s, and anot
 describe.each(heldKinds)('an expired session\'s %s is closed within 1 s (moved clock), and another user\'s stays open', (kind) => {
   const user = (name: string): string => userOf(name, kind);
 
-  async function hold(cookie: string): Promise<Held> {
-    const held = await holder.open(kind, gw.url, cookie);
-    await gw.gateway.connectionsWatch.checked();
-    return held;
-  }
+  const hold = (cookie: string): Promise<Held> => holder.open(kind, gw.url, cookie);
 
   it('idle timeout: no activity from the session anywhere', async () => {
     const held = await hold(await login(gw.url, user('alice')));
     gw.clock.advance(idleMs - 1000);
-    // Logged in now, so that it is far from its own deadlines; its first look is a look at the moved clock.
-    const other = await hold(await login(gw.url, user('erin')));
+    // A look of the watch at the moved clock leaves it open.
+    await gw.gateway.connectionsWatch.checked();
     await held.stillOpen();
+    // Logged in now, so that it is far from its own deadlines.
+    const other = await hold(await login(gw.url, user('erin')));
     await allCloseWithin1s([held], async () => gw.clock.advance(1000));
     await other.alive();
   });
@@ -178,11 +173,22 @@ describe.each(heldKinds)('an expired session\'s %s is closed within 1 s (moved c
       await gw.gateway.services.sessions.flushActivity();
     }
     gw.clock.advance(59_000);
-    // Past the first idle deadline, kept by the requests; the watch has looked at the clock 1 s
-    // before the absolute deadline (this session's first look) and left it open.
-    const other = await hold(await login(gw.url, user('erin')));
+    // Past the first idle deadline, kept by the requests; a look of the watch 1 s before the
+    // absolute deadline leaves it open.
+    await gw.gateway.connectionsWatch.checked();
     await held.stillOpen();
+    const other = await hold(await login(gw.url, user('erin')));
     await allCloseWithin1s([held], async () => gw.clock.advance(1000));
     await other.alive();
+  });
+});
+
+describe.each(heldKinds)('a %s without a session (public route)', (kind) => {
+  it('stays open through the watch\'s looks and a revoke --all that closes every session\'s', async () => {
+    const held = await holder.open(kind, gw.url, null, kind === 'WebSocket' ? '/public/ws/feed' : '/public/events/feed');
+    const sessions = await holder.open(kind, gw.url, await login(gw.url, userOf('alice', kind)));
+    await allCloseWithin1s([sessions], () => cli(['session', 'revoke', '--all']));
+    await gw.gateway.connectionsWatch.checked();
+    await held.alive();
   });
 });
