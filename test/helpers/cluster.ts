@@ -57,6 +57,16 @@ export function apiLines(upstreamUrl: string, more: { upstreams?: string[]; rout
   ];
 }
 
+/** Through `cli`, before `serve` starts: the `api-token` secret that `apiLines` names, and `users` with `password`. */
+export async function seedStore(cli: (args: string[], input?: string) => Promise<CliRun>, users: readonly string[], password: string): Promise<void> {
+  const setup = await cli(['secret', 'set', 'api-token'], 'the-upstream-token-123');
+  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
+  for (const user of users) {
+    const added = await cli(['user', 'add', user, '--password-stdin'], `${password}\n`);
+    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
+  }
+}
+
 /**
  * Two `gatehouse serve` nodes (the built bin) on one PostgreSQL database of their own and one
  * redis-server, with an upstream and `/api/**` routed to it with a bearer secret: SPEC §8's
@@ -100,12 +110,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     return { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr };
   };
   const cliInProcess = (args: string[], input?: string): Promise<CliRun> => runRaw([...args, '--config', first], input === undefined ? {} : { stdin: input });
-  const setup = await cliInProcess(['secret', 'set', 'api-token'], 'the-upstream-token-123');
-  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
-  for (const user of options.users ?? []) {
-    const added = await cliInProcess(['user', 'add', user, '--password-stdin'], `${clusterPassword}\n`);
-    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
-  }
+  await seedStore(cliInProcess, options.users ?? [], clusterPassword);
   for (const node of nodes) node.serve = await startServe(node.configFile, Number(new URL(node.base).port));
   return {
     nodes: nodes as [ClusterNode, ClusterNode],

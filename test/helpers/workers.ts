@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRaw, type CliRun } from '../cli/harness.js';
-import { apiLines } from './cluster.js';
+import { apiLines, seedStore } from './cluster.js';
 import { callOnFreshConnection } from './http.js';
 import { freePort, poll, startServe, type ServeProcess } from './processes.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
@@ -49,12 +49,7 @@ export async function startWorkers(options: WorkersOptions = {}): Promise<Worker
     '',
   ].join('\n'));
   const cli = (args: string[], input?: string): Promise<CliRun> => runRaw([...args, '--config', configFile], input === undefined ? {} : { stdin: input });
-  const setup = await cli(['secret', 'set', 'api-token'], 'the-upstream-token-123');
-  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
-  for (const user of options.users ?? []) {
-    const added = await cli(['user', 'add', user, '--password-stdin'], `${workersPassword}\n`);
-    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
-  }
+  await seedStore(cli, options.users ?? [], workersPassword);
   const serve = await startServe(configFile, port);
   const base = `http://127.0.0.1:${port}`;
   await poll(async () => {

@@ -114,29 +114,33 @@ describe('two nodes on PostgreSQL and Redis', () => {
     const user = (name: string): string => userOf(name, kind);
     const nodes = (): [string, string] => cluster.nodes.map((n) => n.base) as [string, string];
 
+    /** Another user's connection and `name`'s new session, logged in at the first of `where`, held at each of them. */
+    async function heldAt(where: string[], name: string): Promise<{ cookie: string; held: Held[]; other: Held }> {
+      const first = where[0]!;
+      const other = await holder.open(kind, first, await login(first, user('erin'), clusterPassword));
+      const cookie = await login(first, user(name), clusterPassword);
+      const held: Held[] = [];
+      for (const base of where) held.push(await holder.open(kind, base, cookie));
+      return { cookie, held, other };
+    }
+
     it('held at node a, closed when the session logs out at node b', async () => {
       const [a, b] = nodes();
-      const other = await holder.open(kind, a, await login(a, user('erin'), clusterPassword));
-      const cookie = await login(a, user('alice'), clusterPassword);
-      const held = await holder.open(kind, a, cookie);
-      await allCloseWithin1s([held], async () => expect((await call(b, '/auth/logout', { method: 'POST', session: cookie })).status).toBe(204));
+      const { cookie, held, other } = await heldAt([a], 'alice');
+      await allCloseWithin1s(held, async () => expect((await call(b, '/auth/logout', { method: 'POST', session: cookie })).status).toBe(204));
       await other.alive();
     });
 
     it('held at both nodes, closed on gatehouse session revoke --user', async () => {
       const [a, b] = nodes();
-      const other = await holder.open(kind, b, await login(b, user('erin'), clusterPassword));
-      const cookie = await login(b, user('alice'), clusterPassword);
-      const held = [await holder.open(kind, a, cookie), await holder.open(kind, b, cookie)];
+      const { held, other } = await heldAt([b, a], 'alice');
       await allCloseWithin1s(held, () => cli(['session', 'revoke', '--user', user('alice')]));
       await other.alive();
     });
 
     it('held at both nodes, closed on gatehouse user lock', async () => {
       const [a, b] = nodes();
-      const other = await holder.open(kind, a, await login(a, user('erin'), clusterPassword));
-      const cookie = await login(a, user('carol'), clusterPassword);
-      const held = [await holder.open(kind, a, cookie), await holder.open(kind, b, cookie)];
+      const { held, other } = await heldAt([a, b], 'carol');
       await allCloseWithin1s(held, () => cli(['user', 'lock', user('carol')]));
       await other.alive();
       await cli(['user', 'unlock', user('carol')]);
@@ -144,11 +148,9 @@ describe('two nodes on PostgreSQL and Redis', () => {
 
     it('held at node a, closed when a revoke rule fires at node b', async () => {
       const [a, b] = nodes();
-      const other = await holder.open(kind, a, await login(a, user('erin'), clusterPassword));
-      const cookie = await login(a, user('alice'), clusterPassword);
-      const held = await holder.open(kind, a, cookie);
+      const { cookie, held, other } = await heldAt([a], 'alice');
       expect((await call(b, '/api/trip/1', { session: cookie })).status).toBe(200);
-      await allCloseWithin1s([held], async () => expect((await call(b, '/api/trip/2', { session: cookie })).status).toBe(401));
+      await allCloseWithin1s(held, async () => expect((await call(b, '/api/trip/2', { session: cookie })).status).toBe(401));
       await other.alive();
     });
   });
