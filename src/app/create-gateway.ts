@@ -73,6 +73,8 @@ export interface Gateway {
   readonly exchanger: TokenExchanger;
   /** This process's open WebSockets and event streams, by session and user (SPEC §10). */
   readonly openConnections: OpenConnections;
+  /** Closes the open connections of ended sessions (SPEC §10); tests await its `checked()`. */
+  readonly connectionsWatch: Pick<SessionConnectionsWatch, 'checked'>;
   start(): Promise<void>;
   /**
    * One round of the housekeeping a started gateway runs every minute: expired sessions, counter
@@ -306,6 +308,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     follower,
     exchanger,
     openConnections,
+    connectionsWatch,
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;

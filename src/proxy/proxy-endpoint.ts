@@ -174,6 +174,9 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
     },
   }) ?? null;
   try {
+    // Before the first event: a stream that relays is one only a later revocation or expiry ends.
+    if (unregister) await deps.openConnections!.watched(live!.session.handle);
+    if (closing) return;
     const guard = new LeakGuard(patterns, { prefixesOnly: true });
     for await (const chunk of body as AsyncIterable<Buffer>) {
       const { safe, leaked } = guard.push(chunk);

@@ -22,18 +22,40 @@ export interface OpenConnection {
 export class OpenConnections {
   readonly #byHandle = new Map<string, Set<OpenConnection>>();
   readonly #byUser = new Map<string, Set<OpenConnection>>();
+  #look: ((user: string, handle: string) => Promise<void>) | null = null;
+  /** The latest first look per handle of a session with open connections. */
+  readonly #looks = new Map<string, Promise<void>>();
+
+  /**
+   * What reads a new connection's session at once (SessionConnectionsWatch): a revocation that
+   * came between the handshake's session check and `add` was missed by the forget path.
+   */
+  onAdded(look: (user: string, handle: string) => Promise<void>): void {
+    this.#look = look;
+  }
 
   /** Registers an open socket/stream; returns the function that unregisters it. */
   add(entry: OpenConnection): () => void {
     insert(this.#byHandle, entry.handle, entry);
     insert(this.#byUser, entry.user, entry);
+    if (this.#look && entry.handle !== publicHandle) this.#looks.set(entry.handle, this.#look(entry.user, entry.handle));
     let registered = true;
     return () => {
       if (!registered) return;
       registered = false;
       remove(this.#byHandle, entry.handle, entry);
       remove(this.#byUser, entry.user, entry);
+      if (!this.#byHandle.has(entry.handle)) this.#looks.delete(entry.handle);
     };
+  }
+
+  /**
+   * Resolves once the first look at the session of a connection just added has ended (it may have
+   * closed it): a relay waits for it before its first byte, so a connection that relays is one
+   * that only a later revocation or expiry can end.
+   */
+  watched(handle: string): Promise<void> {
+    return this.#looks.get(handle) ?? Promise.resolve();
   }
 
   /**

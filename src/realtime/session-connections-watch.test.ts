@@ -23,12 +23,12 @@ function setup() {
   const connections = new OpenConnections();
   const live = new Map([['h1', { handle: 'h1', userName: 'alice' }], ['h2', { handle: 'h2', userName: 'alice' }], ['h3', { handle: 'h3', userName: 'bob' }]]);
   const state = { failing: false };
-  new SessionConnectionsWatch({ connections, sessions: sessionsOf(live, state), memory, clock, logger: createLogger({ destination: { write: () => {} } }) });
+  const watch = new SessionConnectionsWatch({ connections, sessions: sessionsOf(live, state), memory, clock, logger: createLogger({ destination: { write: () => {} } }) });
   const closed: string[] = [];
   for (const handle of ['h1', 'h2', 'h3']) {
     const unregister = connections.add({ handle, user: live.get(handle)!.userName, close: (code) => { closed.push(`${handle}:${code}`); unregister(); } });
   }
-  return { memory, live, state, closed };
+  return { memory, live, state, closed, connections, watch };
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
@@ -56,5 +56,37 @@ describe('SessionConnectionsWatch on a forget', () => {
     memory.forget('session', 'h3');
     await settle();
     expect(closed).toEqual(['h3:4401']);
+  });
+});
+
+describe('SessionConnectionsWatch on a new connection', () => {
+  it('reads its session at once: one revoked during the handshake (its forget came before add) is closed before watched() resolves', async () => {
+    const { connections, closed } = setup();
+    await Promise.all(['h1', 'h2', 'h3'].map((handle) => connections.watched(handle)));
+    const unregister = connections.add({ handle: 'h4', user: 'alice', close: (code) => { closed.push(`h4:${code}`); unregister(); } });
+    await connections.watched('h4');
+    expect(closed).toEqual(['h4:4401']);
+  });
+
+  it('leaves open one whose session is live', async () => {
+    const { connections, closed } = setup();
+    await Promise.all(['h1', 'h2', 'h3'].map((handle) => connections.watched(handle)));
+    expect(closed).toEqual([]);
+  });
+});
+
+describe('SessionConnectionsWatch.checked', () => {
+  it('resolves after a whole check that began after the call', async () => {
+    const { watch } = setup();
+    watch.start();
+    try {
+      let resolved = false;
+      const checked = watch.checked().then(() => (resolved = true));
+      expect(resolved).toBe(false);
+      await checked;
+      expect(resolved).toBe(true);
+    } finally {
+      await watch.stop();
+    }
   });
 });

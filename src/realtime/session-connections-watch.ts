@@ -32,7 +32,9 @@ interface Deadlines {
  *   compared with the injected clock; one past its absolute or idle deadline has its user's
  *   sessions re-read (activity on another node may have moved the idle deadline: the store has it
  *   near the deadline, SessionService's `writeThroughMarginMs`), and is closed if its session is no
- *   longer live. So the store is read when a connection opens, at its deadlines, and on revocations.
+ *   longer live. So the store is read when a connection opens (at once: its first look, which its
+ *   relay awaits before the first byte, catches a revocation that came during the handshake), at
+ *   its deadlines, and on revocations.
  */
 export class SessionConnectionsWatch {
   readonly #connections: OpenConnections;
@@ -42,6 +44,7 @@ export class SessionConnectionsWatch {
   readonly #known = new Map<string, Deadlines>();
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
+  #awaitingCheck: (() => void)[] = [];
 
   constructor(deps: { connections: OpenConnections; sessions: Pick<SessionService, 'list' | 'idleExpiresAt'>; memory: SessionMemory; clock: Clock; logger: Logger }) {
     this.#connections = deps.connections;
@@ -49,21 +52,39 @@ export class SessionConnectionsWatch {
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     deps.memory.onForget((scope, subject) => this.#revoked(scope, subject));
+    deps.connections.onAdded((user, handle) => this.#recheck(user, new Set([handle])).catch((error: unknown) => {
+      // Left unknown: the next tick reads it again; a revocation meanwhile still closes it.
+      this.#logger.warn({ err: errorFields(error) }, 'could not read the session of a new open connection; retrying');
+    }));
   }
 
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
       // Ticks never overlap: a slow store delays the next one rather than piling reads up.
-      this.#checking ??= this.#expire().finally(() => (this.#checking = null));
+      if (this.#checking) return;
+      const waiting = this.#awaitingCheck.splice(0);
+      this.#checking = this.#expire().finally(() => {
+        this.#checking = null;
+        for (const resolve of waiting) resolve();
+      });
     }, watchIntervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Resolves once a whole check has begun and ended after this call, so it saw the connections open
+   * now and the clock as it is now: tests wait on it rather than sleep (a started watch only).
+   */
+  checked(): Promise<void> {
+    return new Promise((resolve) => this.#awaitingCheck.push(resolve));
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.#checking;
+    for (const resolve of this.#awaitingCheck.splice(0)) resolve();
   }
 
   #revoked(scope: RevocationScope, subject: string | null): void {

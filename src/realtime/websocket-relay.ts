@@ -130,8 +130,10 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       unregister();
       throw error;
     }
+    // Read alongside the upstream's handshake; it destroys the socket if the session ended meanwhile.
+    await deps.connections.watched(live?.session.handle ?? '');
     if (socket.destroyed) {
-      // The browser went away while the upstream answered.
+      // The browser went away while the upstream answered, or its session ended.
       upstream.terminate();
       unregister();
       return;

@@ -34,6 +34,9 @@ export interface ClusterOptions {
   redis: TestRedis;
   /** YAML lines added to each node's configuration (limits, login, session). */
   extra?: string[];
+  /** More YAML flow items in `upstreams` and `routes`, after the `api` upstream and its `/api/**` route. */
+  upstreams?: string[];
+  routes?: string[];
   users?: string[];
   /** `store.timeout` (default 5s, generous for a shared machine). */
   storeTimeout?: string;
@@ -41,6 +44,27 @@ export interface ClusterOptions {
   cacheTimeout?: string;
   /** Node a reaches PostgreSQL and Redis through relays of its own (node b and the CLI directly). */
   relayed?: boolean;
+}
+
+/**
+ * A `serve` configuration's `upstreams` and `routes` lines: the upstream `api` at `upstreamUrl` with
+ * a bearer secret (`api-token`), `/api/**` routed to it, then the given items (YAML flow).
+ */
+export function apiLines(upstreamUrl: string, more: { upstreams?: string[]; routes?: string[] } = {}): string[] {
+  return [
+    `upstreams: [${[`{ name: api, url: "${upstreamUrl}", credential: { type: bearer, secret: api-token } }`, ...(more.upstreams ?? [])].join(', ')}]`,
+    `routes: [${['{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }', ...(more.routes ?? [])].join(', ')}]`,
+  ];
+}
+
+/** Through `cli`, before `serve` starts: the `api-token` secret that `apiLines` names, and `users` with `password`. */
+export async function seedStore(cli: (args: string[], input?: string) => Promise<CliRun>, users: readonly string[], password: string): Promise<void> {
+  const setup = await cli(['secret', 'set', 'api-token'], 'the-upstream-token-123');
+  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
+  for (const user of users) {
+    const added = await cli(['user', 'add', user, '--password-stdin'], `${password}\n`);
+    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
+  }
 }
 
 /**
@@ -73,8 +97,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       `store: { postgres: "${via(url, relay?.postgres)}", timeout: ${options.storeTimeout ?? '5s'} }`,
       `cache: { redis: "${via(options.redis.url, relay?.redis)}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
-      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
-      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
+      ...apiLines(upstream.url, options),
       ...(options.extra ?? []),
       '',
     ].join('\n'));
@@ -87,12 +110,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     return { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr };
   };
   const cliInProcess = (args: string[], input?: string): Promise<CliRun> => runRaw([...args, '--config', first], input === undefined ? {} : { stdin: input });
-  const setup = await cliInProcess(['secret', 'set', 'api-token'], 'the-upstream-token-123');
-  if (setup.code !== 0) throw new Error(`secret set failed: ${setup.stderr}`);
-  for (const user of options.users ?? []) {
-    const added = await cliInProcess(['user', 'add', user, '--password-stdin'], `${clusterPassword}\n`);
-    if (added.code !== 0) throw new Error(`user add failed: ${added.stderr}`);
-  }
+  await seedStore(cliInProcess, options.users ?? [], clusterPassword);
   for (const node of nodes) node.serve = await startServe(node.configFile, Number(new URL(node.base).port));
   return {
     nodes: nodes as [ClusterNode, ClusterNode],

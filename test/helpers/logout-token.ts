@@ -9,6 +9,7 @@ import { request as undiciRequest } from 'undici';
 import { call, type Reply } from './http.js';
 import { CLIENT_ID, CLIENT_SECRET, oidcLogin, startOidcWorld, type OidcWorld } from './oidc-journey.js';
 import type { TestProvider } from './oidc-provider.js';
+import type { TestUpstream } from './upstream.js';
 
 /** A session that logged in at the test provider, with what a logout token names it by. */
 export interface ProviderSession {
@@ -32,14 +33,15 @@ export async function providerSession(world: OidcWorld, login = 'sub-user'): Pro
 
 /**
  * Registers, in the calling describe, a world whose provider `corp` takes logout tokens, started
- * beforeAll and closed afterAll, and (unless `target: false`) a session logged in through it. Read
- * `.world` and `.target` inside tests.
+ * beforeAll and closed afterAll, and (unless `target: false`) a session logged in through it;
+ * `config` (from the world's upstream) is merged over the gateway's. Read `.world` and `.target`
+ * inside tests.
  */
-export function useBackchannelWorld(options: { target?: boolean } = {}): { readonly world: OidcWorld; readonly target: ProviderSession } {
+export function useBackchannelWorld(options: { target?: boolean; config?: (upstream: TestUpstream) => Record<string, unknown> } = {}): { readonly world: OidcWorld; readonly target: ProviderSession } {
   let world: OidcWorld | undefined;
   let target: ProviderSession | undefined;
   beforeAll(async () => {
-    world = await startOidcWorld({ corp: { backchannelLogout: true } });
+    world = await startOidcWorld({ corp: { backchannelLogout: true }, ...(options.config ? { config: options.config } : {}) });
     if (options.target !== false) target = await providerSession(world);
   });
   afterAll(async () => {

@@ -30,7 +30,7 @@ export interface OidcWorld {
  * at the provider (http issuer, so allowInsecureHttp), roles mapped from `groups` and
  * `email_verified`, `mfa.amr: [otp, hwk]`.
  */
-export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown>; orders?: boolean; ordersExchange?: Record<string, unknown> } = {}): Promise<OidcWorld> {
+export async function startOidcWorld(options: { provider?: Partial<TestProviderOptions>; corp?: Record<string, unknown>; config?: Record<string, unknown> | ((upstream: TestUpstream) => Record<string, unknown>); orders?: boolean; ordersExchange?: Record<string, unknown> } = {}): Promise<OidcWorld> {
   const provider = await startProvider({
     clients: [
       { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [callbackUrl('corp')] },
@@ -64,7 +64,7 @@ export async function startOidcWorld(options: { provider?: Partial<TestProviderO
         }],
       },
       ...ordersConfig,
-      ...options.config,
+      ...(typeof options.config === 'function' ? options.config(upstream) : options.config),
     },
   }).catch(async (error: unknown) => {
     await orders?.close();

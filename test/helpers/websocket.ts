@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
 
 export interface SeenHandshake {
@@ -149,4 +150,40 @@ export function closed(socket: WebSocket, timeoutMs = 3000): Promise<{ code: num
       resolve({ code, reason: reason.toString() });
     });
   });
+}
+
+/** The gateway's upstream entry `live` for a WebSocket upstream at `url`: the default bearer secret (`api-token`). */
+export function liveUpstream(url: string): Record<string, unknown> {
+  return { name: 'live', url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' };
+}
+
+export interface WebSocketUpstreamFixture {
+  readonly upstream: TestWebSocketUpstream;
+}
+
+/**
+ * Registers, in the calling file (or describe block), a WebSocket upstream started beforeAll and
+ * closed afterAll; with `reset: true`, afterEach also ends its sockets and forgets what it saw.
+ * Register it before `useGateway` when the gateway's options read its address (Vitest runs
+ * beforeAll hooks in registration order), and read `.upstream` inside hooks and tests.
+ */
+export function useWebSocketUpstream(options: { reset?: boolean } = {}): WebSocketUpstreamFixture {
+  let upstream: TestWebSocketUpstream | undefined;
+  beforeAll(async () => {
+    upstream = await startWebSocketUpstream();
+  });
+  afterAll(async () => {
+    await upstream?.close();
+  });
+  if (options.reset) {
+    afterEach(() => {
+      upstream?.reset();
+    });
+  }
+  return {
+    get upstream(): TestWebSocketUpstream {
+      if (!upstream) throw new Error('useWebSocketUpstream: the upstream is read before beforeAll started it');
+      return upstream;
+    },
+  };
 }

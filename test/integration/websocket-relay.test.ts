@@ -1,25 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { auditEvents, sleep } from '../helpers/attack.js';
 import { defaultRoutes, defaultUpstream, SECRET } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
-import { closed, nextMessage, openOrFail, openSocket, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { closed, liveUpstream, nextMessage, openOrFail, openSocket, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * SPEC §10: WebSockets through the whole pipeline, with a real ws client, a real gateway and a real
  * ws upstream on 127.0.0.1.
  */
 
-let wsUpstream: TestWebSocketUpstream;
+const ws = useWebSocketUpstream();
 const pingIntervalMs = 250;
-
-beforeAll(async () => {
-  wsUpstream = await startWebSocketUpstream();
-});
-afterAll(async () => {
-  await wsUpstream.close();
-});
 
 const env = useGateway((upstream) => ({
   webSocketPingIntervalMs: pingIntervalMs,
@@ -28,8 +21,8 @@ const env = useGateway((upstream) => ({
     server: { trustedProxies: ['127.0.0.1/32'] },
     upstreams: [
       defaultUpstream(upstream.url),
-      { name: 'live', url: wsUpstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' },
-      { name: 'signed', url: `${wsUpstream.url}/base`, credential: { type: 'header', name: 'X-Api-Key', secret: 'api-token' }, assertion: true, timeout: '2s' },
+      liveUpstream(ws.upstream.url),
+      { name: 'signed', url: `${ws.upstream.url}/base`, credential: { type: 'header', name: 'X-Api-Key', secret: 'api-token' }, assertion: true, timeout: '2s' },
     ],
     routes: [
       { path: '/ws/**', upstream: 'live', websocket: true, stripPrefix: '/ws' },
@@ -53,7 +46,7 @@ beforeAll(async () => {
 const open: WebSocket[] = [];
 afterEach(async () => {
   for (const socket of open.splice(0)) socket.terminate();
-  wsUpstream.reset();
+  ws.upstream.reset();
   await sleep(20);
 });
 
@@ -79,20 +72,20 @@ describe('the upgrade passes the checks of any request (SPEC §10)', () => {
     expect(await refusal('/ws-mfa/x', { session: alice })).toEqual({ status: 403, code: 'mfa_required' });
     expect(await refusal('/ws/echo', { session: alice, headers: { 'x-forwarded-for': '203.0.113.7' } })).toEqual({ status: 403, code: 'ip_blocked' });
     expect(await refusal('/ws/echo', { session: alice, headers: { host: 'evil.example' } })).toEqual({ status: 421, code: 'misdirected_request' });
-    expect(wsUpstream.connections).toBe(0);
+    expect(ws.upstream.connections).toBe(0);
   });
 
   it('counts the upgrade as one request for the rate rules', async () => {
     await socketFor('/ws-rated/x');
     expect(await refusal('/ws-rated/x', { session: alice })).toEqual({ status: 429, code: 'rate_limited' });
-    expect(wsUpstream.handshakes).toHaveLength(1);
+    expect(ws.upstream.handshakes).toHaveLength(1);
   });
 
   it('answers 400 bad_request on a route without websocket: true, and 404 where nothing is', async () => {
     expect(await refusal('/plain/x', { session: alice })).toEqual({ status: 400, code: 'bad_request' });
     expect(await refusal('/auth/session', { session: alice })).toEqual({ status: 400, code: 'bad_request' });
     expect(await refusal('/nothing/here', { session: alice })).toEqual({ status: 404, code: 'not_found' });
-    expect(wsUpstream.connections).toBe(0);
+    expect(ws.upstream.connections).toBe(0);
   });
 
   it('answers 502 when the upstream refuses its handshake', async () => {
@@ -109,7 +102,7 @@ describe('the upstream handshake (SPEC §10, §4.4)', () => {
     expect(opened.kind).toBe('open');
     if (opened.kind !== 'open') return;
     open.push(opened.socket);
-    const seen = wsUpstream.handshakes[0]!;
+    const seen = ws.upstream.handshakes[0]!;
     expect(seen.url).toBe('/echo?room=1');
     expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
     expect(seen.headers.cookie).toBeUndefined();
@@ -124,7 +117,7 @@ describe('the upstream handshake (SPEC §10, §4.4)', () => {
 
   it('carries a Gatehouse-Assertion and a header credential when the upstream is configured so, to its base path', async () => {
     await socketFor('/ws-signed/feed');
-    const seen = wsUpstream.handshakes[0]!;
+    const seen = ws.upstream.handshakes[0]!;
     expect(seen.url).toBe('/base/feed');
     expect(seen.headers['x-api-key']).toBe(SECRET);
     expect(seen.headers['gatehouse-assertion']).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -133,13 +126,13 @@ describe('the upstream handshake (SPEC §10, §4.4)', () => {
   it('passes the offered subprotocols and answers with the one the upstream chose', async () => {
     const socket = await socketFor('/ws/echo', { protocols: ['chat.v2', 'chat.v1'] });
     expect(socket.protocol).toBe('chat.v2');
-    expect(wsUpstream.handshakes[0]!.headers['sec-websocket-protocol']).toBe('chat.v2,chat.v1');
+    expect(ws.upstream.handshakes[0]!.headers['sec-websocket-protocol']).toBe('chat.v2,chat.v1');
   });
 });
 
 describe('relaying (SPEC §10)', () => {
   it('delivers what the upstream sends at once on connecting', async () => {
-    wsUpstream.behave((upstream) => {
+    ws.upstream.behave((upstream) => {
       upstream.send('welcome');
       upstream.send('and again');
     });
@@ -169,7 +162,7 @@ describe('relaying (SPEC §10)', () => {
     socket.send(large);
     expect((await nextMessage(socket)).data.equals(large)).toBe(true);
 
-    wsUpstream.behave((upstream) => {
+    ws.upstream.behave((upstream) => {
       upstream.on('message', () => {
         upstream.send('part one, ', { fin: false });
         upstream.send('part two', { fin: true });
@@ -178,14 +171,14 @@ describe('relaying (SPEC §10)', () => {
     const fragmented = await socketFor('/ws/echo');
     fragmented.send('first ', { fin: false });
     fragmented.send('second', { fin: true });
-    const seen = new Promise<string>((resolve) => wsUpstream.sockets.at(-1)!.once('message', (data: Buffer) => resolve(data.toString())));
+    const seen = new Promise<string>((resolve) => ws.upstream.sockets.at(-1)!.once('message', (data: Buffer) => resolve(data.toString())));
     expect((await nextMessage(fragmented)).data.toString()).toBe('part one, part two');
     expect(await seen).toBe('first second');
   });
 
   it('closes with 1009 a message over maxMessageSize from the browser, and the upstream side with it', async () => {
     const socket = await socketFor('/ws-small/x');
-    const upstreamSide = wsUpstream.sockets[0]!;
+    const upstreamSide = ws.upstream.sockets[0]!;
     const upstreamClosed = closed(upstreamSide);
     socket.send(Buffer.alloc(1025));
     expect((await closed(socket)).code).toBe(1009);
@@ -193,7 +186,7 @@ describe('relaying (SPEC §10)', () => {
   });
 
   it('closes with 1009 a message over maxMessageSize from the upstream, undelivered', async () => {
-    wsUpstream.behave((upstream) => {
+    ws.upstream.behave((upstream) => {
       upstream.on('message', () => upstream.send(Buffer.alloc(1025)));
     });
     const socket = await socketFor('/ws-small/x');
@@ -206,24 +199,24 @@ describe('relaying (SPEC §10)', () => {
 
   it('propagates close codes and reasons both ways', async () => {
     const socket = await socketFor('/ws/echo');
-    const upstreamClosed = closed(wsUpstream.sockets[0]!);
+    const upstreamClosed = closed(ws.upstream.sockets[0]!);
     socket.close(4000, 'bye from the browser');
     expect(await upstreamClosed).toEqual({ code: 4000, reason: 'bye from the browser' });
 
     const second = await socketFor('/ws/echo');
     const secondClosed = closed(second);
-    wsUpstream.sockets.at(-1)!.close(4001, 'bye from the upstream');
+    ws.upstream.sockets.at(-1)!.close(4001, 'bye from the upstream');
     expect(await secondClosed).toEqual({ code: 4001, reason: 'bye from the upstream' });
   });
 
   it('closes the browser\'s side with 1014 when the upstream drops, and the upstream\'s when the browser does', async () => {
     const socket = await socketFor('/ws/echo');
     const socketClosed = closed(socket);
-    wsUpstream.sockets[0]!.terminate();
+    ws.upstream.sockets[0]!.terminate();
     expect((await socketClosed).code).toBe(1014);
 
     const second = await socketFor('/ws/echo');
-    const upstreamClosed = closed(wsUpstream.sockets.at(-1)!);
+    const upstreamClosed = closed(ws.upstream.sockets.at(-1)!);
     second.terminate();
     expect((await upstreamClosed).code).toBe(1001);
   });
@@ -250,7 +243,7 @@ describe('while open', () => {
 
   it('terminates a browser that does not answer pings, and closes the upstream side (1001)', async () => {
     const socket = await socketFor('/ws/echo', { autoPong: false });
-    const upstreamClosed = closed(wsUpstream.sockets[0]!);
+    const upstreamClosed = closed(ws.upstream.sockets[0]!);
     expect((await closed(socket)).code).toBe(1006);
     expect((await upstreamClosed).code).toBe(1001);
   });
@@ -260,7 +253,7 @@ describe('while open', () => {
     const sockets: WebSocket[] = [];
     for (let i = 0; i < 20; i++) sockets.push(await socketFor('/ws/echo', { session: bob }));
     expect(await refusal('/ws/echo', { session: bob })).toEqual({ status: 429, code: 'too_many_connections' });
-    expect(wsUpstream.handshakes).toHaveLength(20);
+    expect(ws.upstream.handshakes).toHaveLength(20);
     // Another session of the same user is not limited by this one's sockets.
     await socketFor('/ws/echo', { session: await login(env.gw.url, 'bob') });
     const first = sockets[0]!;
@@ -277,7 +270,7 @@ describe('revocation reaches open sockets (SPEC §10, decision 0014)', () => {
     const session = await login(env.gw.url, 'bob');
     const socket = await openOrFail(env.gw.url, '/ws/echo', { session });
     open.push(socket);
-    const upstreamSide = wsUpstream.sockets.at(-1)!;
+    const upstreamSide = ws.upstream.sockets.at(-1)!;
     const others = await socketFor('/ws/echo');
     const upstreamClosed = closed(upstreamSide);
     const ended = closed(socket, 1000);

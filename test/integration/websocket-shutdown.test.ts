@@ -5,7 +5,7 @@ import { sleep } from '../helpers/attack.js';
 import { defaultRoutes, defaultUpstream, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { closed, echo, openOrFail, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { closed, echo, openOrFail, useWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * SPEC §10, issue 14 item 6: stopping (what SIGTERM runs in `serve`) lets in-flight HTTP requests
@@ -18,6 +18,7 @@ let upstream: TestUpstream;
 let wsUpstream: TestWebSocketUpstream;
 let gw: TestGateway;
 let stopped = false;
+const ws = useWebSocketUpstream({ reset: true });
 
 beforeEach(async () => {
   upstream = await startUpstream();
@@ -27,7 +28,7 @@ beforeEach(async () => {
       res.end('{"slow":true}');
     }, slowMs);
   });
-  wsUpstream = await startWebSocketUpstream();
+  wsUpstream = ws.upstream;
   stopped = false;
   gw = await startGateway({
     upstreamUrl: upstream.url,
@@ -39,7 +40,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   if (!stopped) await gw.close();
-  await wsUpstream.close();
   await upstream.close();
 });
 

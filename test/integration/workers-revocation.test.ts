@@ -1,11 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRaw } from '../cli/harness.js';
 import { callOnFreshConnection, type Call, type Reply } from '../helpers/http.js';
-import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { startWorkers, workersPassword as password, type Workers } from '../helpers/workers.js';
 
 /**
  * SPEC §8 "Revocation stays immediate" on one machine with SQLite: `server.workers: 2`, each worker
@@ -16,20 +11,15 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
  * The CLI runs in this process (cli/run-cli.ts), as a process of its own on the same file would.
  */
 
-const password = 'a long enough password';
 const rounds = 20;
-let dir: string;
-let configFile: string;
-let upstream: TestUpstream;
-let serve: ServeProcess;
-let base: string;
+let workers: Workers;
 
 function fresh(path: string, options: Call = {}): Promise<Reply> {
-  return callOnFreshConnection(base, path, options);
+  return callOnFreshConnection(workers.base, path, options);
 }
 
 async function cli(args: string[], input?: string): Promise<void> {
-  const result = await runRaw([...args, '--config', configFile], input === undefined ? {} : { stdin: input });
+  const result = await workers.cli(args, input);
   expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
 }
 
@@ -52,39 +42,17 @@ async function expectRefused(cookie: string, label: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  dir = mkdtempSync(join(tmpdir(), 'gatehouse-workers-revocation-'));
-  const port = await freePort();
-  configFile = join(dir, 'gatehouse.yaml');
-  writeFileSync(configFile, [
-    `server: { host: 127.0.0.1, port: ${port}, allowedHosts: [127.0.0.1], workers: 2 }`,
-    'store: { sqlite: ./gatehouse.db }',
-    'masterKey: file:./master.key',
-    `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
-    'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
-    'limits: [{ name: tripwire, match: /api/trip/**, by: session, max: 1, per: 1m, action: revoke }]',
-    'login: { maxFailures: 1000, backoff: 1s, maxBackoff: 1s, perIp: { max: 100000, per: 1m } }',
-    '',
-  ].join('\n'));
-  await runRaw(['secret', 'set', 'api-token', '--config', configFile], { stdin: 'the-upstream-token-123' });
-  for (const name of ['by-id', 'by-user', 'by-all', 'locked', 'removed', 'passwd', 'reset', 'mfa', 'outgoing', 'changer', 'tripper']) {
-    await cli(['user', 'add', name, '--password-stdin'], `${password}\n`);
-  }
-  serve = await startServe(configFile, port);
-  base = `http://127.0.0.1:${port}`;
-  // Both workers up before the first round.
-  await poll(async () => {
-    const replies = [];
-    for (let i = 0; i < 4; i++) replies.push(await fresh('/healthz'));
-    const pids = new Set(serve.output().split('\n').filter((l) => l.includes('gatehouse listening')).map((l) => (JSON.parse(l) as { pid?: number }).pid));
-    if (pids.size < 2) throw new Error('one worker only so far');
+  workers = await startWorkers({
+    users: ['by-id', 'by-user', 'by-all', 'locked', 'removed', 'passwd', 'reset', 'mfa', 'outgoing', 'changer', 'tripper'],
+    extra: [
+      'limits: [{ name: tripwire, match: /api/trip/**, by: session, max: 1, per: 1m, action: revoke }]',
+      'login: { maxFailures: 1000, backoff: 1s, maxBackoff: 1s, perIp: { max: 100000, per: 1m } }',
+    ],
   });
 }, 120_000);
 
 afterAll(async () => {
-  await serve?.stop();
-  await upstream?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await workers?.stop();
 });
 
 describe(`every revocation path with server.workers: 2 on SQLite: the very next request to either worker is refused, ${rounds} rounds each, no miss`, () => {
@@ -122,7 +90,7 @@ describe(`every revocation path with server.workers: 2 on SQLite: the very next 
       name: 'session revoke ID',
       user: 'by-id',
       revoke: async (user) => {
-        const listed = await runRaw(['session', 'list', '--user', user, '--json', '--config', configFile]);
+        const listed = await workers.cli(['session', 'list', '--user', user, '--json']);
         const [session] = JSON.parse(listed.stdout) as { id: string }[];
         await cli(['session', 'revoke', session!.id]);
       },

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultRoutes, defaultUpstream } from '../helpers/gateway.js';
 import { login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
-import { openSocket, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { liveUpstream, openSocket, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * Cross-Site WebSocket Hijacking (CSWSH; OWASP WebSocket Security Cheat Sheet): a page on another
@@ -11,17 +11,11 @@ import { openSocket, startWebSocketUpstream, type TestWebSocketUpstream } from '
  * foreign one is refused before the upstream is contacted at all.
  */
 
-let wsUpstream: TestWebSocketUpstream;
-beforeAll(async () => {
-  wsUpstream = await startWebSocketUpstream();
-});
-afterAll(async () => {
-  await wsUpstream.close();
-});
+const ws = useWebSocketUpstream({ reset: true });
 
 const env = useGateway((upstream) => ({
   config: {
-    upstreams: [defaultUpstream(upstream.url), { name: 'live', url: wsUpstream.url, credential: { type: 'bearer', secret: 'api-token' } }],
+    upstreams: [defaultUpstream(upstream.url), liveUpstream(ws.upstream.url)],
     // csrf: false does not lift the Origin check of an upgrade.
     routes: [{ path: '/ws/**', upstream: 'live', websocket: true }, { path: '/ws-open/**', upstream: 'live', websocket: true, csrf: false }, ...defaultRoutes],
   },
@@ -30,9 +24,6 @@ const env = useGateway((upstream) => ({
 let alice: string;
 beforeAll(async () => {
   alice = await login(env.gw.url);
-});
-afterEach(() => {
-  wsUpstream.reset();
 });
 
 describe('cross-site WebSocket hijacking', () => {
@@ -48,19 +39,19 @@ describe('cross-site WebSocket hijacking', () => {
       expect(opened.status).toBe(403);
       expect(opened.body?.error?.code).toBe('csrf_rejected');
     }
-    expect(wsUpstream.connections).toBe(0);
+    expect(ws.upstream.connections).toBe(0);
   });
 
   it('refuses a socket without an Origin', async () => {
     const opened = await openSocket(env.gw.url, '/ws/feed', { session: alice, origin: undefined as unknown as string });
     expect(opened.kind === 'refused' && opened.status).toBe(403);
-    expect(wsUpstream.connections).toBe(0);
+    expect(ws.upstream.connections).toBe(0);
   });
 
   it('lets the same-origin page\'s socket through', async () => {
     const opened = await openSocket(env.gw.url, '/ws/feed', { session: alice });
     expect(opened.kind).toBe('open');
     if (opened.kind === 'open') opened.socket.terminate();
-    expect(wsUpstream.handshakes).toHaveLength(1);
+    expect(ws.upstream.handshakes).toHaveLength(1);
   });
 });

@@ -3,7 +3,7 @@ import { open } from '../../src/secrets/envelope.js';
 import { oidcTokensAad } from '../../src/secrets/sealed-values.js';
 import { waitForAudit } from '../helpers/attack.js';
 import { beginJourney, finishJourney, startOidcWorld, type OidcWorld } from '../helpers/oidc-journey.js';
-import { closed, nextMessage, openOrFail, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { closed, nextMessage, openOrFail, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * User-token echo over a WebSocket (SPEC §9, §10): the upstream of a `user-token` route gets the
@@ -12,15 +12,14 @@ import { closed, nextMessage, openOrFail, startWebSocketUpstream, type TestWebSo
  */
 describe('a user-token WebSocket upstream', () => {
   let world: OidcWorld;
-  let wsUpstream: TestWebSocketUpstream;
+  const ws = useWebSocketUpstream();
   let session: string;
   let accessToken: string;
 
   beforeAll(async () => {
-    wsUpstream = await startWebSocketUpstream();
     world = await startOidcWorld({
       config: {
-        upstreams: [{ name: 'live', url: wsUpstream.url, credential: { type: 'user-token', provider: 'corp' }, timeout: '2s' }],
+        upstreams: [{ name: 'live', url: ws.upstream.url, credential: { type: 'user-token', provider: 'corp' }, timeout: '2s' }],
         routes: [{ path: '/live/**', upstream: 'live', websocket: true }],
       },
     });
@@ -31,21 +30,20 @@ describe('a user-token WebSocket upstream', () => {
   });
   afterAll(async () => {
     await world?.close();
-    await wsUpstream?.close();
   });
 
   test('gets the user\'s access token in the handshake, and no cookie', async () => {
     const socket = await openOrFail(world.gw.url, '/live/feed', { session });
     socket.send('hi');
     expect((await nextMessage(socket)).data.toString()).toBe('hi');
-    const seen = wsUpstream.handshakes.at(-1)!;
+    const seen = ws.upstream.handshakes.at(-1)!;
     expect(seen.headers.authorization).toBe(`Bearer ${accessToken}`);
     expect(seen.headers.cookie).toBeUndefined();
     socket.terminate();
   });
 
   test('a message echoing the token is withheld: close 1008, audited without it', async () => {
-    wsUpstream.behave((upstream, handshake) => {
+    ws.upstream.behave((upstream, handshake) => {
       upstream.on('message', () => upstream.send(`you are ${String(handshake.headers.authorization)}`));
     });
     const socket = await openOrFail(world.gw.url, '/live/feed', { session });

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/attack.js';
 import { defaultRoutes, defaultUpstream } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
-import { startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { liveUpstream, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * A WebSocket upgrade pipelined (RFC 9112 §9.3.2) behind a request still being answered: Node reads
@@ -14,17 +14,11 @@ import { startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/w
  * for that response, then be checked and relayed like any other (SPEC §10).
  */
 
-let wsUpstream: TestWebSocketUpstream;
-beforeAll(async () => {
-  wsUpstream = await startWebSocketUpstream();
-});
-afterAll(async () => {
-  await wsUpstream.close();
-});
+const ws = useWebSocketUpstream();
 
 const env = useGateway((upstream) => ({
   config: {
-    upstreams: [defaultUpstream(upstream.url), { name: 'live', url: wsUpstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' }],
+    upstreams: [defaultUpstream(upstream.url), liveUpstream(ws.upstream.url)],
     routes: [{ path: '/ws/**', upstream: 'live', websocket: true, stripPrefix: '/ws' }, ...defaultRoutes],
   },
 }));
@@ -50,7 +44,7 @@ describe('a WebSocket upgrade pipelined behind a slow request', () => {
     const deadline = Date.now() + 5_000;
     while (!/HTTP\/1\.1 101/.test(text) && Date.now() < deadline) await sleep(10);
     expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual([200, 101]);
-    expect(wsUpstream.handshakes).toHaveLength(1);
+    expect(ws.upstream.handshakes).toHaveLength(1);
     socket.destroy();
     env.upstream.handle(null);
     expect((await call(env.gw.url, '/api/after', { session: alice })).status).toBe(200);

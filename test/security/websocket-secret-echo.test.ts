@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { waitForAudit } from '../helpers/attack.js';
 import { defaultRoutes, defaultUpstream, SECRET } from '../helpers/gateway.js';
 import { login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
-import { closed, nextMessage, openOrFail, startWebSocketUpstream, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { closed, liveUpstream, nextMessage, openOrFail, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
  * Secret echo over a WebSocket (SPEC §10, like §4.4 for HTTP): a compromised or careless upstream
@@ -11,17 +11,11 @@ import { closed, nextMessage, openOrFail, startWebSocketUpstream, type TestWebSo
  * browser's socket is closed with 1008 and the event audited as secret_leak_blocked.
  */
 
-let wsUpstream: TestWebSocketUpstream;
-beforeAll(async () => {
-  wsUpstream = await startWebSocketUpstream();
-});
-afterAll(async () => {
-  await wsUpstream.close();
-});
+const ws = useWebSocketUpstream({ reset: true });
 
 const env = useGateway((upstream) => ({
   config: {
-    upstreams: [defaultUpstream(upstream.url), { name: 'live', url: wsUpstream.url, credential: { type: 'bearer', secret: 'api-token' } }],
+    upstreams: [defaultUpstream(upstream.url), liveUpstream(ws.upstream.url)],
     routes: [{ path: '/ws/**', upstream: 'live', websocket: true }, ...defaultRoutes],
   },
 }));
@@ -30,16 +24,13 @@ let alice: string;
 beforeAll(async () => {
   alice = await login(env.gw.url);
 });
-afterEach(() => {
-  wsUpstream.reset();
-});
 
 describe('secret echo over a WebSocket', () => {
   it.each([
     ['as text', (secret: string) => `{"debug":"Authorization: Bearer ${secret}"}`, false],
     ['inside a binary message', (secret: string) => Buffer.concat([Buffer.from([0, 1]), Buffer.from(secret), Buffer.from([2])]), true],
   ])('withholds a message carrying the secret %s: close 1008, audited', async (_name, message, binary) => {
-    wsUpstream.behave((upstream, handshake) => {
+    ws.upstream.behave((upstream, handshake) => {
       upstream.on('message', () => {
         const secret = String(handshake.headers.authorization).slice('Bearer '.length);
         upstream.send(message(secret), { binary });
@@ -63,7 +54,7 @@ describe('secret echo over a WebSocket', () => {
   });
 
   it('drops a close reason that carries the secret', async () => {
-    wsUpstream.behave((upstream) => {
+    ws.upstream.behave((upstream) => {
       upstream.on('message', () => upstream.close(4000, `bye ${SECRET}`));
     });
     const socket = await openOrFail(env.gw.url, '/ws/x', { session: alice });
