@@ -160,12 +160,13 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
   res.writeHead(statusCode, headers);
   res.flushHeaders();
   const live = ctx.live;
+  const handle = live?.session.handle ?? '';
   let closing = false;
   // Registered on public routes too (no session: handle ''): a stopping gateway ends every stream
   // after draining, and must not wait for one it does not know of (SPEC §10).
   const unregister = deps.openConnections?.add({
     kind: 'stream',
-    handle: live?.session.handle ?? '',
+    handle,
     user: live?.user.name ?? '',
     close: () => {
       closing = true;
@@ -175,7 +176,7 @@ async function relayEventStream(ctx: RequestContext, deps: ProxyDeps, route: Com
   }) ?? null;
   try {
     // Before the first event: a stream that relays is one only a later revocation or expiry ends.
-    if (unregister) await deps.openConnections!.watched(live!.session.handle);
+    if (unregister) await deps.openConnections!.watched(handle);
     if (closing) return;
     const guard = new LeakGuard(patterns, { prefixesOnly: true });
     for await (const chunk of body as AsyncIterable<Buffer>) {

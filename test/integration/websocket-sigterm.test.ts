@@ -14,7 +14,7 @@ import { callOnFreshConnection } from '../helpers/http.js';
 import { freePort, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { silentPeer, type SilentPeer } from '../helpers/silent-websocket-peer.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { echo, nextMessage, openSocket, startWebSocketUpstream, type SocketBehaviour, type TestWebSocketUpstream } from '../helpers/websocket.js';
+import { echo, nextMessage, openSocket, useWebSocketUpstream, type SocketBehaviour } from '../helpers/websocket.js';
 
 /**
  * SPEC §10 "SIGTERM closes WebSockets with 1001 after draining" (issue 14 item 6), on a real
@@ -37,8 +37,7 @@ const closeHandshakeBoundMs = 1_500;
 const slackMs = 4_500;
 
 let upstream: TestUpstream;
-// A local upstream for now; the shared useWebSocketUpstream() (test/helpers/websocket.ts) can replace it.
-let wsUpstream: TestWebSocketUpstream;
+const liveUpstream = useWebSocketUpstream();
 /** Releases the held slow answers; each resolves when its last byte was written. */
 const held: (() => Promise<void>)[] = [];
 /** When the upstream's WebSocket side of each relayed socket saw it close (code, time). */
@@ -47,11 +46,9 @@ const upstreamCloses: { code: number; at: number }[] = [];
 beforeAll(async () => {
   upstream = await startUpstream();
   upstream.handle(upstreamHandler);
-  wsUpstream = await startWebSocketUpstream();
-  wsUpstream.behave(echoAndRecordClose);
+  liveUpstream.upstream.behave(echoAndRecordClose);
 });
 afterAll(async () => {
-  await wsUpstream?.close();
   await upstream?.close();
 });
 
@@ -177,7 +174,7 @@ for (const workers of [1, 2] as const) {
         'masterKey: file:./master.key',
         'upstreams:',
         `  - { name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }`,
-        `  - { name: live, url: "${wsUpstream.url}", credential: { type: bearer, secret: api-token } }`,
+        `  - { name: live, url: "${liveUpstream.upstream.url}", credential: { type: bearer, secret: api-token } }`,
         'routes:',
         '  - { path: /ws/**, upstream: live, websocket: true, stripPrefix: /ws }',
         '  - { path: /open-ws/**, upstream: live, websocket: true, public: true, stripPrefix: /open-ws }',
@@ -203,8 +200,8 @@ for (const workers of [1, 2] as const) {
       for (const client of streams.splice(0)) client.destroy();
       for (const peer of peers.splice(0)) peer.socket.destroy();
       upstreamCloses.length = 0;
-      wsUpstream.reset();
-      wsUpstream.behave(echoAndRecordClose);
+      liveUpstream.upstream.reset();
+      liveUpstream.upstream.behave(echoAndRecordClose);
     });
     afterAll(async () => {
       await serve?.stop();
