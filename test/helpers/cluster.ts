@@ -41,6 +41,8 @@ export interface ClusterOptions {
   cacheTimeout?: string;
   /** Node a reaches PostgreSQL and Redis through relays of its own (node b and the CLI directly). */
   relayed?: boolean;
+  /** A WebSocket upstream (its http:// url): routed at `/ws/**` with `websocket: true` (SPEC §10). */
+  webSocketUpstream?: string;
 }
 
 /**
@@ -73,8 +75,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       `store: { postgres: "${via(url, relay?.postgres)}", timeout: ${options.storeTimeout ?? '5s'} }`,
       `cache: { redis: "${via(options.redis.url, relay?.redis)}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
-      `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
-      'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
+      options.webSocketUpstream
+        ? `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }, { name: live, url: "${options.webSocketUpstream}", credential: { type: bearer, secret: api-token } }]`
+        : `upstreams: [{ name: api, url: "${upstream.url}", credential: { type: bearer, secret: api-token } }]`,
+      options.webSocketUpstream
+        ? 'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }, { path: /ws/**, upstream: live, websocket: true, stripPrefix: /ws }]'
+        : 'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
       ...(options.extra ?? []),
       '',
     ].join('\n'));
