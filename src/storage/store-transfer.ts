@@ -11,7 +11,7 @@
  * revocation log (a process follows one store's sequence; the target's starts empty, and a copy is
  * made with the gateways stopped), WebAuthn challenges (single-use, minutes long: a ceremony
  * begun before the copy is begun again), OIDC login states (the same: single-use, 10 minutes,
- * bound to a browser that simply starts its login again) and leases (seconds long, held by running
+ * bound to a browser that simply starts its login again), leases (seconds long, held by running
  * processes only), open WebSockets' slots (live state of the running processes, decision 0015: the
  * copy is made with the gateways stopped, so none is open), and the ids of logout tokens seen (SPEC §9: each accepted once; a logout token is
  * accepted for minutes only, and the copy is made with the gateways stopped). Provider identities are copied (without them a linked user would come back as a
