@@ -52,6 +52,7 @@ import { BackchannelLogout } from '../oidc/backchannel-logout.js';
 import { ProviderLogout } from '../oidc/provider-logout.js';
 import { TokenExchanger } from '../oidc/token-exchanger.js';
 import { webSocketRelay } from '../realtime/websocket-relay.js';
+import { SessionSocketSlots } from '../realtime/session-socket-slots.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -150,6 +151,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const openConnections = new OpenConnections();
   // SPEC §10: a revoked or expired session's WebSockets and event streams close within 1 s (decision 0014).
   const connectionsWatch = new SessionConnectionsWatch({ connections: openConnections, sessions: services.sessions, memory: services.sessionMemory!.memory, clock: services.clock, logger });
+  // SPEC §10: at most 20 open WebSockets per session across workers and nodes, counted in the store (decision 0015).
+  const socketSlots = new SessionSocketSlots({ slots: services.store.connectionSlots, nodeId: services.sessionMemory!.nodeId, logger });
   const routeEndpoints = routes.routes.map((route, index): Endpoint => {
     const upstream = config.upstreams.find((u) => u.name === route.config.upstream)!;
     const endpoint = proxyEndpoint(index, route, {
@@ -171,6 +174,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         credentials,
         exchanger,
         connections: openConnections,
+        slots: socketSlots,
         audit: services.audit,
         logger,
         publicOrigin: config.server.publicOrigin,
@@ -356,6 +360,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         services.store.nodes.purge(60_000),
         // Leases of holders that died, and recorded failures past their hold (cluster/single-flight.ts).
         services.store.leases.purge(now),
+        // WebSocket slots of processes that left or were purged above (a crash; decision 0015).
+        services.store.connectionSlots.purge(),
         ...[...counterStores].map((store) => store.purge(now)),
       ]);
     },

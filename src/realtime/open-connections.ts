@@ -16,8 +16,8 @@ export interface OpenConnection {
 /**
  * The open long-lived connections of this process, by session handle and by user, so that what
  * ends a session (or all of a user's sessions, or the process) can end its sockets and streams too
- * (SPEC §10). Counts are this process's only: the per-session limit is not shared across workers
- * or nodes here.
+ * (SPEC §10). Counts are this process's only: the per-session WebSocket limit, which holds across
+ * workers and nodes, is counted in the store (connection-slots.ts).
  */
 export class OpenConnections {
   readonly #byHandle = new Map<string, Set<OpenConnection>>();

@@ -16,9 +16,8 @@ import type { CompiledRoute } from '../routing/route-table.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import type { OpenConnections } from './open-connections.js';
+import type { SessionSocketSlots } from './session-socket-slots.js';
 
-/** SPEC §10: open WebSockets per session (this process's count; see OpenConnections). */
-export const maxSocketsPerSession = 20;
 /** SPEC §10 `routes[].maxMessageSize` default. */
 export const defaultMaxMessageSize = 1024 * 1024;
 /**
@@ -43,6 +42,8 @@ const ownHandshakeHeaders = ['sec-websocket-key', 'sec-websocket-version', 'sec-
 export interface WebSocketRelayDeps extends Pick<ProxyDeps, 'credentials' | 'logger' | 'exchanger'> {
   upstream: UpstreamConfig;
   connections: OpenConnections;
+  /** SPEC §10's per-session limit, counted in the store across workers and nodes (decision 0015). */
+  slots: SessionSocketSlots;
   audit: AuditLog;
   logger: Logger;
   publicOrigin: string;
@@ -88,17 +89,25 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       throw new GatewayError('bad_request', { message: 'The WebSocket handshake is not valid.' });
     }
     const live = ctx.live;
-    if (live && deps.connections.countFor(live.session.handle) >= maxSocketsPerSession) throw new GatewayError('too_many_connections');
+    // The slot is taken before the upstream is contacted, atomically in the store, so concurrent
+    // handshakes on any worker or node cannot pass the limit together. A store that cannot answer
+    // rejects (StoreUnavailableError: 503 like any stage's), never lets the socket through uncounted.
+    const freeSlot = live ? await deps.slots.take(live.session.handle) : noSlot;
+    if (freeSlot === null) throw new GatewayError('too_many_connections');
 
-    // The slot is taken before the upstream is contacted, so concurrent handshakes cannot pass the limit together.
     let closeNow = (_code: number, _reason: string): void => {
       socket.destroy();
     };
-    const unregister = deps.connections.add({
+    const unregisterHere = deps.connections.add({
       handle: live?.session.handle ?? '',
       user: live?.user.name ?? '',
       close: (code, reason) => closeNow(code, reason),
     });
+    // Every exit path below calls this; both halves run once however often it is called.
+    const unregister = (): void => {
+      unregisterHere();
+      freeSlot();
+    };
 
     let upstream: WebSocket;
     let credential: ReadyCredential;
@@ -229,6 +238,9 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
     }
   };
 }
+
+/** A socket on a public route has no session, so no slot. */
+function noSlot(): void {}
 
 /** How one side is closed: a code and reason to send, or null when that side already closed. */
 type Close = { code: number; reason: string } | null;

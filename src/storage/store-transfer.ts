@@ -11,8 +11,9 @@
  * revocation log (a process follows one store's sequence; the target's starts empty, and a copy is
  * made with the gateways stopped), WebAuthn challenges (single-use, minutes long: a ceremony
  * begun before the copy is begun again), OIDC login states (the same: single-use, 10 minutes,
- * bound to a browser that simply starts its login again) and leases (seconds long, held by running
- * processes only), and the ids of logout tokens seen (SPEC §9: each accepted once; a logout token is
+ * bound to a browser that simply starts its login again), leases (seconds long, held by running
+ * processes only), open WebSockets' slots (live state of the running processes, decision 0015: the
+ * copy is made with the gateways stopped, so none is open), and the ids of logout tokens seen (SPEC §9: each accepted once; a logout token is
  * accepted for minutes only, and the copy is made with the gateways stopped). Provider identities are copied (without them a linked user would come back as a
  * new one), and so are the sessions' sealed tokens (the sessions themselves are copied).
  */
@@ -100,7 +101,7 @@ export const transferTables: readonly TransferTable[] = [
  * either schema is here or in `transferTables`: a test per engine compares this with the schema, so
  * a table or column a later migration adds cannot be silently left out of the copy.
  */
-export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'leases', 'webauthn_challenges', 'oidc_login_states', 'oidc_logout_jtis', 'gatehouse_schema', 'sqlite_sequence'];
+export const untransferredTables: readonly string[] = ['counter_windows', 'counter_blocks', 'revocations', 'live_nodes', 'leases', 'connection_slots', 'webauthn_challenges', 'oidc_login_states', 'oidc_logout_jtis', 'gatehouse_schema', 'sqlite_sequence'];
 
 export type TransferValue = string | number | boolean | null | readonly string[] | Buffer;
 export type TransferRow = Readonly<Record<string, TransferValue>>;

@@ -13,6 +13,7 @@ import type { NodeRegistry } from '../cluster/node-registry.js';
 import type { LeaseStore } from '../cluster/lease-store.js';
 import type { StoreTransfer } from './store-transfer.js';
 import type { OidcStore } from '../oidc/oidc-store.js';
+import type { ConnectionSlots } from '../realtime/connection-slots.js';
 
 /** Small values the gateway keeps about itself (e.g. the master-key check value). */
 /** Resealable: the master-key check value is re-sealed by master-key rotation. */
@@ -50,6 +51,8 @@ export interface Store {
   nodes: NodeRegistry;
   /** Short leases on keys, shared by every process and node on this store (cluster/single-flight.ts). */
   leases: LeaseStore;
+  /** Each session's open WebSockets, counted by every process and node on this store (SPEC §10). */
+  connectionSlots: ConnectionSlots;
   /**
    * Messages to and from the other processes on this store: Redis pub/sub beside PostgreSQL; on
    * SQLite a channel inside this process only (processes on one file follow the revocation log and `nodes` instead).

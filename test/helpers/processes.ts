@@ -48,7 +48,8 @@ export async function startServe(configFile: string, port: number): Promise<Serv
     child,
     output: () => output,
     stop: async () => {
-      if (child.exitCode !== null) return child.exitCode;
+      // Already ended (by a test's SIGKILL too, which leaves exitCode null): no exit event will come.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
       return code as number | null;

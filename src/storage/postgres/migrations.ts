@@ -287,6 +287,22 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at bigint;
     `,
   },
+  {
+    version: 12,
+    description: 'open WebSockets per session, counted across nodes',
+    // realtime/connection-slots.ts (decision 0015); as SQLite migration 15. A slot counts while its
+    // node is live in live_nodes; taken_at is the database's clock in ms, for inspection only.
+    sql: `
+      CREATE TABLE connection_slots (
+        slot_id text PRIMARY KEY,
+        handle text NOT NULL,
+        node_id text NOT NULL,
+        taken_at bigint NOT NULL
+      );
+      CREATE INDEX connection_slots_by_handle ON connection_slots (handle);
+      CREATE INDEX connection_slots_by_node ON connection_slots (node_id);
+    `,
+  },
 ];
 
 /**

@@ -15,6 +15,7 @@ import { PostgresOidcStore } from './postgres-oidc-store.js';
 import { PostgresSecretStore } from './postgres-secret-store.js';
 import { PostgresNodeRegistry } from './postgres-node-registry.js';
 import { PostgresLeaseStore } from './postgres-lease-store.js';
+import { PostgresConnectionSlots } from './postgres-connection-slots.js';
 import { PostgresRevocationLog } from './postgres-revocation-log.js';
 import { PostgresSessionStore } from './postgres-session-store.js';
 import { PostgresStoreTransfer } from './postgres-store-transfer.js';
@@ -102,6 +103,7 @@ export async function openPostgresStore(config: PostgresStoreConfig, options: Po
     revocations: new PostgresRevocationLog(pool),
     nodes: new PostgresNodeRegistry(pool),
     leases: new PostgresLeaseStore(pool),
+    connectionSlots: new PostgresConnectionSlots(pool),
     transfer: new PostgresStoreTransfer(pool),
     async ping() {
       await pool.query('SELECT 1');

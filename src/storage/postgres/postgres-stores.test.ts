@@ -21,6 +21,7 @@ import { describeSessionStoreContract, describeSessionWithUserContract } from '.
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
 import { describeNodeRegistryContract } from '../contract/node-registry.contract.js';
 import { describeLeaseStoreContract } from '../contract/lease-store.contract.js';
+import { describeConnectionSlotsContract } from '../contract/connection-slots.contract.js';
 import { describeStoreTransferContract, describeTransferCoverage, type TransferStore } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
@@ -110,6 +111,7 @@ describeCounterStoreContract('postgres', async (): Promise<CounterSubject> => {
 describeRevocationLogContract('postgres', postgresSubject((s) => ({ sessions: s.sessions, revocations: s.revocations })));
 describeNodeRegistryContract('postgres', postgresSubject((s) => s.nodes));
 describeLeaseStoreContract('postgres', postgresSubject((s) => s.leases));
+describeConnectionSlotsContract('postgres', postgresSubject((s) => ({ connectionSlots: s.connectionSlots, nodes: s.nodes })));
 
 /** One side of a store copy on each engine; SQLite on a fresh file, PostgreSQL on an emptied database. */
 async function side(engine: 'sqlite' | 'postgres', at: string): Promise<{ store: TransferStore; peer: TransferStore; close(): Promise<void> }> {

@@ -76,7 +76,7 @@ describe('migrate', () => {
     expect(migrate(db)).toBe(migrations.length);
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
-      'audit_events', 'counter_blocks', 'counter_windows', 'leases', 'live_nodes', 'meta', 'oidc_identities', 'oidc_login_states', 'oidc_logout_jtis', 'oidc_sessions', 'passkeys', 'recovery_codes', 'revocations', 'rule_blocks', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
+      'audit_events', 'connection_slots', 'counter_blocks', 'counter_windows', 'leases', 'live_nodes', 'meta', 'oidc_identities', 'oidc_login_states', 'oidc_logout_jtis', 'oidc_sessions', 'passkeys', 'recovery_codes', 'revocations', 'rule_blocks', 'secrets', 'sessions', 'signing_keys', 'totp_enrolments', 'users', 'webauthn_challenges',
     ]);
     const indexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").pluck().all();
     expect(indexes).toEqual(['sessions_expires_at', 'sessions_handle', 'sessions_last_seen_at', 'sessions_user_name']);

@@ -337,6 +337,23 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE oidc_sessions ADD COLUMN refresh_expires_at INTEGER;
     `,
   },
+  {
+    version: 15,
+    description: 'open WebSockets per session, counted across processes',
+    // realtime/connection-slots.ts (decision 0015): one row per open WebSocket of a session; it
+    // counts while its node is live in live_nodes. taken_at is the database's clock in ms, for
+    // inspection only. Live state: not copied by `gatehouse store copy`.
+    sql: `
+      CREATE TABLE connection_slots (
+        slot_id TEXT PRIMARY KEY,
+        handle TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        taken_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX connection_slots_by_handle ON connection_slots (handle);
+      CREATE INDEX connection_slots_by_node ON connection_slots (node_id);
+    `,
+  },
 ];
 
 /** The schema version a database is at (`PRAGMA user_version`; 0 for a fresh file). */

@@ -16,6 +16,7 @@ import { SqliteUserStore } from './sqlite-user-store.js';
 import { SqliteRevocationLog } from './sqlite-revocation-log.js';
 import { SqliteNodeRegistry } from './sqlite-node-registry.js';
 import { SqliteLeaseStore } from './sqlite-lease-store.js';
+import { SqliteConnectionSlots } from './sqlite-connection-slots.js';
 import { LocalChannelHub } from '../../cluster/local-node-channel.js';
 import { newNodeId } from '../../cluster/node-messages.js';
 import { cryptoRandom } from '../../security/random.js';
@@ -56,6 +57,7 @@ function storeOn(db: Database): Store {
     revocations: new SqliteRevocationLog(db),
     nodes: new SqliteNodeRegistry(db),
     leases: new SqliteLeaseStore(db),
+    connectionSlots: new SqliteConnectionSlots(db),
     channel,
     transfer: new SqliteStoreTransfer(db),
     async ping() {

@@ -14,6 +14,7 @@ import { describeSessionStoreContract, describeSessionWithUserContract } from '.
 import { describeRevocationLogContract } from '../contract/revocation-log.contract.js';
 import { describeNodeRegistryContract } from '../contract/node-registry.contract.js';
 import { describeLeaseStoreContract } from '../contract/lease-store.contract.js';
+import { describeConnectionSlotsContract } from '../contract/connection-slots.contract.js';
 import { describeStoreTransferContract, describeTransferCoverage } from '../contract/store-transfer.contract.js';
 import { describeSigningKeyStoreContract } from '../contract/signing-key-store.contract.js';
 import { describeUserStoreContract } from '../contract/user-store.contract.js';
@@ -69,6 +70,7 @@ describeSigningKeyStoreContract('sqlite', sqlite((s) => s.keys));
 describeRevocationLogContract('sqlite', sqlite((s) => ({ sessions: s.sessions, revocations: s.revocations })));
 describeNodeRegistryContract('sqlite', sqlite((s) => s.nodes));
 describeLeaseStoreContract('sqlite', sqlite((s) => s.leases));
+describeConnectionSlotsContract('sqlite', sqlite((s) => ({ connectionSlots: s.connectionSlots, nodes: s.nodes })));
 
 /** Two separate files: the store copied from and the one copied into. */
 describeStoreTransferContract('sqlite → sqlite', async () => {
