@@ -16,6 +16,7 @@ import type { CompiledRoute } from '../routing/route-table.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import type { OpenConnections } from './open-connections.js';
+import { defaultHighWaterMark, defaultStallTimeoutMs, MessageFlow, type FlowLimits } from './relay-flow.js';
 
 /** SPEC §10: open WebSockets per session (this process's count; see OpenConnections). */
 export const maxSocketsPerSession = 20;
@@ -52,6 +53,8 @@ export interface WebSocketRelayDeps extends Pick<ProxyDeps, 'credentials' | 'log
   /** A message from the browser is the session's activity (SPEC §10): session-service `touch`. */
   touch(session: SessionRecord): Promise<boolean> | null;
   pingIntervalMs?: number;
+  /** Backpressure of the message relay (relay-flow.ts). */
+  flow?: Partial<FlowLimits>;
 }
 
 /**
@@ -79,6 +82,10 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
   });
   const upstreamBase = webSocketBase(deps.upstream.url);
   const pingIntervalMs = deps.pingIntervalMs ?? defaultPingIntervalMs;
+  const flowLimits: FlowLimits = {
+    highWaterMark: deps.flow?.highWaterMark ?? defaultHighWaterMark,
+    stallTimeoutMs: deps.flow?.stallTimeoutMs ?? defaultStallTimeoutMs,
+  };
 
   return async (ctx) => {
     const { req } = ctx;
@@ -157,6 +164,8 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
         if (ended) return;
         ended = true;
         clearInterval(pinger);
+        upward.stop();
+        downward.stop();
         unregister();
         closeSide(client, toClient);
         closeSide(upstreamSocket, toUpstream);
@@ -169,7 +178,23 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       };
       closeNow = (code, reason) => end({ code, reason }, { code: 1001, reason: '' });
 
+      // RFC 6455 §7.4.1 1013 "Try Again Later": the side that never took what was queued for it is
+      // dropped for a temporary condition (the gateway's bound on what it holds), not for breaking a
+      // policy (1008) — it may reconnect. It will likely never read the frame; the close bound ends it.
+      const upward = new MessageFlow(client, upstreamSocket, flowLimits, () => {
+        end({ code: 1013, reason: 'upstream too slow' }, { code: 1013, reason: '' });
+      });
+      const downward = new MessageFlow(upstreamSocket, client, flowLimits, () => {
+        end({ code: 1013, reason: '' }, { code: 1001, reason: '' });
+      });
+
       const pinger = setInterval(() => {
+        if (upward.paused || downward.paused) {
+          // A pong cannot be seen while the browser is not read, nor sent before it has read what is
+          // queued ahead of the ping: the stall bound watches it instead.
+          answered = true;
+          return;
+        }
         if (!answered) {
           client.terminate();
           end(null, { code: 1001, reason: '' });
@@ -192,7 +217,7 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
             deps.logger.warn({ requestId: ctx.requestId, err: errorFields(error) }, 'could not record WebSocket activity');
           });
         }
-        upstreamSocket.send(data as Buffer, { binary: isBinary });
+        upward.forward(data as Buffer, isBinary);
       });
       const patterns = credential.leakPatterns;
       upstreamSocket.on('message', (data: RawData, isBinary: boolean) => {
@@ -202,7 +227,7 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
           end({ code: 1008, reason: 'upstream message withheld' }, { code: 1008, reason: '' });
           return;
         }
-        client.send(data as Buffer, { binary: isBinary });
+        downward.forward(data as Buffer, isBinary);
       });
 
       client.on('close', (code: number, reason: Buffer) => {

@@ -1,0 +1,98 @@
+import type { WebSocket } from 'ws';
+
+/**
+ * Bytes queued in the gateway towards one peer above which the relay stops reading from the other.
+ * With the message size limit this bounds what one direction of a socket holds: the mark, plus
+ * the message that crossed it, plus what was already parsed from one read of the sender (ws
+ * emits every message of a chunk it has read; pausing stops the next read).
+ */
+export const defaultHighWaterMark = 1024 * 1024;
+/**
+ * How long a peer may take none of what is queued for it before its socket is closed: a reader
+ * that never drains would otherwise hold the queue (and the sender's TCP window) forever.
+ */
+export const defaultStallTimeoutMs = 30_000;
+
+export interface FlowLimits {
+  highWaterMark: number;
+  stallTimeoutMs: number;
+}
+
+const binary = { binary: true } as const;
+const text = { binary: false } as const;
+
+/**
+ * One direction of the relay with backpressure (ws's `send` queues without bound). A message that
+ * takes the destination's queue (`bufferedAmount`) over the high-water mark is sent with a write
+ * callback and the source is paused — TCP flow control then stops its sender — until that callback
+ * finds the queue back under the mark. Writes complete in order, so the callback of the last
+ * message sent is the moment everything before it has left too. A destination whose queue does not
+ * shrink for `stallTimeoutMs` is reported to `stalled`, once.
+ */
+export class MessageFlow {
+  readonly #from: WebSocket;
+  readonly #to: WebSocket;
+  readonly #limits: FlowLimits;
+  readonly #stalled: () => void;
+  #paused = false;
+  #stopped = false;
+  #stallTimer: NodeJS.Timeout | null = null;
+  #queuedAtCheck = 0;
+
+  constructor(from: WebSocket, to: WebSocket, limits: FlowLimits, stalled: () => void) {
+    this.#from = from;
+    this.#to = to;
+    this.#limits = limits;
+    this.#stalled = stalled;
+  }
+
+  /** Whether the source is paused because the destination is behind (it cannot answer pings then). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Sends one message to the destination; pauses the source when the destination is behind. */
+  forward(data: Buffer, isBinary: boolean): void {
+    const to = this.#to;
+    if (to.bufferedAmount + data.length <= this.#limits.highWaterMark) {
+      to.send(data, isBinary ? binary : text);
+      return;
+    }
+    to.send(data, isBinary ? binary : text, this.#written);
+    if (this.#paused || this.#stopped) return;
+    this.#paused = true;
+    this.#from.pause();
+    this.#armStallTimer();
+  }
+
+  /** The relay ended: no more pausing, and the source is read again so its close frame is seen. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#paused) this.#resume();
+  }
+
+  readonly #written = (error?: Error | null): void => {
+    // An error is the socket's own 'error'/'close', which ends the relay.
+    if (error || !this.#paused) return;
+    if (this.#to.bufferedAmount <= this.#limits.highWaterMark) this.#resume();
+  };
+
+  #resume(): void {
+    this.#paused = false;
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+    this.#from.resume();
+  }
+
+  #armStallTimer(): void {
+    this.#queuedAtCheck = this.#to.bufferedAmount;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = null;
+      if (!this.#paused || this.#stopped) return;
+      // Progress (the queue shrank) re-arms the bound; a queue that did not move is a stall.
+      if (this.#to.bufferedAmount < this.#queuedAtCheck) this.#armStallTimer();
+      else this.#stalled();
+    }, this.#limits.stallTimeoutMs);
+    this.#stallTimer.unref();
+  }
+}
