@@ -14,7 +14,10 @@
  * Prints medians over rounds (per-round ratios for G/D). Asserts nothing about speed: the machine
  * is noisy and shared.
  *
- *   node bench/websocket.mjs [--rounds 6] [--trips 2000] [--burst 20000] [--size 64]
+ *   node bench/websocket.mjs [--rounds 6] [--trips 2000] [--burst 20000] [--size 64] [--cpu-prof DIR]
+ *
+ * `--cpu-prof DIR` runs the gateway under `node --cpu-prof`, writing its profile into DIR when it
+ * stops; `node bench/lib/cpu-profile-summary.mjs DIR/*.cpuprofile` lists where its time went.
  */
 import { WebSocket } from 'ws';
 import { fmt, median, numberArg, parseArgs, preflight, start, startWatchdog, stopAll } from './lib/harness.mjs';
@@ -25,12 +28,13 @@ const trips = numberArg(args, 'trips', 2000, 1);
 const burst = numberArg(args, 'burst', 20_000, 1);
 const size = numberArg(args, 'size', 64, 1);
 const message = 'x'.repeat(size);
+const profileDir = typeof args['cpu-prof'] === 'string' ? args['cpu-prof'] : null;
 
 const clearWatchdog = startWatchdog(120 + rounds * 60);
 try {
   preflight({ build: true });
   const upstream = await start('ws-upstream', 'http-layer/ws-upstream.mjs');
-  const gateway = await start('G', 'http-layer/server-gatehouse.mjs', { BENCH_UPSTREAM: upstream.ready.url, BENCH_WEBSOCKET: '1' });
+  const gateway = await start('G', 'http-layer/server-gatehouse.mjs', { BENCH_UPSTREAM: upstream.ready.url, BENCH_WEBSOCKET: '1' }, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
   const contenders = [
     { key: 'D', label: 'upstream directly', url: `${upstream.ready.url.replace(/^http/, 'ws')}/echo`, options: {} },
     {

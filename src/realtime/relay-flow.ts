@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 
 /**
@@ -28,20 +29,28 @@ const text = { binary: false } as const;
  * finds the queue back under the mark. Writes complete in order, so the callback of the last
  * message sent is the moment everything before it has left too. A destination whose queue does not
  * shrink for `stallTimeoutMs` is reported to `stalled`, once.
+ *
+ * Writes are coalesced: ws writes each message to its socket at once (a writev system call per
+ * message), and ws emits every message of one read in the same tick, so the destination's
+ * connection (`wire`, the socket ws writes to) is corked on the first and uncorked on the next tick:
+ * one system call per read instead of one per message, and no message waits for a later event.
  */
 export class MessageFlow {
   readonly #from: WebSocket;
   readonly #to: WebSocket;
+  readonly #wire: Duplex | null;
   readonly #limits: FlowLimits;
   readonly #stalled: () => void;
   #paused = false;
   #stopped = false;
   #stallTimer: NodeJS.Timeout | null = null;
   #queuedAtCheck = 0;
+  #corked = false;
 
-  constructor(from: WebSocket, to: WebSocket, limits: FlowLimits, stalled: () => void) {
+  constructor(from: WebSocket, to: WebSocket, wire: Duplex | null, limits: FlowLimits, stalled: () => void) {
     this.#from = from;
     this.#to = to;
+    this.#wire = wire;
     this.#limits = limits;
     this.#stalled = stalled;
   }
@@ -54,6 +63,11 @@ export class MessageFlow {
   /** Sends one message to the destination; pauses the source when the destination is behind. */
   forward(data: Buffer, isBinary: boolean): void {
     const to = this.#to;
+    if (!this.#corked && this.#wire !== null) {
+      this.#corked = true;
+      this.#wire.cork();
+      process.nextTick(this.#uncork);
+    }
     if (to.bufferedAmount + data.length <= this.#limits.highWaterMark) {
       to.send(data, isBinary ? binary : text);
       return;
@@ -70,6 +84,11 @@ export class MessageFlow {
     this.#stopped = true;
     if (this.#paused) this.#resume();
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#wire!.uncork();
+  };
 
   readonly #written = (error?: Error | null): void => {
     // An error is the socket's own 'error'/'close', which ends the relay.

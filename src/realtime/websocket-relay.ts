@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { UpstreamConfig } from '../config/schema.js';
@@ -181,10 +182,10 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       // RFC 6455 §7.4.1 1013 "Try Again Later": the side that never took what was queued for it is
       // dropped for a temporary condition (the gateway's bound on what it holds), not for breaking a
       // policy (1008) — it may reconnect. It will likely never read the frame; the close bound ends it.
-      const upward = new MessageFlow(client, upstreamSocket, flowLimits, () => {
+      const upward = new MessageFlow(client, upstreamSocket, upstreamWires.get(upstreamSocket) ?? null, flowLimits, () => {
         end({ code: 1013, reason: 'upstream too slow' }, { code: 1013, reason: '' });
       });
-      const downward = new MessageFlow(upstreamSocket, client, flowLimits, () => {
+      const downward = new MessageFlow(upstreamSocket, client, socket, flowLimits, () => {
         end({ code: 1013, reason: '' }, { code: 1001, reason: '' });
       });
 
@@ -292,6 +293,9 @@ function offeredProtocols(header: string | undefined): string[] {
   return header.split(',').map((p) => p.trim()).filter((p) => p !== '');
 }
 
+/** The upstream WebSocket's TCP (or TLS) connection, from its handshake response: the relay corks it. */
+const upstreamWires = new WeakMap<WebSocket, Duplex>();
+
 /** Opens the upstream's WebSocket; anything but a 101 is 502, a handshake timeout 504. */
 function connect(url: string, protocols: string[], options: ClientOptions, failed: (error: NodeJS.ErrnoException) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -308,6 +312,9 @@ function connect(url: string, protocols: string[], options: ClientOptions, faile
       upstream.on('error', () => undefined);
       failed(Object.assign(new Error(`the upstream answered ${response.statusCode}`), { code: 'UNEXPECTED_RESPONSE' }));
       reject(new GatewayError('upstream_unavailable'));
+    });
+    upstream.once('upgrade', (response) => {
+      upstreamWires.set(upstream, response.socket);
     });
     upstream.once('open', () => {
       // Paused until the browser's side is open and listening: a message the upstream sends right
