@@ -60,6 +60,11 @@ export class MessageFlow {
     return this.#paused;
   }
 
+  /** Whether a message was already forwarded in this tick (so in the same read of the source). */
+  get batching(): boolean {
+    return this.#corked;
+  }
+
   /** Sends one message to the destination; pauses the source when the destination is behind. */
   forward(data: Buffer, isBinary: boolean): void {
     const to = this.#to;
