@@ -46,6 +46,7 @@ export class MessageFlow {
   #stallTimer: NodeJS.Timeout | null = null;
   #queuedAtCheck = 0;
   #corked = false;
+  #pauses = 0;
 
   constructor(from: WebSocket, to: WebSocket, wire: Duplex | null, limits: FlowLimits, stalled: () => void) {
     this.#from = from;
@@ -58,6 +59,11 @@ export class MessageFlow {
   /** Whether the source is paused because the destination is behind (it cannot answer pings then). */
   get paused(): boolean {
     return this.#paused;
+  }
+
+  /** How many times the source was paused so far. */
+  get pauses(): number {
+    return this.#pauses;
   }
 
   /** Whether a message was already forwarded in this tick (so in the same read of the source). */
@@ -80,6 +86,7 @@ export class MessageFlow {
     to.send(data, isBinary ? binary : text, this.#written);
     if (this.#paused || this.#stopped) return;
     this.#paused = true;
+    this.#pauses++;
     this.#from.pause();
     this.#armStallTimer();
   }

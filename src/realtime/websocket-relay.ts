@@ -189,10 +189,13 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
         end({ code: 1013, reason: '' }, { code: 1001, reason: '' });
       });
 
+      let pausesAtPing = 0;
       const pinger = setInterval(() => {
-        if (upward.paused || downward.paused) {
-          // A pong cannot be seen while the browser is not read, nor sent before it has read what is
-          // queued ahead of the ping: the stall bound watches it instead.
+        const pauses = upward.pauses + downward.pauses;
+        if (upward.paused || downward.paused || pauses !== pausesAtPing) {
+          // A pong cannot be seen while the browser is not read, nor sent before it has read what
+          // was queued ahead of the ping: while the relay holds back, the stall bound watches it.
+          pausesAtPing = pauses;
           answered = true;
           return;
         }
@@ -210,6 +213,8 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       });
 
       client.on('message', (data: RawData, isBinary: boolean) => {
+        // A message proves the browser alive as well as a pong, which may be queued behind it.
+        answered = true;
         // Messages of one read arrive at the same instant, so the first of them records the
         // activity for all (the same time to the millisecond): one clock read per read, not per message.
         if (live && !upward.batching) {

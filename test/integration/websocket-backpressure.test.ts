@@ -26,6 +26,7 @@ const streamBytes = messageSize * messageCount;
 const heldBound = 32 * 1024 * 1024;
 /** The flooding peer keeps its own queue this short, so the test process does not hold the stream. */
 const senderQueue = 4 * 1024 * 1024;
+const pingIntervalMs = 250;
 
 let wsUpstream: TestWebSocketUpstream;
 beforeAll(async () => {
@@ -35,9 +36,10 @@ afterAll(async () => {
   await wsUpstream.close();
 });
 
-function gatewayWith(stallTimeoutMs: number): GatewayFixture {
+function gatewayWith(stallTimeoutMs: number, pingIntervalMs?: number): GatewayFixture {
   return useGateway((upstream) => ({
     webSocketFlow: { stallTimeoutMs },
+    ...(pingIntervalMs !== undefined ? { webSocketPingIntervalMs: pingIntervalMs } : {}),
     config: {
       upstreams: [defaultUpstream(upstream.url), { name: 'live', url: wsUpstream.url, credential: { type: 'bearer', secret: 'api-token' }, timeout: '2s' }],
       routes: [{ path: '/ws/**', upstream: 'live', websocket: true, stripPrefix: '/ws' }, ...defaultRoutes],
@@ -100,16 +102,22 @@ async function settled(sending: Flood, timeoutMs = 20_000): Promise<number> {
 function receiveAll(socket: WebSocket, count = messageCount): Promise<void> {
   return new Promise((resolve, reject) => {
     let next = 0;
+    const onClose = (code: number): void => {
+      reject(new Error(`the socket closed (${code}) after ${next} of ${count} messages`));
+    };
+    socket.once('close', onClose);
     const onMessage = (data: RawData): void => {
       const message = data as Buffer;
       const seq = next++;
       if (message.length !== messageSize || message.readUInt32BE(0) !== seq || message[4] !== 0x41 + (seq % 26) || message[messageSize - 1] !== 0x41 + (seq % 26)) {
         socket.off('message', onMessage);
+        socket.off('close', onClose);
         reject(new Error(`message ${seq} arrived out of order or damaged (seq ${message.readUInt32BE(0)}, ${message.length} bytes)`));
         return;
       }
       if (next === count) {
         socket.off('message', onMessage);
+        socket.off('close', onClose);
         resolve();
       }
     };
@@ -133,7 +141,9 @@ afterEach(async () => {
 });
 
 describe('a reader that is behind stops the relay reading its sender', () => {
-  const env = gatewayWith(60_000);
+  // Pings every 250 ms: a browser that is not read (or is behind on reading) cannot answer them,
+  // and must not be taken for a dead one while the relay holds back (the stall bound watches it).
+  const env = gatewayWith(60_000, pingIntervalMs);
   let alice: string;
   beforeAll(async () => {
     alice = await login(env.gw.url);
@@ -152,11 +162,13 @@ describe('a reader that is behind stops the relay reading its sender', () => {
     // The upstream's own queue grew: the gateway stopped reading it.
     expect(upstream.bufferedAmount).toBeGreaterThan(0);
 
+    // Held back for several ping intervals before the browser reads again.
+    await sleep(3 * pingIntervalMs);
     const arrived = receiveAll(browser);
     browser.resume();
     await arrived;
     expect(sending.sent).toBe(messageCount);
-  }, 90_000);
+  }, 60_000);
 
   it('browser → upstream: 200 MiB sent to an upstream that does not read is held back at the browser, then all of it arrives in order', async () => {
     wsUpstream.behave((socket) => socket.pause());
@@ -169,12 +181,13 @@ describe('a reader that is behind stops the relay reading its sender', () => {
     expect(handed).toBeLessThan(heldBound);
     expect(browser.bufferedAmount).toBeGreaterThan(0);
 
+    await sleep(3 * pingIntervalMs);
     const arrived = receiveAll(upstream);
     upstream.resume();
     await arrived;
     expect(sending.sent).toBe(messageCount);
     expect(browser.readyState).toBe(browser.OPEN);
-  }, 90_000);
+  }, 60_000);
 });
 
 describe('a reader that takes nothing for the stall bound is dropped', () => {
