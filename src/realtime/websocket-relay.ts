@@ -215,8 +215,9 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       client.on('message', (data: RawData, isBinary: boolean) => {
         // A message proves the browser alive as well as a pong, which may be queued behind it.
         answered = true;
-        // Messages of one read arrive at the same instant, so the first of them records the
-        // activity for all (the same time to the millisecond): one clock read per read, not per message.
+        // Messages of one read arrived together: the first of them records the activity for all
+        // (one clock read per read, not per message). Its time is the earliest of theirs, so the
+        // idle deadline can only come sooner, by the time one read takes to relay, never later.
         if (live && !upward.batching) {
           const writing = deps.touch(live.session);
           writing?.then((stillLive) => {
