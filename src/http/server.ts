@@ -164,32 +164,24 @@ function logAccess(ctx: RequestContext, rt: Runtime): void {
 
 /**
  * The requests each connection has in flight, counted by the gateway itself (not read from Node's
- * private socket fields): from the request event until its response has finished or closed.
+ * private socket fields): from the request event until its response has closed.
  */
 class SocketRequests {
   readonly #counts = new WeakMap<Duplex, { open: number; idle: Array<() => void> }>();
 
-  started(socket: Duplex, res: ServerResponse): void {
-    let entry = this.#counts.get(socket);
-    if (!entry) {
-      entry = { open: 0, idle: [] };
-      this.#counts.set(socket, entry);
-    }
-    entry.open++;
-    const counted = entry;
-    let done = false;
-    const settle = (): void => {
-      if (done) return;
-      done = true;
-      if (--counted.open > 0) return;
-      const waiting = counted.idle;
-      counted.idle = [];
-      for (const run of waiting) run();
-    };
-    // 'finish': the response is handed to the socket, which may now carry the next one; 'close'
-    // alone when it never finished (the client went away).
-    res.once('finish', settle);
-    res.once('close', settle);
+  started(socket: Duplex): void {
+    const entry = this.#counts.get(socket);
+    if (entry) entry.open++;
+    else this.#counts.set(socket, { open: 1, idle: [] });
+  }
+
+  finished(socket: Duplex): void {
+    const entry = this.#counts.get(socket);
+    if (!entry || --entry.open > 0) return;
+    const waiting = entry.idle;
+    if (waiting.length === 0) return;
+    entry.idle = [];
+    for (const run of waiting) run();
   }
 
   /** Runs `run` now if the socket has no request in flight, else once the last one is answered. */
@@ -229,8 +221,14 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   const answering = new SocketRequests();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
-    res.once('close', () => inFlight--);
-    answering.started(req.socket, res);
+    const socket = req.socket;
+    answering.started(socket);
+    // 'close' follows 'finish' (or comes alone when the client went away), by then the response
+    // has let go of the socket, which may carry the next answer.
+    res.once('close', () => {
+      inFlight--;
+      answering.finished(socket);
+    });
     void handleRequest(req, res, rt);
   };
   const server: Server = tls
