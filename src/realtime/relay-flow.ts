@@ -9,8 +9,10 @@ import type { WebSocket } from 'ws';
  */
 export const defaultHighWaterMark = 1024 * 1024;
 /**
- * How long a peer may take none of what is queued for it before its socket is closed: a reader
- * that never drains would otherwise hold the queue (and the sender's TCP window) forever.
+ * How long the queue towards a peer that is behind may go without shrinking before its socket is
+ * closed: a reader that never drains would otherwise hold the queue (and the sender's TCP window)
+ * forever. The queue shrinks when a write completes, and Node merges writes queued behind one in
+ * flight, so in effect what waits (the mark and a message or so) must leave within this time.
  */
 export const defaultStallTimeoutMs = 30_000;
 
