@@ -12,12 +12,17 @@
  *     (mean µs per round trip; G − D is the latency Gatehouse adds per message, both ways),
  *   - a burst: `--burst` messages sent at once, timed until the last echo arrives (messages/s; G/D).
  * Prints medians over rounds (per-round ratios for G/D). Asserts nothing about speed: the machine
- * is noisy and shared.
+ * is noisy and shared. Because wall-clock rates on a loaded machine mostly measure the scheduler,
+ * it also prints CPU time per message, which load disturbs much less: the gateway's (G rounds)
+ * beside the upstream's own per echo (D rounds), both read from the processes themselves.
  *
- *   node bench/websocket.mjs [--rounds 6] [--trips 2000] [--burst 20000] [--size 64]
+ *   node bench/websocket.mjs [--rounds 6] [--trips 2000] [--burst 20000] [--size 64] [--cpu-prof DIR]
+ *
+ * `--cpu-prof DIR` runs the gateway under `node --cpu-prof`, writing its profile into DIR when it
+ * stops; `node bench/lib/cpu-profile-summary.mjs DIR/*.cpuprofile` lists where its time went.
  */
 import { WebSocket } from 'ws';
-import { fmt, median, numberArg, parseArgs, preflight, start, startWatchdog, stopAll } from './lib/harness.mjs';
+import { cpuOf, fmt, median, numberArg, parseArgs, preflight, start, startWatchdog, stopAll } from './lib/harness.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const rounds = numberArg(args, 'rounds', 6, 1);
@@ -25,16 +30,18 @@ const trips = numberArg(args, 'trips', 2000, 1);
 const burst = numberArg(args, 'burst', 20_000, 1);
 const size = numberArg(args, 'size', 64, 1);
 const message = 'x'.repeat(size);
+const profileDir = typeof args['cpu-prof'] === 'string' ? args['cpu-prof'] : null;
 
 const clearWatchdog = startWatchdog(120 + rounds * 60);
 try {
   preflight({ build: true });
   const upstream = await start('ws-upstream', 'http-layer/ws-upstream.mjs');
-  const gateway = await start('G', 'http-layer/server-gatehouse.mjs', { BENCH_UPSTREAM: upstream.ready.url, BENCH_WEBSOCKET: '1' });
+  const gateway = await start('G', 'http-layer/server-gatehouse.mjs', { BENCH_UPSTREAM: upstream.ready.url, BENCH_WEBSOCKET: '1' }, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
   const contenders = [
-    { key: 'D', label: 'upstream directly', url: `${upstream.ready.url.replace(/^http/, 'ws')}/echo`, options: {} },
+    { key: 'D', process: upstream, label: 'upstream directly', url: `${upstream.ready.url.replace(/^http/, 'ws')}/echo`, options: {} },
     {
       key: 'G',
+      process: gateway,
       label: 'through Gatehouse',
       url: `${gateway.ready.url.replace(/^http/, 'ws')}/api/echo`,
       // A browser's handshake: the session cookie and the gateway's own origin (SPEC §10: CSRF is the Origin check).
@@ -58,6 +65,7 @@ try {
 async function measure(c, tripCount, burstCount) {
   const socket = await open(c.url, c.options);
   try {
+    let cpuBefore = await cpuOf(c.process);
     let started = performance.now();
     for (let i = 0; i < tripCount; i++) {
       const echoed = next(socket);
@@ -65,7 +73,9 @@ async function measure(c, tripCount, burstCount) {
       if ((await echoed).toString() !== message) throw new Error(`${c.key}: the echo differs from what was sent`);
     }
     const tripUs = ((performance.now() - started) * 1000) / tripCount;
+    const tripCpuUs = (await cpuOf(c.process) - cpuBefore) / tripCount;
 
+    cpuBefore = await cpuOf(c.process);
     started = performance.now();
     const all = new Promise((resolve) => {
       let left = burstCount;
@@ -79,7 +89,8 @@ async function measure(c, tripCount, burstCount) {
     for (let i = 0; i < burstCount; i++) socket.send(message);
     await all;
     const perSecond = burstCount / ((performance.now() - started) / 1000);
-    return { tripUs, perSecond };
+    const burstCpuUs = (await cpuOf(c.process) - cpuBefore) / burstCount;
+    return { tripUs, perSecond, tripCpuUs, burstCpuUs };
   } finally {
     socket.terminate();
   }
@@ -112,6 +123,11 @@ function report([direct, gated]) {
   }
   const ratios = gated.runs.map((r, i) => r.perSecond / direct.runs[i].perSecond);
   const added = gated.runs.map((r, i) => r.tripUs - direct.runs[i].tripUs);
+  const cpu = (c, key) => median(c.runs.map((r) => r[key]));
+  lines.push(
+    '',
+    `CPU per message (median over rounds): in round trips the gateway spends ${fmt(cpu(gated, 'tripCpuUs'), 1)} µs per message relayed both ways, the upstream ${fmt(cpu(direct, 'tripCpuUs'), 1)} µs per echo (**${(cpu(gated, 'tripCpuUs') / cpu(direct, 'tripCpuUs')).toFixed(2)}×**); in bursts ${fmt(cpu(gated, 'burstCpuUs'), 2)} µs against ${fmt(cpu(direct, 'burstCpuUs'), 2)} µs (**${(cpu(gated, 'burstCpuUs') / cpu(direct, 'burstCpuUs')).toFixed(2)}×**)`,
+  );
   lines.push('', `through Gatehouse: burst throughput **${median(ratios).toFixed(2)}×** of direct (G/D, median of per-round ratios, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); added latency **${fmt(median(added), 1)} µs** per message round trip (G − D, median, ${fmt(Math.min(...added), 1)}–${fmt(Math.max(...added), 1)})`);
   console.log(lines.join('\n'));
 }

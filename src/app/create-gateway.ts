@@ -53,11 +53,14 @@ import { ProviderLogout } from '../oidc/provider-logout.js';
 import { TokenExchanger } from '../oidc/token-exchanger.js';
 import { webSocketRelay } from '../realtime/websocket-relay.js';
 import { SessionSocketSlots } from '../realtime/session-socket-slots.js';
+import type { FlowLimits } from '../realtime/relay-flow.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
   /** How often open WebSockets' browsers are pinged (default 30 s, realtime/websocket-relay.ts); tests shorten it. */
   webSocketPingIntervalMs?: number;
+  /** Backpressure of relayed WebSocket messages (defaults in realtime/relay-flow.ts); tests shorten the stall bound. */
+  webSocketFlow?: Partial<FlowLimits>;
 }
 
 export interface Gateway {
@@ -182,6 +185,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         tls: upstreamTls(upstream),
         touch: (session) => services.sessions.touch(session),
         ...(options.webSocketPingIntervalMs !== undefined ? { pingIntervalMs: options.webSocketPingIntervalMs } : {}),
+        ...(options.webSocketFlow !== undefined ? { flow: options.webSocketFlow } : {}),
       }),
     };
   });

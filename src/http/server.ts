@@ -162,6 +162,36 @@ function logAccess(ctx: RequestContext, rt: Runtime): void {
   }, 'request');
 }
 
+/**
+ * The requests each connection has in flight, counted by the gateway itself (not read from Node's
+ * private socket fields): from the request event until its response has closed.
+ */
+class SocketRequests {
+  readonly #counts = new WeakMap<Duplex, { open: number; idle: Array<() => void> }>();
+
+  started(socket: Duplex): void {
+    const entry = this.#counts.get(socket);
+    if (entry) entry.open++;
+    else this.#counts.set(socket, { open: 1, idle: [] });
+  }
+
+  finished(socket: Duplex): void {
+    const entry = this.#counts.get(socket);
+    if (!entry || --entry.open > 0) return;
+    const waiting = entry.idle;
+    if (waiting.length === 0) return;
+    entry.idle = [];
+    for (const run of waiting) run();
+  }
+
+  /** Runs `run` now if the socket has no request in flight, else once the last one is answered. */
+  whenIdle(socket: Duplex, run: () => void): void {
+    const entry = this.#counts.get(socket);
+    if (!entry || entry.open === 0) run();
+    else entry.idle.push(run);
+  }
+}
+
 export interface ListeningServer {
   server: Server;
   port: number;
@@ -188,9 +218,17 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   const tls = rt.config.server.tls;
   let inFlight = 0;
   let stopping = false;
+  const answering = new SocketRequests();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
-    res.once('close', () => inFlight--);
+    const socket = req.socket;
+    answering.started(socket);
+    // 'close' follows 'finish' (or comes alone when the client went away), by then the response
+    // has let go of the socket, which may carry the next answer.
+    res.once('close', () => {
+      inFlight--;
+      answering.finished(socket);
+    });
     void handleRequest(req, res, rt);
   };
   const server: Server = tls
@@ -207,6 +245,8 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   // SPEC §10: WebSockets on `websocket: true` routes, after the checks of any request; every other upgrade is refused.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const upgrade = (): void => {
+      // The client went away while an earlier response was being answered.
+      if (socket.destroyed) return;
       // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
       if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
       else {
@@ -217,11 +257,9 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
         });
       }
     };
-    // An upgrade pipelined behind a request still being answered (HTTP/1.1 §9.3.2) waits for that
-    // response: its socket cannot carry two at once, and answering now would throw.
-    const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (busy && !busy.writableFinished) busy.once('finish', upgrade);
-    else upgrade();
+    // An upgrade pipelined behind requests still being answered (RFC 9112 §9.3.2) waits for those
+    // responses: its socket cannot carry two at once, and answering now would throw.
+    answering.whenIdle(socket, upgrade);
   });
 
   await new Promise<void>((resolve, reject) => {

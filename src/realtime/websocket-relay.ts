@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { UpstreamConfig } from '../config/schema.js';
@@ -17,6 +18,7 @@ import type { SessionRecord } from '../sessions/session-store.js';
 import { assertionHeader, type UpstreamAssertion } from '../trust/assertion.js';
 import type { OpenConnections } from './open-connections.js';
 import type { SessionSocketSlots } from './session-socket-slots.js';
+import { defaultHighWaterMark, defaultStallTimeoutMs, MessageFlow, type FlowLimits } from './relay-flow.js';
 
 /** SPEC §10 `routes[].maxMessageSize` default. */
 export const defaultMaxMessageSize = 1024 * 1024;
@@ -53,6 +55,8 @@ export interface WebSocketRelayDeps extends Pick<ProxyDeps, 'credentials' | 'log
   /** A message from the browser is the session's activity (SPEC §10): session-service `touch`. */
   touch(session: SessionRecord): Promise<boolean> | null;
   pingIntervalMs?: number;
+  /** Backpressure of the message relay (relay-flow.ts). */
+  flow?: Partial<FlowLimits>;
 }
 
 /**
@@ -80,6 +84,10 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
   });
   const upstreamBase = webSocketBase(deps.upstream.url);
   const pingIntervalMs = deps.pingIntervalMs ?? defaultPingIntervalMs;
+  const flowLimits: FlowLimits = {
+    highWaterMark: deps.flow?.highWaterMark ?? defaultHighWaterMark,
+    stallTimeoutMs: deps.flow?.stallTimeoutMs ?? defaultStallTimeoutMs,
+  };
 
   return async (ctx) => {
     const { req } = ctx;
@@ -168,6 +176,8 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
         if (ended) return;
         ended = true;
         clearInterval(pinger);
+        upward.stop();
+        downward.stop();
         unregister();
         closeSide(client, toClient);
         closeSide(upstreamSocket, toUpstream);
@@ -180,7 +190,26 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       };
       closeNow = (code, reason) => end({ code, reason }, { code: 1001, reason: '' });
 
+      // RFC 6455 §7.4.1 1013 "Try Again Later": the side that never took what was queued for it is
+      // dropped for a temporary condition (the gateway's bound on what it holds), not for breaking a
+      // policy (1008) — it may reconnect. It will likely never read the frame; the close bound ends it.
+      const upward = new MessageFlow(client, upstreamSocket, upstreamWires.get(upstreamSocket) ?? null, flowLimits, () => {
+        end({ code: 1013, reason: 'upstream too slow' }, { code: 1013, reason: '' });
+      });
+      const downward = new MessageFlow(upstreamSocket, client, socket, flowLimits, () => {
+        end({ code: 1013, reason: '' }, { code: 1001, reason: '' });
+      });
+
+      let pausesAtPing = 0;
       const pinger = setInterval(() => {
+        const pauses = upward.pauses + downward.pauses;
+        if (upward.paused || downward.paused || pauses !== pausesAtPing) {
+          // A pong cannot be seen while the browser is not read, nor sent before it has read what
+          // was queued ahead of the ping: while the relay holds back, the stall bound watches it.
+          pausesAtPing = pauses;
+          answered = true;
+          return;
+        }
         if (!answered) {
           client.terminate();
           end(null, { code: 1001, reason: '' });
@@ -195,7 +224,12 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
       });
 
       client.on('message', (data: RawData, isBinary: boolean) => {
-        if (live) {
+        // A message proves the browser alive as well as a pong, which may be queued behind it.
+        answered = true;
+        // Messages of one read arrived together: the first of them records the activity for all
+        // (one clock read per read, not per message). Its time is the earliest of theirs, so the
+        // idle deadline can only come sooner, by the time one read takes to relay, never later.
+        if (live && !upward.batching) {
           const writing = deps.touch(live.session);
           writing?.then((stillLive) => {
             if (!stillLive) end({ code: 4401, reason: 'session ended' }, { code: 1001, reason: '' });
@@ -203,7 +237,7 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
             deps.logger.warn({ requestId: ctx.requestId, err: errorFields(error) }, 'could not record WebSocket activity');
           });
         }
-        upstreamSocket.send(data as Buffer, { binary: isBinary });
+        upward.forward(data as Buffer, isBinary);
       });
       const patterns = credential.leakPatterns;
       upstreamSocket.on('message', (data: RawData, isBinary: boolean) => {
@@ -213,7 +247,7 @@ export function webSocketRelay(route: CompiledRoute, deps: WebSocketRelayDeps): 
           end({ code: 1008, reason: 'upstream message withheld' }, { code: 1008, reason: '' });
           return;
         }
-        client.send(data as Buffer, { binary: isBinary });
+        downward.forward(data as Buffer, isBinary);
       });
 
       client.on('close', (code: number, reason: Buffer) => {
@@ -281,6 +315,9 @@ function offeredProtocols(header: string | undefined): string[] {
   return header.split(',').map((p) => p.trim()).filter((p) => p !== '');
 }
 
+/** The upstream WebSocket's TCP (or TLS) connection, from its handshake response: the relay corks it. */
+const upstreamWires = new WeakMap<WebSocket, Duplex>();
+
 /** Opens the upstream's WebSocket; anything but a 101 is 502, a handshake timeout 504. */
 function connect(url: string, protocols: string[], options: ClientOptions, failed: (error: NodeJS.ErrnoException) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -297,6 +334,9 @@ function connect(url: string, protocols: string[], options: ClientOptions, faile
       upstream.on('error', () => undefined);
       failed(Object.assign(new Error(`the upstream answered ${response.statusCode}`), { code: 'UNEXPECTED_RESPONSE' }));
       reject(new GatewayError('upstream_unavailable'));
+    });
+    upstream.once('upgrade', (response) => {
+      upstreamWires.set(upstream, response.socket);
     });
     upstream.once('open', () => {
       // Paused until the browser's side is open and listening: a message the upstream sends right

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
-import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/app/create-gateway.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
 import { openServices } from '../../src/app/open-services.js';
@@ -43,6 +43,8 @@ export interface TestGatewayOptions {
   secrets?: Record<string, string>;
   /** The WebSocket ping interval (default 30 s): ping tests shorten it rather than wait. */
   webSocketPingIntervalMs?: number;
+  /** WebSocket backpressure limits: backpressure tests shorten the stall bound rather than wait. */
+  webSocketFlow?: GatewayOptions['webSocketFlow'];
 }
 
 /** The default test configuration's upstream: `api`, with a static bearer secret (`api-token`). */
@@ -80,7 +82,7 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
     logText += chunk.toString('utf8');
   });
   const logger = createLogger({ destination: logStream });
-  const gateway = await createGatewayWithSecret(config, clock, logger, options.secret ?? SECRET, options.secrets ?? {}, options.webSocketPingIntervalMs);
+  const gateway = await createGatewayWithSecret(config, clock, logger, options.secret ?? SECRET, options.secrets ?? {}, options);
   for (const user of options.users ?? [{ name: 'alice', roles: ['user'] }]) {
     await gateway.services.accounts.add({ name: user.name, roles: user.roles ?? ['user'], password: user.password ?? PASSWORD, requireReset: user.requireReset ?? false }, { user: 'test' });
   }
@@ -99,10 +101,14 @@ export async function startGateway(options: TestGatewayOptions): Promise<TestGat
 }
 
 /** The secret must be stored before the gateway starts: an upstream naming a missing secret is a configuration error. */
-async function createGatewayWithSecret(config: GatewayConfig, clock: ManualClock, logger: Logger, secret: string, more: Record<string, string>, webSocketPingIntervalMs: number | undefined): Promise<Gateway> {
+async function createGatewayWithSecret(config: GatewayConfig, clock: ManualClock, logger: Logger, secret: string, more: Record<string, string>, relay: Pick<GatewayOptions, 'webSocketPingIntervalMs' | 'webSocketFlow'>): Promise<Gateway> {
   const setup = await openServices(config, { createMasterKey: true, clock });
   await setup.secrets.set('api-token', secret, { user: 'test' });
   for (const [name, value] of Object.entries(more)) await setup.secrets.set(name, value, { user: 'test' });
   await setup.close();
-  return createGateway({ config, clock, logger, ...(webSocketPingIntervalMs !== undefined ? { webSocketPingIntervalMs } : {}) });
+  return createGateway({
+    config, clock, logger,
+    ...(relay.webSocketPingIntervalMs !== undefined ? { webSocketPingIntervalMs: relay.webSocketPingIntervalMs } : {}),
+    ...(relay.webSocketFlow !== undefined ? { webSocketFlow: relay.webSocketFlow } : {}),
+  });
 }

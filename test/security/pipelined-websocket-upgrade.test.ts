@@ -49,4 +49,30 @@ describe('a WebSocket upgrade pipelined behind a slow request', () => {
     env.upstream.handle(null);
     expect((await call(env.gw.url, '/api/after', { session: alice })).status).toBe(200);
   });
+
+  it('behind two slow requests, waits for both answers (200, 200, then 101)', async () => {
+    const alice = await login(env.gw.url);
+    env.upstream.handle((_req, res) => setTimeout(() => res.end('{"slow":true}'), 300));
+    const url = new URL(env.gw.url);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write([
+      'GET /api/slow1 HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
+      'GET /api/slow2 HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
+      'GET /ws/echo HTTP/1.1', `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
+      'Origin: http://localhost:8080', `Cookie: gatehouse=${alice}`, '', '',
+    ].join('\r\n'));
+    const deadline = Date.now() + 5_000;
+    while (!/HTTP\/1\.1 101/.test(text) && Date.now() < deadline) await sleep(10);
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual([200, 200, 101]);
+    socket.destroy();
+    env.upstream.handle(null);
+    expect((await call(env.gw.url, '/api/after', { session: alice })).status).toBe(200);
+  });
 });
