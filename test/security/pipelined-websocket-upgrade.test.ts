@@ -14,7 +14,7 @@ import { liveUpstream, useWebSocketUpstream } from '../helpers/websocket.js';
  * for that response, then be checked and relayed like any other (SPEC §10).
  */
 
-const ws = useWebSocketUpstream();
+const ws = useWebSocketUpstream({ reset: true });
 
 const env = useGateway((upstream) => ({
   config: {
@@ -24,33 +24,10 @@ const env = useGateway((upstream) => ({
 }));
 
 describe('a WebSocket upgrade pipelined behind a slow request', () => {
-  it('is answered after that response (200, then 101), and the gateway keeps serving', async () => {
-    const alice = await login(env.gw.url);
-    env.upstream.handle((_req, res) => setTimeout(() => res.end('{"slow":true}'), 400));
-    const url = new URL(env.gw.url);
-    const socket = connect(Number(url.port), url.hostname);
-    socket.on('error', () => undefined);
-    let text = '';
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-    });
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write([
-      'GET /api/slow HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
-      'GET /ws/echo HTTP/1.1', `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
-      'Origin: http://localhost:8080', `Cookie: gatehouse=${alice}`, '', '',
-    ].join('\r\n'));
-    const deadline = Date.now() + 5_000;
-    while (!/HTTP\/1\.1 101/.test(text) && Date.now() < deadline) await sleep(10);
-    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual([200, 101]);
-    expect(ws.upstream.handshakes).toHaveLength(1);
-    socket.destroy();
-    env.upstream.handle(null);
-    expect((await call(env.gw.url, '/api/after', { session: alice })).status).toBe(200);
-  });
-
-  it('behind two slow requests, waits for both answers (200, 200, then 101)', async () => {
+  it.each([
+    { ahead: 1, answers: [200, 101] },
+    { ahead: 2, answers: [200, 200, 101] },
+  ])('behind $ahead slow request(s), is answered after all of them ($answers), and the gateway keeps serving', async ({ ahead, answers }) => {
     const alice = await login(env.gw.url);
     env.upstream.handle((_req, res) => setTimeout(() => res.end('{"slow":true}'), 300));
     const url = new URL(env.gw.url);
@@ -61,16 +38,17 @@ describe('a WebSocket upgrade pipelined behind a slow request', () => {
       text += chunk.toString('latin1');
     });
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const slow = Array.from({ length: ahead }, (_, i) => [`GET /api/slow${i} HTTP/1.1`, `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '']);
     socket.write([
-      'GET /api/slow1 HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
-      'GET /api/slow2 HTTP/1.1', `Host: ${url.host}`, `Cookie: gatehouse=${alice}`, 'X-CSRF: 1', '', '',
+      ...slow.flat(),
       'GET /ws/echo HTTP/1.1', `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
       `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
       'Origin: http://localhost:8080', `Cookie: gatehouse=${alice}`, '', '',
     ].join('\r\n'));
     const deadline = Date.now() + 5_000;
     while (!/HTTP\/1\.1 101/.test(text) && Date.now() < deadline) await sleep(10);
-    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual([200, 200, 101]);
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))).toEqual(answers);
+    expect(ws.upstream.handshakes).toHaveLength(1);
     socket.destroy();
     env.upstream.handle(null);
     expect((await call(env.gw.url, '/api/after', { session: alice })).status).toBe(200);

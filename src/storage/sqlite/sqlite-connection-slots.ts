@@ -1,22 +1,9 @@
 import type { Database, Statement, Transaction } from 'better-sqlite3';
 import { checkSlot, type ConnectionSlots } from '../../realtime/connection-slots.js';
-import { StoreUnavailableError } from '../store-unavailable-error.js';
+import { answeringOrUnavailable as call } from './sqlite-outage.js';
 
 /** The database's clock in milliseconds, the one live_nodes' heartbeats are written with (sqlite-node-registry.ts). */
 const nowMs = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
-
-/** The file cannot answer now (its write lock held past busy_timeout, a failing disk): the relay answers 503. */
-const outage = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
-
-function call<T>(work: () => T): T {
-  try {
-    return work();
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && outage.test(code)) throw new StoreUnavailableError(code, { cause: error });
-    throw error;
-  }
-}
 
 /**
  * ConnectionSlots on SQLite (migration 15). `take` counts and inserts in one BEGIN IMMEDIATE

@@ -1,23 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { checkFailure, checkLease, type LeaseState, type LeaseStore } from '../../cluster/lease-store.js';
-import { StoreUnavailableError } from '../store-unavailable-error.js';
-
-/**
- * The file cannot answer now (another process held its write lock past busy_timeout, a full or
- * failing disk), as opposed to a statement that is wrong: single-flight.ts's callers answer 503.
- * https://www.sqlite.org/rescode.html
- */
-const outage = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
-
-function call<T>(work: () => T): T {
-  try {
-    return work();
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && outage.test(code)) throw new StoreUnavailableError(code, { cause: error });
-    throw error;
-  }
-}
+import { answeringOrUnavailable as call } from './sqlite-outage.js';
 
 /** LeaseStore on SQLite (migration 12): one statement per verb, so each is atomic under the file's write lock. */
 export class SqliteLeaseStore implements LeaseStore {
