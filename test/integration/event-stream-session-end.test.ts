@@ -29,7 +29,7 @@ let gw: TestGateway;
 
 /** Each kind has users of its own, so that a password or a lock of one run does not reach the other's. */
 const userOf = (name: string, kind: HeldKind): string => `${name}-${kind === 'WebSocket' ? 'ws' : 'es'}`;
-const names = ['alice', 'bob', 'carol', 'dave', 'frank', 'erin'];
+const names = ['alice', 'bob', 'carol', 'dave', 'frank', 'erin', 'gina', 'hank', 'ivan'];
 
 beforeAll(async () => {
   upstream = await startUpstream();
@@ -116,6 +116,17 @@ describe.each(heldKinds)('a revoked session\'s %s is closed within 1 s, and anot
     const other = await bystander();
     const held = [await hold(await login(gw.url, user('frank'))), await hold(await login(gw.url, user('frank')))];
     await allCloseWithin1s(held, () => cli(['user', 'passwd', user('frank'), '--password-stdin'], `${newPassword}\n`));
+    await other.alive();
+  });
+
+  it.each([
+    { command: 'require-reset', name: 'gina' },
+    { command: 'mfa-reset', name: 'hank' },
+    { command: 'remove', name: 'ivan' },
+  ])('gatehouse user $command, every session of the user', async ({ command, name }) => {
+    const other = await bystander();
+    const held = [await hold(await login(gw.url, user(name))), await hold(await login(gw.url, user(name)))];
+    await allCloseWithin1s(held, () => cli(['user', command, user(name)], ''));
     await other.alive();
   });
 
