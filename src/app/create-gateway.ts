@@ -13,6 +13,7 @@ import type { Endpoint } from '../http/endpoint.js';
 import { healthEndpoints } from '../http/health-endpoints.js';
 import { jwksEndpoint } from '../http/jwks-endpoint.js';
 import { createResponder } from '../http/respond.js';
+import { InFlight } from '../http/in-flight.js';
 import type { Runtime } from '../http/runtime.js';
 import { listen, type ListeningServer } from '../http/server.js';
 import { StaticSite } from '../http/static-site.js';
@@ -86,6 +87,12 @@ export interface Gateway {
    * log entries older than an hour. Tests move the clock and call it.
    */
   housekeep(): Promise<void>;
+  /**
+   * Swaps the routes, upstreams, rate rules, IP lists and static site for those of `next` (SIGHUP,
+   * SPEC §11; app/reload.ts checked everything else). Requests in flight end with what they began
+   * with. Throws ConfigError, and changes nothing, when a secret `next` names is not stored.
+   */
+  reload(next: GatewayConfig): Promise<void>;
   /** Drains in-flight requests, then closes WebSockets (1001) and event streams, the listener, upstream pools and (if it opened it) the store. */
   stop(): Promise<void>;
 }
@@ -105,8 +112,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const missing = await credentials.load();
   if (missing.length > 0) {
     await services.close();
-    const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
-    throw new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
+    throw missingSecrets(config, missing);
   }
   // (An OIDC provider's clientSecret is among the referenced secrets: a missing one is reported above.)
   for (const provider of config.oidc.providers.filter((p) => p.allowInsecureHttp && p.issuer.startsWith('http:'))) {
@@ -121,19 +127,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   }
 
-  const assertions = new Map<string, UpstreamAssertion>(config.upstreams.filter((u) => u.assertion).map((u) => [u.name, upstreamAssertion({
-    keys: services.signingKeys,
-    issuer: config.server.publicOrigin,
-    upstreamUrl: u.url,
-    clock: services.clock,
-    random: services.random,
-  })]));
-
-  const forwarders = new Map(config.upstreams.map((u) => [u.name, new Forwarder(u, { tls: upstreamTls(u) })]));
-  for (const upstream of config.upstreams.filter((u) => u.tls?.dangerouslyDisableCertificateVerification)) {
-    logger.warn({ upstream: upstream.name }, 'upstream certificate verification is OFF (tls.dangerouslyDisableCertificateVerification): anyone on the network path can pose as this upstream and receive its secret');
-  }
-  const routes = new RouteTable(config.routes);
   const providerClients = new ProviderClients({ providers: config.oidc.providers, secret: (name) => services.secrets.reveal(name), logger, clock: services.clock });
   const refresher = new TokenRefresher({
     store: services.store.oidc,
@@ -156,39 +149,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const connectionsWatch = new SessionConnectionsWatch({ connections: openConnections, sessions: services.sessions, memory: services.sessionMemory!.memory, clock: services.clock, logger });
   // SPEC §10: at most 20 open WebSockets per session across workers and nodes, counted in the store (decision 0015).
   const socketSlots = new SessionSocketSlots({ slots: services.store.connectionSlots, nodeId: services.sessionMemory!.nodeId, logger });
-  const routeEndpoints = routes.routes.map((route, index): Endpoint => {
-    const upstream = config.upstreams.find((u) => u.name === route.config.upstream)!;
-    const endpoint = proxyEndpoint(index, route, {
-      forwarder: forwarders.get(route.config.upstream)!,
-      credentials,
-      audit: services.audit,
-      logger,
-      maxBodySize: config.server.maxBodySize,
-      publicOrigin: config.server.publicOrigin,
-      assertion: assertions.get(route.config.upstream) ?? null,
-      exchanger,
-      openConnections,
-    });
-    if (!route.config.websocket) return endpoint;
-    return {
-      ...endpoint,
-      websocket: webSocketRelay(route, {
-        upstream,
-        credentials,
-        exchanger,
-        connections: openConnections,
-        slots: socketSlots,
-        audit: services.audit,
-        logger,
-        publicOrigin: config.server.publicOrigin,
-        assertion: assertions.get(route.config.upstream) ?? null,
-        tls: upstreamTls(upstream),
-        touch: (session) => services.sessions.touch(session),
-        ...(options.webSocketPingIntervalMs !== undefined ? { pingIntervalMs: options.webSocketPingIntervalMs } : {}),
-        ...(options.webSocketFlow !== undefined ? { flow: options.webSocketFlow } : {}),
-      }),
-    };
-  });
   const cookie = sessionCookiePolicy(config.server.publicOrigin, config.session.sameSite);
   // The throttle's failures and holds are durable on both engines (SPEC §8, "Where state lives": a
   // Redis restart loses no login throttle, and a restart of this node none either). A login costs
@@ -252,36 +212,101 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ? new ChannelProbe({ channel: services.store.channel, nodeId: services.sessionMemory!.nodeId, logger })
     : null;
   const blockMemory = blockMemoryFor(config, services, probe);
-  const rateRules = new RateRules(config.limits, {
-    counters,
-    blocks: blockMemory ?? services.store.blocks,
-    clock: services.clock,
-    audit: services.audit,
-    revoke: async (live, reason, at) => {
-      await services.sessions.revoke(live.session, { user: 'gatehouse', ip: at.ip, requestId: at.requestId }, reason);
-    },
-  });
+  // SPEC §11: what SIGHUP swaps is built here, from the routes, upstreams, rules, IP lists and static site.
+  // An upstream whose settings did not change keeps its pool (and its warm connections).
+  const traffic = (next: GatewayConfig, credentials: UpstreamCredentials, previous: Traffic | null): Traffic => {
+    const assertions = new Map<string, UpstreamAssertion>(next.upstreams.filter((u) => u.assertion).map((u) => [u.name, upstreamAssertion({
+      keys: services.signingKeys,
+      issuer: config.server.publicOrigin,
+      upstreamUrl: u.url,
+      clock: services.clock,
+      random: services.random,
+    })]));
 
-  const runtime: Runtime = {
+    const forwarders = new Map(next.upstreams.map((u) => [u.name, previous?.reusable(u) ?? new Forwarder(u, { tls: upstreamTls(u) })]));
+    for (const upstream of next.upstreams.filter((u) => u.tls?.dangerouslyDisableCertificateVerification && !previous?.reusable(u))) {
+      logger.warn({ upstream: upstream.name }, 'upstream certificate verification is OFF (tls.dangerouslyDisableCertificateVerification): anyone on the network path can pose as this upstream and receive its secret');
+    }
+    const routes = new RouteTable(next.routes);
+    const routeEndpoints = routes.routes.map((route, index): Endpoint => {
+      const upstream = next.upstreams.find((u) => u.name === route.config.upstream)!;
+      const endpoint = proxyEndpoint(index, route, {
+        forwarder: forwarders.get(route.config.upstream)!,
+        credentials,
+        audit: services.audit,
+        logger,
+        maxBodySize: config.server.maxBodySize,
+        publicOrigin: config.server.publicOrigin,
+        assertion: assertions.get(route.config.upstream) ?? null,
+        exchanger,
+        openConnections,
+      });
+      if (!route.config.websocket) return endpoint;
+      return {
+        ...endpoint,
+        websocket: webSocketRelay(route, {
+          upstream,
+          credentials,
+          exchanger,
+          connections: openConnections,
+          slots: socketSlots,
+          audit: services.audit,
+          logger,
+          publicOrigin: config.server.publicOrigin,
+          assertion: assertions.get(route.config.upstream) ?? null,
+          tls: upstreamTls(upstream),
+          touch: (session) => services.sessions.touch(session),
+          ...(options.webSocketPingIntervalMs !== undefined ? { pingIntervalMs: options.webSocketPingIntervalMs } : {}),
+          ...(options.webSocketFlow !== undefined ? { flow: options.webSocketFlow } : {}),
+        }),
+      };
+    });
+    const rateRules = new RateRules(next.limits, {
+      counters,
+      blocks: blockMemory ?? services.store.blocks,
+      clock: services.clock,
+      audit: services.audit,
+      revoke: async (live, reason, at) => {
+        await services.sessions.revoke(live.session, { user: 'gatehouse', ip: at.ip, requestId: at.requestId }, reason);
+      },
+    });
+    const settings = new Map(next.upstreams.map((u) => [u.name, JSON.stringify(u)]));
+    return {
+      config: next,
+      credentials,
+      forwarders,
+      routes,
+      routeEndpoints,
+      rateRules,
+      ipRules: new IpRules(next.ipRules),
+      staticSite: next.static ? new StaticSite(next.static, respond) : null,
+      inFlight: new InFlight(),
+      reusable: (u) => (settings.get(u.name) === JSON.stringify(u) ? forwarders.get(u.name) ?? null : null),
+    };
+  };
+  let parts = traffic(config, credentials, null);
+
+  let runtime: Runtime = {
     config,
     services,
     logger,
     accessLog: accessLogger(logger),
     respond,
     cookie,
-    ipRules: new IpRules(config.ipRules),
+    ipRules: parts.ipRules,
     hosts: hostPolicy(config.server.publicOrigin, config.server.allowedHosts),
     trustedProxies: new CidrSet(config.server.trustedProxies),
     ownEndpoints,
     ownItemEndpoints,
-    routes,
-    routeEndpoints,
-    staticSite: config.static ? new StaticSite(config.static, respond) : null,
-    rateRules,
+    routes: parts.routes,
+    routeEndpoints: parts.routeEndpoints,
+    staticSite: parts.staticSite,
+    rateRules: parts.rateRules,
     counters,
     refusals,
     userTokens: config.oidc.providers.length > 0 ? userTokens : null,
     requestIds: requestIdSource(services.random),
+    inFlight: parts.inFlight,
   };
 
   // Each distinct counter store once (the throttle's is the rules' with several SQLite workers).
@@ -289,7 +314,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const nodes = new NodeListener({
     channel: services.store.channel,
-    refresh: { secrets: () => credentials.load(), keys: () => services.signingKeys.refresh(), blocks: async () => blockMemory?.changed() },
+    refresh: { secrets: () => parts.credentials.load(), keys: () => services.signingKeys.refresh(), blocks: async () => blockMemory?.changed() },
     logger,
   });
 
@@ -309,9 +334,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let listening: ListeningServer | null = null;
   let purge: NodeJS.Timeout | null = null;
   let stopHearingStatus: (() => void) | null = null;
+  let retiring: Promise<unknown> = Promise.resolve();
   const gateway: Gateway = {
     services,
-    runtime,
+    get runtime() {
+      return runtime;
+    },
     nodes,
     follower,
     exchanger,
@@ -336,8 +364,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await follower.start();
       connectionsWatch.start();
       probe?.start();
-      listening = await listen(runtime);
-      credentials.startRefreshing();
+      listening = await listen(runtime, () => runtime);
+      parts.credentials.startRefreshing();
       nodes.start();
       services.signingKeys.start();
       purge = setInterval(() => {
@@ -345,6 +373,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }, 60_000);
       purge.unref();
       logger.info({ url: gateway.url, publicOrigin: config.server.publicOrigin, routes: config.routes.length }, 'gatehouse listening');
+    },
+    async reload(next) {
+      const fresh = new UpstreamCredentials(next, services.secrets, logger);
+      // SPEC §11: a secret a new upstream names must be stored, as at start.
+      const absent = await fresh.load();
+      if (absent.length > 0) throw missingSecrets(next, absent);
+      const old = parts;
+      parts = traffic(next, fresh, old);
+      // One assignment: a request takes the runtime once, at its start (http/server.ts), so it ends
+      // with the parts it began with, and every later one sees only the new ones.
+      runtime = {
+        ...runtime,
+        config: { ...runtime.config, upstreams: next.upstreams, routes: next.routes, limits: next.limits, ipRules: next.ipRules, static: next.static },
+        routes: parts.routes,
+        routeEndpoints: parts.routeEndpoints,
+        ipRules: parts.ipRules,
+        staticSite: parts.staticSite,
+        rateRules: parts.rateRules,
+        inFlight: parts.inFlight,
+      };
+      if (listening) fresh.startRefreshing();
+      old.credentials.stop();
+      // Pools of upstreams that changed or left close once the requests begun with them have ended;
+      // open WebSockets hold their own upstream socket and event streams their own request.
+      const dropped = [...old.forwarders.values()].filter((f) => ![...parts.forwarders.values()].includes(f));
+      retiring = Promise.all([retiring, old.inFlight.idle().then(() => Promise.all(dropped.map((f) => f.close())))]);
     },
     async housekeep() {
       const now = services.clock.now();
@@ -371,7 +425,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async stop() {
       if (purge) clearInterval(purge);
-      credentials.stop();
+      parts.credentials.stop();
       nodes.stop();
       stopHearingStatus?.();
       blockMemory?.stop();
@@ -385,11 +439,33 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       probe?.stop();
       await connectionsWatch.stop();
       await follower.stop();
-      await Promise.all([...forwarders.values()].map((f) => f.close()));
+      await Promise.all([...parts.forwarders.values()].map((f) => f.close()));
+      await retiring;
       await services.close();
     },
   };
   return gateway;
+}
+
+/** The parts of a gateway built from the configuration that SIGHUP swaps (SPEC §11). */
+interface Traffic {
+  config: GatewayConfig;
+  credentials: UpstreamCredentials;
+  forwarders: Map<string, Forwarder>;
+  routes: RouteTable;
+  routeEndpoints: Endpoint[];
+  rateRules: RateRules;
+  ipRules: IpRules;
+  staticSite: StaticSite | null;
+  /** The requests begun with these parts. */
+  inFlight: InFlight;
+  /** This generation's pool for `upstream` if its settings are unchanged, else null. */
+  reusable(upstream: UpstreamConfig): Forwarder | null;
+}
+
+function missingSecrets(config: GatewayConfig, missing: string[]): ConfigError {
+  const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
+  return new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
 }
 
 /** The upstream's CA and client certificate files, read once at start (SPEC §7: verify it, mTLS). */

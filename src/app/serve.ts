@@ -5,6 +5,7 @@ import { createLogger, flushLogger, type Logger } from '../log/logger.js';
 import { createGateway } from './create-gateway.js';
 import { openServices } from './open-services.js';
 import { workerCount } from './worker-count.js';
+import { SighupReload } from './reload.js';
 import { errorFields } from '../log/error-fields.js';
 
 export interface ServeOptions {
@@ -31,6 +32,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     throw error;
   }
   const { config } = loaded;
+  // SPEC §11: SIGHUP reloads the file; caught from here on, so a signal during startup ends nothing.
+  const sighup = new SighupReload();
   const workers = workerCount(config);
   // JSON lines go to the given stdout; process.stdout gets pino's faster asynchronous writer.
   const root = createLogger(options.stdout === process.stdout ? {} : { destination: options.stdout });
@@ -43,14 +46,17 @@ export async function runServe(options: ServeOptions): Promise<number> {
     const services = await openServices(config, { createMasterKey: true, env: options.env, logger });
     await services.signingKeys.init();
     await services.close();
+    sighup.forwardToWorkers(logger);
     return supervise(workers, logger);
   }
 
   const gateway = await createGateway({ config, createMasterKey: true, env: options.env, logger });
   await gateway.start();
+  sighup.reloadInto(loaded.file, gateway, logger);
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'draining in-flight requests');
+      sighup.stop();
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       if (cluster.isWorker) {

@@ -11,6 +11,7 @@ import type { RateRules } from '../rules/rate-rules.js';
 import type { SessionCookiePolicy } from '../security/cookies.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import type { Endpoint } from './endpoint.js';
+import type { InFlight } from './in-flight.js';
 import type { Responder } from './respond.js';
 import type { StaticSite } from './static-site.js';
 
@@ -44,4 +45,6 @@ export interface Runtime {
   userTokens?: UserTokens | null;
   /** X-Request-Id values. */
   requestIds: () => string;
+  /** This generation's requests in flight (SIGHUP swaps generations, app/reload.ts). */
+  inFlight?: InFlight;
 }

@@ -204,8 +204,12 @@ export interface ListeningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Creates the HTTP(S) listener for a runtime and starts listening. */
-export async function listen(rt: Runtime): Promise<ListeningServer> {
+/**
+ * Creates the HTTP(S) listener for a runtime and starts listening. `current` is the runtime a new
+ * request or upgrade is answered with (SIGHUP swaps it, app/reload.ts): each takes it once, at its
+ * start, and keeps it to the end; `rt` fixes what cannot change while running (address, TLS).
+ */
+export async function listen(rt: Runtime, current: () => Runtime = () => rt): Promise<ListeningServer> {
   const options: ServerOptions = {
     maxHeaderSize,
     // Never relax llhttp: the lenient parser is what request smuggling exploits (CVE-2022-32215).
@@ -222,14 +226,17 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
     const socket = req.socket;
+    const now = current();
+    now.inFlight?.enter();
     answering.started(socket);
     // 'close' follows 'finish' (or comes alone when the client went away), by then the response
     // has let go of the socket, which may carry the next answer.
     res.once('close', () => {
       inFlight--;
       answering.finished(socket);
+      now.inFlight?.leave();
     });
-    void handleRequest(req, res, rt);
+    void handleRequest(req, res, now);
   };
   const server: Server = tls
     ? createHttpsServer({ ...options, ...serverTls, cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler) as unknown as Server
@@ -250,11 +257,13 @@ export async function listen(rt: Runtime): Promise<ListeningServer> {
       // Stopping: a socket opened now would only be closed again with 1001 (SPEC §10).
       if (stopping) writeRawError(socket as Socket, 'not_ready', rt.requestIds(), rt.respond.base);
       else {
-        handleUpgrade(req, socket, head, rt).catch((error: unknown) => {
+        const now = current();
+        now.inFlight?.enter();
+        handleUpgrade(req, socket, head, now).catch((error: unknown) => {
           // Not silent: an upgrade that fails outside the pipeline's own answers is a bug to see.
-          rt.logger.error({ err: describe(error) }, 'WebSocket upgrade failed');
+          now.logger.error({ err: describe(error) }, 'WebSocket upgrade failed');
           socket.destroy();
-        });
+        }).finally(() => now.inFlight?.leave());
       }
     };
     // An upgrade pipelined behind requests still being answered (RFC 9112 §9.3.2) waits for those

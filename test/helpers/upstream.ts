@@ -17,6 +17,8 @@ export interface TestUpstream {
   port: number;
   seen: SeenRequest[];
   handle(handler: UpstreamHandler | null): void;
+  /** TCP connections open to it now (a gateway's pool closing shows here). */
+  openConnections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startUpstream(): Promise<TestUpstream> {
     handle: (h) => {
       handler = h;
     },
+    openConnections: () => new Promise<number>((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count)))),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

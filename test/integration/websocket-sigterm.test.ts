@@ -25,7 +25,8 @@ import { echo, nextMessage, openSocket, useWebSocketUpstream, type SocketBehavio
  * test lets go. Order is proven from this process's clock (performance.now()), which the upstreams
  * and clients share: nothing closes before the upstream released the HTTP answers.
  *
- * Reload (SIGHUP, SPEC §11, "no connection dropped") does not exist yet (issue 15): not tested here.
+ * Reload (SIGHUP, SPEC §11, "no connection dropped") keeping WebSockets and event streams open:
+ * test/integration/reload.test.ts.
  */
 
 const password = 'a long enough password';
