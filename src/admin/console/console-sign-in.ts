@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { LoginThrottle } from '../../accounts/login-throttle.js';
+import type { UserRecord } from '../../accounts/user-store.js';
+import type { Services } from '../../app/open-services.js';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { headerText, tooManyAttempts } from '../../http/auth-support.js';
+import { readJson } from '../../http/read-json.js';
+import type { Responder } from '../../http/respond.js';
+import { buildClearingCookie, buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../../security/cookies.js';
+import type { AdminRequestContext } from './admin-handler.js';
+import type { ConsoleGate } from './console-gate.js';
+
+const signInBody = z.strictObject({
+  username: z.string().min(1).max(256),
+  password: z.string().max(4096),
+  code: z.string().max(16),
+});
+
+export interface SignInDeps {
+  services: Services;
+  throttle: LoginThrottle;
+  gate: ConsoleGate;
+  cookie: SessionCookiePolicy;
+  respond: Responder;
+}
+
+/**
+ * POST /api/login: password and TOTP code in one step, through the same services as /auth/login and
+ * /auth/mfa/verify (AccountService, TotpService, LoginThrottle, SessionService), so the same
+ * throttling, replay refusal and session rules apply. The session is created with the second factor
+ * completed; only an `admin` with TOTP enrolled gets one. Passkey sign-in is not offered here yet.
+ */
+export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+  const { services, throttle, gate } = deps;
+  await gate.csrf(req, ctx, null);
+  const body = await readJson(req, signInBody, 16 * 1024);
+  let refusal: string | null = null;
+  const attempt = await throttle.guard(body.username, ctx.ip, async (): Promise<UserRecord | null> => {
+    const user = await services.accounts.authenticate(body.username, body.password);
+    if (!user) return null;
+    if (!user.roles.includes('admin')) refusal = 'not_admin';
+    else if (!(await services.totp.isEnrolled(user.name))) refusal = 'no_second_factor';
+    else if (user.passwordResetRequired) refusal = 'password_reset_required';
+    if (refusal !== null) return user;
+    // A wrong code counts as a failure for the account, as on /auth/mfa/verify (SPEC §5).
+    return (await services.totp.verify(user.name, body.code)) ? user : null;
+  });
+  if (attempt.outcome === 'throttled') throw tooManyAttempts(attempt.retryAfterSeconds);
+  if (attempt.outcome === 'failed') {
+    await services.audit.record('login_failed', gate.actor(ctx, body.username.slice(0, 64)), { console: true });
+    throw new GatewayError('invalid_credentials');
+  }
+  const user = attempt.value;
+  if (refusal !== null) {
+    await services.audit.record('admin_console_refused', gate.actor(ctx, user.name), { reason: refusal });
+    throw new GatewayError('forbidden', { message: 'The console is for administrators who completed a second factor.' });
+  }
+  // A console cookie presented before sign-in is never promoted (SPEC §4.2, session fixation).
+  const before = readSessionCookie(req.headers.cookie, deps.cookie.name);
+  if (before.kind === 'one') {
+    const live = await services.sessions.validate(before.value);
+    if (live) await services.sessions.revoke(live.session, gate.actor(ctx, live.user.name), 'new_login');
+  }
+  const issued = await services.sessions.create(user, { ip: ctx.ip, userAgent: headerText(req.headers['user-agent']) }, { mfaCompleted: true });
+  await services.accounts.recordLogin(user.name);
+  await services.audit.record('login_succeeded', gate.actor(ctx, user.name), { session: issued.session.handle, factors: 2, console: true });
+  deps.respond.json(res, 200, { user: { name: user.name, roles: user.roles } }, { 'set-cookie': buildSessionCookie(deps.cookie, issued.token) });
+}
+
+/** POST /api/logout: ends the console session; idempotent like /auth/logout. */
+export async function signOut(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+  await deps.gate.csrf(req, ctx, null);
+  const found = readSessionCookie(req.headers.cookie, deps.cookie.name);
+  if (found.kind === 'one') {
+    const live = await deps.services.sessions.validate(found.value);
+    if (live) await deps.services.sessions.end(live.session, deps.gate.actor(ctx, live.user.name));
+  }
+  deps.respond.empty(res, 204, { 'set-cookie': buildClearingCookie(deps.cookie) });
+}
