@@ -250,8 +250,8 @@ async function start() {
     return;
   }
   loginForm.hidden = true;
-  document.getElementById('nav').hidden = false;
   document.getElementById('who').textContent = me.user.name;
+  document.getElementById('nav').hidden = false;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('current', a.getAttribute('href') === location.pathname);
   main.replaceChildren();
   main.hidden = false;
