@@ -82,6 +82,7 @@ describe('admin console in Chromium', () => {
     await page.click('#login button[type=submit]');
     await page.locator('#nav').waitFor({ state: 'visible' });
     await until(() => page.textContent('#who')).toBe('root');
+    expect(await page.isVisible('#login')).toBe(false);
     const cookies = await page.context().cookies();
     expect(cookies.find((c) => c.name === 'gatehouse_admin')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
   });
