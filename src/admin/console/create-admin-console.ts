@@ -27,6 +27,9 @@ export interface AdminConsoleDeps {
  */
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/** Reads that are not the admin's activity: the page polls them on its own. */
+const passive = new Set(['/api/overview', '/api/session']);
+
 /** The pages: one HTML shell; console.js draws the page the path names. */
 const pages = new Set(['/', '/users', '/sessions', '/audit', '/blocks', '/secrets', '/config']);
 
@@ -77,6 +80,10 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminHandler {
       // State-changing calls pass the CSRF checks before the session is even read (SPEC §4.3).
       if (act) await gate.csrf(req, ctx, null);
       const live = await gate.session(req, ctx);
+      // Activity restarts the idle timeout, as on the public port; the overview's poll and the
+      // session check do not (like GET /auth/session), so a console left open still times out.
+      const writing = passive.has(path) ? null : services.sessions.touch(live.session);
+      if (writing && !(await writing)) throw new GatewayError('unauthenticated');
       const call = { req, res, url, live, actor: gate.actor(ctx, live.user.name) };
       if (exporting) {
         const body = Buffer.from(await auditExport(services, url));

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminKey, consoleCall, consoleSignIn, enrolTotp, startConsole, type TestConsole } from '../helpers/admin-console.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { call } from '../helpers/http.js';
+import { freePort } from '../helpers/processes.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+/** The console's HTTP contract (SPEC §11) without a browser: assets, session rules, API answers. */
+let upstream: TestUpstream;
+let gw: TestGateway;
+let konsole: TestConsole;
+let totpSecret: string;
+const minutes = (n: number): number => n * 60_000;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  const port = await freePort();
+  gw = await startGateway({ upstreamUrl: upstream.url, users: [{ name: 'root', roles: ['admin'] }, { name: 'alice' }], config: { admin: adminKey(port) } });
+  konsole = await startConsole(gw, port);
+  totpSecret = await enrolTotp(gw, 'root');
+});
+
+afterAll(async () => {
+  await konsole?.close();
+  await gw?.close();
+  await upstream?.close();
+});
+
+const signIn = (): Promise<string> => consoleSignIn(konsole.url, gw, 'root', totpSecret);
+
+describe('admin console: its files', () => {
+  it('serves the page, its script and uPlot with their content types and a strict CSP; no inline script, style or handler', async () => {
+    const types: Record<string, string> = {
+      '/': 'text/html; charset=utf-8',
+      '/users': 'text/html; charset=utf-8',
+      '/assets/console.js': 'text/javascript; charset=utf-8',
+      '/assets/console.css': 'text/css; charset=utf-8',
+      '/assets/uplot.js': 'text/javascript; charset=utf-8',
+      '/assets/uplot.css': 'text/css; charset=utf-8',
+    };
+    for (const [path, type] of Object.entries(types)) {
+      const reply = await call(konsole.url, path, { csrf: false });
+      expect(reply.status, path).toBe(200);
+      expect(reply.headers['content-type']).toBe(type);
+      expect(reply.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(reply.headers['content-security-policy']).not.toContain('unsafe-inline');
+      expect(reply.headers['x-content-type-options']).toBe('nosniff');
+    }
+    expect((await call(konsole.url, '/assets/uplot.js')).text).toContain('uPlot');
+    const html = (await call(konsole.url, '/')).text;
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
+    expect(html).not.toMatch(/<style|\sstyle=/i);
+  });
+
+  it('leaves paths that are not its own to the listener (404 there), e.g. /metrics', async () => {
+    expect((await call(konsole.url, '/metrics')).status).toBe(404);
+    expect((await call(konsole.url, '/api/nothing')).json().error.code).toBe('not_found');
+  });
+});
+
+describe('admin console: its session', () => {
+  it('sets an HttpOnly, SameSite=Strict cookie of its own name (no Secure on an http origin)', async () => {
+    const { reply } = await signInReply();
+    const set = reply.setCookie.find((c) => c.startsWith('gatehouse_admin='))!;
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/SameSite=Strict/);
+    expect(set).not.toMatch(/Secure|Domain/);
+  });
+
+  it('ends after the idle timeout; an action is activity, the overview poll is not', async () => {
+    const cookie = await signIn();
+    gw.clock.advance(minutes(20));
+    expect((await consoleCall(konsole.url, '/api/users', cookie)).status).toBe(200);
+    gw.clock.advance(minutes(20));
+    expect((await consoleCall(konsole.url, '/api/overview', cookie)).status).toBe(200);
+    gw.clock.advance(minutes(11));
+    expect((await consoleCall(konsole.url, '/api/users', cookie)).status).toBe(401);
+  });
+
+  it('is revoked like any session: the next request after `session revoke --user` gets 401', async () => {
+    const cookie = await signIn();
+    expect((await consoleCall(konsole.url, '/api/users', cookie)).status).toBe(200);
+    await gw.gateway.services.sessions.revokeUser('root', { user: 'cli' }, 'revoked_from_cli');
+    expect((await consoleCall(konsole.url, '/api/users', cookie)).status).toBe(401);
+  });
+
+  it('a wrong or replayed TOTP code is refused as invalid credentials and audited', async () => {
+    const reply = await call(konsole.url, '/api/login', { method: 'POST', body: { username: 'root', password: 'correct horse battery staple', code: '123456' } });
+    expect(reply.status).toBe(401);
+    expect(reply.json().error.code).toBe('invalid_credentials');
+    expect((await gw.gateway.services.store.audit.recent(1))[0]).toMatchObject({ type: 'login_failed', user: 'root', detail: { console: true } });
+  });
+});
+
+describe('admin console: its API', () => {
+  it("records the admin's name on an action and exports the audit log as JSON lines, filtered", async () => {
+    const cookie = await signIn();
+    expect((await consoleCall(konsole.url, '/api/users/lock', cookie, { method: 'POST', body: { name: 'alice' } })).status).toBe(204);
+    expect((await consoleCall(konsole.url, '/api/users/unlock', cookie, { method: 'POST', body: { name: 'alice' } })).status).toBe(204);
+    expect((await consoleCall(konsole.url, '/api/users/lock', cookie, { method: 'POST', body: { name: 'nobody' } })).status).toBe(404);
+    const exported = await consoleCall(konsole.url, '/api/audit.jsonl?type=user_locked&user=alice', cookie);
+    expect(exported.status).toBe(200);
+    expect(exported.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
+    const lines = exported.text.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ type: 'user_locked', user: 'alice', ip: '127.0.0.1', detail: { by: 'root' } });
+  });
+
+  it('sets a secret without ever answering its value, and refuses one too short for the leak guard', async () => {
+    const cookie = await signIn();
+    const value = 'console-set-value-7d1e';
+    const set = await consoleCall(konsole.url, '/api/secrets/set', cookie, { method: 'POST', body: { name: 'api-token', value } });
+    expect(set.status).toBe(204);
+    expect(set.text).toBe('');
+    expect(await gw.gateway.services.secrets.reveal('api-token')).toBe(value);
+    const listed = await consoleCall(konsole.url, '/api/secrets', cookie);
+    expect(listed.json().secrets.map((s: { name: string }) => s.name)).toContain('api-token');
+    expect(listed.text).not.toContain(value);
+    expect((await consoleCall(konsole.url, '/api/secrets/set', cookie, { method: 'POST', body: { name: 'x', value: 'short' } })).status).toBe(400);
+    expect(gw.logs()).not.toContain(value);
+  });
+});
+
+async function signInReply(): Promise<{ reply: Awaited<ReturnType<typeof call>> }> {
+  const { totpCode } = await import('../helpers/totp.js');
+  const reply = await call(konsole.url, '/api/login', { method: 'POST', body: { username: 'root', password: 'correct horse battery staple', code: totpCode(totpSecret, gw.clock.now()) } });
+  gw.clock.advance(30_000);
+  return { reply };
+}
