@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminKey, consoleCall, consoleSignIn, enrolTotp, startConsole, type TestConsole } from '../helpers/admin-console.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { call } from '../helpers/http.js';
-import { freePort } from '../helpers/processes.js';
+import { join } from 'node:path';
+import { freePort, gatehouse } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /** The console's HTTP contract (SPEC §11) without a browser: assets, session rules, API answers. */
@@ -119,6 +120,24 @@ describe('admin console: its API', () => {
     expect(listed.text).not.toContain(value);
     expect((await consoleCall(konsole.url, '/api/secrets/set', cookie, { method: 'POST', body: { name: 'x', value: 'short' } })).status).toBe(400);
     expect(gw.logs()).not.toContain(value);
+  });
+});
+
+describe('admin console and CLI (issue 15, item 5)', () => {
+  it('show the same active blocks: /api/blocks equals `gatehouse block list --json`', async () => {
+    const cookie = await signIn();
+    // The CLI runs on the real clock, the console on the test's (moved ahead by earlier tests): the
+    // blocks end well after both, or before both.
+    const until = Math.max(Date.now(), gw.clock.now()) + 3_600_000;
+    const ended = Math.min(Date.now(), gw.clock.now()) - 1;
+    await gw.gateway.services.store.blocks.add({ rule: 'per-ip', by: 'ip', key: '192.0.2.7', until });
+    await gw.gateway.services.store.blocks.add({ rule: 'per-user', by: 'user', key: 'alice', until: until + 1 });
+    await gw.gateway.services.store.blocks.add({ rule: 'per-ip', by: 'ip', key: '192.0.2.8', until: ended });
+    const shown = (await consoleCall(konsole.url, '/api/blocks', cookie)).json().blocks;
+    const cli = gatehouse(['--config', join(gw.dir, 'gatehouse.yaml'), 'block', 'list', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(shown).toEqual(JSON.parse(cli.stdout));
+    expect(shown.map((b: { key: string }) => b.key).sort()).toEqual(['192.0.2.7', 'alice']);
   });
 });
 
