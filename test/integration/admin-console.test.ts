@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminKey, consoleCall, consoleSignIn, enrolTotp, startConsole, type TestConsole } from '../helpers/admin-console.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { call } from '../helpers/http.js';
+import { call, login } from '../helpers/http.js';
+import { startSecondGateway } from '../helpers/second-gateway.js';
 import { join } from 'node:path';
 import { freePort, gatehouse } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -120,6 +121,28 @@ describe('admin console: its API', () => {
     expect(listed.text).not.toContain(value);
     expect((await consoleCall(konsole.url, '/api/secrets/set', cookie, { method: 'POST', body: { name: 'x', value: 'short' } })).status).toBe(400);
     expect(gw.logs()).not.toContain(value);
+  });
+});
+
+describe('admin console: effect on another gateway on the same store', () => {
+  it("a lock refuses the user's very next request there; a secret set reaches its upstream calls", async () => {
+    const other = await startSecondGateway(gw);
+    try {
+      const cookie = await signIn();
+      const alice = await login(other.url, 'alice');
+      expect((await call(other.url, '/api/things', { session: alice })).status).toBe(200);
+      expect((await consoleCall(konsole.url, '/api/users/lock', cookie, { method: 'POST', body: { name: 'alice' } })).status).toBe(204);
+      expect((await call(other.url, '/api/things', { session: alice })).status).toBe(401);
+      const value = 'console-set-for-both-31c9';
+      expect((await consoleCall(konsole.url, '/api/secrets/set', cookie, { method: 'POST', body: { name: 'api-token', value } })).status).toBe(204);
+      await expect.poll(async () => {
+        await call(other.url, '/api/public/x');
+        return upstream.seen.at(-1)?.headers.authorization;
+      }, { timeout: 10_000, interval: 200 }).toBe(`Bearer ${value}`);
+    } finally {
+      await other.close();
+      await gw.gateway.services.accounts.unlock('alice', { user: 'test' });
+    }
   });
 });
 
