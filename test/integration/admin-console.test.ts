@@ -124,6 +124,41 @@ describe('admin console: its API', () => {
   });
 });
 
+describe('admin console: users, sessions and audit filters', () => {
+  it('require-reset, mfa-reset and a session revoke act as the CLI does, each audited with the admin as actor', async () => {
+    const cookie = await signIn();
+    const alice = await login(gw.url, 'alice');
+    const sessions = (await consoleCall(konsole.url, '/api/sessions?user=alice', cookie)).json().sessions;
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ user: 'alice', ip: '127.0.0.1' });
+    expect((await consoleCall(konsole.url, '/api/sessions/revoke', cookie, { method: 'POST', body: { handle: sessions[0].id } })).status).toBe(204);
+    expect((await call(gw.url, '/api/things', { session: alice })).status).toBe(401);
+    const revoked = (await gw.gateway.services.store.audit.recent(5)).find((e) => e.type === 'session_revoked');
+    expect(revoked).toMatchObject({ user: 'alice', detail: { by: 'root', reason: 'revoked_from_console' } });
+
+    const aliceTotp = await enrolTotp(gw, 'alice');
+    expect(aliceTotp).not.toBe('');
+    expect((await consoleCall(konsole.url, '/api/users/mfa-reset', cookie, { method: 'POST', body: { name: 'alice' } })).status).toBe(204);
+    expect(await gw.gateway.services.totp.isEnrolled('alice')).toBe(false);
+
+    expect((await consoleCall(konsole.url, '/api/users/require-reset', cookie, { method: 'POST', body: { name: 'alice' } })).status).toBe(204);
+    const users = (await consoleCall(konsole.url, '/api/users?q=ali', cookie)).json().users;
+    expect(users).toEqual([expect.objectContaining({ name: 'alice', passwordResetRequired: true, mfaEnabled: false, locked: false })]);
+    await gw.gateway.services.accounts.setPassword('alice', 'correct horse battery staple', { user: 'test' });
+  });
+
+  it('filters the audit log by address and time', async () => {
+    const cookie = await signIn();
+    const from = new Date(gw.clock.now()).toISOString();
+    await call(gw.url, '/auth/login', { method: 'POST', body: { username: 'zed', password: 'wrong' } });
+    const byIp = (await consoleCall(konsole.url, `/api/audit?type=login_failed&ip=127.0.0.1&from=${encodeURIComponent(from)}`, cookie)).json().events;
+    expect(byIp.map((e: { user: string }) => e.user)).toEqual(['zed']);
+    expect((await consoleCall(konsole.url, '/api/audit?ip=192.0.2.200', cookie)).json().events).toEqual([]);
+    const before = new Date(gw.clock.now() - 3_600_000 * 24).toISOString();
+    expect((await consoleCall(konsole.url, `/api/audit?to=${encodeURIComponent(before)}`, cookie)).json().events).toEqual([]);
+  });
+});
+
 describe('admin console: effect on another gateway on the same store', () => {
   it("a lock refuses the user's very next request there; a secret set reaches its upstream calls", async () => {
     const other = await startSecondGateway(gw);
