@@ -36,8 +36,7 @@ describe('admin console: cross-site POST', () => {
     expect(reply.status).toBe(403);
     expect(reply.json().error.code).toBe('csrf_rejected');
     expect(await aliceLocked()).toBe(false);
-    const events = await gw.gateway.services.store.audit.recent(5);
-    expect(events.find((e) => e.type === 'csrf_rejected')).toMatchObject({ ip: '127.0.0.1', detail: { reason: 'missing_header', endpoint: 'admin.console' } });
+    await expect.poll(async () => (await gw.gateway.services.store.audit.recent(5)).find((e) => e.type === 'csrf_rejected')).toMatchObject({ ip: '127.0.0.1', detail: { reason: 'missing_header', endpoint: 'admin.console' } });
   });
 
   it('with X-CSRF but a foreign Origin (or the public origin): 403 csrf_rejected', async () => {

@@ -7,7 +7,6 @@ import { CidrSet } from '../../rules/address.js';
 import { buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../../security/cookies.js';
 import { checkCsrf } from '../../security/csrf.js';
 import type { LiveSession, SessionService } from '../../sessions/session-service.js';
-import type { AuditLog } from '../../audit/audit-log.js';
 import type { AdminRequestContext } from './admin-handler.js';
 
 /**
@@ -25,7 +24,6 @@ export { buildSessionCookie as buildAdminCookie };
 export interface GateDeps {
   admin: AdminConfig;
   sessions: SessionService;
-  audit: AuditLog;
   refusals: RefusalAudit;
   cookie: SessionCookiePolicy;
 }
@@ -70,10 +68,19 @@ export class ConsoleGate {
     if (!live) throw new GatewayError('unauthenticated');
     const reason = refusalOf(live);
     if (reason !== null) {
-      await this.#deps.audit.record('admin_console_refused', this.actor(ctx, live.user.name), { reason, session: live.session.handle });
+      await this.refused(ctx, live.user.name, reason);
       throw new GatewayError('forbidden');
     }
     return live;
+  }
+
+  /**
+   * A refused sign-in or request of someone who may not use the console (SPEC §11: audited). A user
+   * can repeat it at will with their own password or session, so it is audited at most once per
+   * address, reason and minute, like the other repeatable refusals (SPEC §6).
+   */
+  async refused(ctx: AdminRequestContext, user: string, reason: string): Promise<void> {
+    await this.#deps.refusals.record('admin_console_refused', reason, { user, ip: ctx.ip, requestId: ctx.requestId }, { reason });
   }
 
   actor(ctx: AdminRequestContext, user: string | null): AuditContext {

@@ -53,7 +53,7 @@ export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: Adm
   }
   const user = attempt.value;
   if (refusal !== null) {
-    await services.audit.record('admin_console_refused', gate.actor(ctx, user.name), { reason: refusal });
+    await gate.refused(ctx, user.name, refusal);
     throw new GatewayError('forbidden', { message: 'The console is for administrators who completed a second factor.' });
   }
   // A console cookie presented before sign-in is never promoted (SPEC §4.2, session fixation).

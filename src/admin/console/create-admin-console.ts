@@ -45,7 +45,7 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminHandler {
   const respond = createResponder(admin.publicOrigin.startsWith('https:'));
   const cookie = adminCookiePolicy(admin.publicOrigin);
   const refusals = new RefusalAudit({ audit: services.audit, counters: services.store.counters, clock: services.clock });
-  const gate = new ConsoleGate({ admin, sessions: services.sessions, audit: services.audit, refusals, cookie });
+  const gate = new ConsoleGate({ admin, sessions: services.sessions, refusals, cookie });
   const throttle = new LoginThrottle({ counters: services.store.throttle, clock: services.clock, settings: services.config.login });
   const signInDeps = { services, throttle, gate, cookie, respond };
   const api = consoleApi(services);
