@@ -7,6 +7,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { headerText, tooManyAttempts } from '../../http/auth-support.js';
 import { readJson } from '../../http/read-json.js';
 import type { Responder } from '../../http/respond.js';
+import type { PasskeyService } from '../../mfa/passkey-service.js';
 import { buildClearingCookie, buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../../security/cookies.js';
 import type { AdminRequestContext } from './admin-handler.js';
 import type { ConsoleGate } from './console-gate.js';
@@ -17,8 +18,17 @@ const signInBody = z.strictObject({
   code: z.string().max(16),
 });
 
+const passkeyOptionsBody = z.strictObject({ username: z.string().max(256).optional() });
+const passkeyBody = z.strictObject({ response: z.record(z.string(), z.unknown()) });
+
 export interface SignInDeps {
   services: Services;
+  /**
+   * Passkeys checked against the admin origin (the relying-party id is its host): a passkey
+   * registered on the public site works here when both origins share the host name (e.g.
+   * localhost:8080 and localhost:9090); off when admin.publicOrigin names an IP address.
+   */
+  passkeys: PasskeyService;
   throttle: LoginThrottle;
   gate: ConsoleGate;
   cookie: SessionCookiePolicy;
@@ -56,6 +66,43 @@ export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: Adm
     await gate.refused(ctx, user.name, refusal);
     throw new GatewayError('forbidden', { message: 'The console is for administrators who completed a second factor.' });
   }
+  await startConsoleSession(req, res, ctx, deps, user, 'totp');
+}
+
+/** POST /api/passkey/options: WebAuthn request options for the console's origin (as /auth/passkeys/login/options). */
+export async function passkeyOptions(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+  await deps.gate.csrf(req, ctx, null);
+  if (!deps.passkeys.enabled) throw new GatewayError('not_found', { message: 'Passkeys need a host name in admin.publicOrigin.' });
+  const body = await readJson(req, passkeyOptionsBody, 16 * 1024);
+  deps.respond.json(res, 200, await deps.passkeys.authenticationOptions(body.username));
+}
+
+/**
+ * POST /api/passkey/verify: a passkey with user verification is both factors (SPEC §4.5), through
+ * PasskeyService as /auth/passkeys/login/verify (one-use challenge, counter check, origin check).
+ */
+export async function passkeySignIn(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+  const { services, gate } = deps;
+  await gate.csrf(req, ctx, null);
+  const body = await readJson(req, passkeyBody, 64 * 1024).catch(() => {
+    throw new GatewayError('invalid_credentials');
+  });
+  const verified = deps.passkeys.enabled ? await deps.passkeys.verifyAuthentication(body.response as never) : null;
+  const user = verified ? await services.accounts.get(verified.userName) : null;
+  if (!user || user.locked) {
+    await services.audit.record('login_failed', gate.actor(ctx, null), { method: 'passkey', console: true });
+    throw new GatewayError('invalid_credentials');
+  }
+  const refusal = !user.roles.includes('admin') ? 'not_admin' : user.passwordResetRequired ? 'password_reset_required' : null;
+  if (refusal !== null) {
+    await gate.refused(ctx, user.name, refusal);
+    throw new GatewayError('forbidden', { message: 'The console is for administrators who completed a second factor.' });
+  }
+  await startConsoleSession(req, res, ctx, deps, user, 'passkey');
+}
+
+async function startConsoleSession(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps, user: UserRecord, method: string): Promise<void> {
+  const { services, gate } = deps;
   // A console cookie presented before sign-in is never promoted (SPEC §4.2, session fixation).
   const before = readSessionCookie(req.headers.cookie, deps.cookie.name);
   if (before.kind === 'one') {
@@ -64,7 +111,7 @@ export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: Adm
   }
   const issued = await services.sessions.create(user, { ip: ctx.ip, userAgent: headerText(req.headers['user-agent']) }, { mfaCompleted: true });
   await services.accounts.recordLogin(user.name);
-  await services.audit.record('login_succeeded', gate.actor(ctx, user.name), { session: issued.session.handle, factors: 2, console: true });
+  await services.audit.record('login_succeeded', gate.actor(ctx, user.name), { session: issued.session.handle, factors: 2, method, console: true });
   deps.respond.json(res, 200, { user: { name: user.name, roles: user.roles } }, { 'set-cookie': buildSessionCookie(deps.cookie, issued.token) });
 }
 

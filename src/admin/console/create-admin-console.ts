@@ -13,7 +13,8 @@ import { errorFields } from '../../log/error-fields.js';
 import type { AdminHandler } from './admin-handler.js';
 import { auditExport, consoleApi } from './console-api.js';
 import { adminCookiePolicy, ConsoleGate } from './console-gate.js';
-import { signIn, signOut } from './console-sign-in.js';
+import { passkeyOptions, passkeySignIn, signIn, signOut } from './console-sign-in.js';
+import { PasskeyService } from '../../mfa/passkey-service.js';
 
 export interface AdminConsoleDeps {
   services: Services;
@@ -47,7 +48,16 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminHandler {
   const refusals = new RefusalAudit({ audit: services.audit, counters: services.store.counters, clock: services.clock });
   const gate = new ConsoleGate({ admin, sessions: services.sessions, refusals, cookie });
   const throttle = new LoginThrottle({ counters: services.store.throttle, clock: services.clock, settings: services.config.login });
-  const signInDeps = { services, throttle, gate, cookie, respond };
+  const passkeys = new PasskeyService({
+    store: services.store.mfa,
+    users: services.store.users,
+    clock: services.clock,
+    random: services.random,
+    publicOrigin: admin.publicOrigin,
+    rpName: services.config.mfa.issuer,
+    audit: services.audit,
+  });
+  const signInDeps = { services, throttle, gate, cookie, respond, passkeys };
   const api = consoleApi(services);
   const assets = loadAssets();
 
@@ -70,6 +80,8 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminHandler {
         return true;
       }
       if (path === '/api/login' && method === 'POST') return await done(signIn(req, res, ctx, signInDeps));
+      if (path === '/api/passkey/options' && method === 'POST') return await done(passkeyOptions(req, res, ctx, signInDeps));
+      if (path === '/api/passkey/verify' && method === 'POST') return await done(passkeySignIn(req, res, ctx, signInDeps));
       if (path === '/api/logout' && method === 'POST') return await done(signOut(req, res, ctx, signInDeps));
       const read = method === 'GET' ? api.reads.get(path) : undefined;
       const act = method === 'POST' ? api.actions.get(path) : undefined;

@@ -88,6 +88,25 @@ loginForm.addEventListener('submit', async (event) => {
   }
 });
 
+// A passkey is both factors (SPEC §4.5); needs a browser with the WebAuthn JSON helpers.
+document.getElementById('passkey').addEventListener('click', async () => {
+  const error = document.getElementById('login-error');
+  error.textContent = '';
+  try {
+    if (typeof PublicKeyCredential === 'undefined' || typeof PublicKeyCredential.parseRequestOptionsFromJSON !== 'function') {
+      throw new Error('This browser cannot use passkeys here.');
+    }
+    const username = new FormData(loginForm).get('username') || undefined;
+    const options = await api('/api/passkey/options', { method: 'POST', body: username ? { username } : {} });
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
+    await api('/api/passkey/verify', { method: 'POST', body: { response: credential.toJSON() } });
+    loginForm.reset();
+    await start();
+  } catch (e) {
+    error.textContent = e.message;
+  }
+});
+
 document.getElementById('logout').addEventListener('click', async () => {
   await api('/api/logout', { method: 'POST' }).catch(() => undefined);
   showLogin();
