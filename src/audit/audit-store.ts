@@ -42,6 +42,8 @@ export type AuditType =
   | 'oidc_backchannel_logout'
   /** A back-channel logout token was refused: detail.provider and a fixed detail.reason (never the token or a claim). */
   | 'oidc_backchannel_logout_refused'
+  /** The admin console refused a sign-in or a request (SPEC §11): detail.reason ('not_admin', 'no_second_factor', …). */
+  | 'admin_console_refused'
   | 'oidc_identity_linked'
   | 'oidc_identity_unlinked';
 

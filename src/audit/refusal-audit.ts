@@ -3,7 +3,7 @@ import type { Clock } from '../security/clock.js';
 import type { AuditContext, AuditDetail, AuditLog } from './audit-log.js';
 
 /** The refusals a client can repeat at will (SPEC §6). */
-export type RepeatableRefusal = 'csrf_rejected' | 'ip_blocked' | 'oidc_login_failed' | 'oidc_backchannel_logout_refused';
+export type RepeatableRefusal = 'csrf_rejected' | 'ip_blocked' | 'oidc_login_failed' | 'oidc_backchannel_logout_refused' | 'admin_console_refused';
 
 /** SPEC §6: "at most once per address, reason and minute". */
 export const refusalAuditWindowMs = 60_000;

@@ -274,6 +274,14 @@ const oidc = z.strictObject({
   providers: z.array(oidcProvider).default([]),
 });
 
+/** SPEC §11: the admin listener (metrics, console); off unless configured, never the public port. */
+const admin = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(9090),
+  publicOrigin: origin.default('http://127.0.0.1:9090'),
+  allow: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+});
+
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -313,6 +321,7 @@ export const configSchema = z.strictObject({
     deny: z.array(cidr).default([]),
   }).prefault({}),
   oidc: oidc.prefault({}),
+  admin: admin.optional(),
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;
@@ -321,6 +330,7 @@ export type RouteConfig = GatewayConfig['routes'][number];
 export type LimitConfig = GatewayConfig['limits'][number];
 export type StoreConfig = GatewayConfig['store'];
 export type PostgresStoreConfig = Extract<StoreConfig, { postgres: string }>;
+export type AdminConfig = NonNullable<GatewayConfig['admin']>;
 export type CacheConfig = NonNullable<GatewayConfig['cache']>;
 export type OidcProviderConfig = GatewayConfig['oidc']['providers'][number];
 export type RoleRuleConfig = OidcProviderConfig['roles'][number];

@@ -1,0 +1,49 @@
+import type { AuditEvent, AuditStore, AuditType } from '../../audit/audit-store.js';
+
+/** The overview's charts, in buckets of `bucketMs` ending now: one count per bucket and series. */
+export interface Overview {
+  source: 'audit';
+  bucketMs: number;
+  /** Start of each bucket, ms since the epoch. */
+  times: number[];
+  series: Record<OverviewSeries, number[]>;
+}
+
+export type OverviewSeries = 'loginsOk' | 'loginsFailed' | 'ruleActions' | 'blocks' | 'leaks' | 'csrf';
+
+const seriesOf: Partial<Record<AuditType, OverviewSeries>> = {
+  login_succeeded: 'loginsOk',
+  login_failed: 'loginsFailed',
+  rate_limit_triggered: 'ruleActions',
+  ip_blocked: 'blocks',
+  secret_leak_blocked: 'leaks',
+  csrf_rejected: 'csrf',
+};
+
+/** How far back the audit log is read for one overview: bounded, so a flood cannot make a poll slow. */
+const scanLimit = 5_000;
+
+/**
+ * Counts from the audit log (the metrics branch was not merged when this was written): logins,
+ * rule actions (a `block` rule's trigger also counts as a block), IP blocks, leaks, CSRF refusals.
+ * Requests by status class and upstream latency are not in the audit log; they come with /metrics.
+ */
+export async function overview(audit: AuditStore, now: number, options: { bucketMs?: number; buckets?: number } = {}): Promise<Overview> {
+  const bucketMs = options.bucketMs ?? 5_000;
+  const buckets = options.buckets ?? 60;
+  const end = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+  const start = end - buckets * bucketMs;
+  const times = Array.from({ length: buckets }, (_, i) => start + i * bucketMs);
+  const series = Object.fromEntries((['loginsOk', 'loginsFailed', 'ruleActions', 'blocks', 'leaks', 'csrf'] as const).map((s) => [s, times.map(() => 0)])) as Overview['series'];
+  for (const event of await audit.recent(scanLimit)) {
+    if (event.time < start) break;
+    const index = Math.floor((event.time - start) / bucketMs);
+    if (index < 0 || index >= buckets) continue;
+    const name = seriesOf[event.type];
+    if (name) series[name][index]! += 1;
+    if (isBlockAction(event)) series.blocks[index]! += 1;
+  }
+  return { source: 'audit', bucketMs, times, series };
+}
+
+const isBlockAction = (event: AuditEvent): boolean => event.type === 'rate_limit_triggered' && event.detail.action === 'block';
