@@ -6,6 +6,9 @@ import { createGateway } from './create-gateway.js';
 import { openServices } from './open-services.js';
 import { workerCount } from './worker-count.js';
 import { errorFields } from '../log/error-fields.js';
+import { startAdminServer } from '../admin/admin-server.js';
+import { metricsHandler } from '../admin/metrics-handler.js';
+import { clusterMetricsSource } from '../admin/cluster-metrics.js';
 
 export interface ServeOptions {
   configFile: string;
@@ -43,7 +46,11 @@ export async function runServe(options: ServeOptions): Promise<number> {
     const services = await openServices(config, { createMasterKey: true, env: options.env, logger });
     await services.signingKeys.init();
     await services.close();
-    return supervise(workers, logger);
+    // Decision 0017: the admin listener runs here and sums the workers' series; it stops once they all have drained.
+    const admin = config.admin ? await startAdminServer(config.admin, [metricsHandler(clusterMetricsSource())], logger) : null;
+    const code = await supervise(workers, logger);
+    await admin?.close();
+    return code;
   }
 
   const gateway = await createGateway({ config, createMasterKey: true, env: options.env, logger });

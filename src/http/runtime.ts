@@ -11,6 +11,7 @@ import type { RateRules } from '../rules/rate-rules.js';
 import type { SessionCookiePolicy } from '../security/cookies.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import type { Endpoint } from './endpoint.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Responder } from './respond.js';
 import type { StaticSite } from './static-site.js';
 
@@ -42,6 +43,8 @@ export interface Runtime {
   refusals: RefusalAudit;
   /** The sessions' OIDC tokens (SPEC §9); null when no provider is configured. */
   userTokens?: UserTokens | null;
+  /** SPEC §11 `/metrics`: kept only when `admin` is configured. */
+  metrics?: GatewayMetrics | null;
   /** X-Request-Id values. */
   requestIds: () => string;
 }
