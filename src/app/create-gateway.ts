@@ -362,12 +362,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await follower.start();
       connectionsWatch.start();
       probe?.start();
-      listening = await listen(runtime);
       if (metrics && config.admin) {
         // Decision 0017: a worker's series are summed by the primary, which serves the listener.
+        // Before the public port: an admin port in use stops the start before anything is served.
         if (cluster.isWorker) shareWithPrimary(metrics.registry);
         else admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry)], logger);
       }
+      listening = await listen(runtime);
       credentials.startRefreshing();
       nodes.start();
       services.signingKeys.start();
