@@ -22,6 +22,7 @@ export class GatewayMetrics {
   readonly #storeSeconds: Histogram<'store'>;
   readonly #redisSeconds: Histogram<'operation'>;
   readonly #sessionCache: Counter<'result'>;
+  readonly #requestChildren = new Map<string, { count: Counter.Internal; seconds: Histogram.Internal<'route'> }>();
   readonly #routePatterns: readonly string[];
   #sources: MetricSources | null = null;
 
@@ -122,8 +123,14 @@ export class GatewayMetrics {
   /** One answered request (http/server.ts, where the access line is written). */
   requestEnded(endpointId: string | undefined, method: string, status: number, seconds: number): void {
     const route = this.#routeLabel(endpointId);
-    this.#requests.inc({ route, method: methodLabel(method), status: statusClass(status) });
-    this.#requestSeconds.observe({ route }, seconds);
+    const methodValue = methodLabel(method);
+    const statusValue = statusClass(status);
+    // The hot path: each label combination's child is looked up once (the set is bounded, above).
+    const key = `${route}\n${methodValue}\n${statusValue}`;
+    let child = this.#requestChildren.get(key);
+    if (!child) this.#requestChildren.set(key, (child = { count: this.#requests.labels(route, methodValue, statusValue), seconds: this.#requestSeconds.labels(route) }));
+    child.count.inc();
+    child.seconds.observe(seconds);
   }
 
   /** A request refused with this error code (http/server.ts, where every refusal is answered). */

@@ -4,6 +4,7 @@ import { defaultRoutes, defaultUpstream, SECRET } from '../helpers/gateway.js';
 import { call, login } from '../helpers/http.js';
 import { useGateway } from '../helpers/lifecycle.js';
 import { moved, scrape, type Samples } from '../helpers/metrics.js';
+import { EventStreamClient } from '../helpers/event-stream.js';
 import { closed, liveUpstream, openOrFail, useWebSocketUpstream } from '../helpers/websocket.js';
 
 /**
@@ -20,6 +21,7 @@ const env = useGateway((upstream) => ({
     routes: [
       { path: '/ws/**', upstream: 'live', websocket: true, stripPrefix: '/ws' },
       { path: '/rated/**', methods: ['GET'], upstream: 'api' },
+      { path: '/events/**', methods: ['GET'], upstream: 'api', csrf: false },
       ...defaultRoutes,
     ],
     limits: [{ name: 'rated-per-user', match: '/rated/**', by: 'user', max: 1, per: '1m', action: 'reject' }],
@@ -164,6 +166,28 @@ describe('the counts move as the journey does (SPEC §11)', () => {
       await closed(socket!);
     }, {
       'gatehouse_open_connections{kind="websocket"}': -1,
+    });
+  });
+
+  it('an event stream open, then closed: counted as a request once its response ends', async () => {
+    env.upstream.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: hello\n\n');
+    });
+    let client: EventStreamClient | null = null;
+    await step(async () => {
+      client = new EventStreamClient(`${env.gw.url}/events/feed`, { session: alice });
+      await client.event(1);
+    }, {
+      'gatehouse_open_connections{kind="event_stream"}': 1,
+      'gatehouse_upstream_duration_seconds_count{upstream="api"}': 1,
+      'gatehouse_session_cache_total{result="hit"}': 1,
+    });
+    await step(async () => {
+      client!.destroy();
+    }, {
+      'gatehouse_open_connections{kind="event_stream"}': -1,
+      'gatehouse_requests_total{method="GET",route="/events/**",status="2xx"}': 1,
     });
   });
 
