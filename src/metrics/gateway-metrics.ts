@@ -52,7 +52,7 @@ export class GatewayMetrics {
     });
     this.#logins = new Counter({
       name: 'gatehouse_logins_total',
-      help: 'Login and second-factor attempts by result: ok, failed, locked (a back-off started), mfa_ok, mfa_failed.',
+      help: 'Login and second-factor attempts by result: ok, failed, locked (a back-off started), throttled (refused during one), mfa_ok, mfa_failed.',
       labelNames: ['result'],
       registers,
     });
@@ -137,6 +137,8 @@ export class GatewayMetrics {
   refused(code: string): void {
     if (code === 'csrf_rejected') this.#csrf.inc();
     else if (code === 'ip_blocked') this.#ipBlocks.inc();
+    // A login or second-factor attempt refused by the back-off, before any password was checked.
+    else if (code === 'too_many_attempts') this.#logins.inc({ result: 'throttled' });
   }
 
   /** The pipeline's session stage (http/pipeline.ts): the session memory answered, or the store had to. */
