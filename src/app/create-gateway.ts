@@ -368,7 +368,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (cluster.isWorker) shareWithPrimary(metrics.registry);
         else admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry)], logger);
       }
-      listening = await listen(runtime);
+      try {
+        listening = await listen(runtime);
+      } catch (error) {
+        // The public port could not be had: an admin listener left open would keep the process alive.
+        await admin?.close();
+        admin = null;
+        throw error;
+      }
       credentials.startRefreshing();
       nodes.start();
       services.signingKeys.start();

@@ -1,10 +1,12 @@
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { call } from '../helpers/http.js';
 import { scrape } from '../helpers/metrics.js';
+import { startGateway } from '../helpers/gateway.js';
 import { freePort, gatehouse, startServe, type ServeProcess } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -63,5 +65,20 @@ describe('the admin listener at SIGTERM', () => {
     const [code] = await exited;
     expect(code).toBe(0);
     await expect(fetch(`${admin}/metrics`)).rejects.toThrow();
+  });
+});
+
+describe('the admin listener when the public port cannot be had', () => {
+  it('is closed again when the start fails, so nothing keeps listening (or keeps the process alive)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const adminPort = await freePort();
+    try {
+      const port = (taken.address() as { port: number }).port;
+      await expect(startGateway({ upstreamUrl: 'http://127.0.0.1:9', config: { server: { port }, admin: { host: '127.0.0.1', port: adminPort } } })).rejects.toThrow(/EADDRINUSE/);
+      await expect(fetch(`http://127.0.0.1:${adminPort}/metrics`)).rejects.toThrow();
+    } finally {
+      taken.close();
+    }
   });
 });
