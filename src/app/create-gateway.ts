@@ -55,6 +55,13 @@ import { TokenExchanger } from '../oidc/token-exchanger.js';
 import { webSocketRelay } from '../realtime/websocket-relay.js';
 import { SessionSocketSlots } from '../realtime/session-socket-slots.js';
 import type { FlowLimits } from '../realtime/relay-flow.js';
+import cluster from 'node:cluster';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { metricsHandler } from '../admin/metrics-handler.js';
+import { createAdminConsole } from '../admin/console/create-admin-console.js';
+import { shareWithPrimary } from '../admin/cluster-metrics.js';
+import { timedStore, type StorePart } from '../metrics/timed-store.js';
 
 export interface GatewayOptions extends ServiceOptions {
   config: GatewayConfig;
@@ -78,6 +85,13 @@ export interface Gateway {
   readonly exchanger: TokenExchanger;
   /** This process's open WebSockets and event streams, by session and user (SPEC §10). */
   readonly openConnections: OpenConnections;
+  /** SPEC §11 `/metrics`: this process's series; null unless `admin` is configured. */
+  readonly metrics: GatewayMetrics | null;
+  /**
+   * The admin listener (SPEC §11) once started; null unless `admin` is configured, and in a
+   * cluster worker, where the primary serves it (decision 0017).
+   */
+  readonly admin: AdminServer | null;
   /** Closes the open connections of ended sessions (SPEC §10); tests await its `checked()`. */
   readonly connectionsWatch: Pick<SessionConnectionsWatch, 'checked'>;
   start(): Promise<void>;
@@ -103,7 +117,9 @@ export interface Gateway {
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
-  const services = await openServices(config, { ...options, sessionMemory: true });
+  const metrics = config.admin ? new GatewayMetrics(config) : null;
+  const services = await openServices(config, { ...options, sessionMemory: true, ...(metrics ? { wrapStore: (store: Store) => timedStore(store, storeTimer(config, metrics)) } : {}) });
+  if (metrics) services.audit.observe((type, detail) => metrics.audited(type, detail));
   const logger = services.logger;
   const https = config.server.publicOrigin.startsWith('https:');
   const respond = createResponder(https);
@@ -240,6 +256,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         assertion: assertions.get(route.config.upstream) ?? null,
         exchanger,
         openConnections,
+        upstreamAnswered: metrics ? (seconds) => metrics.upstreamAnswered(route.config.upstream, seconds) : null,
       });
       if (!route.config.websocket) return endpoint;
       return {
@@ -307,7 +324,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     userTokens: config.oidc.providers.length > 0 ? userTokens : null,
     requestIds: requestIdSource(services.random),
     inFlight: parts.inFlight,
+    metrics,
   };
+  metrics?.readFrom({
+    activeSessions: () => services.sessions.countActive(),
+    openConnections: () => openConnections.counts(),
+  });
 
   // Each distinct counter store once (the throttle's is the rules' with several SQLite workers).
   const counterStores = new Set([throttleCounters, counters]);
@@ -332,6 +354,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   let listening: ListeningServer | null = null;
+  let admin: AdminServer | null = null;
   let purge: NodeJS.Timeout | null = null;
   let stopHearingStatus: (() => void) | null = null;
   let retiring: Promise<unknown> = Promise.resolve();
@@ -345,6 +368,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     exchanger,
     openConnections,
     connectionsWatch,
+    metrics,
+    get admin() {
+      return admin;
+    },
     get url() {
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
       return `${config.server.tls ? 'https' : 'http'}://${host}:${gateway.port}`;
@@ -364,7 +391,27 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await follower.start();
       connectionsWatch.start();
       probe?.start();
-      listening = await listen(runtime, () => runtime);
+      if (metrics && config.admin) {
+        // Decision 0017: a worker's series are summed by the primary, which serves the listener.
+        // Before the public port: an admin port in use stops the start before anything is served.
+        if (cluster.isWorker) shareWithPrimary(metrics.registry);
+        else {
+          admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin })], logger, {
+            // SPEC §6: audited at most once per address and minute, as every refusal.
+            refused: async (ip, requestId) => {
+              await refusals.record('ip_blocked', 'admin_allow', { user: null, ip, requestId }, { listener: 'admin' });
+            },
+          });
+        }
+      }
+      try {
+        listening = await listen(runtime, () => runtime);
+      } catch (error) {
+        // The public port could not be had: an admin listener left open would keep the process alive.
+        await admin?.close();
+        admin = null;
+        throw error;
+      }
       parts.credentials.startRefreshing();
       nodes.start();
       services.signingKeys.start();
@@ -436,6 +483,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (listening) await listening.drain(() => openConnections.streams());
       openConnections.closeAll(1001, 'gateway stopping');
       if (listening) await listening.close();
+      // After the public listener: an operator watches the drain on /metrics until it is over.
+      await admin?.close();
       probe?.stop();
       await connectionsWatch.stop();
       await follower.stop();
@@ -466,6 +515,19 @@ interface Traffic {
 function missingSecrets(config: GatewayConfig, missing: string[]): ConfigError {
   const paths = referencedSecrets(config).filter((r) => missing.includes(r.name));
   return new ConfigError(paths.map((r) => ({ path: r.path, message: `no secret named "${r.name}" is stored (use gatehouse secret set ${r.name})` })));
+}
+
+/**
+ * Store calls go to the store's histogram, except what is Redis: the rate-rule counters beside
+ * PostgreSQL (SPEC §8) and the cache ping.
+ */
+function storeTimer(config: GatewayConfig, metrics: GatewayMetrics): (part: StorePart | 'cache', seconds: number) => void {
+  const countersInRedis = 'postgres' in config.store;
+  return (part, seconds) => {
+    if (part === 'cache') metrics.redisCall('ping', seconds);
+    else if (part === 'counters' && countersInRedis) metrics.redisCall('counters', seconds);
+    else metrics.storeCall(part, seconds);
+  };
 }
 
 /** The upstream's CA and client certificate files, read once at start (SPEC §7: verify it, mTLS). */

@@ -7,6 +7,9 @@ import { openServices } from './open-services.js';
 import { workerCount } from './worker-count.js';
 import { SighupReload } from './reload.js';
 import { errorFields } from '../log/error-fields.js';
+import { startAdminServer } from '../admin/admin-server.js';
+import { metricsHandler } from '../admin/metrics-handler.js';
+import { clusterMetricsSource } from '../admin/cluster-metrics.js';
 
 export interface ServeOptions {
   configFile: string;
@@ -47,7 +50,11 @@ export async function runServe(options: ServeOptions): Promise<number> {
     await services.signingKeys.init();
     await services.close();
     sighup.forwardToWorkers(logger);
-    return supervise(workers, logger);
+    // Decision 0017: the admin listener runs here and sums the workers' series; it stops once they all have drained.
+    const admin = config.admin ? await startAdminServer(config.admin, [metricsHandler(clusterMetricsSource())], logger) : null;
+    const code = await supervise(workers, logger);
+    await admin?.close();
+    return code;
   }
 
   const gateway = await createGateway({ config, createMasterKey: true, env: options.env, logger });

@@ -17,6 +17,7 @@ export class AuditLog {
   readonly #store: AuditStore;
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #observers: Array<(type: AuditType, detail: AuditDetail) => void> = [];
 
   constructor(deps: { store: AuditStore; logger: Logger; clock: Clock }) {
     this.#store = deps.store;
@@ -24,7 +25,13 @@ export class AuditLog {
     this.#clock = deps.clock;
   }
 
+  /** Told of every event as it is recorded (the metrics count logins, rule actions and leaks here, SPEC §11). */
+  observe(observer: (type: AuditType, detail: AuditDetail) => void): void {
+    this.#observers.push(observer);
+  }
+
   async record(type: AuditType, context: AuditContext, detail: AuditDetail = {}): Promise<void> {
+    for (const observer of this.#observers) observer(type, detail);
     const event: AuditEvent = {
       time: this.#clock.now(),
       type,

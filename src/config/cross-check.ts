@@ -44,6 +44,11 @@ export function crossCheck(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
+  // SPEC §11: the admin listener is never the public port. Port 0 (a free port, tests) never clashes.
+  if (config.admin && config.admin.port !== 0 && config.admin.port === config.server.port) {
+    problems.push({ path: 'admin.port', message: `must differ from server.port (${config.server.port}): the admin listener is never the public port` });
+  }
+
   const providerNames = new Set<string>();
   config.oidc.providers.forEach((provider, i) => {
     if (providerNames.has(provider.name)) problems.push({ path: `oidc.providers[${i}].name`, message: `duplicate provider name "${provider.name}"` });

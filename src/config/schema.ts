@@ -221,6 +221,18 @@ const cache = z.strictObject({
   timeout: duration.default(100),
 });
 
+/**
+ * `admin` (SPEC §11): metrics and the admin console on their own listener, never the public port;
+ * absent, there is none. Defaults as SPEC §11 shows them; port 0 picks a free port (tests).
+ */
+const admin = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number({ error: 'expected a port number from 0 to 65535' }).int('expected a port number from 0 to 65535')
+    .min(0, 'expected a port number from 0 to 65535').max(65535, 'expected a port number from 0 to 65535').default(9090),
+  publicOrigin: origin.default('http://127.0.0.1:9090'),
+  allow: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+});
+
 /** A claim value a role rule compares with: as the provider sends it (string, number or boolean). */
 const claimValue = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });
 
@@ -274,14 +286,6 @@ const oidc = z.strictObject({
   providers: z.array(oidcProvider).default([]),
 });
 
-/** SPEC §11: the admin listener (metrics, console); off unless configured, never the public port. */
-const admin = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(9090),
-  publicOrigin: origin.default('http://127.0.0.1:9090'),
-  allow: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
-});
-
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -295,6 +299,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   store: store.default({ sqlite: './data/gatehouse.db' }),
   cache: cache.optional(),
+  admin: admin.optional(),
   masterKey: z.union([keySource, z.array(keySource).min(1)]).default('file:./data/master.key')
     .transform((value) => (Array.isArray(value) ? value : [value])),
   session: z.strictObject({
@@ -321,7 +326,6 @@ export const configSchema = z.strictObject({
     deny: z.array(cidr).default([]),
   }).prefault({}),
   oidc: oidc.prefault({}),
-  admin: admin.optional(),
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;

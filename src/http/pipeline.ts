@@ -164,6 +164,8 @@ export const stages: readonly Stage[] = [
         // A session this process remembers is answered at once; anything else asks the store.
         const sessions = rt.services.sessions;
         const known = sessions.validateNow(found.value);
+        // null: a value that cannot be a session of ours, answered without either.
+        if (known !== null) rt.metrics?.sessionLookup(known !== undefined);
         return known === undefined ? sessions.validate(found.value).then((live) => presented(ctx, live)) : presented(ctx, known);
       }
       if (found.kind === 'ambiguous') ctx.staleCookie = true;

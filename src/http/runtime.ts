@@ -12,6 +12,7 @@ import type { SessionCookiePolicy } from '../security/cookies.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import type { Endpoint } from './endpoint.js';
 import type { InFlight } from './in-flight.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Responder } from './respond.js';
 import type { StaticSite } from './static-site.js';
 
@@ -43,6 +44,8 @@ export interface Runtime {
   refusals: RefusalAudit;
   /** The sessions' OIDC tokens (SPEC §9); null when no provider is configured. */
   userTokens?: UserTokens | null;
+  /** SPEC §11 `/metrics`: kept only when `admin` is configured. */
+  metrics?: GatewayMetrics | null;
   /** X-Request-Id values. */
   requestIds: () => string;
   /** This generation's requests in flight (SIGHUP swaps generations, app/reload.ts). */

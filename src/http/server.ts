@@ -106,14 +106,14 @@ async function run(ctx: RequestContext, rt: Runtime, serve: (endpoint: Endpoint)
       if (outcome instanceof Promise) outcome = await outcome;
       if (outcome === 'answered') return;
       if (outcome) {
-        rt.respond.error(res, outcome, outcomeHeaders(ctx, rt));
+        refuse(ctx, rt, outcome);
         return;
       }
     }
     await serve(ctx.endpoint!);
   } catch (error) {
     if (error instanceof GatewayError) {
-      rt.respond.error(res, error, outcomeHeaders(ctx, rt));
+      refuse(ctx, rt, error);
       return;
     }
     if (isClientGone(error, res)) return;
@@ -125,6 +125,12 @@ async function run(ctx: RequestContext, rt: Runtime, serve: (endpoint: Endpoint)
     rt.logger.error({ requestId, err: describe(error) }, 'request failed');
     rt.respond.error(res, new GatewayError('internal_error'), { 'x-request-id': requestId });
   }
+}
+
+/** Every refusal is answered here, so it is counted here (SPEC §11: CSRF rejections, IP blocks). */
+function refuse(ctx: RequestContext, rt: Runtime, error: GatewayError): void {
+  rt.metrics?.refused(error.code);
+  rt.respond.error(ctx.res, error, outcomeHeaders(ctx, rt));
 }
 
 function isClientGone(error: unknown, res: ServerResponse): boolean {
@@ -149,6 +155,7 @@ function closed(ctx: RequestContext, rt: Runtime): void {
  * (SPEC: never a secret in a URL that reaches a log).
  */
 function logAccess(ctx: RequestContext, rt: Runtime): void {
+  rt.metrics?.requestEnded(ctx.endpoint?.id, ctx.method, ctx.res.statusCode, (performance.now() - ctx.startedAt) / 1000, rt.config.routes);
   rt.accessLog.info({
     requestId: ctx.requestId,
     method: ctx.method,

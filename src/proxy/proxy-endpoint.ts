@@ -32,6 +32,8 @@ export interface ProxyDeps {
   exchanger?: TokenExchanger | null;
   /** Where open event streams are registered by session, so that they can be found and closed (SPEC §10). */
   openConnections?: OpenConnections | null;
+  /** Told how long the upstream took to answer with its headers, in seconds (SPEC §11 metrics). */
+  upstreamAnswered?: ((seconds: number) => void) | null;
 }
 
 /** The endpoint for one configured route: declares its access level from the route's config. */
@@ -81,6 +83,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
   }
 
   let upstream;
+  const sent = performance.now();
   try {
     upstream = await deps.forwarder.forward({
       method: ctx.method,
@@ -101,6 +104,7 @@ async function forward(ctx: RequestContext, route: CompiledRoute, deps: ProxyDep
     }
     throw error;
   }
+  deps.upstreamAnswered?.((performance.now() - sent) / 1000);
 
   if (credential.headerCheck.leaks(upstream.headers)) {
     discard(upstream.body);

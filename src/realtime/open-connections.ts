@@ -83,6 +83,19 @@ export class OpenConnections {
     return count;
   }
 
+  /** This process's open WebSockets and event streams (SPEC §11 metrics). */
+  counts(): { sockets: number; streams: number } {
+    let sockets = 0;
+    let streams = 0;
+    for (const entries of this.#byHandle.values()) {
+      for (const entry of entries) {
+        if (entry.kind === 'stream') streams++;
+        else sockets++;
+      }
+    }
+    return { sockets, streams };
+  }
+
   countFor(handle: string): number {
     return this.#byHandle.get(handle)?.size ?? 0;
   }

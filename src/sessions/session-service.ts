@@ -359,6 +359,12 @@ export class SessionService {
     const now = this.#clock.now();
     return this.#store.purgeExpired(now, now - this.#settings.idleTimeout + 1);
   }
+
+  /** Sessions neither idle nor past their absolute lifetime, by the store's activity (SPEC §11 metrics). */
+  countActive(): Promise<number> {
+    const now = this.#clock.now();
+    return this.#store.countActive(now, now - this.#settings.idleTimeout + 1);
+  }
 }
 
 function withoutUser(context: AuditContext): AuditContext {

@@ -81,4 +81,6 @@ export interface SessionStore {
    * revocation (nothing is logged): every process applies the same times itself.
    */
   purgeExpired(now: number, idleBefore: number): Promise<number>;
+  /** How many sessions `purgeExpired(now, idleBefore)` would keep: the active ones (SPEC §11 metrics). */
+  countActive(now: number, idleBefore: number): Promise<number>;
 }

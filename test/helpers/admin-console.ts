@@ -1,7 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createAdminConsole } from '../../src/admin/console/create-admin-console.js';
-import { canonicalIp } from '../../src/rules/address.js';
 import type { TestGateway } from './gateway.js';
 import { call, type Call, type Reply } from './http.js';
 import { totpCode } from './totp.js';
@@ -13,34 +9,14 @@ export interface TestConsole {
 }
 
 /**
- * The console mounted on a small listener of the test's own, as the admin listener (metrics'
- * src/admin/admin-server.ts) mounts its handlers: the socket address is the client, a request id per
- * request, and 404 for what no handler answers. The gateway's configuration must have an `admin` key.
+ * The console as the gateway serves it: on its own admin listener (src/admin/admin-server.ts, started
+ * by the gateway when its configuration has an `admin` key, here `adminKey(port)`).
  */
-export async function startConsole(gw: TestGateway, port: number): Promise<TestConsole> {
-  const admin = gw.gateway.services.config.admin;
-  if (!admin) throw new Error('the test gateway has no admin key');
-  const handler = createAdminConsole({ services: gw.gateway.services, admin });
-  let n = 0;
-  const server: Server = createServer((req, res) => {
-    n += 1;
-    handler(req, res, { ip: canonicalIp(req.socket.remoteAddress ?? ''), requestId: `admin-${n}` }).then((answered) => {
-      if (!answered) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end('{"error":{"code":"not_found","message":"Nothing is here."}}');
-      }
-    }, (error: unknown) => {
-      res.destroy(error as Error);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+export function startConsole(gw: TestGateway, port: number): Promise<TestConsole> {
+  const admin = gw.gateway.admin;
+  if (!admin) throw new Error('the test gateway has no admin listener (no admin key)');
+  if (admin.port !== port) throw new Error(`the admin listener is on ${admin.port}, not ${port}`);
+  return Promise.resolve({ url: admin.url, close: async () => undefined });
 }
 
 /** The `admin` key for a console on `port` (allow: loopback, the default). */

@@ -21,12 +21,14 @@ export interface SecondGateway {
  * defaults to the first gateway's, as two machines with synchronised clocks would have.
  */
 export async function startSecondGateway(first: TestGateway, options: { clock?: ManualClock } = {}): Promise<SecondGateway> {
-  const { config } = loadConfig(join(first.dir, 'gatehouse.yaml'));
+  const { config: read } = loadConfig(join(first.dir, 'gatehouse.yaml'));
   const logStream = new PassThrough();
   let logText = '';
   logStream.on('data', (chunk: Buffer) => {
     logText += chunk.toString('utf8');
   });
+  // Its own admin listener, if any, on a free port: two listeners cannot share the first's.
+  const config = read.admin ? { ...read, admin: { ...read.admin, port: 0 } } : read;
   const gateway = await createGateway({ config, clock: options.clock ?? first.clock, logger: createLogger({ destination: logStream }) });
   await gateway.start();
   return {

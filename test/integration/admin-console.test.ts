@@ -55,8 +55,9 @@ describe('admin console: its files', () => {
     expect(html).not.toMatch(/<style|\sstyle=/i);
   });
 
-  it('leaves paths that are not its own to the listener (404 there), e.g. /metrics', async () => {
-    expect((await call(konsole.url, '/metrics')).status).toBe(404);
+  it('leaves paths that are not its own to the listener: /metrics to the metrics handler, anything else 404', async () => {
+    expect((await call(konsole.url, '/metrics')).status).toBe(200);
+    expect((await call(konsole.url, '/nothing-here')).status).toBe(404);
     expect((await call(konsole.url, '/api/nothing')).json().error.code).toBe('not_found');
   });
 });

@@ -7,7 +7,7 @@ import { CidrSet } from '../../rules/address.js';
 import { buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../../security/cookies.js';
 import { checkCsrf } from '../../security/csrf.js';
 import type { LiveSession, SessionService } from '../../sessions/session-service.js';
-import type { AdminRequestContext } from './admin-handler.js';
+import type { AdminContext } from '../admin-server.js';
 
 /**
  * The console's own cookie: a distinct name, so the public site's session never opens the console
@@ -42,14 +42,14 @@ export class ConsoleGate {
    * SPEC §11: only `admin.allow` may connect. The admin listener checks it first; the console checks
    * again so that mounting it on another listener never opens it wider (defence in depth).
    */
-  async allowed(ctx: AdminRequestContext): Promise<void> {
+  async allowed(ctx: AdminContext): Promise<void> {
     if (this.#allow.has(ctx.ip)) return;
     await this.#deps.refusals.record('ip_blocked', 'admin_allow', { user: null, ip: ctx.ip, requestId: ctx.requestId }, { listener: 'admin' });
     throw new GatewayError('ip_blocked');
   }
 
   /** SPEC §4.3 with the admin origin: X-CSRF: 1, Origin (if sent) = admin.publicOrigin, Sec-Fetch-Site same-origin or none. */
-  async csrf(req: IncomingMessage, ctx: AdminRequestContext, user: string | null): Promise<void> {
+  async csrf(req: IncomingMessage, ctx: AdminContext, user: string | null): Promise<void> {
     const verdict = checkCsrf({ xCsrf: req.headers['x-csrf'], origin: req.headers.origin, secFetchSite: req.headers['sec-fetch-site'] }, this.#deps.admin.publicOrigin);
     if (verdict.ok) return;
     await this.#deps.refusals.record('csrf_rejected', verdict.reason, { user, ip: ctx.ip, requestId: ctx.requestId }, { reason: verdict.reason, endpoint: 'admin.console' });
@@ -61,7 +61,7 @@ export class ConsoleGate {
    * absolute expiry, revocation on the very next request: SessionService.validate). A session that
    * is no longer an admin's with a second factor (a role removed since) is refused and audited.
    */
-  async session(req: IncomingMessage, ctx: AdminRequestContext): Promise<LiveSession> {
+  async session(req: IncomingMessage, ctx: AdminContext): Promise<LiveSession> {
     const found = readSessionCookie(req.headers.cookie, this.#deps.cookie.name);
     if (found.kind !== 'one') throw new GatewayError('unauthenticated');
     const live = await this.#deps.sessions.validate(found.value);
@@ -79,11 +79,11 @@ export class ConsoleGate {
    * can repeat it at will with their own password or session, so it is audited at most once per
    * address, reason and minute, like the other repeatable refusals (SPEC §6).
    */
-  async refused(ctx: AdminRequestContext, user: string, reason: string): Promise<void> {
+  async refused(ctx: AdminContext, user: string, reason: string): Promise<void> {
     await this.#deps.refusals.record('admin_console_refused', reason, { user, ip: ctx.ip, requestId: ctx.requestId }, { reason });
   }
 
-  actor(ctx: AdminRequestContext, user: string | null): AuditContext {
+  actor(ctx: AdminContext, user: string | null): AuditContext {
     return { user, ip: ctx.ip, requestId: ctx.requestId };
   }
 }

@@ -9,7 +9,7 @@ import { readJson } from '../../http/read-json.js';
 import type { Responder } from '../../http/respond.js';
 import type { PasskeyService } from '../../mfa/passkey-service.js';
 import { buildClearingCookie, buildSessionCookie, readSessionCookie, type SessionCookiePolicy } from '../../security/cookies.js';
-import type { AdminRequestContext } from './admin-handler.js';
+import type { AdminContext } from '../admin-server.js';
 import type { ConsoleGate } from './console-gate.js';
 
 const signInBody = z.strictObject({
@@ -41,7 +41,7 @@ export interface SignInDeps {
  * throttling, replay refusal and session rules apply. The session is created with the second factor
  * completed; only an `admin` with TOTP enrolled gets one. Passkey sign-in is not offered here yet.
  */
-export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: AdminContext, deps: SignInDeps): Promise<void> {
   const { services, throttle, gate } = deps;
   await gate.csrf(req, ctx, null);
   const body = await readJson(req, signInBody, 16 * 1024);
@@ -70,7 +70,7 @@ export async function signIn(req: IncomingMessage, res: ServerResponse, ctx: Adm
 }
 
 /** POST /api/passkey/options: WebAuthn request options for the console's origin (as /auth/passkeys/login/options). */
-export async function passkeyOptions(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+export async function passkeyOptions(req: IncomingMessage, res: ServerResponse, ctx: AdminContext, deps: SignInDeps): Promise<void> {
   await deps.gate.csrf(req, ctx, null);
   if (!deps.passkeys.enabled) throw new GatewayError('not_found', { message: 'Passkeys need a host name in admin.publicOrigin.' });
   const body = await readJson(req, passkeyOptionsBody, 16 * 1024);
@@ -81,7 +81,7 @@ export async function passkeyOptions(req: IncomingMessage, res: ServerResponse, 
  * POST /api/passkey/verify: a passkey with user verification is both factors (SPEC §4.5), through
  * PasskeyService as /auth/passkeys/login/verify (one-use challenge, counter check, origin check).
  */
-export async function passkeySignIn(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+export async function passkeySignIn(req: IncomingMessage, res: ServerResponse, ctx: AdminContext, deps: SignInDeps): Promise<void> {
   const { services, gate } = deps;
   await gate.csrf(req, ctx, null);
   const body = await readJson(req, passkeyBody, 64 * 1024).catch(() => {
@@ -101,7 +101,7 @@ export async function passkeySignIn(req: IncomingMessage, res: ServerResponse, c
   await startConsoleSession(req, res, ctx, deps, user, 'passkey');
 }
 
-async function startConsoleSession(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps, user: UserRecord, method: string): Promise<void> {
+async function startConsoleSession(req: IncomingMessage, res: ServerResponse, ctx: AdminContext, deps: SignInDeps, user: UserRecord, method: string): Promise<void> {
   const { services, gate } = deps;
   // A console cookie presented before sign-in is never promoted (SPEC §4.2, session fixation).
   const before = readSessionCookie(req.headers.cookie, deps.cookie.name);
@@ -116,7 +116,7 @@ async function startConsoleSession(req: IncomingMessage, res: ServerResponse, ct
 }
 
 /** POST /api/logout: ends the console session; idempotent like /auth/logout. */
-export async function signOut(req: IncomingMessage, res: ServerResponse, ctx: AdminRequestContext, deps: SignInDeps): Promise<void> {
+export async function signOut(req: IncomingMessage, res: ServerResponse, ctx: AdminContext, deps: SignInDeps): Promise<void> {
   await deps.gate.csrf(req, ctx, null);
   const found = readSessionCookie(req.headers.cookie, deps.cookie.name);
   if (found.kind === 'one') {

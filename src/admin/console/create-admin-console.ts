@@ -10,7 +10,7 @@ import type { AdminConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { createResponder } from '../../http/respond.js';
 import { errorFields } from '../../log/error-fields.js';
-import type { AdminHandler } from './admin-handler.js';
+import type { AdminHandler } from '../admin-server.js';
 import { auditExport, consoleApi } from './console-api.js';
 import { adminCookiePolicy, ConsoleGate } from './console-gate.js';
 import { passkeyOptions, passkeySignIn, signIn, signOut } from './console-sign-in.js';

@@ -265,7 +265,9 @@ export function describeSessionStoreContract(name: string, factory: ContractFact
       await store.create(sessionRecord({ idHash: idHash(2), handle: 'at-idle-edge', lastSeenAt: 8_000, expiresAt: 20_000 }));
       await store.create(sessionRecord({ idHash: idHash(3), handle: 'expired', lastSeenAt: 9_999, expiresAt: 10_000 }));
       await store.create(sessionRecord({ idHash: idHash(4), handle: 'live', lastSeenAt: 9_999, expiresAt: 10_001 }));
+      expect(await peer.countActive(now, idleBefore)).toBe(2);
       expect(await peer.purgeExpired(now, idleBefore)).toBe(2);
+      expect(await store.countActive(now, idleBefore)).toBe(2);
       expect((await store.list()).map((s) => s.handle).sort()).toEqual(['at-idle-edge', 'live']);
       expect(await store.purgeExpired(now, idleBefore)).toBe(0);
     });

@@ -76,6 +76,7 @@ const listByUser = statement('sessions_list_by_user', `SELECT ${columns} FROM se
 export const purgeSql = `DELETE FROM sessions WHERE id_hash IN (
   SELECT id_hash FROM sessions WHERE last_seen_at < $1 OR expires_at <= $2 ORDER BY id_hash FOR UPDATE)`;
 const purge = statement('sessions_purge', purgeSql);
+const countActive = statement('sessions_count_active', 'SELECT count(*)::int AS n FROM sessions WHERE last_seen_at >= $1 AND expires_at > $2');
 
 /**
  * SessionStore on PostgreSQL. Reads and activity are one statement each; every deletion that revokes
@@ -208,6 +209,10 @@ export class PostgresSessionStore implements SessionStore {
 
   async purgeExpired(now: number, idleBefore: number): Promise<number> {
     return changed(await run(this.#pool, purge, [idleBefore, now]));
+  }
+
+  async countActive(now: number, idleBefore: number): Promise<number> {
+    return (await run<{ n: number }>(this.#pool, countActive, [idleBefore, now])).rows[0]?.n ?? 0;
   }
 }
 

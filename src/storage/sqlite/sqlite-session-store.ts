@@ -72,6 +72,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #list: Statement<[], SessionRow>;
   readonly #listByUser: Statement<[string], SessionRow>;
   readonly #purge: Statement<[number, number]>;
+  readonly #countActive: Statement<[number, number], number>;
   readonly #append: Statement<[RevocationScope, string | null], number>;
   readonly #rotate: Transaction<(oldIdHash: string, newIdHash: string, patch: SessionPatch) => Revoked | null>;
   /** Runs the given deletion of one session and logs it, in one transaction. */
@@ -103,6 +104,7 @@ export class SqliteSessionStore implements SessionStore {
     this.#list = db.prepare(`SELECT ${columns} FROM sessions ORDER BY created_at DESC, rowid DESC`);
     this.#listByUser = db.prepare(`SELECT ${columns} FROM sessions WHERE user_name = ? ORDER BY created_at DESC, rowid DESC`);
     this.#purge = db.prepare(purgeSql);
+    this.#countActive = db.prepare<[number, number], number>('SELECT count(*) FROM sessions WHERE last_seen_at >= ? AND expires_at > ?').pluck();
     this.#append = db.prepare<[RevocationScope, string | null], number>(appendRevocationSql).pluck();
 
     // Every deletion that revokes is one transaction with its log entry (cluster/revocation-log.ts).
@@ -238,6 +240,10 @@ export class SqliteSessionStore implements SessionStore {
 
   async purgeExpired(now: number, idleBefore: number): Promise<number> {
     return this.#purge.run(idleBefore, now).changes;
+  }
+
+  async countActive(now: number, idleBefore: number): Promise<number> {
+    return this.#countActive.get(idleBefore, now) ?? 0;
   }
 }
 
