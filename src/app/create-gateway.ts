@@ -60,6 +60,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { createAdminConsole } from '../admin/console/create-admin-console.js';
+import { MetricsSampler } from '../admin/console/metrics-sampler.js';
 import { shareWithPrimary } from '../admin/cluster-metrics.js';
 import { timedStore, type StorePart } from '../metrics/timed-store.js';
 
@@ -355,6 +356,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   let listening: ListeningServer | null = null;
   let admin: AdminServer | null = null;
+  let sampler: MetricsSampler | null = null;
   let purge: NodeJS.Timeout | null = null;
   let stopHearingStatus: (() => void) | null = null;
   let retiring: Promise<unknown> = Promise.resolve();
@@ -396,7 +398,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // Before the public port: an admin port in use stops the start before anything is served.
         if (cluster.isWorker) shareWithPrimary(metrics.registry);
         else {
-          admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin })], logger, {
+          // SPEC §11: the overview's requests and upstream latency, sampled from this registry.
+          sampler = new MetricsSampler({ reader: metrics.registry, clock: services.clock });
+          await sampler.start();
+          admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin, sampler })], logger, {
             // SPEC §6: audited at most once per address and minute, as every refusal.
             refused: async (ip, requestId) => {
               await refusals.record('ip_blocked', 'admin_allow', { user: null, ip, requestId }, { listener: 'admin' });
@@ -410,6 +415,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // The public port could not be had: an admin listener left open would keep the process alive.
         await admin?.close();
         admin = null;
+        sampler?.stop();
         throw error;
       }
       parts.credentials.startRefreshing();
@@ -485,6 +491,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (listening) await listening.close();
       // After the public listener: an operator watches the drain on /metrics until it is over.
       await admin?.close();
+      sampler?.stop();
       probe?.stop();
       await connectionsWatch.stop();
       await follower.stop();

@@ -8,6 +8,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { readJson } from '../../http/read-json.js';
 import type { LiveSession } from '../../sessions/session-service.js';
 import { maskedConfig } from './masked-config.js';
+import type { MetricsSampler } from './metrics-sampler.js';
 import { overview } from './overview.js';
 
 const name = z.string().min(1).max(256);
@@ -36,7 +37,7 @@ const auditLimit = 5_000;
  * The console's JSON API: GETs read, POSTs act. Each action calls the very service method the CLI
  * command calls (cited beside it), so it takes effect the same way on every worker and node.
  */
-export function consoleApi(services: Services): { reads: Map<string, Read>; actions: Map<string, Act> } {
+export function consoleApi(services: Services, sampler: MetricsSampler | null = null): { reads: Map<string, Read>; actions: Map<string, Act> } {
   const bodyOf = <T>(call: ApiRequest, schema: z.ZodType<T>): Promise<T> => readJson(call.req, schema, 128 * 1024);
   const found = (done: unknown, what: string): void => {
     if (!done) throw new GatewayError('not_found', { message: `No such ${what}.` });
@@ -44,7 +45,7 @@ export function consoleApi(services: Services): { reads: Map<string, Read>; acti
 
   const reads = new Map<string, Read>([
     ['/api/session', async ({ live }) => ({ user: { name: live.user.name, roles: live.user.roles } })],
-    ['/api/overview', async () => overview(services.store.audit, services.clock.now())],
+    ['/api/overview', async () => overview(services.store.audit, services.clock.now(), { sampler })],
     ['/api/users', async ({ url }) => {
       const q = (url.searchParams.get('q') ?? '').toLowerCase();
       const users = (await services.accounts.list()).filter((u) => u.name.toLowerCase().includes(q));

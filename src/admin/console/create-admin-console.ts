@@ -13,12 +13,15 @@ import { errorFields } from '../../log/error-fields.js';
 import type { AdminHandler } from '../admin-server.js';
 import { auditExport, consoleApi } from './console-api.js';
 import { adminCookiePolicy, ConsoleGate } from './console-gate.js';
+import type { MetricsSampler } from './metrics-sampler.js';
 import { passkeyOptions, passkeySignIn, signIn, signOut } from './console-sign-in.js';
 import { PasskeyService } from '../../mfa/passkey-service.js';
 
 export interface AdminConsoleDeps {
   services: Services;
   admin: AdminConfig;
+  /** The overview's requests and upstream latency (started and stopped by whoever owns the registry); none: those charts stay empty. */
+  sampler?: MetricsSampler | null;
 }
 
 /**
@@ -58,7 +61,7 @@ export function createAdminConsole(deps: AdminConsoleDeps): AdminHandler {
     audit: services.audit,
   });
   const signInDeps = { services, throttle, gate, cookie, respond, passkeys };
-  const api = consoleApi(services);
+  const api = consoleApi(services, deps.sampler ?? null);
   const assets = loadAssets();
 
   const sendAsset = (res: ServerResponse, asset: Asset): void => {

@@ -27,5 +27,8 @@ describe('overview', () => {
     expect(result.series.blocks[last]).toBe(1);
     expect(result.series.leaks[last]).toBe(1);
     expect(result.times[last]! <= now && now < result.times[last]! + 5_000).toBe(true);
+    // No metrics registry read (no sampler): no request or latency series, and the source says so.
+    expect(result.source).toEqual({ events: 'audit', requests: null });
+    expect(result.requests).toBeNull();
   });
 });

@@ -1,8 +1,16 @@
 import type { AuditEvent, AuditStore, AuditType } from '../../audit/audit-store.js';
+import type { MetricsSampler, MetricsSeries } from './metrics-sampler.js';
 
 /** The overview's charts, in buckets of `bucketMs` ending now: one count per bucket and series. */
 export interface Overview {
-  source: 'audit';
+  /**
+   * Where each part comes from. Events (logins, rule actions, blocks, leaks, CSRF) from the audit
+   * log, which every worker and node writes to the one store; requests and upstream latency from
+   * the gateway's metrics registry (null where no registry is read).
+   */
+  source: { events: 'audit'; requests: 'metrics' | null };
+  /** Requests per second by status class and upstream p50/p99, sampled from the metrics registry. */
+  requests: MetricsSeries | null;
   bucketMs: number;
   /** Start of each bucket, ms since the epoch. */
   times: number[];
@@ -24,11 +32,13 @@ const seriesOf: Partial<Record<AuditType, OverviewSeries>> = {
 const scanLimit = 5_000;
 
 /**
- * Counts from the audit log (the metrics branch was not merged when this was written): logins,
- * rule actions (a `block` rule's trigger also counts as a block), IP blocks, leaks, CSRF refusals.
- * Requests by status class and upstream latency are not in the audit log; they come with /metrics.
+ * Counts from the audit log: logins, rule actions (a `block` rule's trigger also counts as a block),
+ * IP blocks, leaks, CSRF refusals. They stay there rather than in the metrics registry because the
+ * audit log is shared: it counts every worker's and node's events, where a registry counts one
+ * process's. Requests by status class and upstream latency are not audited: they come from
+ * `sampler`, which reads the registry.
  */
-export async function overview(audit: AuditStore, now: number, options: { bucketMs?: number; buckets?: number } = {}): Promise<Overview> {
+export async function overview(audit: AuditStore, now: number, options: { bucketMs?: number; buckets?: number; sampler?: MetricsSampler | null } = {}): Promise<Overview> {
   const bucketMs = options.bucketMs ?? 5_000;
   const buckets = options.buckets ?? 60;
   const end = Math.floor(now / bucketMs) * bucketMs + bucketMs;
@@ -43,7 +53,8 @@ export async function overview(audit: AuditStore, now: number, options: { bucket
     if (name) series[name][index]! += 1;
     if (isBlockAction(event)) series.blocks[index]! += 1;
   }
-  return { source: 'audit', bucketMs, times, series };
+  const requests = options.sampler ? await options.sampler.series() : null;
+  return { source: { events: 'audit', requests: requests ? 'metrics' : null }, requests, bucketMs, times, series };
 }
 
 const isBlockAction = (event: AuditEvent): boolean => event.type === 'rate_limit_triggered' && event.detail.action === 'block';
