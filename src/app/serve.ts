@@ -10,6 +10,7 @@ import { errorFields } from '../log/error-fields.js';
 import { startAdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { clusterMetricsSource } from '../admin/cluster-metrics.js';
+import { createAdminConsole } from '../admin/console/create-admin-console.js';
 
 export interface ServeOptions {
   configFile: string;
@@ -50,10 +51,24 @@ export async function runServe(options: ServeOptions): Promise<number> {
     await services.signingKeys.init();
     await services.close();
     sighup.forwardToWorkers(logger);
-    // Decision 0017: the admin listener runs here and sums the workers' series; it stops once they all have drained.
-    const admin = config.admin ? await startAdminServer(config.admin, [metricsHandler(clusterMetricsSource())], logger) : null;
+    // Decision 0017: the admin listener runs here and sums the workers' series; it stops once they
+    // all have drained. Decision 0019: the console after /metrics, on services of the primary's own,
+    // opened as the CLI opens them: every action is the CLI's service call, so it reaches each
+    // worker as `gatehouse user lock` does (store and node messages). Its overview has no gateway
+    // registry here: requests and latency are absent (`source.requests: null`), events are the audit log's.
+    const consoleServices = config.admin ? await openServices(config, { env: options.env, logger }) : null;
+    let admin = null;
+    try {
+      admin = config.admin && consoleServices
+        ? await startAdminServer(config.admin, [metricsHandler(clusterMetricsSource()), createAdminConsole({ services: consoleServices, admin: config.admin })], logger)
+        : null;
+    } catch (error) {
+      await consoleServices?.close();
+      throw error;
+    }
     const code = await supervise(workers, logger);
     await admin?.close();
+    await consoleServices?.close();
     return code;
   }
 
