@@ -60,7 +60,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { createAdminConsole } from '../admin/console/create-admin-console.js';
-import { MetricsSampler } from '../admin/console/metrics-sampler.js';
+import { MetricsSampler, registryReader } from '../admin/console/metrics-sampler.js';
 import { shareWithPrimary } from '../admin/cluster-metrics.js';
 import { timedStore, type StorePart } from '../metrics/timed-store.js';
 
@@ -399,7 +399,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (cluster.isWorker) shareWithPrimary(metrics.registry);
         else {
           // SPEC §11: the overview's requests and upstream latency, sampled from this registry.
-          sampler = new MetricsSampler({ reader: metrics.registry, clock: services.clock });
+          sampler = new MetricsSampler({ reader: registryReader(metrics.registry), clock: services.clock });
           await sampler.start();
           admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin, sampler })], logger, {
             // SPEC §6: audited at most once per address and minute, as every refusal.

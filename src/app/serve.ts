@@ -11,6 +11,7 @@ import { startAdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { clusterMetricsSource } from '../admin/cluster-metrics.js';
 import { createAdminConsole } from '../admin/console/create-admin-console.js';
+import { MetricsSampler, prometheusTextReader } from '../admin/console/metrics-sampler.js';
 
 export interface ServeOptions {
   configFile: string;
@@ -55,18 +56,24 @@ export async function runServe(options: ServeOptions): Promise<number> {
     // all have drained. Decision 0019: the console after /metrics, on services of the primary's own,
     // opened as the CLI opens them: every action is the CLI's service call, so it reaches each
     // worker as `gatehouse user lock` does (store and node messages). Its overview has no gateway
-    // registry here: requests and latency are absent (`source.requests: null`), events are the audit log's.
+    // registry here: its requests and latency are read from the workers' sum, as /metrics serves it.
     const consoleServices = config.admin ? await openServices(config, { env: options.env, logger }) : null;
+    const summed = clusterMetricsSource();
+    const sampler = consoleServices ? new MetricsSampler({ reader: prometheusTextReader(() => summed.metrics()), clock: consoleServices.clock }) : null;
     let admin = null;
     try {
       admin = config.admin && consoleServices
-        ? await startAdminServer(config.admin, [metricsHandler(clusterMetricsSource()), createAdminConsole({ services: consoleServices, admin: config.admin })], logger)
+        ? await startAdminServer(config.admin, [metricsHandler(summed), createAdminConsole({ services: consoleServices, admin: config.admin, sampler })], logger)
         : null;
+      // No worker yet: the first sample (the baseline) is of zeros, which is what they start from.
+      await sampler?.start();
     } catch (error) {
+      await admin?.close();
       await consoleServices?.close();
       throw error;
     }
     const code = await supervise(workers, logger);
+    sampler?.stop();
     await admin?.close();
     await consoleServices?.close();
     return code;

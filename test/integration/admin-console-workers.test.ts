@@ -87,14 +87,13 @@ describe('admin console with server.workers: 2', () => {
     const set = signIn.setCookie.find((c) => c.startsWith('gatehouse_admin='))!;
     const consoleCookie = `gatehouse_admin=${set.slice('gatehouse_admin='.length, set.indexOf(';'))}`;
     expect((await call(admin, '/api/session', { headers: { cookie: consoleCookie } })).json()).toMatchObject({ user: { name: 'root' } });
-    // /metrics is still the primary's sum, before the console in the handler chain.
-    expect((await call(admin, '/metrics')).text).toContain('gatehouse_requests_total');
-    // No gateway registry in the primary: the overview says its requests part is absent.
-    expect((await call(admin, '/api/overview', { headers: { cookie: consoleCookie } })).json()).toMatchObject({ source: { events: 'audit', requests: null }, requests: null });
 
     const alice = await login(base, 'alice', password);
     const before = await atBothWorkers('/api/things', alice);
     expect(before.every((r) => r.status === 200)).toBe(true);
+    // /metrics is still the primary's sum, before the console in the handler chain (asked once both
+    // workers are up: a worker still starting does not answer the primary, and the scrape waits for it).
+    expect((await call(admin, '/metrics')).text).toContain('gatehouse_requests_total');
 
     expect((await call(admin, '/api/users/lock', { method: 'POST', headers: { cookie: consoleCookie }, body: { name: 'alice' } })).status).toBe(204);
 
@@ -102,5 +101,17 @@ describe('admin console with server.workers: 2', () => {
     const after = await atBothWorkers('/api/things', alice);
     expect(after.map((r) => r.status)).toEqual(after.map(() => 401));
     expect(gatehouse(['user', 'list', '--json', '--config', join(dir, 'gatehouse.yaml')]).stdout).toMatch(/"locked":\s*true/);
+
+    // The overview in the primary reads the workers' summed metrics (the /metrics text): over the
+    // whole window, rate × interval adds up to every request answered since the start.
+    const counted = async (status: string): Promise<number> => {
+      const body = (await call(admin, '/api/overview', { headers: { cookie: consoleCookie } })).json() as { source: unknown; requests: { from: number; times: number[]; requestsPerSecond: Record<string, number[]> } };
+      expect(body.source).toEqual({ events: 'audit', requests: 'metrics' });
+      const { from, times, requestsPerSecond } = body.requests;
+      return requestsPerSecond[status]!.reduce((sum, rate, i) => sum + rate * ((times[i]! - (i === 0 ? from : times[i - 1]!)) / 1000), 0);
+    };
+    // Every 200 and 401 above went through a worker (logins and TOTP calls beside them).
+    expect(await counted('2xx')).toBeGreaterThanOrEqual(before.length - 1e-6);
+    expect(await counted('4xx')).toBeGreaterThanOrEqual(after.length - 1e-6);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import { GatewayMetrics } from '../../metrics/gateway-metrics.js';
 import { ManualClock } from '../../security/clock.js';
-import { MetricsSampler, metricsSeries, type MetricsSample } from './metrics-sampler.js';
+import { MetricsSampler, metricsSeries, prometheusTextReader, registryReader, type MetricsSample } from './metrics-sampler.js';
 
 const config = parseConfig({
   admin: {},
@@ -46,7 +46,7 @@ describe('MetricsSampler', () => {
   it("reads the gateway registry: status classes summed over routes and methods, upstream buckets over upstreams", async () => {
     const metrics = new GatewayMetrics(config);
     const clock = new ManualClock(1_000_000);
-    const sampler = new MetricsSampler({ reader: metrics.registry, clock, intervalMs: 5_000, windowMs: 300_000 });
+    const sampler = new MetricsSampler({ reader: registryReader(metrics.registry), clock, intervalMs: 5_000, windowMs: 300_000 });
     await sampler.sample();
     for (let i = 0; i < 8; i += 1) metrics.requestEnded('route[0]', 'GET', 200, 0.01);
     metrics.requestEnded('route[1]', 'POST', 201, 0.01);
@@ -65,7 +65,7 @@ describe('MetricsSampler', () => {
   it('keeps a bounded ring: five minutes of samples', async () => {
     const metrics = new GatewayMetrics(config);
     const clock = new ManualClock(0);
-    const sampler = new MetricsSampler({ reader: metrics.registry, clock, intervalMs: 5_000, windowMs: 300_000 });
+    const sampler = new MetricsSampler({ reader: registryReader(metrics.registry), clock, intervalMs: 5_000, windowMs: 300_000 });
     for (let i = 0; i < 200; i += 1) {
       await sampler.sample();
       // Too soon: not kept.
@@ -78,5 +78,19 @@ describe('MetricsSampler', () => {
     expect(series.times.length).toBe(60);
     expect(series.times[0]).toBe(clock.now() - 295_000);
     expect(series.times.at(-1)).toBe(clock.now());
+  });
+
+  it('reads the same from Prometheus text (the primary\'s sum over workers) as from the registry', async () => {
+    const metrics = new GatewayMetrics(config);
+    metrics.requestEnded('route[0]', 'GET', 200, 0.01);
+    metrics.requestEnded('route[1]', 'GET', 302, 0.01);
+    metrics.requestEnded(undefined, 'PUT', 404, 0.01);
+    metrics.upstreamAnswered('api', 0.03);
+    metrics.upstreamAnswered('other', 7);
+    const fromText = await prometheusTextReader(() => metrics.registry.metrics())();
+    expect(fromText).toEqual(await registryReader(metrics.registry)());
+    expect(fromText.requests).toEqual({ '1xx': 0, '2xx': 1, '3xx': 1, '4xx': 1, '5xx': 0 });
+    expect(fromText.upstream.find((b) => b.le === 0.05)?.count).toBe(1);
+    expect(fromText.upstream.find((b) => b.le === Infinity)?.count).toBe(2);
   });
 });

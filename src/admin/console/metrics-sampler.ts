@@ -15,6 +15,8 @@ export interface MetricsSample {
 
 /** The overview's request and latency charts: one point per pair of consecutive samples, at the later one's time. */
 export interface MetricsSeries {
+  /** The oldest sample's time: where the first point's interval begins (null before any sample). */
+  from: number | null;
   times: number[];
   requestsPerSecond: Record<StatusClass, number[]>;
   /** Upstream latency quantiles in milliseconds over each interval; null where no upstream answered. */
@@ -22,14 +24,14 @@ export interface MetricsSeries {
   upstreamP99Ms: (number | null)[];
 }
 
-/** The two metrics the sampler reads, and nothing else: gauges that read the store are not collected. */
-export interface MetricsReader {
-  getSingleMetric: Registry['getSingleMetric'];
-}
+/** One reading of the two metrics the overview charts (the sampler adds the time). */
+export type MetricsReading = Omit<MetricsSample, 'time'>;
+export type MetricsReader = () => Promise<MetricsReading>;
 
 /**
- * SPEC §11's overview from the gateway's own metrics registry: a sample every `intervalMs` into a
- * ring of `windowMs`, so the charts cost one registry read per interval whatever the traffic.
+ * SPEC §11's overview from the metrics: a sample every `intervalMs` into a ring of `windowMs`, so
+ * the charts cost one read per interval whatever the traffic. `reader` reads the gateway's registry
+ * (registryReader) or, in a primary with workers, their summed text (prometheusTextReader).
  */
 export class MetricsSampler {
   readonly #reader: MetricsReader;
@@ -82,20 +84,64 @@ export class MetricsSampler {
 
   async #read(): Promise<MetricsSample> {
     const time = this.#clock.now();
-    const requests = Object.fromEntries(statusClasses.map((c) => [c, 0])) as Record<StatusClass, number>;
-    for (const value of (await this.#reader.getSingleMetric('gatehouse_requests_total')?.get())?.values ?? []) {
-      const status = value.labels.status as StatusClass;
-      if (status in requests) requests[status] += value.value;
-    }
-    const buckets = new Map<number, number>();
-    for (const value of (await this.#reader.getSingleMetric('gatehouse_upstream_duration_seconds')?.get())?.values ?? []) {
-      if (!('metricName' in value) || value.metricName !== 'gatehouse_upstream_duration_seconds_bucket') continue;
-      const le = value.labels.le === '+Inf' ? Infinity : Number(value.labels.le);
-      buckets.set(le, (buckets.get(le) ?? 0) + value.value);
-    }
-    return { time, requests, upstream: [...buckets].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le) };
+    return { time, ...(await this.#reader()) };
   }
 }
+
+const requestsName = 'gatehouse_requests_total';
+const upstreamName = 'gatehouse_upstream_duration_seconds';
+
+function reading(requestValues: Iterable<{ status: string | undefined; value: number }>, bucketValues: Iterable<{ le: string | undefined; value: number }>): MetricsReading {
+  const requests = Object.fromEntries(statusClasses.map((c) => [c, 0])) as Record<StatusClass, number>;
+  for (const { status, value } of requestValues) {
+    if (status !== undefined && status in requests) requests[status as StatusClass] += value;
+  }
+  const buckets = new Map<number, number>();
+  for (const { le, value } of bucketValues) {
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + value);
+  }
+  return { requests, upstream: [...buckets].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le) };
+}
+
+/**
+ * This process's registry, through prom-client's metric objects: only the two metrics are
+ * collected, never the gauges that query the store.
+ */
+export function registryReader(registry: Pick<Registry, 'getSingleMetric'>): MetricsReader {
+  return async () => {
+    const requests = (await registry.getSingleMetric(requestsName)?.get())?.values ?? [];
+    const upstream = (await registry.getSingleMetric(upstreamName)?.get())?.values ?? [];
+    return reading(
+      requests.map((v) => ({ status: v.labels.status === undefined ? undefined : String(v.labels.status), value: v.value })),
+      upstream.filter((v) => 'metricName' in v && v.metricName === `${upstreamName}_bucket`).map((v) => ({ le: v.labels.le === undefined ? undefined : String(v.labels.le), value: v.value })),
+    );
+  };
+}
+
+/**
+ * Prometheus text (the primary's sum over its workers, cluster-metrics.ts), reduced to the two
+ * metrics. Only the `status` and `le` labels are read; their values are Gatehouse's own (a status
+ * class, a bucket bound), never request data.
+ */
+export function prometheusTextReader(text: () => Promise<string>): MetricsReader {
+  return async () => {
+    const requests: { status: string | undefined; value: number }[] = [];
+    const buckets: { le: string | undefined; value: number }[] = [];
+    for (const line of (await text()).split('\n')) {
+      if (line.startsWith(`${requestsName}{`)) requests.push({ status: /[{,]status="([^"]*)"/.exec(line)?.[1], value: sampleValue(line) });
+      else if (line.startsWith(`${upstreamName}_bucket{`)) buckets.push({ le: /[{,]le="([^"]*)"/.exec(line)?.[1], value: sampleValue(line) });
+    }
+    return reading(requests, buckets);
+  };
+}
+
+/** The sample's value: the last field of the line (no timestamps in prom-client's output). */
+const sampleValue = (line: string): number => {
+  const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+  return Number.isFinite(value) ? value : 0;
+};
 
 /**
  * Requests per second by status class from counter deltas, and upstream p50/p99 from the histogram's
@@ -103,6 +149,7 @@ export class MetricsSampler {
  */
 export function metricsSeries(samples: readonly MetricsSample[]): MetricsSeries {
   const out: MetricsSeries = {
+    from: samples[0]?.time ?? null,
     times: [],
     requestsPerSecond: Object.fromEntries(statusClasses.map((c) => [c, []])) as unknown as Record<StatusClass, number[]>,
     upstreamP50Ms: [],

@@ -140,7 +140,7 @@ async function overviewPage() {
   const totals = el('p', { class: 'muted', id: 'totals' });
   const grid = el('div', { class: 'charts' });
   main.append(el('h2', { text: 'Overview' }),
-    el('p', { class: 'muted', text: 'The last 5 minutes, refreshed every 3 seconds. Requests and upstream latency: sampled every 5 seconds from this process\'s metrics (p50/p99 interpolated within histogram buckets). Events per 5 seconds: from the audit log.' }),
+    el('p', { class: 'muted', text: 'The last 5 minutes, refreshed every 3 seconds. Requests and upstream latency: sampled every 5 seconds from the gateway\'s metrics, summed over its workers if it has several; p50/p99 interpolated within histogram buckets. Events per 5 seconds: from the audit log.' }),
     totals, grid);
   const requestPlots = metricCharts.map((chart) => ({ chart, ...chartBox(grid, chart.title, chart.series) }));
   const plots = charts.map((chart) => ({ chart, ...chartBox(grid, chart.title, chart.series) }));
