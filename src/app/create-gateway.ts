@@ -60,6 +60,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { createAdminConsole } from '../admin/console/create-admin-console.js';
+import { auditedAllowRefusals } from '../admin/audited-allow-refusals.js';
 import { MetricsSampler, registryReader } from '../admin/console/metrics-sampler.js';
 import { shareWithPrimary } from '../admin/cluster-metrics.js';
 import { timedStore, type StorePart } from '../metrics/timed-store.js';
@@ -401,12 +402,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           // SPEC §11: the overview's requests and upstream latency, sampled from this registry.
           sampler = new MetricsSampler({ reader: registryReader(metrics.registry), clock: services.clock });
           await sampler.start();
-          admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin, sampler })], logger, {
-            // SPEC §6: audited at most once per address and minute, as every refusal.
-            refused: async (ip, requestId) => {
-              await refusals.record('ip_blocked', 'admin_allow', { user: null, ip, requestId }, { listener: 'admin' });
-            },
-          });
+          admin = await startAdminServer(config.admin, [metricsHandler(metrics.registry), createAdminConsole({ services, admin: config.admin, sampler })], logger, auditedAllowRefusals(refusals));
         }
       }
       try {

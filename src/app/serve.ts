@@ -11,6 +11,8 @@ import { startAdminServer } from '../admin/admin-server.js';
 import { metricsHandler } from '../admin/metrics-handler.js';
 import { clusterMetricsSource } from '../admin/cluster-metrics.js';
 import { createAdminConsole } from '../admin/console/create-admin-console.js';
+import { auditedAllowRefusals } from '../admin/audited-allow-refusals.js';
+import { RefusalAudit } from '../audit/refusal-audit.js';
 import { MetricsSampler, prometheusTextReader } from '../admin/console/metrics-sampler.js';
 
 export interface ServeOptions {
@@ -63,7 +65,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     let admin = null;
     try {
       admin = config.admin && consoleServices
-        ? await startAdminServer(config.admin, [metricsHandler(summed), createAdminConsole({ services: consoleServices, admin: config.admin, sampler })], logger)
+        ? await startAdminServer(config.admin, [metricsHandler(summed), createAdminConsole({ services: consoleServices, admin: config.admin, sampler })], logger,
+          auditedAllowRefusals(new RefusalAudit({ audit: consoleServices.audit, counters: consoleServices.store.counters, clock: consoleServices.clock })))
         : null;
       // No worker yet: the first sample (the baseline) is of zeros, which is what they start from.
       await sampler?.start();
