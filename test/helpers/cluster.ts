@@ -15,6 +15,8 @@ export interface ClusterNode {
   serve: ServeProcess;
   base: string;
   configFile: string;
+  /** The node's admin listener (SPEC §11), with `admin: true`; null otherwise. */
+  admin: string | null;
 }
 
 export interface Cluster {
@@ -44,6 +46,8 @@ export interface ClusterOptions {
   cacheTimeout?: string;
   /** Node a reaches PostgreSQL and Redis through relays of its own (node b and the CLI directly). */
   relayed?: boolean;
+  /** Each node gets an admin listener (metrics, console) on a port of its own. */
+  admin?: boolean;
 }
 
 /**
@@ -90,6 +94,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const nodes: ClusterNode[] = [];
   for (const name of ['a', 'b']) {
     const port = await freePort();
+    const adminPort = options.admin ? await freePort() : null;
     const configFile = join(dir, `${name}.yaml`);
     const relay = name === 'a' ? relays : null;
     writeFileSync(configFile, [
@@ -98,10 +103,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       `cache: { redis: "${via(options.redis.url, relay?.redis)}", prefix: "${prefix}"${options.cacheTimeout ? `, timeout: ${options.cacheTimeout}` : ''} }`,
       'masterKey: file:./master.key',
       ...apiLines(upstream.url, options),
+      ...(adminPort ? [`admin: { host: 127.0.0.1, port: ${adminPort}, publicOrigin: "http://127.0.0.1:${adminPort}" }`] : []),
       ...(options.extra ?? []),
       '',
     ].join('\n'));
-    nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile });
+    nodes.push({ serve: undefined as unknown as ServeProcess, base: `http://127.0.0.1:${port}`, configFile, admin: adminPort ? `http://127.0.0.1:${adminPort}` : null });
   }
   // The CLI runs beside node b when node a's links are relayed (they may be cut).
   const first = nodes[options.relayed ? 1 : 0]!.configFile;
