@@ -56,3 +56,16 @@ export async function startServe(configFile: string, port: number): Promise<Serv
     },
   };
 }
+
+/**
+ * Through the built CLI, before `serve` starts: the upstream secret `api-token` that the tests'
+ * configurations name, and each user with `password` (and its roles).
+ */
+export function seedForServe(configFile: string, users: readonly { name: string; roles?: readonly string[] }[], password: string): void {
+  const runs = [
+    gatehouse(['secret', 'set', 'api-token', '--config', configFile], { input: 'the-upstream-token-123' }),
+    ...users.map((u) => gatehouse(['user', 'add', u.name, ...(u.roles ?? []).flatMap((r) => ['--role', r]), '--password-stdin', '--config', configFile], { input: `${password}\n` })),
+  ];
+  const failed = runs.find((r) => r.code !== 0);
+  if (failed) throw new Error(`seeding the store failed: ${failed.stderr}`);
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, callOnFreshConnection, login, type Reply } from '../helpers/http.js';
-import { freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
+import { freePort, gatehouse, seedForServe, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { totpCode } from '../helpers/totp.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -35,9 +35,7 @@ beforeAll(async () => {
     'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
     '',
   ].join('\n'));
-  expect(gatehouse(['secret', 'set', 'api-token', '--config', configFile], { input: 'the-upstream-token-123' }).code).toBe(0);
-  expect(gatehouse(['user', 'add', 'root', '--role', 'admin', '--password-stdin', '--config', configFile], { input: `${password}\n` }).code).toBe(0);
-  expect(gatehouse(['user', 'add', 'alice', '--password-stdin', '--config', configFile], { input: `${password}\n` }).code).toBe(0);
+  seedForServe(configFile, [{ name: 'root', roles: ['admin'] }, { name: 'alice' }], password);
   serve = await startServe(configFile, port);
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;

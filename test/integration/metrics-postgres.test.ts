@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, login } from '../helpers/http.js';
 import { moved, scrape } from '../helpers/metrics.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { freePort, gatehouse, startServe, type ServeProcess } from '../helpers/processes.js';
+import { freePort, gatehouse, seedForServe, startServe, type ServeProcess } from '../helpers/processes.js';
 import { useRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -43,8 +43,7 @@ beforeAll(async () => {
     'limits: [{ name: per-session, match: /api/**, by: session, max: 1000, per: 1m, action: reject }]',
     '',
   ].join('\n'));
-  expect(gatehouse(['secret', 'set', 'api-token', '--config', configFile], { input: 'the-upstream-token-123' })).toMatchObject({ code: 0 });
-  expect(gatehouse(['user', 'add', 'alice', '--password-stdin', '--config', configFile], { input: `${password}\n` })).toMatchObject({ code: 0 });
+  seedForServe(configFile, [{ name: 'alice' }], password);
   serve = await startServe(configFile, port);
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;

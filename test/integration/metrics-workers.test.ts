@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callOnFreshConnection, type Reply } from '../helpers/http.js';
 import { moved, scrape } from '../helpers/metrics.js';
-import { freePort, gatehouse, poll, startServe, type ServeProcess } from '../helpers/processes.js';
+import { freePort, gatehouse, seedForServe, poll, startServe, type ServeProcess } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /**
@@ -35,8 +35,7 @@ beforeAll(async () => {
     'routes: [{ path: /api/**, methods: [GET], upstream: api, stripPrefix: /api }]',
     '',
   ].join('\n'));
-  expect(gatehouse(['secret', 'set', 'api-token', '--config', configFile], { input: 'the-upstream-token-123' }).code).toBe(0);
-  expect(gatehouse(['user', 'add', 'alice', '--password-stdin', '--config', configFile], { input: `${password}\n` }).code).toBe(0);
+  seedForServe(configFile, [{ name: 'alice' }], password);
   serve = await startServe(configFile, port);
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;
